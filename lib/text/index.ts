@@ -1,0 +1,1 @@
+export { StopMatcher } from "./stop-matcher.js";

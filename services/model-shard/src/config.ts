@@ -1,0 +1,25 @@
+import { z } from "zod";
+import { backendSchema } from "../../../lib/catalog/index.js";
+import { jsonSchema, parseConfig, portSchema } from "../../../lib/runtime/index.js";
+
+const schema = z.object({
+  PORT: portSchema.default(0),
+  HOST: z.string().default("127.0.0.1"),
+  /** The model name this shard serves, as the catalog knows it. */
+  MESH_SHARD_MODEL: z.string().min(1),
+  /** The backend entry of the catalog (JSON), engine settings included. */
+  MESH_SHARD_BACKEND: jsonSchema(backendSchema),
+});
+
+/** model-shard's configuration, from the environment. */
+export interface ShardConfig {
+  port: number;
+  host: string;
+  model: string;
+  backend: z.infer<typeof backendSchema>;
+}
+
+export function loadShardConfig(env: NodeJS.ProcessEnv): ShardConfig {
+  const raw = parseConfig("model-shard", schema, env);
+  return { port: raw.PORT, host: raw.HOST, model: raw.MESH_SHARD_MODEL, backend: raw.MESH_SHARD_BACKEND };
+}

@@ -1,0 +1,42 @@
+import { ShardService as ShardServiceDesc } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import { startRpcServer } from "../../../lib/rpc/index.js";
+import type { Logger, RunningService } from "../../../lib/runtime/index.js";
+import { Code, meshError } from "../../../lib/errors.js";
+import type { ShardConfig } from "./config.js";
+import type { Engine } from "./engine.js";
+import { LlamaCppEngine } from "./engines/llama-cpp-engine.js";
+import { ShardService } from "./shard-service.js";
+import { SlotPool } from "./slot-pool.js";
+
+/** Creates the engine a backend entry names. */
+export async function createEngine(config: ShardConfig): Promise<Engine> {
+  const backend = config.backend;
+  switch (backend.engine) {
+    case "llama.cpp":
+      return LlamaCppEngine.create(config.model, backend);
+    default:
+      throw meshError(Code.Unimplemented, `engine "${backend.engine}" is not available in this build`);
+  }
+}
+
+/** Builds and starts model-shard around an engine. */
+export async function build(config: ShardConfig, log: Logger, engine?: Engine): Promise<RunningService & { engine: Engine; pool: SlotPool }> {
+  const theEngine = engine ?? (await createEngine(config));
+  const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
+  const service = new ShardService(theEngine, pool, log);
+  const server = await startRpcServer({
+    host: config.host,
+    port: config.port,
+    serviceNames: [ShardServiceDesc.typeName],
+    routes: (router) => router.service(ShardServiceDesc, service),
+  });
+  return {
+    port: server.port,
+    engine: theEngine,
+    pool,
+    async close(drainMs: number) {
+      await server.close(drainMs);
+      await theEngine.close();
+    },
+  };
+}

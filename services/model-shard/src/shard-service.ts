@@ -1,0 +1,120 @@
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  FinishReason,
+  GenerateResponseSchema,
+  GetInfoResponseSchema,
+  WatchLoadResponseSchema,
+} from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { GenerateRequest, GenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import { StopMatcher } from "../../../lib/text/index.js";
+import { asConnectError, Code, meshError } from "../../../lib/errors.js";
+import type { Logger } from "../../../lib/runtime/index.js";
+import type { Engine, EngineResult } from "./engine.js";
+import type { Load, SlotPool } from "./slot-pool.js";
+
+const FINISH_REASONS: Record<EngineResult["finishReason"], FinishReason> = {
+  stop: FinishReason.STOP,
+  length: FinishReason.LENGTH,
+  cancelled: FinishReason.CANCELLED,
+};
+
+/**
+ * The model-shard's RPC handlers: admission through the slot pool, stop
+ * sequences on top of any engine, and load reports.
+ */
+export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
+  constructor(
+    private readonly engine: Engine,
+    private readonly pool: SlotPool,
+    private readonly log: Logger,
+  ) {}
+
+  async *generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
+    const started = performance.now();
+    const sampling = req.sampling;
+    if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
+    const release = await this.pool.acquire(ctx.signal);
+    try {
+      const stops = new StopMatcher(sampling.stop);
+      const generation = this.engine.generate(
+        { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling },
+        ctx.signal,
+      );
+      let generated = 0;
+      let result: EngineResult;
+      for (;;) {
+        const next = await generation.next();
+        if (next.done) {
+          result = next.value;
+          break;
+        }
+        generated += next.value.tokenCount ?? next.value.tokenIds.length;
+        const text = stops.push(next.value.text);
+        if (text || next.value.tokenIds.length > 0) {
+          yield create(GenerateResponseSchema, { tokenIds: next.value.tokenIds, text });
+        }
+        if (stops.stopped) {
+          // Ends the engine's generator: its sequence is free at once.
+          await generation.return(undefined as never);
+          result = { finishReason: "stop", promptTokens: req.promptTokenIds.length, completionTokens: generated };
+          break;
+        }
+      }
+      yield create(GenerateResponseSchema, {
+        text: stops.flush(),
+        finishReason: FINISH_REASONS[result.finishReason],
+        promptTokens: result.promptTokens,
+        completionTokens: result.completionTokens,
+        engineMs: performance.now() - started,
+      });
+    } catch (err) {
+      const error = asConnectError(err);
+      if (!ctx.signal.aborted) this.log.warn({ requestId: req.requestId, code: error.code, err: error.message }, "generate failed");
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
+  getInfo() {
+    const info = this.engine.info;
+    return create(GetInfoResponseSchema, {
+      engine: info.engine,
+      model: info.model,
+      contextLength: info.contextLength,
+      maxSequences: info.maxSequences,
+      systemFingerprint: info.systemFingerprint,
+    });
+  }
+
+  async *watchLoad(req: { minIntervalMs: number }, ctx: HandlerContext): AsyncGenerator<WatchLoadResponse> {
+    const minIntervalMs = Math.max(req.minIntervalMs, 0);
+    let latest: Load = this.pool.load;
+    let wake: (() => void) | undefined;
+    let dirty = true;
+    const unsubscribe = this.pool.onChange((load) => {
+      latest = load;
+      dirty = true;
+      wake?.();
+    });
+    const onAbort = (): void => wake?.();
+    ctx.signal.addEventListener("abort", onAbort);
+    try {
+      while (!ctx.signal.aborted) {
+        if (dirty) {
+          dirty = false;
+          yield create(WatchLoadResponseSchema, { ...latest, kvCacheUsage: latest.running / Math.max(1, this.pool.slots) });
+          if (minIntervalMs > 0) await new Promise((r) => setTimeout(r, minIntervalMs));
+          continue;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      unsubscribe();
+      ctx.signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
