@@ -2,13 +2,42 @@ import { Code, ConnectError } from "@connectrpc/connect";
 
 export { Code, ConnectError };
 
+/** Metadata keys that carry an error's OpenAI `code` and `param` across hops. */
+export const ERROR_REASON_HEADER = "x-mesh-error-reason";
+export const ERROR_PARAM_HEADER = "x-mesh-error-param";
+
+export interface MeshErrorDetails {
+  /** OpenAI-style machine code, e.g. "model_not_found", "context_length_exceeded". */
+  reason?: string;
+  /** The request parameter at fault, e.g. "messages". */
+  param?: string;
+  cause?: unknown;
+}
+
 /**
  * A domain failure with the most precise gRPC code. Use this, never a plain
  * `Error`, so callers see NotFound / InvalidArgument / ResourceExhausted
- * rather than Unknown.
+ * rather than Unknown. `reason` and `param` travel as error metadata so the
+ * edge can answer with OpenAI's `code` and `param`.
  */
-export function meshError(code: Code, message: string, cause?: unknown): ConnectError {
-  return new ConnectError(message, code, undefined, undefined, cause);
+export function meshError(code: Code, message: string, details: MeshErrorDetails | unknown = {}): ConnectError {
+  const d: MeshErrorDetails = isDetails(details) ? details : { cause: details };
+  const metadata = new Headers();
+  if (d.reason) metadata.set(ERROR_REASON_HEADER, d.reason);
+  if (d.param) metadata.set(ERROR_PARAM_HEADER, d.param);
+  return new ConnectError(message, code, metadata, undefined, d.cause);
+}
+
+function isDetails(value: unknown): value is MeshErrorDetails {
+  return typeof value === "object" && value !== null && !(value instanceof Error) && ("reason" in value || "param" in value || "cause" in value || Object.keys(value).length === 0);
+}
+
+/** The reason and param an error carries, if any. */
+export function errorDetails(err: ConnectError): { reason?: string; param?: string } {
+  return {
+    reason: err.metadata.get(ERROR_REASON_HEADER) ?? undefined,
+    param: err.metadata.get(ERROR_PARAM_HEADER) ?? undefined,
+  };
 }
 
 /** Wraps anything thrown into a ConnectError, keeping an existing one as is. */

@@ -1,0 +1,86 @@
+/** An account: keys and usage belong to one. */
+export interface AccountRecord {
+  id: string;
+  name: string;
+  retentionOptOut: boolean;
+  createdAtMs: number;
+}
+
+/** A stored key: never the secret, only its hash. */
+export interface KeyRecord {
+  id: string;
+  accountId: string;
+  name: string;
+  secretHash: string;
+  /** After a rotation with grace: the old secret's hash, valid until `previousValidUntilMs`. */
+  previousSecretHash: string | null;
+  previousValidUntilMs: number;
+  allowedModels: string[];
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+  createdAtMs: number;
+  expiresAtMs: number;
+  revokedAtMs: number;
+  admin: boolean;
+}
+
+/** One usage record; `requestId` is unique (recorded once). */
+export interface UsageRecord {
+  requestId: string;
+  keyId: string;
+  accountId: string;
+  model: string;
+  backend: string;
+  promptTokens: number;
+  completionTokens: number;
+  status: "ok" | "error" | "cancelled";
+  ttftMs: number;
+  e2eMs: number;
+  createdAtMs: number;
+}
+
+/** A request's content, kept for the retention period. */
+export interface RequestLogRecord {
+  requestId: string;
+  accountId: string;
+  requestJson: string;
+  responseText: string;
+  createdAtMs: number;
+}
+
+export interface UsageQuery {
+  accountId?: string;
+  fromMs?: number;
+  toMs?: number;
+  groupBy: "day" | "model" | "key";
+}
+
+export interface UsageAggregate {
+  group: string;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/**
+ * Where auth keeps accounts, keys, usage and request logs. Adapters: SQLite
+ * (embedded default); NATS JetStream KV for scale-out.
+ */
+export interface KeyStore {
+  createAccount(account: AccountRecord): Promise<AccountRecord>;
+  getAccount(id: string): Promise<AccountRecord | undefined>;
+  listAccounts(): Promise<AccountRecord[]>;
+  updateAccount(account: AccountRecord): Promise<void>;
+  putKey(key: KeyRecord): Promise<void>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+  listKeys(accountId?: string): Promise<KeyRecord[]>;
+  countKeys(): Promise<number>;
+  /** False when a record with this request id exists already. */
+  recordUsage(usage: UsageRecord): Promise<boolean>;
+  queryUsage(query: UsageQuery): Promise<UsageAggregate[]>;
+  putRequestLog(log: RequestLogRecord): Promise<void>;
+  getRequestLog(requestId: string): Promise<RequestLogRecord | undefined>;
+  /** Deletes request logs created before `beforeMs`; returns how many. */
+  deleteRequestLogsBefore(beforeMs: number): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,201 @@
+import Database from "libsql";
+import type {
+  AccountRecord,
+  KeyRecord,
+  KeyStore,
+  RequestLogRecord,
+  UsageAggregate,
+  UsageQuery,
+  UsageRecord,
+} from "./key-store.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, retention_opt_out INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL, previous_secret_hash TEXT, previous_valid_until_ms INTEGER NOT NULL DEFAULT 0,
+  allowed_models TEXT NOT NULL DEFAULT '[]', requests_per_minute INTEGER NOT NULL DEFAULT 0,
+  tokens_per_minute INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL DEFAULT 0,
+  revoked_at_ms INTEGER NOT NULL DEFAULT 0, admin INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS usage (
+  request_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, account_id TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, status TEXT NOT NULL,
+  ttft_ms REAL NOT NULL, e2e_ms REAL NOT NULL, created_at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS usage_by_account_time ON usage(account_id, created_at_ms);
+CREATE TABLE IF NOT EXISTS request_logs (
+  request_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, request_json TEXT NOT NULL, response_text TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS request_logs_by_time ON request_logs(created_at_ms);
+`;
+
+type Row = Record<string, unknown>;
+
+function toKey(row: Row): KeyRecord {
+  return {
+    id: row.id as string,
+    accountId: row.account_id as string,
+    name: row.name as string,
+    secretHash: row.secret_hash as string,
+    previousSecretHash: (row.previous_secret_hash as string | null) ?? null,
+    previousValidUntilMs: Number(row.previous_valid_until_ms),
+    allowedModels: JSON.parse(row.allowed_models as string) as string[],
+    requestsPerMinute: Number(row.requests_per_minute),
+    tokensPerMinute: Number(row.tokens_per_minute),
+    createdAtMs: Number(row.created_at_ms),
+    expiresAtMs: Number(row.expires_at_ms),
+    revokedAtMs: Number(row.revoked_at_ms),
+    admin: Boolean(row.admin),
+  };
+}
+
+function toAccount(row: Row): AccountRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    retentionOptOut: Boolean(row.retention_opt_out),
+    createdAtMs: Number(row.created_at_ms),
+  };
+}
+
+const GROUP_EXPRESSIONS: Record<UsageQuery["groupBy"], string> = {
+  day: "strftime('%Y-%m-%d', created_at_ms / 1000, 'unixepoch')",
+  model: "model",
+  key: "key_id",
+};
+
+/** The embedded store: one SQLite file in the data dir (WAL mode). */
+export class SqliteKeyStore implements KeyStore {
+  readonly #db: Database.Database;
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    this.#db.exec(SCHEMA);
+  }
+
+  async createAccount(account: AccountRecord): Promise<AccountRecord> {
+    this.#db
+      .prepare("INSERT INTO accounts (id, name, retention_opt_out, created_at_ms) VALUES (?, ?, ?, ?)")
+      .run(account.id, account.name, account.retentionOptOut ? 1 : 0, account.createdAtMs);
+    return account;
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    const row = this.#db.prepare("SELECT * FROM accounts WHERE id = ?").get(id) as Row | undefined;
+    return row ? toAccount(row) : undefined;
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    return (this.#db.prepare("SELECT * FROM accounts ORDER BY created_at_ms").all() as Row[]).map(toAccount);
+  }
+
+  async updateAccount(account: AccountRecord): Promise<void> {
+    this.#db
+      .prepare("UPDATE accounts SET name = ?, retention_opt_out = ? WHERE id = ?")
+      .run(account.name, account.retentionOptOut ? 1 : 0, account.id);
+  }
+
+  async putKey(key: KeyRecord): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT OR REPLACE INTO api_keys (id, account_id, name, secret_hash, previous_secret_hash, previous_valid_until_ms,
+           allowed_models, requests_per_minute, tokens_per_minute, created_at_ms, expires_at_ms, revoked_at_ms, admin)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        key.id,
+        key.accountId,
+        key.name,
+        key.secretHash,
+        key.previousSecretHash,
+        key.previousValidUntilMs,
+        JSON.stringify(key.allowedModels),
+        key.requestsPerMinute,
+        key.tokensPerMinute,
+        key.createdAtMs,
+        key.expiresAtMs,
+        key.revokedAtMs,
+        key.admin ? 1 : 0,
+      );
+  }
+
+  async getKey(id: string): Promise<KeyRecord | undefined> {
+    const row = this.#db.prepare("SELECT * FROM api_keys WHERE id = ?").get(id) as Row | undefined;
+    return row ? toKey(row) : undefined;
+  }
+
+  async listKeys(accountId?: string): Promise<KeyRecord[]> {
+    const rows = accountId
+      ? this.#db.prepare("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at_ms").all(accountId)
+      : this.#db.prepare("SELECT * FROM api_keys ORDER BY created_at_ms").all();
+    return (rows as Row[]).map(toKey);
+  }
+
+  async countKeys(): Promise<number> {
+    return Number((this.#db.prepare("SELECT count(*) AS n FROM api_keys").get() as Row).n);
+  }
+
+  async recordUsage(u: UsageRecord): Promise<boolean> {
+    const result = this.#db
+      .prepare(
+        `INSERT OR IGNORE INTO usage (request_id, key_id, account_id, model, backend, prompt_tokens, completion_tokens,
+           status, ttft_ms, e2e_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(u.requestId, u.keyId, u.accountId, u.model, u.backend, u.promptTokens, u.completionTokens, u.status, u.ttftMs, u.e2eMs, u.createdAtMs);
+    return result.changes > 0;
+  }
+
+  async queryUsage(query: UsageQuery): Promise<UsageAggregate[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.accountId) {
+      where.push("account_id = ?");
+      args.push(query.accountId);
+    }
+    if (query.fromMs) {
+      where.push("created_at_ms >= ?");
+      args.push(query.fromMs);
+    }
+    if (query.toMs) {
+      where.push("created_at_ms < ?");
+      args.push(query.toMs);
+    }
+    const group = GROUP_EXPRESSIONS[query.groupBy];
+    const sql = `SELECT ${group} AS grp, count(*) AS requests, sum(prompt_tokens) AS prompt_tokens,
+      sum(completion_tokens) AS completion_tokens FROM usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      GROUP BY grp ORDER BY grp`;
+    return (this.#db.prepare(sql).all(...args) as Row[]).map((row) => ({
+      group: String(row.grp),
+      requests: Number(row.requests),
+      promptTokens: Number(row.prompt_tokens),
+      completionTokens: Number(row.completion_tokens),
+    }));
+  }
+
+  async putRequestLog(log: RequestLogRecord): Promise<void> {
+    this.#db
+      .prepare("INSERT OR IGNORE INTO request_logs (request_id, account_id, request_json, response_text, created_at_ms) VALUES (?, ?, ?, ?, ?)")
+      .run(log.requestId, log.accountId, log.requestJson, log.responseText, log.createdAtMs);
+  }
+
+  async getRequestLog(requestId: string): Promise<RequestLogRecord | undefined> {
+    const row = this.#db.prepare("SELECT * FROM request_logs WHERE request_id = ?").get(requestId) as Row | undefined;
+    if (!row) return undefined;
+    return {
+      requestId: row.request_id as string,
+      accountId: row.account_id as string,
+      requestJson: row.request_json as string,
+      responseText: row.response_text as string,
+      createdAtMs: Number(row.created_at_ms),
+    };
+  }
+
+  async deleteRequestLogsBefore(beforeMs: number): Promise<number> {
+    return this.#db.prepare("DELETE FROM request_logs WHERE created_at_ms < ?").run(beforeMs).changes;
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}

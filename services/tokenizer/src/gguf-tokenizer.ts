@@ -1,0 +1,64 @@
+import { Template } from "@huggingface/jinja";
+import { readGgufFileInfo } from "node-llama-cpp";
+import type { Llama, LlamaModel, Token } from "node-llama-cpp";
+import { Code } from "@connectrpc/connect";
+import { meshError } from "../../../lib/errors.js";
+
+/** A chat message as templates see it. */
+export interface TemplateMessage {
+  role: string;
+  content: string;
+}
+
+/** What every tokenizer of the service can do (GGUF or tokenizer.json). */
+export interface ModelTokenizer {
+  readonly contextLength: number;
+  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string;
+  tokenize(text: string, specialTokens: boolean): number[];
+  detokenize(tokenIds: readonly number[]): string;
+}
+
+/**
+ * The tokenizer of a GGUF model: its vocabulary loaded by llama.cpp itself
+ * (vocabulary only, no weights), and the chat template from the file's
+ * `tokenizer.chat_template`, so ids equal the engine's token for token.
+ */
+export class GgufTokenizer implements ModelTokenizer {
+  private constructor(
+    private readonly model: LlamaModel,
+    private readonly template: Template | undefined,
+    private readonly specials: { bos_token: string; eos_token: string },
+    readonly contextLength: number,
+  ) {}
+
+  static async load(llama: Llama, path: string, options: { template?: string; contextLength?: number } = {}): Promise<GgufTokenizer> {
+    const info = await readGgufFileInfo(path, { logWarnings: false });
+    const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
+    const source = options.template ?? info.metadata.tokenizer?.chat_template;
+    const tokenText = (id: Token | null): string => (id == null ? "" : model.detokenize([id], true));
+    return new GgufTokenizer(
+      model,
+      source ? new Template(source) : undefined,
+      { bos_token: tokenText(model.tokens.bos), eos_token: tokenText(model.tokens.eos) },
+      options.contextLength ?? model.trainContextSize,
+    );
+  }
+
+  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
+    if (!this.template) throw meshError(Code.FailedPrecondition, "this model has no chat template; use /v1/completions");
+    try {
+      return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specials });
+    } catch (err) {
+      // Templates raise errors for conversations they refuse (e.g. roles out of order).
+      throw meshError(Code.InvalidArgument, `the chat template refused the conversation: ${(err as Error).message}`, err);
+    }
+  }
+
+  tokenize(text: string, specialTokens: boolean): number[] {
+    return this.model.tokenize(text, specialTokens) as number[];
+  }
+
+  detokenize(tokenIds: readonly number[]): string {
+    return this.model.detokenize(tokenIds as Token[]);
+  }
+}
