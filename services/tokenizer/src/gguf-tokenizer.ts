@@ -40,7 +40,7 @@ export class GgufTokenizer implements ModelTokenizer {
       model,
       source ? new Template(source) : undefined,
       { bos_token: tokenText(model.tokens.bos), eos_token: tokenText(model.tokens.eos) },
-      options.contextLength ?? model.trainContextSize,
+      options.contextLength ?? (Number((info.architectureMetadata as { context_length?: number }).context_length) || model.trainContextSize),
     );
   }
 

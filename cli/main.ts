@@ -1,0 +1,48 @@
+import { ConfigError } from "../lib/runtime/index.js";
+import { UsageError } from "./args.js";
+import { tinyModelCommand, TINY_MODEL_USAGE } from "./tiny-model-command.js";
+import { upCommand, UP_USAGE } from "./up/up-command.js";
+
+type Command = { run: (args: string[]) => Promise<void>; usage: string };
+
+/** Every `llm-mesh` command. Others register here as they are built. */
+export const COMMANDS: Record<string, Command> = {
+  up: { run: upCommand, usage: UP_USAGE },
+  "tiny-model": { run: tinyModelCommand, usage: TINY_MODEL_USAGE },
+};
+
+function usage(): string {
+  return `usage: llm-mesh <command> [options]\n\n${Object.values(COMMANDS).map((c) => c.usage.split("\n")[0]).join("\n")}\n\nllm-mesh <command> --help for details`;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`llm-mesh: unknown command "${name}"\n\n${usage()}\n`);
+    process.exit(2);
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(`${command.usage}\n`);
+    return;
+  }
+  try {
+    await command.run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`llm-mesh ${name}: ${err.message}\n\n${command.usage}\n`);
+      process.exit(2);
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`llm-mesh ${name}: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+await main(process.argv.slice(2));

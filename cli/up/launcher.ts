@@ -1,0 +1,161 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import * as net from "node:net";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Catalog } from "../../lib/catalog/index.js";
+import { writeTinyModel } from "../../lib/gguf/index.js";
+import { checkHealth } from "../../lib/rpc/index.js";
+import { SupervisedProcess } from "./process-supervisor.js";
+import type { ProcessSpec } from "./process-supervisor.js";
+
+/** Name under which the embedded default model is served. */
+export const DEFAULT_MODEL_NAME = "tiny-llama";
+const READY_POLL_MS = 100;
+const READY_TIMEOUT_MS = 120_000;
+const STOP_GRACE_MS = 15_000;
+
+export interface LaunchOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  catalog: Catalog | undefined;
+  /** Where lines go (stdout by default). */
+  out?: (line: string) => void;
+}
+
+interface Planned {
+  spec: ProcessSpec;
+  address: string;
+  dependsOn: string[];
+}
+
+const SERVICES_DIR = fileURLToPath(new URL("../../services/", import.meta.url));
+
+function serviceScript(name: string): string {
+  return path.join(SERVICES_DIR, name, "src", "main.js");
+}
+
+/** A free loopback port (bound, read, released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The catalog to serve: the given one, else the tiny model (written once into the data dir). */
+export async function resolveCatalog(options: LaunchOptions): Promise<Catalog> {
+  if (options.catalog) return options.catalog;
+  const file = path.resolve(options.dataDir, `${DEFAULT_MODEL_NAME}.gguf`);
+  if (!existsSync(file)) await writeTinyModel(file);
+  return {
+    models: [
+      {
+        name: DEFAULT_MODEL_NAME,
+        completion_only: false,
+        backends: [{ name: "local", engine: "llama.cpp", model: file, replicas: 1, sequences: 4, gpu: "auto", max_queue: 64 }],
+      },
+    ],
+  };
+}
+
+/** Assigns every process its port and fills the catalog's replica addresses. */
+async function plan(catalog: Catalog, options: LaunchOptions): Promise<Planned[]> {
+  const common = { MESH_DATA_DIR: path.resolve(options.dataDir), HOST: "127.0.0.1" };
+  const planned: Planned[] = [];
+  const add = async (name: string, service: string, env: Record<string, string>, dependsOn: string[], port?: number): Promise<Planned> => {
+    const p = port ?? (await freePort());
+    const item = { spec: { name, script: serviceScript(service), env: { ...common, ...env, PORT: String(p) } }, address: `127.0.0.1:${p}`, dependsOn };
+    planned.push(item);
+    return item;
+  };
+  const auth = await add("auth", "auth", {}, []);
+  const shards: string[] = [];
+  for (const model of catalog.models) {
+    for (const backend of model.backends) {
+      backend.addresses = [];
+      for (let i = 0; i < backend.replicas; i++) {
+        const name = `shard:${model.name}/${backend.name}${backend.replicas > 1 ? `#${i}` : ""}`;
+        const shard = await add(name, "model-shard", { MESH_SHARD_MODEL: model.name, MESH_SHARD_BACKEND: JSON.stringify({ ...backend, addresses: undefined }) }, []);
+        backend.addresses.push(shard.address);
+        shards.push(name);
+      }
+    }
+  }
+  const catalogJson = JSON.stringify(catalog);
+  const tokenizer = await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
+  const router = await add("router", "router", { MESH_CATALOG: catalogJson, MESH_TOKENIZER_ADDR: tokenizer.address }, ["tokenizer", ...shards]);
+  const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
+  await add(
+    "edge",
+    "edge",
+    { MESH_AUTH_ADDR: auth.address, MESH_ROUTER_ADDR: router.address, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host },
+    ["auth", "router"],
+    options.port,
+  );
+  return planned;
+}
+
+/** A running mesh: its processes, and how to stop all of them. */
+export interface Mesh {
+  url: string;
+  processes: Map<string, SupervisedProcess>;
+  firstApiKey: string | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts every service as a child process, each only after the services it
+ * depends on report SERVING over `grpc.health.v1`.
+ */
+export async function launch(options: LaunchOptions): Promise<Mesh> {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const launchedAt = Date.now();
+  await mkdir(options.dataDir, { recursive: true });
+  const catalog = await resolveCatalog(options);
+  const planned = await plan(catalog, options);
+  const processes = new Map<string, SupervisedProcess>();
+  const ready = new Map<string, Promise<void>>();
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    // Front to back: the edge stops taking requests first.
+    for (const item of [...planned].reverse()) await processes.get(item.spec.name)?.stop(STOP_GRACE_MS);
+  };
+  try {
+    for (const item of planned) {
+      const started = (async () => {
+        await Promise.all(item.dependsOn.map((d) => ready.get(d)));
+        if (stopping) return;
+        const proc = new SupervisedProcess(item.spec, out);
+        processes.set(item.spec.name, proc);
+        proc.start();
+        await waitServing(item.spec.name, item.address, () => stopping);
+      })();
+      ready.set(item.spec.name, started);
+    }
+    await Promise.all(ready.values());
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const keyFile = path.join(options.dataDir, "first-api-key");
+  let firstApiKey: string | undefined;
+  if (existsSync(keyFile) && (await stat(keyFile)).mtimeMs >= launchedAt - 1_000) firstApiKey = (await readFile(keyFile, "utf8")).trim();
+  const edgePort = planned.find((p) => p.spec.name === "edge")!.address.split(":")[1];
+  return { url: `http://127.0.0.1:${edgePort}`, processes, firstApiKey, stop };
+}
+
+async function waitServing(name: string, address: string, cancelled: () => boolean): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!cancelled()) {
+    if (await checkHealth(address, 1_000)) return;
+    if (Date.now() > deadline) throw new Error(`${name} did not report SERVING within ${READY_TIMEOUT_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, READY_POLL_MS));
+  }
+}

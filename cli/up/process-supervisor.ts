@@ -1,0 +1,75 @@
+import { fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import * as readline from "node:readline";
+
+/** Restart back-off: doubles from the first delay up to the cap. */
+const RESTART_FIRST_DELAY_MS = 500;
+const RESTART_MAX_DELAY_MS = 30_000;
+/** A process that stayed up this long gets its back-off reset. */
+const STABLE_AFTER_MS = 30_000;
+
+export interface ProcessSpec {
+  name: string;
+  script: string;
+  env: Record<string, string>;
+}
+
+/**
+ * One supervised child process: its output lines prefixed with its name,
+ * restarted with back-off when it dies unexpectedly.
+ */
+export class SupervisedProcess {
+  #child: ChildProcess | undefined;
+  #stopping = false;
+  #restarts = 0;
+  #startedAt = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
+  onRestart: (() => void) | undefined;
+
+  constructor(
+    readonly spec: ProcessSpec,
+    private readonly out: (line: string) => void,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  start(): void {
+    this.#startedAt = Date.now();
+    const child = fork(this.spec.script, [], {
+      env: { ...process.env, ...this.spec.env },
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
+    this.#child = child;
+    const prefix = `[${this.spec.name}]`;
+    for (const stream of [child.stdout!, child.stderr!]) {
+      readline.createInterface({ input: stream }).on("line", (line) => this.out(`${prefix} ${line}`));
+    }
+    child.once("exit", (code, signal) => {
+      if (this.#child === child) this.#child = undefined;
+      if (this.#stopping) return;
+      if (Date.now() - this.#startedAt > STABLE_AFTER_MS) this.#restarts = 0;
+      const delay = Math.min(RESTART_FIRST_DELAY_MS * 2 ** this.#restarts, RESTART_MAX_DELAY_MS);
+      this.#restarts++;
+      this.out(`${prefix} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
+      this.#restartTimer = setTimeout(() => {
+        this.start();
+        this.onRestart?.();
+      }, delay);
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#restartTimer);
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,56 @@
+import { catalogFromModelFlags, readCatalogFile } from "./catalog-file.js";
+import { launch } from "./launcher.js";
+import { intFlag, parseCommandArgs, UsageError } from "../args.js";
+
+export const UP_USAGE = `llm-mesh up [--port N] [--model FILE.gguf | --model NAME=FILE.gguf]... [--config mesh.yaml] [--data-dir DIR]
+
+Starts the whole mesh (auth, tokenizer, model-shard per backend replica, router, edge)
+as supervised child processes on loopback; the edge listens on --port.
+  --port      edge port (env PORT, default 8080)
+  --host      edge bind address (default 0.0.0.0)
+  --model     a GGUF to serve, repeatable; served under its file name or NAME
+  --config    a catalog file (env MESH_CONFIG)
+  --data-dir  state: SQLite file, first key, default model (env MESH_DATA_DIR, default .mesh)`;
+
+/** `llm-mesh up`: starts the mesh and runs until Ctrl-C / SIGTERM. */
+export async function upCommand(args: string[]): Promise<void> {
+  const { values } = parseCommandArgs(args, {
+    port: { type: "string" },
+    host: { type: "string" },
+    model: { type: "string", multiple: true },
+    config: { type: "string" },
+    "data-dir": { type: "string" },
+  }, false);
+  const configFile = values.config ?? process.env.MESH_CONFIG;
+  const models = values.model ?? [];
+  if (configFile && models.length > 0) throw new UsageError("use either --config or --model, not both");
+  const catalog = configFile ? await readCatalogFile(configFile) : models.length > 0 ? catalogFromModelFlags(models) : undefined;
+  const port = intFlag("port", values.port ?? process.env.PORT, 8080);
+  const dataDir = values["data-dir"] ?? process.env.MESH_DATA_DIR ?? ".mesh";
+  const startedAt = performance.now();
+  const mesh = await launch({ port, host: values.host ?? "0.0.0.0", dataDir, catalog });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\nllm-mesh: ${signal}, stopping every service...\n`);
+    void mesh.stop().then(() => {
+      process.stdout.write("llm-mesh: stopped\n");
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  const lines = [
+    "",
+    `llm-mesh is ready on ${mesh.url} (${((performance.now() - startedAt) / 1000).toFixed(1)} s)`,
+    `  OpenAI base URL: ${mesh.url}/v1`,
+  ];
+  if (mesh.firstApiKey) {
+    lines.push(`  Your first API key (shown once; also in ${dataDir}/first-api-key, mode 0600):`, `    ${mesh.firstApiKey}`);
+  } else {
+    lines.push(`  API key: the one created on the first start (${dataDir}/first-api-key) or MESH_BOOTSTRAP_API_KEY`);
+  }
+  lines.push(`  Try: curl ${mesh.url}/v1/models -H "Authorization: Bearer $(cat ${dataDir}/first-api-key)"`, "");
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
