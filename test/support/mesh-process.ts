@@ -47,6 +47,8 @@ export async function startMeshProcess(options: { args?: string[]; env?: Record<
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  // The banner follows /healthz 200 by a moment.
+  for (let i = 0; i < 100 && !output.includes("llm-mesh is ready"); i++) await new Promise((r) => setTimeout(r, 50));
   return {
     url,
     port,

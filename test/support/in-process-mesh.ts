@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import type { Catalog } from "../../lib/catalog/index.js";
+import { catalogSchema } from "../../lib/catalog/index.js";
+import { writeTinyModel } from "../../lib/gguf/index.js";
+import { createLogger } from "../../lib/runtime/index.js";
+import { build as buildAuth } from "../../services/auth/src/server.js";
+import { build as buildEdge } from "../../services/edge/src/server.js";
+import { build as buildRouter } from "../../services/router/src/server.js";
+import { build as buildShard } from "../../services/model-shard/src/server.js";
+import { build as buildTokenizer } from "../../services/tokenizer/src/server.js";
+import { TEST_API_KEY } from "./mesh-process.js";
+
+export type InProcessMesh = Awaited<ReturnType<typeof startInProcessMesh>>;
+
+/**
+ * All five services in this process, each its own real gRPC server on a
+ * port-0 loopback socket (the edge's HTTP port too), on the tiny model.
+ */
+export async function startInProcessMesh(options: { sequences?: number } = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), "mesh-int-"));
+  const modelPath = path.join(dir, "tiny.gguf");
+  await writeTinyModel(modelPath);
+  const log = createLogger("test");
+  log.level = "warn";
+  const backend = { name: "local", engine: "llama.cpp", model: modelPath, sequences: options.sequences ?? 2, threads: 1, gpu: false };
+  const shard = await buildShard({ port: 0, host: "127.0.0.1", model: "tiny-llama", backend: catalogSchema.parse({ models: [{ name: "x", backends: [backend] }] }).models[0]!.backends[0]! }, log);
+  const catalog: Catalog = catalogSchema.parse({
+    models: [{ name: "tiny-llama", backends: [{ ...backend, addresses: [`127.0.0.1:${shard.port}`] }] }],
+  });
+  const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
+  const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY }, log);
+  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog, tokenizerAddress: `127.0.0.1:${tokenizer.port}` }, log);
+  const edge = await buildEdge(
+    {
+      port: 0,
+      host: "127.0.0.1",
+      authAddress: `127.0.0.1:${auth.port}`,
+      routerAddress: `127.0.0.1:${router.port}`,
+      healthTargets: { auth: `127.0.0.1:${auth.port}`, router: `127.0.0.1:${router.port}`, tokenizer: `127.0.0.1:${tokenizer.port}`, shard: `127.0.0.1:${shard.port}` },
+      requestTimeoutMs: 30_000,
+    },
+    log,
+  );
+  return {
+    url: `http://127.0.0.1:${edge.port}`,
+    shard,
+    tokenizer,
+    auth,
+    router,
+    edge,
+    async stop() {
+      for (const service of [edge, router, tokenizer, auth, shard]) await service.close(1_000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
