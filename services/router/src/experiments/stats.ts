@@ -11,308 +11,24 @@
  * - {@link ArmStats} / {@link ExperimentStats}: everything above, per arm and metric,
  *   plus error counts by type; all JSON-serializable (`toJSON` / `fromJSON`).
  *
+ * `RunningMoments` and `Reservoir` live in `moments.ts`, the quantile and Wilson
+ * interval functions in `quantiles.ts`; both are re-exported from here.
  * Pure in-memory logic; no I/O, no clocks.
  */
-import { binomialPmf, normalQuantile, seededRandom } from "./math.js";
-import type { SeededRandom } from "./math.js";
+import { DEFAULT_CONFIDENCE, DEFAULT_RESERVOIR_SIZE, Reservoir, RunningMoments } from "./moments.js";
+import type { ConfidenceInterval, MomentsSnapshot, ReservoirSnapshot, SampleSummary } from "./moments.js";
+import { percentileLabel, quantileInterval, wilsonInterval } from "./quantiles.js";
+import type { PercentileEstimate } from "./quantiles.js";
 
-/** A two-sided interval; `null` marks an unbounded side (not enough data to bound it). */
-export interface ConfidenceInterval {
-  lower: number | null;
-  upper: number | null;
-}
+export { DEFAULT_CONFIDENCE, DEFAULT_RESERVOIR_SIZE, Reservoir, RunningMoments } from "./moments.js";
+export type { ConfidenceInterval, MomentsSnapshot, ReservoirSnapshot, SampleSummary } from "./moments.js";
+export { percentileLabel, quantile, quantileInterval, quantileRanks, wilsonInterval } from "./quantiles.js";
+export type { PercentileEstimate } from "./quantiles.js";
 
-/** The minimal summary the sequential test needs: count, mean and sample variance. */
-export interface SampleSummary {
-  count: number;
-  mean: number;
-  /** Unbiased sample variance (divides by n − 1); 0 when count < 2. */
-  variance: number;
-}
-
-/** Default confidence level for every interval in this module. */
-export const DEFAULT_CONFIDENCE = 0.95;
-/** Default reservoir capacity per arm and metric (exact percentile CIs stay cheap at this size). */
-export const DEFAULT_RESERVOIR_SIZE = 4096;
 /** Default percentiles reported for numeric metrics. */
 export const DEFAULT_PERCENTILES: readonly number[] = [0.5, 0.9, 0.99];
 /** Name of the built-in boolean metric recording whether a request failed. */
 export const ERROR_RATE_METRIC = "error_rate";
-
-/** Serialized state of {@link RunningMoments}. */
-export interface MomentsSnapshot {
-  count: number;
-  mean: number;
-  m2: number;
-  min: number | null;
-  max: number | null;
-}
-
-/** Welford accumulator for count, mean, variance, min and max of a numeric stream. */
-export class RunningMoments implements SampleSummary {
-  count = 0;
-  mean = 0;
-  /** Sum of squared deviations from the running mean. */
-  m2 = 0;
-  min = Number.POSITIVE_INFINITY;
-  max = Number.NEGATIVE_INFINITY;
-
-  /** Add one observation; non-finite values are ignored. */
-  push(x: number): void {
-    if (!Number.isFinite(x)) return;
-    this.count += 1;
-    const delta = x - this.mean;
-    this.mean += delta / this.count;
-    this.m2 += delta * (x - this.mean);
-    if (x < this.min) this.min = x;
-    if (x > this.max) this.max = x;
-  }
-
-  /** Fold another accumulator into this one (Chan et al. parallel update). */
-  merge(other: RunningMoments): void {
-    if (other.count === 0) return;
-    if (this.count === 0) {
-      Object.assign(this, { count: other.count, mean: other.mean, m2: other.m2, min: other.min, max: other.max });
-      return;
-    }
-    const n = this.count + other.count;
-    const delta = other.mean - this.mean;
-    this.m2 += other.m2 + (delta * delta * this.count * other.count) / n;
-    this.mean += (delta * other.count) / n;
-    this.count = n;
-    this.min = Math.min(this.min, other.min);
-    this.max = Math.max(this.max, other.max);
-  }
-
-  /** Unbiased sample variance; 0 with fewer than two observations. */
-  get variance(): number {
-    return this.count < 2 ? 0 : this.m2 / (this.count - 1);
-  }
-
-  /** Sample standard deviation. */
-  get stddev(): number {
-    return Math.sqrt(this.variance);
-  }
-
-  /** Standard error of the mean. */
-  get standardError(): number {
-    return this.count === 0 ? Number.NaN : Math.sqrt(this.variance / this.count);
-  }
-
-  /**
-   * Fixed-horizon normal-approximation CI for the mean (mean ± z·SE).
-   * Unbounded (nulls) with fewer than two observations.
-   */
-  meanInterval(confidence = DEFAULT_CONFIDENCE): ConfidenceInterval {
-    if (this.count < 2) return { lower: null, upper: null };
-    const half = normalQuantile(1 - (1 - confidence) / 2) * this.standardError;
-    return { lower: this.mean - half, upper: this.mean + half };
-  }
-
-  /** JSON-serializable state. */
-  toJSON(): MomentsSnapshot {
-    return {
-      count: this.count,
-      mean: this.mean,
-      m2: this.m2,
-      min: this.count > 0 ? this.min : null,
-      max: this.count > 0 ? this.max : null,
-    };
-  }
-
-  /** Restore from {@link RunningMoments.toJSON} output. */
-  static fromJSON(s: MomentsSnapshot): RunningMoments {
-    const m = new RunningMoments();
-    m.count = s.count;
-    m.mean = s.mean;
-    m.m2 = s.m2;
-    m.min = s.min ?? Number.POSITIVE_INFINITY;
-    m.max = s.max ?? Number.NEGATIVE_INFINITY;
-    return m;
-  }
-}
-
-/** Serialized state of {@link Reservoir}. */
-export interface ReservoirSnapshot {
-  capacity: number;
-  seen: number;
-  values: number[];
-  rngState: number;
-}
-
-/**
- * Fixed-capacity uniform random sample of a stream (algorithm R). After `seen`
- * pushes each value is in the sample with probability `capacity / seen`, so order
- * statistics of the sample estimate quantiles of the whole stream.
- */
-export class Reservoir {
-  readonly capacity: number;
-  private readonly values: number[] = [];
-  private seenCount = 0;
-  private rng: SeededRandom;
-  private sortedCache: number[] | null = null;
-
-  /**
-   * @param capacity maximum number of retained values (≥ 1)
-   * @param seed PRNG seed for replacement decisions (deterministic replays)
-   */
-  constructor(capacity = DEFAULT_RESERVOIR_SIZE, seed = 0x2545f491) {
-    if (!(capacity >= 1)) throw new Error(`reservoir capacity must be ≥ 1, got ${capacity}`);
-    this.capacity = Math.floor(capacity);
-    this.rng = seededRandom(seed);
-  }
-
-  /** Offer one value; non-finite values are ignored. */
-  push(x: number): void {
-    if (!Number.isFinite(x)) return;
-    this.seenCount += 1;
-    if (this.values.length < this.capacity) {
-      this.values.push(x);
-      this.sortedCache = null;
-      return;
-    }
-    const j = Math.floor(this.rng() * this.seenCount);
-    if (j < this.capacity) {
-      this.values[j] = x;
-      this.sortedCache = null;
-    }
-  }
-
-  /** Number of values offered so far. */
-  get seen(): number {
-    return this.seenCount;
-  }
-
-  /** Number of values retained. */
-  get size(): number {
-    return this.values.length;
-  }
-
-  /** The retained values in ascending order (cached until the next change). */
-  sorted(): readonly number[] {
-    if (this.sortedCache === null) this.sortedCache = [...this.values].sort((a, b) => a - b);
-    return this.sortedCache;
-  }
-
-  /** JSON-serializable state (includes the PRNG state so sampling resumes identically). */
-  toJSON(): ReservoirSnapshot {
-    return { capacity: this.capacity, seen: this.seenCount, values: [...this.values], rngState: this.rng.state() };
-  }
-
-  /** Restore from {@link Reservoir.toJSON} output. */
-  static fromJSON(s: ReservoirSnapshot): Reservoir {
-    const r = new Reservoir(s.capacity);
-    r.values.push(...s.values.slice(0, r.capacity));
-    r.seenCount = s.seen;
-    r.rng = seededRandom(s.rngState);
-    return r;
-  }
-}
-
-/**
- * Sample quantile of ascending data by linear interpolation between order
- * statistics (Hyndman–Fan type 7, the default of R and NumPy).
- *
- * @param sorted ascending values
- * @param q quantile in [0, 1]
- * @returns NaN for empty input
- */
-export function quantile(sorted: readonly number[], q: number): number {
-  const n = sorted.length;
-  if (n === 0 || !(q >= 0 && q <= 1)) return Number.NaN;
-  const h = (n - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, n - 1);
-  const a = sorted[lo] as number;
-  const b = sorted[hi] as number;
-  return a + (h - lo) * (b - a);
-}
-
-/** A percentile estimate with its confidence interval. */
-export interface PercentileEstimate extends ConfidenceInterval {
-  /** Quantile level in (0, 1), e.g. 0.99. */
-  q: number;
-  /** Point estimate (type-7 sample quantile). */
-  value: number | null;
-}
-
-/**
- * Order-statistic ranks `[l, u]` (1-based) such that `[X(l), X(u)]` covers the
- * population q-quantile with probability ≥ `confidence` for any continuous
- * distribution: the coverage equals `P(l ≤ B ≤ u − 1)` with `B ~ Bin(n, q)`.
- * Each tail gets at most `(1 − confidence) / 2`. A side is `null` when even the
- * extreme order statistic cannot bound it at that level (too few samples).
- *
- * @param n sample size
- * @param q quantile level in (0, 1)
- * @param confidence coverage level
- */
-export function quantileRanks(n: number, q: number, confidence = DEFAULT_CONFIDENCE): { lower: number | null; upper: number | null } {
-  const tail = (1 - confidence) / 2;
-  if (n < 1) return { lower: null, upper: null };
-  // Lower rank: largest l ≥ 1 with P(B ≤ l − 1) ≤ tail.
-  let lower: number | null = null;
-  let cdf = 0;
-  for (let k = 0; k < n; k++) {
-    cdf += binomialPmf(k, n, q);
-    if (cdf > tail) break;
-    lower = k + 1;
-  }
-  // Upper rank: smallest u ≤ n with P(B ≥ u) ≤ tail.
-  let upper: number | null = null;
-  let sf = 0;
-  for (let k = n; k >= 1; k--) {
-    sf += binomialPmf(k, n, q);
-    if (sf > tail) break;
-    upper = k;
-  }
-  return { lower, upper };
-}
-
-/**
- * Percentile estimate with a distribution-free CI from order statistics
- * (see {@link quantileRanks}).
- *
- * @param sorted ascending sample
- * @param q quantile level in (0, 1)
- * @param confidence coverage level (default 0.95)
- */
-export function quantileInterval(sorted: readonly number[], q: number, confidence = DEFAULT_CONFIDENCE): PercentileEstimate {
-  if (sorted.length === 0) return { q, value: null, lower: null, upper: null };
-  const ranks = quantileRanks(sorted.length, q, confidence);
-  return {
-    q,
-    value: quantile(sorted, q),
-    lower: ranks.lower === null ? null : (sorted[ranks.lower - 1] ?? null),
-    upper: ranks.upper === null ? null : (sorted[ranks.upper - 1] ?? null),
-  };
-}
-
-/**
- * Label for a quantile level: 0.5 → "p50", 0.999 → "p99.9".
- *
- * @param q quantile level in (0, 1)
- */
-export function percentileLabel(q: number): string {
-  return `p${Number((q * 100).toPrecision(6))}`;
-}
-
-/**
- * Wilson score interval for a binomial proportion (good coverage even near 0 or 1).
- *
- * @param successes number of true outcomes
- * @param count number of trials
- * @param confidence coverage level
- */
-export function wilsonInterval(successes: number, count: number, confidence = DEFAULT_CONFIDENCE): ConfidenceInterval {
-  if (count <= 0) return { lower: null, upper: null };
-  const z = normalQuantile(1 - (1 - confidence) / 2);
-  const p = successes / count;
-  const z2n = (z * z) / count;
-  const centre = (p + z2n / 2) / (1 + z2n);
-  const half = (z * Math.sqrt((p * (1 - p)) / count + z2n / (4 * count))) / (1 + z2n);
-  return { lower: Math.max(0, centre - half), upper: Math.min(1, centre + half) };
-}
 
 /** Summary of a numeric metric for one arm. */
 export interface MetricSummary {
@@ -467,6 +183,8 @@ export interface Observation {
 /** Serialized state of {@link ArmStats}. */
 export interface ArmStatsSnapshot {
   arm: string;
+  /** Reservoir capacity for metrics first seen after restoring. */
+  reservoirSize?: number;
   requests: number;
   errors: Record<string, number>;
   metrics: Record<string, MetricSnapshot>;
@@ -556,13 +274,13 @@ export class ArmStats {
     for (const [k, v] of this.metrics) metrics[k] = v.toJSON();
     const proportions: Record<string, ProportionSnapshot> = {};
     for (const [k, v] of this.proportions) proportions[k] = v.toJSON();
-    return { arm: this.arm, requests: this.requests, errors: Object.fromEntries(this.errors), metrics, proportions };
+    return { arm: this.arm, reservoirSize: this.reservoirSize, requests: this.requests, errors: Object.fromEntries(this.errors), metrics, proportions };
   }
 
   /** Restore from {@link ArmStats.toJSON} output. */
   static fromJSON(s: ArmStatsSnapshot): ArmStats {
     const first = Object.values(s.metrics)[0];
-    const a = new ArmStats(s.arm, first?.reservoir.capacity ?? DEFAULT_RESERVOIR_SIZE);
+    const a = new ArmStats(s.arm, s.reservoirSize ?? first?.reservoir.capacity ?? DEFAULT_RESERVOIR_SIZE);
     a.requests = s.requests;
     for (const [k, v] of Object.entries(s.errors)) a.errors.set(k, v);
     for (const [k, v] of Object.entries(s.metrics)) a.metrics.set(k, MetricAccumulator.fromJSON(v));
@@ -573,6 +291,7 @@ export class ArmStats {
 
 /** Serialized state of {@link ExperimentStats}. */
 export interface ExperimentStatsSnapshot {
+  reservoirSize: number;
   arms: ArmStatsSnapshot[];
 }
 
@@ -603,13 +322,13 @@ export class ExperimentStats {
 
   /** JSON-serializable state. */
   toJSON(): ExperimentStatsSnapshot {
-    return { arms: [...this.arms.values()].map((a) => a.toJSON()) };
+    return { reservoirSize: this.reservoirSize, arms: [...this.arms.values()].map((a) => a.toJSON()) };
   }
 
   /** Restore from {@link ExperimentStats.toJSON} output. */
   static fromJSON(s: ExperimentStatsSnapshot): ExperimentStats {
-    const e = new ExperimentStats();
-    for (const a of s.arms) e.arms.set(a.arm, ArmStats.fromJSON(a));
+    const e = new ExperimentStats(s.reservoirSize);
+    for (const a of s.arms) e.arms.set(a.arm, ArmStats.fromJSON({ ...a, reservoirSize: a.reservoirSize ?? s.reservoirSize }));
     return e;
   }
 }

@@ -100,7 +100,7 @@ export function renderReportSvg(history: readonly DiffHistoryPoint[], options: R
   const title = escapeXml(options.title ?? "Relative difference vs control");
   const yLabel = escapeXml(options.yLabel ?? "difference vs control (%)");
   const xLabel = escapeXml(options.xLabel ?? "requests");
-  const margin = { top: 40, right: 20, bottom: 50, left: 70 };
+  const margin = { top: 58, right: 20, bottom: 50, left: 70 };
   const pw = width - margin.left - margin.right;
   const ph = height - margin.top - margin.bottom;
 
@@ -189,9 +189,9 @@ export function renderReportSvg(history: readonly DiffHistoryPoint[], options: R
     `<text transform="translate(16 ${margin.top + ph / 2}) rotate(-90)" text-anchor="middle">${yLabel}</text>`,
   );
 
-  // Legend.
-  const lx = margin.left + 10;
-  const ly = margin.top + 10;
+  // Legend, between the title and the plot so it never hides data.
+  const lx = margin.left;
+  const ly = 34;
   parts.push(
     `<g font-size="11"><rect x="${lx}" y="${ly}" width="14" height="10" fill="#4c78a8" fill-opacity="0.22"/>` +
       `<text x="${lx + 20}" y="${ly + 9}">always-valid 95% CI</text>` +
