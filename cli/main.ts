@@ -1,7 +1,12 @@
 import { ConfigError } from "../lib/runtime/index.js";
 import { UsageError } from "./args.js";
+import { experimentsCommand, EXPERIMENTS_USAGE } from "./experiments-command.js";
+import { benchCommand, BENCH_USAGE } from "./bench-command.js";
 import { tinyModelCommand, TINY_MODEL_USAGE } from "./tiny-model-command.js";
 import { upCommand, UP_USAGE } from "./up/up-command.js";
+import { keysCommand, KEYS_USAGE } from "./keys-command.js";
+import { accountsCommand, ACCOUNTS_USAGE } from "./accounts-command.js";
+import { usageCommand, USAGE_USAGE } from "./usage-command.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string };
 
@@ -9,6 +14,11 @@ type Command = { run: (args: string[]) => Promise<void>; usage: string };
 export const COMMANDS: Record<string, Command> = {
   up: { run: upCommand, usage: UP_USAGE },
   "tiny-model": { run: tinyModelCommand, usage: TINY_MODEL_USAGE },
+  experiments: { run: experimentsCommand, usage: EXPERIMENTS_USAGE },
+  keys: { run: keysCommand, usage: KEYS_USAGE },
+  accounts: { run: accountsCommand, usage: ACCOUNTS_USAGE },
+  usage: { run: usageCommand, usage: USAGE_USAGE },
+  bench: { run: benchCommand, usage: BENCH_USAGE },
 };
 
 function usage(): string {

@@ -4,6 +4,8 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Catalog } from "../../lib/catalog/index.js";
+import { ConfigError } from "../../lib/runtime/index.js";
+import { ensureAdminToken, isAdminToken } from "../../services/auth/src/admin-token.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { checkHealth } from "../../lib/rpc/index.js";
 import { SupervisedProcess } from "./process-supervisor.js";
@@ -58,14 +60,14 @@ export async function resolveCatalog(options: LaunchOptions): Promise<Catalog> {
       {
         name: DEFAULT_MODEL_NAME,
         completion_only: false,
-        backends: [{ name: "local", engine: "llama.cpp", model: file, replicas: 1, sequences: 4, gpu: "auto", max_queue: 64 }],
+        backends: [{ name: "local", engine: "llama.cpp", model: file, replicas: 1, sequences: 4, gpu: "auto", batch_order: "sequence", max_queue: 64 }],
       },
     ],
   };
 }
 
 /** Assigns every process its port and fills the catalog's replica addresses. */
-async function plan(catalog: Catalog, options: LaunchOptions): Promise<Planned[]> {
+async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string): Promise<Planned[]> {
   const common = { MESH_DATA_DIR: path.resolve(options.dataDir), HOST: "127.0.0.1" };
   const planned: Planned[] = [];
   const add = async (name: string, service: string, env: Record<string, string>, dependsOn: string[], port?: number): Promise<Planned> => {
@@ -74,7 +76,7 @@ async function plan(catalog: Catalog, options: LaunchOptions): Promise<Planned[]
     planned.push(item);
     return item;
   };
-  const auth = await add("auth", "auth", {}, []);
+  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken }, []);
   const shards: string[] = [];
   for (const model of catalog.models) {
     for (const backend of model.backends) {
@@ -118,7 +120,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   const launchedAt = Date.now();
   await mkdir(options.dataDir, { recursive: true });
   const catalog = await resolveCatalog(options);
-  const planned = await plan(catalog, options);
+  const planned = await plan(catalog, options, await adminTokenFor(options.dataDir));
   const processes = new Map<string, SupervisedProcess>();
   const ready = new Map<string, Promise<void>>();
   let stopping = false;
@@ -149,6 +151,19 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   if (existsSync(keyFile) && (await stat(keyFile)).mtimeMs >= launchedAt - 1_000) firstApiKey = (await readFile(keyFile, "utf8")).trim();
   const edgePort = planned.find((p) => p.spec.name === "edge")!.address.split(":")[1];
   return { url: `http://127.0.0.1:${edgePort}`, processes, firstApiKey, stop };
+}
+
+/**
+ * The operator's admin token: MESH_ADMIN_TOKEN when set, else the data
+ * dir's `admin-token`, which the first start creates (mode 0600).
+ */
+async function adminTokenFor(dataDir: string): Promise<string> {
+  const fromEnv = process.env.MESH_ADMIN_TOKEN;
+  if (fromEnv) {
+    if (!isAdminToken(fromEnv)) throw new ConfigError("MESH_ADMIN_TOKEN must be mesh-admin- followed by 43 base64url characters (or unset: the data dir's admin-token is used)");
+    return fromEnv;
+  }
+  return ensureAdminToken(dataDir);
 }
 
 async function waitServing(name: string, address: string, cancelled: () => boolean): Promise<void> {

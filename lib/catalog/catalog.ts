@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PROMPT_FORMATS } from "../templates/index.js";
 
 /** Settings of a backend run in process by llama.cpp (node-llama-cpp). */
 export const llamaCppBackendSchema = z.object({
@@ -15,6 +16,11 @@ export const llamaCppBackendSchema = z.object({
   threads: z.number().int().min(1).max(512).optional(),
   /** "auto" uses CUDA/Vulkan/Metal where present, false forces CPU. */
   gpu: z.union([z.literal("auto"), z.literal(false), z.enum(["cuda", "vulkan", "metal"])]).default("auto"),
+  /**
+   * How each decode batch is ordered: "sequence" (by sequence id, so llama.cpp
+   * evaluates the running sequences in one pass) or "arrival" (node-llama-cpp's default).
+   */
+  batch_order: z.enum(["sequence", "arrival"]).default("sequence"),
   /** Bounded wait queue in front of the sequences. */
   max_queue: z.number().int().min(0).default(64),
   /** Filled in by the launcher: one address per replica. */
@@ -25,17 +31,31 @@ export const llamaCppBackendSchema = z.object({
 export const upstreamBackendSchema = z.object({
   name: z.string().min(1),
   engine: z.literal("openai-upstream"),
+  /** Base URL of the OpenAI-compatible API, ending in /v1 as a client's baseURL does. */
   url: z.string().url(),
+  /** Bearer key for the upstream; prefer `api_key_env` so the key stays out of the file. */
   api_key: z.string().optional(),
+  /** Name of the environment variable holding the upstream key (read by the shard). */
+  api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name").optional(),
+  /** The model name the upstream knows; default: the catalog name. */
   upstream_model: z.string().optional(),
+  /** Whole-request limit; past it the call fails with DeadlineExceeded. */
   timeout_ms: z.number().int().positive().default(600_000),
+  /** The upstream's context length, if known (the tokenizer's is used for checks). */
+  context_length: z.number().int().positive().optional(),
   replicas: z.number().int().min(1).max(64).default(1),
   max_concurrency: z.number().int().min(1).default(256),
   max_queue: z.number().int().min(0).default(1024),
   addresses: z.array(z.string()).optional(),
 });
 
-/** The load-test simulator: never a default, for benchmarks only. */
+/**
+ * The load-test simulator: never a default, for benchmarks only. Its
+ * latency model: prefill takes prompt tokens / `prefill_tokens_per_s`; each
+ * decode step takes `decode_ms_per_token` + `decode_ms_per_extra_sequence`
+ * × (running sequences − 1); at most `max_batch` sequences run, the rest wait
+ * in a queue of `max_queue`.
+ */
 export const simBackendSchema = z.object({
   name: z.string().min(1),
   engine: z.literal("sim"),
@@ -45,6 +65,10 @@ export const simBackendSchema = z.object({
   /** Extra decode time per running sequence beyond the first. */
   decode_ms_per_extra_sequence: z.number().min(0).default(0.5),
   max_batch: z.number().int().min(1).default(32),
+  /** The simulated model's context length. */
+  context_length: z.number().int().positive().default(32_768),
+  /** Ends with "stop" after this many tokens unless ignore_eos; default: runs to max_tokens. */
+  eos_after_tokens: z.number().int().min(1).optional(),
   max_queue: z.number().int().min(0).default(1024),
   addresses: z.array(z.string()).optional(),
 });
@@ -57,19 +81,76 @@ export const backendSchema = z.discriminatedUnion("engine", [
 
 export const modelSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, "letters, digits and . _ : / - only"),
-  /** A named prompt format (see lib/templates); default: the GGUF's own template. */
-  template: z.string().optional(),
+  /** A named prompt format (see lib/templates); default: the tokenizer file's own template. */
+  template: z
+    .string()
+    .refine((name) => PROMPT_FORMATS.has(name), {
+      error: (issue) => `unknown template "${String(issue.input)}" (known: ${[...PROMPT_FORMATS.keys()].join(", ")})`,
+    })
+    .optional(),
   context_length: z.number().int().positive().optional(),
   /** Where token ids come from: a GGUF (vocabulary only) or a tokenizer.json. */
-  tokenizer: z.string().optional(),
+  tokenizer: z
+    .string()
+    .refine((file) => /\.(gguf|json)$/i.test(file), "a .gguf file or a tokenizer.json")
+    .optional(),
   /** Completion-only models refuse chat requests. */
   completion_only: z.boolean().default(false),
   backends: z.array(backendSchema).min(1),
+}).superRefine((model, ctx) => {
+  // Usage and context checks count tokens in the mesh: every real model needs a tokenizer.
+  const hasGguf = model.backends.some((b) => b.engine === "llama.cpp");
+  const simOnly = model.backends.every((b) => b.engine === "sim");
+  if (!model.tokenizer && !hasGguf && !simOnly) {
+    ctx.addIssue({ code: "custom", path: ["tokenizer"], message: "required when no backend is llama.cpp: the tokenizer.json (or GGUF) the upstream model uses" });
+  }
 });
 
+/** An A/B experiment: one model served by weighted arms (backends), optional shadow traffic. */
+export const experimentSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits and . _ - only (at most 64)"),
+  model: z.string().min(1),
+  /** "user": the OpenAI `user` field, else the key id; "key": always the key id. */
+  unit: z.enum(["user", "key"]).default("user"),
+  /** Changing the salt reshuffles every unit; default: the name. */
+  salt: z.string().min(1).optional(),
+  arms: z.array(z.object({ backend: z.string().min(1), weight: z.number().finite().min(0) })).min(1),
+  shadow: z.object({ backend: z.string().min(1), percent: z.number().min(0).max(100) }).optional(),
+  /** The metric the verdict is about (default ttft_ms). */
+  primary_metric: z.string().min(1).optional(),
+});
+
+/** Problems of an experiment against the models it names (empty when it is sound). */
+export function experimentProblems(models: readonly CatalogModel[], experiment: z.infer<typeof experimentSchema>): string[] {
+  const model = models.find((m) => m.name === experiment.model);
+  if (!model) return [`experiment "${experiment.name}": unknown model "${experiment.model}"`];
+  const backends = new Set(model.backends.map((b) => b.name));
+  const problems: string[] = [];
+  const arms = new Set<string>();
+  for (const arm of experiment.arms) {
+    if (!backends.has(arm.backend)) problems.push(`experiment "${experiment.name}": model "${model.name}" has no backend "${arm.backend}"`);
+    if (arms.has(arm.backend)) problems.push(`experiment "${experiment.name}": backend "${arm.backend}" is listed twice`);
+    arms.add(arm.backend);
+  }
+  if (!experiment.arms.some((a) => a.weight > 0)) problems.push(`experiment "${experiment.name}": no arm has a positive weight`);
+  const shadow = experiment.shadow?.backend;
+  if (shadow !== undefined && !backends.has(shadow)) problems.push(`experiment "${experiment.name}": model "${model.name}" has no shadow backend "${shadow}"`);
+  if (shadow !== undefined && arms.has(shadow)) problems.push(`experiment "${experiment.name}": shadow backend "${shadow}" is also an arm`);
+  return problems;
+}
+
 export const catalogSchema = z
-  .object({ models: z.array(modelSchema).min(1) })
+  .object({ models: z.array(modelSchema).min(1), experiments: z.array(experimentSchema).optional() })
   .superRefine((catalog, ctx) => {
+    const experimentNames = new Set<string>();
+    const experimentModels = new Set<string>();
+    (catalog.experiments ?? []).forEach((experiment, i) => {
+      for (const message of experimentProblems(catalog.models, experiment)) ctx.addIssue({ code: "custom", path: ["experiments", i], message });
+      if (experimentNames.has(experiment.name)) ctx.addIssue({ code: "custom", path: ["experiments", i, "name"], message: `duplicate experiment "${experiment.name}"` });
+      if (experimentModels.has(experiment.model)) ctx.addIssue({ code: "custom", path: ["experiments", i, "model"], message: `model "${experiment.model}" is already in an experiment` });
+      experimentNames.add(experiment.name);
+      experimentModels.add(experiment.model);
+    });
     const seen = new Set<string>();
     catalog.models.forEach((model, i) => {
       if (seen.has(model.name)) ctx.addIssue({ code: "custom", path: ["models", i, "name"], message: `duplicate model "${model.name}"` });
@@ -87,6 +168,17 @@ export type Catalog = z.infer<typeof catalogSchema>;
 export type CatalogModel = z.infer<typeof modelSchema>;
 export type CatalogBackend = z.infer<typeof backendSchema>;
 export type LlamaCppBackend = z.infer<typeof llamaCppBackendSchema>;
+export type UpstreamBackend = z.infer<typeof upstreamBackendSchema>;
+export type SimBackend = z.infer<typeof simBackendSchema>;
+export type CatalogExperiment = z.infer<typeof experimentSchema>;
+
+/** What a simulator's responses carry in `system_fingerprint`: it says what it is. */
+export const SIM_SYSTEM_FINGERPRINT = "mesh-sim-simulator-not-a-model";
+
+/** The `system_fingerprint` responses of a backend carry ("" = the edge's default). */
+export function systemFingerprintOf(backend: CatalogBackend): string {
+  return backend.engine === "sim" ? SIM_SYSTEM_FINGERPRINT : "";
+}
 
 /** The file a model's tokenizer reads: its own `tokenizer`, else the first GGUF backend's model. */
 export function tokenizerSource(model: CatalogModel): string | undefined {

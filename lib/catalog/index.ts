@@ -6,5 +6,9 @@ export {
   upstreamBackendSchema,
   simBackendSchema,
   tokenizerSource,
+  systemFingerprintOf,
+  SIM_SYSTEM_FINGERPRINT,
+  experimentSchema,
+  experimentProblems,
 } from "./catalog.js";
-export type { Catalog, CatalogModel, CatalogBackend, LlamaCppBackend } from "./catalog.js";
+export type { Catalog, CatalogModel, CatalogBackend, LlamaCppBackend, SimBackend, UpstreamBackend, CatalogExperiment } from "./catalog.js";

@@ -20,6 +20,8 @@ import type {
 } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import { parseKey, secretMatches } from "./api-key.js";
+import { RateLimiter } from "./rate-limiter.js";
+import type { RateStatus } from "./rate-limiter.js";
 import type { AccountRecord, KeyRecord, KeyStore } from "./store/index.js";
 
 /** How often a key watch says it is alive. */
@@ -57,17 +59,43 @@ export function principalOf(key: KeyRecord, account: AccountRecord | undefined):
   });
 }
 
+/** Options of the auth service; the clock and heartbeat are injectable for tests. */
+export interface AuthServiceOptions {
+  changes?: EventEmitter;
+  limiter?: RateLimiter;
+  now?: () => number;
+  heartbeatMs?: number;
+}
+
+/** Metadata keys that carry a refused admission's rate-limit status to the edge. */
+export const RATE_STATUS_HEADERS = {
+  limitRequests: "x-ratelimit-limit-requests",
+  remainingRequests: "x-ratelimit-remaining-requests",
+  resetRequestsMs: "x-ratelimit-reset-requests-ms",
+  limitTokens: "x-ratelimit-limit-tokens",
+  remainingTokens: "x-ratelimit-remaining-tokens",
+  resetTokensMs: "x-ratelimit-reset-tokens-ms",
+} as const satisfies Record<keyof RateStatus, string>;
+
 /**
  * Key validation, the key-change watch, admission and usage recording.
- * `changes` is shared with the admin service, which emits on it.
+ * `changes` is shared with the admin service, which publishes on it.
  */
 export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
+  readonly changes: EventEmitter;
+  readonly limiter: RateLimiter;
+  readonly #now: () => number;
+  readonly #heartbeatMs: number;
+
   constructor(
     private readonly store: KeyStore,
-    readonly changes: EventEmitter = new EventEmitter(),
-    private readonly now: () => number = Date.now,
+    options: AuthServiceOptions = {},
   ) {
-    changes.setMaxListeners(0);
+    this.#now = options.now ?? Date.now;
+    this.changes = options.changes ?? new EventEmitter();
+    this.changes.setMaxListeners(0);
+    this.limiter = options.limiter ?? new RateLimiter(this.#now);
+    this.#heartbeatMs = options.heartbeatMs ?? WATCH_HEARTBEAT_MS;
   }
 
   /** Tells every watching edge that a key changed. */
@@ -80,20 +108,26 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
     if (!parsed) throw invalidKey();
     const key = await this.store.getKey(parsed.id);
     if (!key || key.revokedAtMs > 0) throw invalidKey();
-    const now = this.now();
+    const now = this.#now();
     const current = secretMatches(parsed.secret, key.secretHash);
-    const previous = key.previousSecretHash !== null && now < key.previousValidUntilMs && secretMatches(parsed.secret, key.previousSecretHash);
+    const previous = !current && key.previousSecretHash !== null && now < key.previousValidUntilMs && secretMatches(parsed.secret, key.previousSecretHash);
     if (!current && !previous) throw invalidKey();
     if (key.expiresAtMs > 0 && now >= key.expiresAtMs) throw meshError(Code.Unauthenticated, "API key expired");
     const account = await this.store.getAccount(key.accountId);
-    return create(AuthenticateResponseSchema, { principal: principalOf(key, account) });
+    const bounds = [key.expiresAtMs, previous ? key.previousValidUntilMs : 0].filter((t) => t > 0);
+    const validUntilMs = bounds.length > 0 ? Math.min(...bounds) : 0;
+    return create(AuthenticateResponseSchema, { principal: principalOf(key, account), validUntilMs: BigInt(validUntilMs) });
   }
 
   async *watchKeyChanges(_req: unknown, ctx: HandlerContext): AsyncGenerator<WatchKeyChangesResponse> {
-    const events = on(this.changes, "change", { signal: ctx.signal }) as AsyncIterableIterator<[KeyChange]>;
-    yield create(WatchKeyChangesResponseSchema, { kind: ChangeKind.SYNCED });
-    const heartbeat = setInterval(() => this.changes.emit("change", { kind: ChangeKind.HEARTBEAT, keyId: "" }), WATCH_HEARTBEAT_MS);
+    // Each watcher gets its own stream and its own heartbeat (one per interval, not one per watcher).
+    const local = new EventEmitter();
+    const forward = (change: KeyChange): boolean => local.emit("change", change);
+    this.changes.on("change", forward);
+    const events = on(local, "change", { signal: ctx.signal }) as AsyncIterableIterator<[KeyChange]>;
+    const heartbeat = setInterval(() => local.emit("change", { kind: ChangeKind.HEARTBEAT, keyId: "" }), this.#heartbeatMs);
     try {
+      yield create(WatchKeyChangesResponseSchema, { kind: ChangeKind.SYNCED });
       for await (const [change] of events) {
         yield create(WatchKeyChangesResponseSchema, { kind: change.kind, keyId: change.keyId });
       }
@@ -101,16 +135,27 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
       if (!ctx.signal.aborted) throw err;
     } finally {
       clearInterval(heartbeat);
+      this.changes.off("change", forward);
     }
   }
 
   async admit(req: AdmitRequest) {
     const key = await this.store.getKey(req.keyId);
     if (!key || key.revokedAtMs > 0) throw invalidKey();
-    return create(AdmitResponseSchema, {});
+    // Synchronous from here: concurrent admissions are counted exactly.
+    const limits = { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute };
+    const admission = this.limiter.admit(key.id, req.requestId, req.reserveTokens, limits);
+    if (!admission.admitted) {
+      const what = admission.exceeded === "tokens" ? `tokens per min (TPM): Limit ${limits.tokensPerMinute}, Requested ${req.reserveTokens}` : `requests per min (RPM): Limit ${limits.requestsPerMinute}`;
+      const err = meshError(Code.ResourceExhausted, `Rate limit reached for key ${key.id} on ${what}.`, { reason: "rate_limit_exceeded", param: admission.exceeded });
+      for (const [field, header] of Object.entries(RATE_STATUS_HEADERS)) err.metadata.set(header, String(admission.status[field as keyof RateStatus]));
+      throw err;
+    }
+    return create(AdmitResponseSchema, { status: admission.status });
   }
 
   async recordUsage(req: RecordUsageRequest) {
+    const createdAtMs = Number(req.createdAtMs) || this.#now();
     const recorded = await this.store.recordUsage({
       requestId: req.requestId,
       keyId: req.keyId,
@@ -122,9 +167,12 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
       status: USAGE_STATUS_NAMES[req.status],
       ttftMs: req.ttftMs,
       e2eMs: req.e2eMs,
-      createdAtMs: Number(req.createdAtMs) || this.now(),
+      createdAtMs,
     });
-    if (recorded && req.requestJson) {
+    if (!recorded) return create(RecordUsageResponseSchema, { recorded });
+    this.limiter.settle(req.requestId, req.promptTokens + req.completionTokens);
+    if (req.requestJson || req.responseText) {
+      // The account decides, not the edge's possibly stale principal: opted out means nothing stored.
       const account = await this.store.getAccount(req.accountId);
       if (account && !account.retentionOptOut) {
         await this.store.putRequestLog({
@@ -132,7 +180,7 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
           accountId: req.accountId,
           requestJson: req.requestJson,
           responseText: req.responseText,
-          createdAtMs: Number(req.createdAtMs) || this.now(),
+          createdAtMs,
         });
       }
     }

@@ -1,32 +1,58 @@
 import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
-import { AuthService as AuthServiceDesc } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { AuthService as AuthServiceDesc, KeyAdminService as KeyAdminServiceDesc } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { startRpcServer } from "../../../lib/rpc/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
+import { readAdminToken } from "./admin-token.js";
 import { AuthService } from "./auth-service.js";
+import type { AuthServiceOptions } from "./auth-service.js";
 import { ensureFirstKey } from "./bootstrap.js";
 import type { AuthConfig } from "./config.js";
+import { KeyAdminService } from "./key-admin-service.js";
+import { RetentionSweeper } from "./retention-sweeper.js";
 import { SqliteKeyStore } from "./store/index.js";
 
 export const DATABASE_FILE = "mesh.db";
 
-export async function build(config: AuthConfig, log: Logger): Promise<RunningService & { auth: AuthService }> {
+/** Test seams: the clock and the watch heartbeat. */
+export interface AuthBuildOptions {
+  now?: () => number;
+  heartbeatMs?: AuthServiceOptions["heartbeatMs"];
+}
+
+export async function build(
+  config: AuthConfig,
+  log: Logger,
+  options: AuthBuildOptions = {},
+): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; sweeper: RetentionSweeper }> {
   await mkdir(config.dataDir, { recursive: true });
   const store = new SqliteKeyStore(path.join(config.dataDir, DATABASE_FILE));
   if (await ensureFirstKey(store, config.dataDir, config.bootstrapApiKey)) {
     log.info({ file: path.join(config.dataDir, "first-api-key") }, "created the first API key");
   }
-  const auth = new AuthService(store);
+  const now = options.now ?? Date.now;
+  const auth = new AuthService(store, { now, heartbeatMs: options.heartbeatMs });
+  const adminToken = config.adminToken ?? (await readAdminToken(config.dataDir));
+  if (!adminToken) log.warn("no admin token (MESH_ADMIN_TOKEN or <data dir>/admin-token): the admin API refuses every call");
+  const admin = new KeyAdminService({ store, publish: (c) => auth.publish(c), limiter: auth.limiter, adminToken, now });
+  const sweeper = new RetentionSweeper(store, { now, log });
+  sweeper.start();
   const server = await startRpcServer({
     host: config.host,
     port: config.port,
-    serviceNames: [AuthServiceDesc.typeName],
-    routes: (router) => router.service(AuthServiceDesc, auth),
+    serviceNames: [AuthServiceDesc.typeName, KeyAdminServiceDesc.typeName],
+    routes: (router) => {
+      router.service(AuthServiceDesc, auth);
+      router.service(KeyAdminServiceDesc, admin);
+    },
   });
   return {
     port: server.port,
     auth,
+    admin,
+    sweeper,
     async close(drainMs) {
+      sweeper.stop();
       await server.close(drainMs);
       await store.close();
     },

@@ -5,10 +5,15 @@ import type { RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js
 import type { Principal } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { checkHealth } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
-import { ChatCompletions } from "./openai/chat-completions.js";
-import type { RequestContext } from "./openai/chat-completions.js";
+import type { ChatCompletions } from "./openai/chat-completions.js";
+import type { Completions } from "./openai/completions.js";
+import type { RequestContext } from "./openai/generation.js";
 import { HttpError, sendError, toHttpError } from "./openai/errors.js";
 import type { PrincipalCache } from "./principal-cache.js";
+import { ADMIN_PREFIX } from "./admin/admin-api.js";
+import type { AdminApi } from "./admin/admin-api.js";
+import { EXPERIMENTS_PREFIX, FEEDBACK_PATH, forcedBackend } from "./experiments/experiments-api.js";
+import type { ExperimentsApi } from "./experiments/experiments-api.js";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -16,13 +21,20 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const MAX_AUTH_HEADER_CHARS = 512;
 const HEALTH_CHECK_TIMEOUT_MS = 500;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A client's own deadline for one request (capped by the edge's). */
+const TIMEOUT_HEADER = "x-mesh-timeout-ms";
 
 export interface EdgeDeps {
   router: Client<typeof RouterService>;
   principals: PrincipalCache;
   chat: ChatCompletions;
+  completions: Completions;
   /** Services /healthz checks, by name → address. */
   healthTargets: Record<string, string>;
+  /** The admin REST API under /admin/v1/ (absent: 404). */
+  admin?: AdminApi;
+  /** POST /v1/feedback and /admin/v1/experiments (absent: 404). */
+  experiments?: ExperimentsApi;
   log: Logger;
 }
 
@@ -47,16 +59,22 @@ export class EdgeService {
     const path = (req.url ?? "/").split("?")[0]!;
     try {
       if (req.method === "GET" && path === "/healthz") return await this.#healthz(res);
+      if (this.deps.experiments && (path === EXPERIMENTS_PREFIX || path.startsWith(`${EXPERIMENTS_PREFIX}/`))) {
+        return await this.deps.experiments.admin(req, res, new URL(req.url ?? "/", "http://edge"));
+      }
+      if (this.deps.experiments && path === FEEDBACK_PATH) return await this.deps.experiments.feedback(req, res, await this.#authenticate(req, abort.signal));
+      if (path.startsWith(ADMIN_PREFIX) && this.deps.admin) return await this.deps.admin.handle(req, res, new URL(req.url ?? "/", "http://edge"));
       if (req.method === "GET" && path === "/v1/models") {
         const principal = await this.#authenticate(req, abort.signal);
         return await this.#listModels(res, principal);
       }
-      if (path === "/v1/chat/completions") {
-        if (req.method !== "POST") throw new HttpError(405, "Use POST for /v1/chat/completions", "invalid_request_error", null, "method_not_allowed", { allow: "POST" });
+      if (path === "/v1/chat/completions" || path === "/v1/completions") {
+        if (req.method !== "POST") throw new HttpError(405, `Use POST for ${path}`, "invalid_request_error", null, "method_not_allowed", { allow: "POST" });
         const principal = await this.#authenticate(req, abort.signal);
         const body = await readJson(req);
-        const ctx: RequestContext = { requestId, principal, startedAt, signal: abort.signal, headers: { "x-request-id": requestId } };
-        return await this.deps.chat.handle(req, res, body, ctx);
+        const ctx: RequestContext = { requestId, principal, startedAt, signal: abort.signal, headers: { "x-request-id": requestId }, timeoutMs: timeoutOf(req), forceBackend: forcedBackend(req, principal) };
+        const api = path === "/v1/completions" ? this.deps.completions : this.deps.chat;
+        return await api.handle(req, res, body, ctx);
       }
       throw new HttpError(404, `Unknown request URL: ${req.method} ${path}`, "invalid_request_error", null, "unknown_url");
     } catch (err) {
@@ -120,6 +138,12 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch {
     throw new HttpError(400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)", "invalid_request_error", null, "invalid_json");
   }
+}
+
+/** The client's `x-mesh-timeout-ms`, when a positive integer. */
+function timeoutOf(req: IncomingMessage): number | undefined {
+  const value = Number(req.headers[TIMEOUT_HEADER]);
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 function tooLarge(): HttpError {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Client } from "@connectrpc/connect";
 import { AuthService, WatchKeyChangesResponse_Kind as ChangeKind } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { Principal } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 
 /** A cached principal is revalidated with auth after this long even with a live watch. */
@@ -12,10 +13,15 @@ export const WATCH_DOWN_TRUST_MS = 1_000;
 export const WATCH_SILENCE_MS = 5_000;
 const WATCH_RETRY_MS = 250;
 const AUTHENTICATE_TIMEOUT_MS = 2_000;
+/** Longest key sent to auth; longer or non-printable ones are refused at the edge. */
+const MAX_KEY_CHARS = 256;
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 interface Entry {
   principal: Principal;
   validatedAtMs: number;
+  /** Never trusted at or after this (key expiry, end of a rotation's grace); 0 = unbounded. */
+  validUntilMs: number;
 }
 
 /**
@@ -38,13 +44,14 @@ export class PrincipalCache {
 
   /** The principal of a bearer key; throws auth's Unauthenticated error for bad keys. */
   async authenticate(apiKey: string, signal?: AbortSignal): Promise<Principal> {
+    if (apiKey.length > MAX_KEY_CHARS || !PRINTABLE_ASCII.test(apiKey)) throw meshError(Code.Unauthenticated, "invalid API key");
     const cacheKey = createHash("sha256").update(apiKey).digest("base64url");
     const entry = this.#entries.get(cacheKey);
     const now = this.now();
-    if (entry && now - entry.validatedAtMs < this.#trustMs(now)) return entry.principal;
-    const { principal } = await this.auth.authenticate({ apiKey }, { signal, timeoutMs: AUTHENTICATE_TIMEOUT_MS });
-    if (!principal) throw new Error("auth returned no principal");
-    this.#entries.set(cacheKey, { principal, validatedAtMs: this.now() });
+    if (entry && now - entry.validatedAtMs < this.#trustMs(now) && (entry.validUntilMs === 0 || now < entry.validUntilMs)) return entry.principal;
+    const { principal, validUntilMs } = await this.auth.authenticate({ apiKey }, { signal, timeoutMs: AUTHENTICATE_TIMEOUT_MS });
+    if (!principal) throw meshError(Code.Internal, "auth returned no principal");
+    this.#entries.set(cacheKey, { principal, validatedAtMs: this.now(), validUntilMs: Number(validUntilMs) });
     let keys = this.#byKeyId.get(principal.keyId);
     if (!keys) this.#byKeyId.set(principal.keyId, (keys = new Set()));
     keys.add(cacheKey);
@@ -59,10 +66,14 @@ export class PrincipalCache {
     return this.#synced && now - this.#watchAliveAtMs < WATCH_SILENCE_MS ? PRINCIPAL_TTL_MS : WATCH_DOWN_TRUST_MS;
   }
 
+  /** Called after a pushed change evicted a key (tests and benchmarks measure propagation with it). */
+  onEvict: ((keyId: string) => void) | undefined;
+
   /** Drops every cached entry of a key. */
   evict(keyId: string): void {
     for (const cacheKey of this.#byKeyId.get(keyId) ?? []) this.#entries.delete(cacheKey);
     this.#byKeyId.delete(keyId);
+    this.onEvict?.(keyId);
   }
 
   /** Follows auth's key-change watch until `signal` aborts, reconnecting by itself. */

@@ -1,13 +1,21 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { AuthService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
-import { RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
+import { AuthService, KeyAdminService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { ExperimentAdminService, RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
+import { InferenceService } from "../../../src/gen/mesh/inference/v1/inference_pb.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { grpcClient, HealthState, ServingStatus } from "../../../lib/rpc/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import type { EdgeConfig } from "./config.js";
-import { EdgeService } from "./edge-service.js";
+import { EdgeService, MAX_BODY_BYTES, readJson } from "./edge-service.js";
+import { AdminApi } from "./admin/admin-api.js";
+import { Admission, AdmittedGenerations } from "./admission.js";
+import { InferenceServiceImpl } from "./inference/inference-service.js";
+import { AdminTokenCheck } from "./experiments/admin-token-check.js";
+import { ExperimentsApi } from "./experiments/experiments-api.js";
 import { listenDualProtocol } from "./http-listener.js";
 import { ChatCompletions } from "./openai/chat-completions.js";
+import { Completions } from "./openai/completions.js";
+import type { Generations } from "./openai/generation.js";
 import { PrincipalCache } from "./principal-cache.js";
 import { UsageRecorder } from "./usage-recorder.js";
 
@@ -19,10 +27,25 @@ export async function build(config: EdgeConfig, log: Logger): Promise<RunningSer
   const stopWatch = new AbortController();
   void principals.follow(stopWatch.signal);
   const usage = new UsageRecorder(auth, log);
-  const chat = new ChatCompletions(router, usage, config.requestTimeoutMs);
-  const edge = new EdgeService({ router, principals, chat, healthTargets: config.healthTargets, log });
+  const generations: Generations = new AdmittedGenerations(router, usage, config.requestTimeoutMs, new Admission(auth));
+  const admin = new AdminApi(grpcClient(KeyAdminService, config.authAddress), readJson);
+  const chat = new ChatCompletions(generations);
+  const completions = new Completions(generations);
+  const adminToken = new AdminTokenCheck(grpcClient(KeyAdminService, config.authAddress));
+  const experiments = new ExperimentsApi({ experiments: grpcClient(ExperimentAdminService, config.routerAddress), requireAdmin: (req) => adminToken.require(req), readJson });
+  const edge = new EdgeService({ router, principals, chat, completions, healthTargets: config.healthTargets, log, admin, experiments });
+  const inference = new InferenceServiceImpl({ generations, principals, router, log });
   const health = new HealthState([]);
-  const rpc = connectNodeAdapter({ grpc: true, grpcWeb: true, connect: true, routes: (r) => health.register(r) });
+  const rpc = connectNodeAdapter({
+    grpc: true,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: MAX_BODY_BYTES,
+    routes: (r) => {
+      health.register(r);
+      r.service(InferenceService, inference);
+    },
+  });
   const route = (req: IncomingMessage, res: ServerResponse): void => {
     if (isRpcPath(req.url)) rpc(req, res);
     else edge.listener(req, res);

@@ -5,6 +5,8 @@ import { Code, meshError } from "../../../lib/errors.js";
 import type { ShardConfig } from "./config.js";
 import type { Engine } from "./engine.js";
 import { LlamaCppEngine } from "./engines/llama-cpp-engine.js";
+import { OpenAIUpstreamEngine } from "./engines/openai-upstream-engine.js";
+import { SimEngine } from "./engines/sim-engine.js";
 import { ShardService } from "./shard-service.js";
 import { SlotPool } from "./slot-pool.js";
 
@@ -14,14 +16,19 @@ export async function createEngine(config: ShardConfig): Promise<Engine> {
   switch (backend.engine) {
     case "llama.cpp":
       return LlamaCppEngine.create(config.model, backend);
+    case "openai-upstream":
+      return new OpenAIUpstreamEngine(config.model, backend);
+    case "sim":
+      return new SimEngine(config.model, backend);
     default:
-      throw meshError(Code.Unimplemented, `engine "${backend.engine}" is not available in this build`);
+      throw meshError(Code.Unimplemented, `engine "${(backend as { engine: string }).engine}" is not available in this build`);
   }
 }
 
 /** Builds and starts model-shard around an engine. */
 export async function build(config: ShardConfig, log: Logger, engine?: Engine): Promise<RunningService & { engine: Engine; pool: SlotPool }> {
   const theEngine = engine ?? (await createEngine(config));
+  if (theEngine.info.engine === "sim") log.warn({ model: config.model }, "this shard runs the load-test SIMULATOR: placeholder tokens, no model");
   const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
   const service = new ShardService(theEngine, pool, log);
   const server = await startRpcServer({

@@ -2,6 +2,8 @@ import { z } from "zod";
 import { catalogSchema } from "../../../lib/catalog/index.js";
 import type { Catalog } from "../../../lib/catalog/index.js";
 import { jsonSchema, parseConfig, portSchema } from "../../../lib/runtime/index.js";
+import { HEALTH_CHECK_INTERVAL_MS } from "./health-checker.js";
+import { DEFAULT_MAX_IN_FLIGHT_PER_MODEL } from "./router-service.js";
 
 const schema = z.object({
   PORT: portSchema.default(0),
@@ -10,6 +12,14 @@ const schema = z.object({
   MESH_CATALOG: jsonSchema(catalogSchema),
   /** host:port of the tokenizer service. */
   MESH_TOKENIZER_ADDR: z.string().min(1),
+  /** Requests admitted per model at once; beyond it 429 with retry-after. */
+  MESH_ROUTER_MAX_IN_FLIGHT_PER_MODEL: z.coerce.number().int().positive().default(DEFAULT_MAX_IN_FLIGHT_PER_MODEL),
+  /** Active grpc.health.v1 checks of the replicas; 0 turns them off. */
+  MESH_ROUTER_HEALTH_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(HEALTH_CHECK_INTERVAL_MS),
+  /** "least-loaded-of-two" (default) or "random" (for comparison only). */
+  MESH_ROUTER_REPLICA_CHOICE: z.enum(["least-loaded-of-two", "random"]).default("least-loaded-of-two"),
+  /** Where experiments changed at run time are kept across restarts (JSON); unset: not kept. */
+  MESH_ROUTER_EXPERIMENTS_FILE: z.string().min(1).optional(),
 });
 
 export interface RouterConfig {
@@ -17,9 +27,22 @@ export interface RouterConfig {
   host: string;
   catalog: Catalog;
   tokenizerAddress: string;
+  maxInFlightPerModel?: number;
+  healthCheckIntervalMs?: number;
+  replicaChoice?: "least-loaded-of-two" | "random";
+  experimentsFile?: string;
 }
 
 export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
   const raw = parseConfig("router", schema, env);
-  return { port: raw.PORT, host: raw.HOST, catalog: raw.MESH_CATALOG, tokenizerAddress: raw.MESH_TOKENIZER_ADDR };
+  return {
+    port: raw.PORT,
+    host: raw.HOST,
+    catalog: raw.MESH_CATALOG,
+    tokenizerAddress: raw.MESH_TOKENIZER_ADDR,
+    maxInFlightPerModel: raw.MESH_ROUTER_MAX_IN_FLIGHT_PER_MODEL,
+    healthCheckIntervalMs: raw.MESH_ROUTER_HEALTH_CHECK_INTERVAL_MS,
+    replicaChoice: raw.MESH_ROUTER_REPLICA_CHOICE,
+    experimentsFile: raw.MESH_ROUTER_EXPERIMENTS_FILE,
+  };
 }

@@ -5,10 +5,15 @@ import type { Logger } from "../../../lib/runtime/index.js";
 
 /** Consecutive failures after which a replica is ejected. */
 export const EJECT_AFTER_FAILURES = 3;
-/** How long an ejected replica stays out before it is tried again. */
+/** How long an ejected replica stays out the first time; doubles on each re-ejection. */
 export const EJECT_BACKOFF_MS = 5_000;
+/** The longest an ejection lasts. */
+export const MAX_EJECT_BACKOFF_MS = 60_000;
 /** Wait before re-following a broken load stream. */
 const LOAD_WATCH_RETRY_MS = 500;
+
+/** How a replica is chosen among the available ones. */
+export type ReplicaChoice = "least-loaded-of-two" | "random";
 
 /** One shard process of a backend, with what the router knows of it. */
 export class Replica {
@@ -18,7 +23,11 @@ export class Replica {
   /** In-flight requests this router sent (fresh even between load reports). */
   inFlight = 0;
   consecutiveFailures = 0;
+  /** Ejections in a row without a success in between (sets the back-off). */
+  ejections = 0;
   ejectedUntilMs = 0;
+  /** The last active health check's answer (true until one says otherwise). */
+  healthy = true;
   readonly client;
 
   constructor(
@@ -33,17 +42,28 @@ export class Replica {
     return Math.max(this.running + this.queued, this.inFlight);
   }
 
+  /** Not ejected at `now` (an ejected replica comes back on probation once its back-off ends). */
   available(now: number): boolean {
     return now >= this.ejectedUntilMs;
   }
 
   succeeded(): void {
     this.consecutiveFailures = 0;
+    this.ejections = 0;
   }
 
+  /**
+   * Counts a failure. After EJECT_AFTER_FAILURES in a row the replica is out
+   * for a back-off; a replica on probation (just back) is ejected again at its
+   * first failure, for twice as long.
+   */
   failed(now: number): void {
     this.consecutiveFailures++;
-    if (this.consecutiveFailures >= EJECT_AFTER_FAILURES) this.ejectedUntilMs = now + EJECT_BACKOFF_MS;
+    const onProbation = this.ejections > 0;
+    if (onProbation || this.consecutiveFailures >= EJECT_AFTER_FAILURES) {
+      this.ejectedUntilMs = now + Math.min(MAX_EJECT_BACKOFF_MS, EJECT_BACKOFF_MS * 2 ** this.ejections);
+      this.ejections++;
+    }
   }
 }
 
@@ -54,19 +74,33 @@ export class ReplicaSet {
   constructor(
     readonly backend: CatalogBackend,
     private readonly random: () => number = Math.random,
+    private readonly choice: ReplicaChoice = "least-loaded-of-two",
   ) {
     this.replicas = (backend.addresses ?? []).map((address) => new Replica(backend.name, address));
   }
 
-  /** The less loaded of two random available replicas, skipping `exclude`. */
+  /**
+   * The less loaded of two random usable replicas, skipping `exclude`.
+   * Usable: healthy by the active check and not ejected; when every healthy
+   * replica is ejected, the ejected ones are tried anyway (panic mode) rather
+   * than failing the model outright. Undefined when none is healthy.
+   */
   pick(exclude: ReadonlySet<Replica> = new Set(), now = Date.now()): Replica | undefined {
-    let candidates = this.replicas.filter((r) => !exclude.has(r) && r.available(now));
-    if (candidates.length === 0) candidates = this.replicas.filter((r) => !exclude.has(r));
+    const healthy = this.replicas.filter((r) => !exclude.has(r) && r.healthy);
+    let candidates = healthy.filter((r) => r.available(now));
+    if (candidates.length === 0) candidates = healthy;
     if (candidates.length <= 1) return candidates[0];
     const a = candidates[Math.floor(this.random() * candidates.length)]!;
+    if (this.choice === "random") return a;
     let b = candidates[Math.floor(this.random() * (candidates.length - 1))]!;
     if (b === a) b = candidates[candidates.length - 1]!;
     return b.score < a.score ? b : a;
+  }
+
+  /** Milliseconds until some replica may be usable again (for `retry-after`). */
+  retryAfterMs(now = Date.now()): number {
+    const waits = this.replicas.map((r) => Math.max(0, r.ejectedUntilMs - now)).filter((ms) => ms > 0);
+    return waits.length > 0 ? Math.min(...waits) : 1_000;
   }
 
   /** Follows every replica's load stream until `signal` aborts. */

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ConnectError } from "@connectrpc/connect";
+import type { Client } from "@connectrpc/connect";
 import {
   GenerateResponseSchema,
   ListModelsResponseSchema,
@@ -8,48 +9,94 @@ import {
 } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import type { GenerateRequest, GenerateResponse, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
-import { TokenizerService } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
-import type { Client } from "@connectrpc/connect";
+import type { TokenizerService } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import type { Catalog, CatalogModel } from "../../../lib/catalog/index.js";
+import { systemFingerprintOf } from "../../../lib/catalog/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
+import { errorType } from "./error-type.js";
+import { requestObservation, SERVED_ARM } from "./experiment-metrics.js";
+import { ExperimentRegistry, reportSubject } from "./experiment-registry.js";
+import type { Assignment } from "./experiment-registry.js";
 import { ReplicaSet } from "./replicas.js";
-import type { Replica } from "./replicas.js";
+import type { Replica, ReplicaChoice } from "./replicas.js";
+import { ShadowSender } from "./shadow.js";
 
 /** A request that failed before its first token is tried once more elsewhere. */
 const MAX_ATTEMPTS = 2;
 /** Codes that mean "this replica could not take the request", safe to retry before any token. */
-const RETRYABLE_CODES = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Code.Aborted]);
+const RETRYABLE_CODES = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Code.Aborted, Code.ResourceExhausted]);
+/** Of those, the ones that count against the replica's health (a full queue does not). */
+const FAILURE_CODES = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Code.Aborted]);
+/** Requests one router admits per model at once (beyond it: 429 with retry-after). */
+export const DEFAULT_MAX_IN_FLIGHT_PER_MODEL = 1024;
+/** Metadata key (and HTTP header at the edge) saying when to come back, in seconds. */
+export const RETRY_AFTER_HEADER = "retry-after";
+
+/** Tuning of the router. */
+export interface RouterOptions {
+  maxInFlightPerModel?: number;
+  replicaChoice?: ReplicaChoice;
+  random?: () => number;
+  /** The experiments (default: the catalog's). */
+  experiments?: ExperimentRegistry;
+}
 
 interface RoutedModel {
   model: CatalogModel;
   backends: Map<string, ReplicaSet>;
   created: number;
+  inFlight: number;
+}
+
+/** What happened to one request, for the experiment's measurements. */
+interface Measure {
+  startedAt: number;
+  firstTokenAt: number | undefined;
+  promptTokens: number;
+  completionTokens: number;
+  error: string | undefined;
+  finished: boolean;
 }
 
 /**
- * Routes a request: tokenize (chat template applied) with the tokenizer
- * service, check the context length, pick a replica by load, stream the
- * shard's tokens back; retry once on another replica before the first token.
+ * Routes a request: pick the backend (an experiment's sticky arm, a forced
+ * arm, or the model's first backend), tokenize with the tokenizer service,
+ * check the context length, pick a replica by load, stream the shard's tokens
+ * back; retry once on another replica before the first token, never after.
+ * Experiment requests are measured per arm and may be mirrored to a shadow.
  */
 export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   readonly #models = new Map<string, RoutedModel>();
+  readonly experiments: ExperimentRegistry;
+  readonly #shadow: ShadowSender;
+  readonly #maxInFlight: number;
 
   constructor(
     catalog: Catalog,
     private readonly tokenizer: Client<typeof TokenizerService>,
     private readonly log: Logger,
+    options: RouterOptions = {},
   ) {
     const created = Math.floor(Date.now() / 1000);
     for (const model of catalog.models) {
-      const backends = new Map(model.backends.map((b) => [b.name, new ReplicaSet(b)] as const));
-      this.#models.set(model.name, { model, backends, created });
+      const backends = new Map(model.backends.map((b) => [b.name, new ReplicaSet(b, options.random, options.replicaChoice)] as const));
+      this.#models.set(model.name, { model, backends, created, inFlight: 0 });
     }
+    this.experiments = options.experiments ?? new ExperimentRegistry(catalog.models, catalog.experiments ?? []);
+    this.#shadow = new ShadowSender(log);
+    this.#maxInFlight = options.maxInFlightPerModel ?? DEFAULT_MAX_IN_FLIGHT_PER_MODEL;
+  }
+
+  /** Every replica of every backend. */
+  replicas(): Replica[] {
+    return [...this.#models.values()].flatMap((m) => [...m.backends.values()].flatMap((s) => s.replicas));
   }
 
   /** Starts following every replica's load reports. */
   watchLoad(signal: AbortSignal): void {
     for (const routed of this.#models.values()) for (const set of routed.backends.values()) set.watchLoad(signal, this.log);
+    signal.addEventListener("abort", () => this.#shadow.close(), { once: true });
   }
 
   listModels() {
@@ -67,13 +114,41 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   }
 
   async *generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
-    const started = performance.now();
+    const measure: Measure = { startedAt: performance.now(), firstTokenAt: undefined, promptTokens: 0, completionTokens: 0, error: undefined, finished: false };
     const routed = this.#models.get(req.model);
     if (!routed) throw meshError(Code.NotFound, `The model \`${req.model}\` does not exist`, { reason: "model_not_found", param: "model" });
-    const sampling = req.sampling;
-    if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
-    const backend = this.#chooseBackend(routed, req);
+    if (!req.sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
+    if (routed.inFlight >= this.#maxInFlight) {
+      throw withRetryAfter(meshError(Code.ResourceExhausted, `model "${req.model}" is overloaded: ${routed.inFlight} requests in flight; retry later`, { reason: "overloaded" }), 1_000);
+    }
+    const { backend, assignment } = this.#chooseBackend(routed, req);
+    routed.inFlight++;
+    try {
+      yield* this.#serve(routed, backend, assignment, req, ctx, measure);
+    } catch (err) {
+      const error = asConnectError(err);
+      measure.error = ctx.signal.aborted ? "cancelled" : errorType(error);
+      throw error;
+    } finally {
+      routed.inFlight--;
+      if (assignment) {
+        if (!measure.finished && measure.error === undefined) measure.error = "cancelled";
+        const observation = requestObservation({ ...measure, endedAt: performance.now() });
+        assignment.measurements.record(reportSubject(assignment.entry.config), assignment.arm, observation);
+        if (assignment.shadowBackend) assignment.measurements.recordShadow(SERVED_ARM, observation);
+      }
+    }
+  }
 
+  async *#serve(
+    routed: RoutedModel,
+    backend: ReplicaSet,
+    assignment: Assignment | undefined,
+    req: GenerateRequest,
+    ctx: HandlerContext,
+    measure: Measure,
+  ): AsyncGenerator<GenerateResponse> {
+    const sampling = req.sampling!;
     const { tokenIds, contextLength } = await this.#tokenize(req, ctx);
     const maxTokens = sampling.maxTokens || Math.max(0, contextLength - tokenIds.length);
     if (tokenIds.length + maxTokens > contextLength) {
@@ -84,75 +159,91 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
         { reason: "context_length_exceeded", param: "messages" },
       );
     }
-    const shardSampling = { ...sampling, maxTokens };
-    const routerMs = performance.now() - started;
+    measure.promptTokens = tokenIds.length;
+    const shardRequest = {
+      requestId: req.requestId,
+      model: req.model,
+      promptTokenIds: tokenIds,
+      messages: req.messages,
+      prompt: req.prompt,
+      sampling: { ...sampling, maxTokens },
+    };
+    if (assignment?.shadowBackend) {
+      const target = routed.backends.get(assignment.shadowBackend);
+      const measurements = assignment.measurements;
+      const shadowBackend = assignment.shadowBackend;
+      if (target) this.#shadow.send(target, { ...shardRequest, requestId: `${req.requestId}:shadow` }, (o) => measurements.recordShadow(shadowBackend, o));
+    }
+    const routerMs = performance.now() - measure.startedAt;
+    const experiment = assignment ? `${assignment.entry.config.name}=${assignment.arm}` : "";
 
     const tried = new Set<Replica>();
-    let sentToken = false;
-    for (let attempt = 1; ; attempt++) {
+    let started = false;
+    let lastError: ConnectError | undefined;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const replica = backend.pick(tried);
-      if (!replica) throw meshError(Code.Unavailable, `no replica of backend "${backend.backend.name}" is available`);
+      if (!replica) break;
       tried.add(replica);
-      if (attempt === 1) {
-        yield create(GenerateResponseSchema, {
-          event: { case: "started", value: { promptTokens: tokenIds.length, backend: backend.backend.name, replica: replica.address } },
-        });
-      }
       replica.inFlight++;
       try {
-        const stream = replica.client.generate(
-          {
-            requestId: req.requestId,
-            model: req.model,
-            promptTokenIds: tokenIds,
-            messages: req.messages,
-            prompt: req.prompt,
-            sampling: shardSampling,
-          },
-          { signal: ctx.signal, timeoutMs: ctx.timeoutMs() },
-        );
+        const stream = replica.client.generate(shardRequest, { signal: ctx.signal, timeoutMs: ctx.timeoutMs() });
         for await (const res of stream) {
+          if (!started) {
+            started = true;
+            yield create(GenerateResponseSchema, {
+              event: { case: "started", value: { promptTokens: tokenIds.length, backend: backend.backend.name, replica: replica.address, experiment, systemFingerprint: systemFingerprintOf(backend.backend) } },
+            });
+          }
+          if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) measure.firstTokenAt = performance.now();
           if (res.finishReason !== FinishReason.UNSPECIFIED) {
             if (res.text) yield delta(res.text, 0);
             replica.succeeded();
+            measure.promptTokens = res.promptTokens;
+            measure.completionTokens = res.completionTokens;
+            measure.finished = true;
             yield create(GenerateResponseSchema, {
               event: {
                 case: "finished",
-                value: {
-                  finishReason: res.finishReason,
-                  promptTokens: res.promptTokens,
-                  completionTokens: res.completionTokens,
-                  engineMs: res.engineMs,
-                  routerMs,
-                },
+                value: { finishReason: res.finishReason, promptTokens: res.promptTokens, completionTokens: res.completionTokens, engineMs: res.engineMs, routerMs },
               },
             });
             return;
           }
-          sentToken = true;
           yield delta(res.text, res.tokenIds.length);
         }
         throw meshError(Code.Unavailable, "the shard ended the stream without finishing");
       } catch (err) {
         const error = asConnectError(err);
         if (ctx.signal.aborted) throw error;
-        const retryable = !sentToken && RETRYABLE_CODES.has(error.code) && attempt < MAX_ATTEMPTS;
-        if (RETRYABLE_CODES.has(error.code)) replica.failed(Date.now());
-        this.log.warn({ requestId: req.requestId, replica: replica.address, code: Code[error.code], retry: retryable }, "shard call failed");
+        if (FAILURE_CODES.has(error.code)) replica.failed(Date.now());
+        const retryable = !started && RETRYABLE_CODES.has(error.code);
+        this.log.warn({ requestId: req.requestId, replica: replica.address, code: Code[error.code], retry: retryable && attempt < MAX_ATTEMPTS }, "shard call failed");
         if (!retryable) throw error;
+        lastError = error;
       } finally {
         replica.inFlight--;
       }
     }
+    if (lastError?.code === Code.ResourceExhausted) {
+      throw withRetryAfter(meshError(Code.ResourceExhausted, `backend "${backend.backend.name}" is overloaded; retry later`, { reason: "overloaded" }), 1_000);
+    }
+    if (lastError) throw lastError;
+    throw withRetryAfter(
+      meshError(Code.Unavailable, `no replica of backend "${backend.backend.name}" is available`, { reason: "no_replica_available" }),
+      backend.retryAfterMs(),
+    );
   }
 
-  #chooseBackend(routed: RoutedModel, req: GenerateRequest): ReplicaSet {
+  #chooseBackend(routed: RoutedModel, req: GenerateRequest): { backend: ReplicaSet; assignment?: Assignment } {
     if (req.forceBackend) {
       const forced = routed.backends.get(req.forceBackend);
-      if (!forced) throw meshError(Code.InvalidArgument, `model "${req.model}" has no backend "${req.forceBackend}"`, { param: "x-mesh-backend" });
-      return forced;
+      if (!forced) throw meshError(Code.InvalidArgument, `model "${req.model}" has no backend "${req.forceBackend}"`, { param: "x-mesh-force-backend" });
+      return { backend: forced };
     }
-    return routed.backends.values().next().value!;
+    const assignment = this.experiments.assign(req.model, req);
+    const backend = assignment ? routed.backends.get(assignment.arm) : undefined;
+    if (assignment && backend) return { backend, assignment };
+    return { backend: routed.backends.values().next().value! };
   }
 
   async #tokenize(req: GenerateRequest, ctx: HandlerContext): Promise<{ tokenIds: number[]; contextLength: number }> {
@@ -172,4 +263,10 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
 
 function delta(text: string, tokenCount: number): GenerateResponse {
   return create(GenerateResponseSchema, { event: { case: "delta", value: { text, tokenCount } } });
+}
+
+/** Adds a `retry-after` (whole seconds, at least 1) to an error's metadata. */
+export function withRetryAfter(error: ConnectError, ms: number): ConnectError {
+  error.metadata.set(RETRY_AFTER_HEADER, String(Math.max(1, Math.ceil(ms / 1000))));
+  return error;
 }

@@ -1,19 +1,43 @@
-import { RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
+import { ExperimentAdminService as ExperimentAdminServiceDesc, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { TokenizerService } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import { grpcClient, startRpcServer } from "../../../lib/rpc/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import type { RouterConfig } from "./config.js";
+import { ExperimentAdminService } from "./experiment-admin-service.js";
+import { ExperimentRegistry } from "./experiment-registry.js";
+import { readExperimentsFile, writeExperimentsFile } from "./experiments-file.js";
+import { HealthChecker } from "./health-checker.js";
 import { RouterService } from "./router-service.js";
 
 export async function build(config: RouterConfig, log: Logger): Promise<RunningService & { router: RouterService }> {
-  const router = new RouterService(config.catalog, grpcClient(TokenizerService, config.tokenizerAddress), log);
+  const registry = new ExperimentRegistry(config.catalog.models, config.catalog.experiments ?? []);
+  const file = config.experimentsFile;
+  const saved = file ? readExperimentsFile(file) : undefined;
+  if (saved) {
+    // What was set at run time wins over the catalog, states included.
+    registry.set(saved.experiments.map((e) => e.config), false);
+    for (const e of saved.experiments) if (e.state === "stopped") registry.stop(e.config.name);
+  }
+  const persist = (): void => {
+    if (file) writeExperimentsFile(file, { experiments: registry.list().map((e) => ({ config: e.config, state: e.state })) });
+  };
+  const router = new RouterService(config.catalog, grpcClient(TokenizerService, config.tokenizerAddress), log, {
+    experiments: registry,
+    maxInFlightPerModel: config.maxInFlightPerModel,
+    replicaChoice: config.replicaChoice,
+  });
+  const admin = new ExperimentAdminService(registry, log, persist);
   const stopWatching = new AbortController();
   router.watchLoad(stopWatching.signal);
+  if (config.healthCheckIntervalMs !== 0) new HealthChecker(() => router.replicas(), log, config.healthCheckIntervalMs).start(stopWatching.signal);
   const server = await startRpcServer({
     host: config.host,
     port: config.port,
-    serviceNames: [RouterServiceDesc.typeName],
-    routes: (r) => r.service(RouterServiceDesc, router),
+    serviceNames: [RouterServiceDesc.typeName, ExperimentAdminServiceDesc.typeName],
+    routes: (r) => {
+      r.service(RouterServiceDesc, router);
+      r.service(ExperimentAdminServiceDesc, admin);
+    },
   });
   return {
     port: server.port,

@@ -6,7 +6,11 @@ import { startRpcServer } from "../../../lib/rpc/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import { ConfigError } from "../../../lib/runtime/index.js";
 import type { TokenizerConfig } from "./config.js";
+import { Code, meshError } from "../../../lib/errors.js";
+import { PROMPT_FORMATS, promptFormat } from "../../../lib/templates/index.js";
 import { GgufTokenizer } from "./gguf-tokenizer.js";
+import { HfTokenizer } from "./hf-tokenizer.js";
+import { PlaceholderTokenizer } from "./placeholder-tokenizer.js";
 import type { ModelTokenizer } from "./gguf-tokenizer.js";
 import { TokenizerService } from "./tokenizer-service.js";
 
@@ -16,15 +20,39 @@ export async function loadTokenizers(catalog: Catalog): Promise<Map<string, Mode
   const ggufModels = catalog.models.filter((m) => tokenizerSource(m)?.endsWith(".gguf"));
   const llama = ggufModels.length > 0 ? await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error }) : undefined;
   for (const model of catalog.models) {
-    const source = tokenizerSource(model);
-    if (!source) throw new ConfigError(`tokenizer: model "${model.name}" names no tokenizer file`);
-    if (source.endsWith(".gguf") && llama) {
-      tokenizers.set(model.name, await GgufTokenizer.load(llama, source, { contextLength: model.context_length }));
-    } else {
-      throw new ConfigError(`tokenizer: model "${model.name}": unsupported tokenizer file "${source}"`);
+    const format = model.template ? promptFormat(model.template) : undefined;
+    if (model.template && !format) {
+      throw new ConfigError(`tokenizer: model "${model.name}": unknown template "${model.template}" (known: ${[...PROMPT_FORMATS.keys()].join(", ")})`);
     }
+    const options = { template: format?.template, contextLength: model.context_length };
+    const source = tokenizerSource(model);
+    let tokenizer: ModelTokenizer;
+    if (source?.endsWith(".gguf") && llama) {
+      tokenizer = await GgufTokenizer.load(llama, source, options);
+    } else if (source?.endsWith(".json")) {
+      tokenizer = await HfTokenizer.load(source, options);
+    } else if (!source && model.backends.every((b) => b.engine === "sim")) {
+      tokenizer = new PlaceholderTokenizer(model.context_length ?? Math.min(...model.backends.map((b) => (b.engine === "sim" ? b.context_length : Infinity))), format?.template);
+    } else if (!source) {
+      throw new ConfigError(`tokenizer: model "${model.name}" names no tokenizer file (a GGUF or a tokenizer.json in "tokenizer")`);
+    } else {
+      throw new ConfigError(`tokenizer: model "${model.name}": unsupported tokenizer file "${source}" (a .gguf or a tokenizer.json)`);
+    }
+    tokenizers.set(model.name, model.completion_only || format?.completionOnly ? completionOnly(tokenizer) : tokenizer);
   }
   return tokenizers;
+}
+
+/** A tokenizer whose chat rendering refuses: the model takes text completions only. */
+function completionOnly(tokenizer: ModelTokenizer): ModelTokenizer {
+  return {
+    contextLength: tokenizer.contextLength,
+    renderChat: () => {
+      throw meshError(Code.FailedPrecondition, "this model is completion-only: use /v1/completions", { reason: "model_not_chat" });
+    },
+    tokenize: (text, specialTokens) => tokenizer.tokenize(text, specialTokens),
+    detokenize: (ids) => tokenizer.detokenize(ids),
+  };
 }
 
 export async function build(config: TokenizerConfig, log: Logger): Promise<RunningService> {

@@ -1,8 +1,13 @@
 import { z } from "zod";
-import { HttpError } from "./errors.js";
+import { Code, meshError } from "../../../../lib/errors.js";
+import type { ConnectError } from "../../../../lib/errors.js";
+import type { GenerationInput } from "./generation.js";
+
+/** Most stop sequences OpenAI accepts. */
+export const MAX_STOP_SEQUENCES = 4;
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
-const content = z.union([z.string(), z.array(textPart).min(1)]);
+const content = z.union([z.string(), z.array(textPart).min(1)], { error: "expected a string or a non-empty array of text parts ({type: 'text', text})" });
 
 const message = z.discriminatedUnion("role", [
   z.object({ role: z.literal("system"), content, name: z.string().optional() }),
@@ -11,41 +16,114 @@ const message = z.discriminatedUnion("role", [
   z.object({ role: z.literal("assistant"), content: content.nullable().optional(), name: z.string().optional() }),
 ]);
 
-/** The chat completion request, as OpenAI documents it (the parts the mesh serves). */
-export const chatRequestSchema = z.object({
-  model: z.string().min(1),
-  messages: z.array(message).min(1),
+const stop = z
+  .union([z.string().min(1), z.array(z.string().min(1)).max(MAX_STOP_SEQUENCES)], { error: `expected a non-empty string or an array of up to ${MAX_STOP_SEQUENCES} non-empty strings` })
+  .nullable()
+  .optional();
+
+/**
+ * Sampling fields shared by chat and text completions, with OpenAI's
+ * ranges, plus the engine extensions vLLM users send (`top_k`, `min_p`,
+ * `repetition_penalty`, `ignore_eos`). Every one reaches the engine.
+ */
+export const samplingFields = {
+  model: z.string().min(1).max(256),
   max_tokens: z.number().int().min(1).nullable().optional(),
-  max_completion_tokens: z.number().int().min(1).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
   presence_penalty: z.number().min(-2).max(2).nullable().optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
-  seed: z.number().int().nullable().optional(),
-  n: z.literal(1).nullable().optional(),
-  user: z.string().optional(),
+  stop,
+  seed: z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+  n: z.number().int().min(1).max(128).nullable().optional(),
+  user: z.string().max(256).optional(),
   stream: z.boolean().nullable().optional(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
-  top_k: z.number().int().min(-1).optional(),
-  min_p: z.number().min(0).max(1).optional(),
-  repetition_penalty: z.number().gt(0).max(2).optional(),
-  ignore_eos: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().nullable().optional() }).nullable().optional(),
+  top_k: z.number().int().min(-1).nullable().optional(),
+  min_p: z.number().min(0).max(1).nullable().optional(),
+  repetition_penalty: z.number().gt(0).max(2).nullable().optional(),
+  ignore_eos: z.boolean().nullable().optional(),
+  logit_bias: z.record(z.string(), z.number()).nullable().optional(),
+};
+
+/** The chat completion request, as OpenAI documents it (the parts the mesh serves). */
+export const chatRequestSchema = z.object({
+  ...samplingFields,
+  messages: z.array(message).min(1).max(4096),
+  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  response_format: z
+    .discriminatedUnion("type", [
+      z.object({ type: z.literal("text") }),
+      z.object({ type: z.literal("json_object") }),
+      z.object({ type: z.literal("json_schema"), json_schema: z.object({ name: z.string(), schema: z.record(z.string(), z.unknown()).optional() }).loose() }),
+    ])
+    .nullable()
+    .optional(),
+  tools: z.array(z.unknown()).nullable().optional(),
+  tool_choice: z.unknown().optional(),
+  functions: z.array(z.unknown()).nullable().optional(),
+  function_call: z.unknown().optional(),
 });
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
+type SamplingRequest = Pick<ChatRequest, keyof typeof samplingFields>;
+
+/** A 400 naming the bad `param`, as a ConnectError so every protocol maps it the same way. */
+export function invalidParam(param: string, message: string, reason = "invalid_value"): ConnectError {
+  return meshError(Code.InvalidArgument, message, { reason, param });
+}
+
+/** Runs a zod schema; the first issue becomes a 400 naming its `param` (e.g. `messages[0].role`). */
+export function parseWith<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw invalidParam("body", "The request body must be a JSON object.", "invalid_json");
+  }
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const path = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+  const missing = issue.code === "invalid_type" && valueAt(body, issue.path) === undefined;
+  const message = missing ? `Missing required parameter: '${path}'.` : `Invalid value for '${path || "body"}': ${issue.message}`;
+  throw invalidParam(path || "body", message, missing ? "missing_required_parameter" : "invalid_value");
+}
+
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let value = body;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** Checks what the schema allows but the mesh does not serve: a clear 400 rather than a silent ignore. */
+export function checkSupported(request: SamplingRequest): void {
+  if (request.n != null && request.n !== 1) throw invalidParam("n", "Only n=1 is supported by this mesh.", "unsupported_value");
+  if (request.stream_options != null && request.stream !== true) {
+    throw invalidParam("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+  }
+  if (request.logit_bias != null && Object.keys(request.logit_bias).length > 0) {
+    throw invalidParam("logit_bias", "logit_bias is not supported by this mesh.", "unsupported_parameter");
+  }
+}
 
 /** Validates a parsed JSON body; a 400 naming the bad `param` otherwise. */
 export function parseChatRequest(body: unknown): ChatRequest {
-  const result = chatRequestSchema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const param = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
-    throw new HttpError(400, `Invalid value for '${param || "body"}': ${issue.message}`, "invalid_request_error", param || null, issue.code === "invalid_type" && issue.input === undefined ? "missing_required_parameter" : "invalid_value");
+  const request = parseWith(chatRequestSchema, body);
+  checkSupported(request);
+  if (request.logprobs === true || (request.top_logprobs ?? 0) > 0) {
+    throw invalidParam(request.logprobs === true ? "logprobs" : "top_logprobs", "logprobs are not supported by this mesh.", "unsupported_parameter");
   }
-  const request = result.data;
-  if (request.stream_options && !request.stream) {
-    throw new HttpError(400, "stream_options is only allowed when stream is true", "invalid_request_error", "stream_options", "invalid_value");
+  if (request.response_format != null && request.response_format.type !== "text") {
+    throw invalidParam("response_format", `response_format of type '${request.response_format.type}' is not supported by this mesh yet; use 'text'.`, "unsupported_value");
+  }
+  for (const field of ["tools", "functions"] as const) {
+    if (request[field] != null && request[field].length > 0) throw invalidParam(field, `${field} (function calling) are not supported by this mesh.`, "unsupported_parameter");
+  }
+  for (const field of ["tool_choice", "function_call"] as const) {
+    if (request[field] != null && request[field] !== "none") throw invalidParam(field, `${field} is not supported by this mesh.`, "unsupported_parameter");
   }
   return request;
 }
@@ -54,4 +132,35 @@ export function parseChatRequest(body: unknown): ChatRequest {
 export function messageText(content: string | { type: "text"; text: string }[] | null | undefined): string {
   if (content == null) return "";
   return typeof content === "string" ? content : content.map((part) => part.text).join("");
+}
+
+/** The sampling settings of a validated request, as the router takes them. */
+export function samplingOf(request: SamplingRequest, maxTokens: number | null | undefined): GenerationInput["sampling"] {
+  const stopList = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
+  return {
+    temperature: request.temperature ?? 1,
+    topP: request.top_p ?? undefined,
+    topK: request.top_k != null && request.top_k > 0 ? request.top_k : undefined,
+    minP: request.min_p ?? undefined,
+    repetitionPenalty: request.repetition_penalty ?? undefined,
+    frequencyPenalty: request.frequency_penalty ?? 0,
+    presencePenalty: request.presence_penalty ?? 0,
+    // Engines take a 32-bit seed; wider ones are folded, so equal seeds stay equal.
+    seed: request.seed == null ? undefined : Number(BigInt.asUintN(32, BigInt(request.seed))),
+    maxTokens: maxTokens ?? 0,
+    stop: stopList,
+    ignoreEos: request.ignore_eos ?? false,
+  };
+}
+
+/** A validated chat request as the protocol-neutral generation input. */
+export function chatGenerationInput(request: ChatRequest): GenerationInput {
+  return {
+    model: request.model,
+    messages: request.messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) })),
+    prompt: "",
+    sampling: samplingOf(request, request.max_completion_tokens ?? request.max_tokens),
+    user: request.user ?? "",
+    request,
+  };
 }

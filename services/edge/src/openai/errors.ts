@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { errorDetails } from "../../../../lib/errors.js";
+import { ERROR_PARAM_HEADER, ERROR_REASON_HEADER, errorDetails } from "../../../../lib/errors.js";
 
 /** OpenAI's error body. */
 export interface OpenAIErrorBody {
@@ -78,9 +78,37 @@ export function toHttpError(err: unknown, requestId: string): HttpError {
     const row = ERROR_TABLE[err.code] ?? ERROR_TABLE[Code.Internal];
     const { reason, param } = errorDetails(err);
     const message = EXPOSED_CODES.has(err.code) ? err.rawMessage : `The server had an error processing your request (request id ${requestId}).`;
-    return new HttpError(row.status, message, row.type, param ?? null, reason ?? row.code);
+    const retryAfter = err.metadata.get("retry-after");
+    return new HttpError(row.status, message, row.type, param ?? null, reason ?? row.code, retryAfter ? { "retry-after": retryAfter } : {});
   }
   return new HttpError(500, `The server had an error processing your request (request id ${requestId}).`, "server_error");
+}
+
+/**
+ * The error an RPC client of the public InferenceService sees: the same
+ * code, reason and param as REST, and no internals for unexpected errors.
+ */
+export function toPublicConnectError(err: unknown, requestId: string): ConnectError {
+  if (err instanceof HttpError) return new ConnectError(err.message, codeForStatus(err.status), errorMetadata(err.code, err.param));
+  if (err instanceof ConnectError && EXPOSED_CODES.has(err.code)) {
+    // Rebuilt so only the reason and param travel on, not a downstream hop's headers.
+    const { reason, param } = errorDetails(err);
+    return new ConnectError(err.rawMessage, err.code, errorMetadata(reason ?? null, param ?? null));
+  }
+  const code = err instanceof ConnectError ? err.code : Code.Internal;
+  return new ConnectError(`The server had an error processing your request (request id ${requestId}).`, code);
+}
+
+function codeForStatus(status: number): Code {
+  for (const [code, row] of Object.entries(ERROR_TABLE)) if (row.status === status) return Number(code) as Code;
+  return status === 413 ? Code.ResourceExhausted : status < 500 ? Code.InvalidArgument : Code.Internal;
+}
+
+function errorMetadata(reason: string | null, param: string | null): Headers {
+  const metadata = new Headers();
+  if (reason) metadata.set(ERROR_REASON_HEADER, reason);
+  if (param) metadata.set(ERROR_PARAM_HEADER, param);
+  return metadata;
 }
 
 /** Writes an OpenAI-shaped JSON error. */

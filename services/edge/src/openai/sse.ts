@@ -1,4 +1,7 @@
+import { once } from "node:events";
 import type { ServerResponse } from "node:http";
+import type { FinishReasonName, GenerationEvent, RequestContext, TokenUsage } from "./generation.js";
+import { toHttpError } from "./errors.js";
 
 /** Starts a Server-Sent Events response. */
 export function startEventStream(res: ServerResponse, headers: Record<string, string>): void {
@@ -12,12 +15,71 @@ export function startEventStream(res: ServerResponse, headers: Record<string, st
   res.flushHeaders();
 }
 
-/** Writes one `data:` event. */
-export function writeEvent(res: ServerResponse, data: unknown): void {
-  res.write(`data: ${JSON.stringify(data)}\n\n`);
+/** Frames one `data:` event. */
+export function frameEvent(data: unknown): string {
+  return `data: ${JSON.stringify(data)}\n\n`;
+}
+
+/** Writes one `data:` event; false when the socket's buffer is full. */
+export function writeEvent(res: ServerResponse, data: unknown): boolean {
+  return res.write(frameEvent(data));
 }
 
 /** Writes the final `data: [DONE]` event and ends the response. */
 export function endEventStream(res: ServerResponse): void {
   res.end("data: [DONE]\n\n");
+}
+
+/** How one API shapes its chunks (chat.completion.chunk, text_completion). */
+export interface ChunkFramer {
+  started(event: Extract<GenerationEvent, { type: "started" }>): object | undefined;
+  delta(text: string): object;
+  finished(finishReason: FinishReasonName): object;
+  usage(usage: TokenUsage): object;
+  includeUsage: boolean;
+}
+
+/**
+ * Streams a generation as SSE: headers once the router has started (so
+ * errors before that are plain JSON with their status), a chunk per delta
+ * (waiting for the socket when it is full), the finish chunk, the usage
+ * chunk when asked, then `[DONE]`. An error after the headers becomes an
+ * error event; a client that left just ends the iteration, which cancels
+ * the generation in the shard.
+ */
+export async function streamGeneration(res: ServerResponse, events: AsyncGenerator<GenerationEvent>, ctx: RequestContext, framer: ChunkFramer): Promise<void> {
+  try {
+    for await (const event of events) {
+      if (ctx.signal.aborted) break;
+      let chunk: object | undefined;
+      if (event.type === "started") {
+        const meshMs = performance.now() - ctx.startedAt;
+        startEventStream(res, { ...ctx.headers, "server-timing": `mesh;dur=${meshMs.toFixed(2)}`, "openai-processing-ms": String(Math.round(meshMs)) });
+        chunk = framer.started(event);
+      } else if (event.type === "delta") {
+        chunk = framer.delta(event.text);
+      } else {
+        writeEvent(res, framer.finished(event.finishReason));
+        if (framer.includeUsage) writeEvent(res, framer.usage(event.usage));
+        endEventStream(res);
+        continue;
+      }
+      if (!chunk) continue;
+      // Deltas that arrive together (one HTTP/2 frame from the router) leave in one write.
+      if (res.writableCorked === 0) {
+        res.cork();
+        process.nextTick(() => res.uncork());
+      }
+      if (!writeEvent(res, chunk)) await once(res, "drain", { signal: ctx.signal });
+    }
+  } catch (err) {
+    if (!res.headersSent) throw err;
+    // The stream is open: say what went wrong in-band, then end it.
+    if (!res.writableEnded && !ctx.signal.aborted) {
+      writeEvent(res, toHttpError(err, ctx.requestId).body());
+      endEventStream(res);
+    }
+  } finally {
+    if (!res.writableEnded && res.headersSent) res.end();
+  }
 }

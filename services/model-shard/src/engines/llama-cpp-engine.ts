@@ -1,6 +1,16 @@
 import * as os from "node:os";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
+import type {
+  BatchItem,
+  CustomBatchingPrioritizationStrategy,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  PrioritizedBatchItem,
+  SequenceEvaluateOptions,
+  Token,
+} from "node-llama-cpp";
 import { Code } from "@connectrpc/connect";
 import { meshError } from "../../../../lib/errors.js";
 import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
@@ -54,12 +64,15 @@ export class LlamaCppEngine implements Engine {
     const model = await llama.loadModel({ modelPath: backend.model });
     const trainContext = model.trainContextSize;
     const contextSize = backend.context_size ?? Math.min(trainContext * backend.sequences, DEFAULT_CONTEXT_CAP_TOKENS);
+    let created: LlamaContext | undefined;
     const context = await model.createContext({
       sequences: backend.sequences,
       contextSize,
       threads,
       batchSize: Math.max(512, backend.sequences * 16),
+      batching: backend.batch_order === "sequence" ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created) } : undefined,
     });
+    created = context;
     const sequences = Array.from({ length: backend.sequences }, () => context.getSequence());
     const perSequence = Math.min(trainContext, Math.floor(context.contextSize / backend.sequences));
     return new LlamaCppEngine(model, context, sequences, {
@@ -166,6 +179,48 @@ async function reusePrefix(sequence: LlamaContextSequence, prompt: readonly Toke
     await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
   }
   return keep;
+}
+
+/** What node-llama-cpp keeps per queued decode (internal; read only to learn each item's sequence id). */
+interface QueuedDecode {
+  tokens: readonly Token[];
+  sequenceId: number;
+}
+
+/**
+ * Batch items ordered by sequence id, each given an equal share of the
+ * batch. llama.cpp with a non-unified KV cache splits a batch into runs of
+ * consecutive sequence ids, and node-llama-cpp queues decodes in completion
+ * order, so without this one decode step of 8 sequences often runs as
+ * several. Items whose sequence cannot be told keep their place at the end.
+ */
+export function sequenceOrderStrategy(context: () => LlamaContext | undefined): CustomBatchingPrioritizationStrategy {
+  return ({ items, size }) => {
+    const queued = (context() as unknown as { _queuedDecodes?: QueuedDecode[] } | undefined)?._queuedDecodes ?? [];
+    const ids = new Map<readonly Token[], number>(queued.map((q) => [q.tokens, q.sequenceId]));
+    const ordered = [...items].sort((a, b) => (ids.get(a.tokens) ?? Infinity) - (ids.get(b.tokens) ?? Infinity));
+    return fairShare(ordered, size);
+  };
+}
+
+/** Every item gets an equal share of `size` tokens; what is left goes to items still wanting more, in order. */
+function fairShare(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
+  const result: PrioritizedBatchItem[] = [];
+  let left = size;
+  const share = Math.max(1, Math.floor(size / Math.max(1, items.length)));
+  for (const item of items) {
+    if (left <= 0) break;
+    const amount = Math.min(item.tokens.length, share, left);
+    result.push({ item, processAmount: amount });
+    left -= amount;
+  }
+  for (const entry of result) {
+    if (left <= 0) break;
+    const more = Math.min(entry.item.tokens.length - entry.processAmount, left);
+    entry.processAmount += more;
+    left -= more;
+  }
+  return result;
 }
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {

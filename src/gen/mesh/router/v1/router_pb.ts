@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/router/v1/router.proto.
  */
 export const file_mesh_router_v1_router: GenFile = /*@__PURE__*/
-  fileDesc("ChttZXNoL3JvdXRlci92MS9yb3V0ZXIucHJvdG8SDm1lc2gucm91dGVyLnYxItsBCg9HZW5lcmF0ZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIsCghtZXNzYWdlcxgDIAMoCzIaLm1lc2guc2hhcmQudjEuQ2hhdE1lc3NhZ2USDgoGcHJvbXB0GAQgASgJEi8KCHNhbXBsaW5nGAUgASgLMh0ubWVzaC5zaGFyZC52MS5TYW1wbGluZ1BhcmFtcxIPCgd1bml0X2lkGAYgASgJEg4KBmtleV9pZBgHIAEoCRIVCg1mb3JjZV9iYWNrZW5kGAggASgJIp0BChBHZW5lcmF0ZVJlc3BvbnNlEioKB3N0YXJ0ZWQYASABKAsyFy5tZXNoLnJvdXRlci52MS5TdGFydGVkSAASJgoFZGVsdGEYAiABKAsyFS5tZXNoLnJvdXRlci52MS5EZWx0YUgAEiwKCGZpbmlzaGVkGAMgASgLMhgubWVzaC5yb3V0ZXIudjEuRmluaXNoZWRIAEIHCgVldmVudCJyCgdTdGFydGVkEhUKDXByb21wdF90b2tlbnMYASABKA0SDwoHYmFja2VuZBgCIAEoCRIPCgdyZXBsaWNhGAMgASgJEhIKCmV4cGVyaW1lbnQYBCABKAkSGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIioKBURlbHRhEgwKBHRleHQYASABKAkSEwoLdG9rZW5fY291bnQYAiABKA0ilgEKCEZpbmlzaGVkEjIKDWZpbmlzaF9yZWFzb24YASABKA4yGy5tZXNoLnNoYXJkLnYxLkZpbmlzaFJlYXNvbhIVCg1wcm9tcHRfdG9rZW5zGAIgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgNEhEKCWVuZ2luZV9tcxgEIAEoARIRCglyb3V0ZXJfbXMYBSABKAEiEwoRTGlzdE1vZGVsc1JlcXVlc3QiPwoSTGlzdE1vZGVsc1Jlc3BvbnNlEikKBm1vZGVscxgBIAMoCzIZLm1lc2gucm91dGVyLnYxLk1vZGVsSW5mbyJmCglNb2RlbEluZm8SDAoEbmFtZRgBIAEoCRIWCg5jb250ZXh0X2xlbmd0aBgCIAEoDRIQCghiYWNrZW5kcxgDIAMoCRIQCghvd25lZF9ieRgEIAEoCRIPCgdjcmVhdGVkGAUgASgDMrUBCg1Sb3V0ZXJTZXJ2aWNlEk8KCEdlbmVyYXRlEh8ubWVzaC5yb3V0ZXIudjEuR2VuZXJhdGVSZXF1ZXN0GiAubWVzaC5yb3V0ZXIudjEuR2VuZXJhdGVSZXNwb25zZTABElMKCkxpc3RNb2RlbHMSIS5tZXNoLnJvdXRlci52MS5MaXN0TW9kZWxzUmVxdWVzdBoiLm1lc2gucm91dGVyLnYxLkxpc3RNb2RlbHNSZXNwb25zZWIGcHJvdG8z", [file_mesh_shard_v1_shard]);
+  fileDesc("ChttZXNoL3JvdXRlci92MS9yb3V0ZXIucHJvdG8SDm1lc2gucm91dGVyLnYxItsBCg9HZW5lcmF0ZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIsCghtZXNzYWdlcxgDIAMoCzIaLm1lc2guc2hhcmQudjEuQ2hhdE1lc3NhZ2USDgoGcHJvbXB0GAQgASgJEi8KCHNhbXBsaW5nGAUgASgLMh0ubWVzaC5zaGFyZC52MS5TYW1wbGluZ1BhcmFtcxIPCgd1bml0X2lkGAYgASgJEg4KBmtleV9pZBgHIAEoCRIVCg1mb3JjZV9iYWNrZW5kGAggASgJIp0BChBHZW5lcmF0ZVJlc3BvbnNlEioKB3N0YXJ0ZWQYASABKAsyFy5tZXNoLnJvdXRlci52MS5TdGFydGVkSAASJgoFZGVsdGEYAiABKAsyFS5tZXNoLnJvdXRlci52MS5EZWx0YUgAEiwKCGZpbmlzaGVkGAMgASgLMhgubWVzaC5yb3V0ZXIudjEuRmluaXNoZWRIAEIHCgVldmVudCJyCgdTdGFydGVkEhUKDXByb21wdF90b2tlbnMYASABKA0SDwoHYmFja2VuZBgCIAEoCRIPCgdyZXBsaWNhGAMgASgJEhIKCmV4cGVyaW1lbnQYBCABKAkSGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIioKBURlbHRhEgwKBHRleHQYASABKAkSEwoLdG9rZW5fY291bnQYAiABKA0ilgEKCEZpbmlzaGVkEjIKDWZpbmlzaF9yZWFzb24YASABKA4yGy5tZXNoLnNoYXJkLnYxLkZpbmlzaFJlYXNvbhIVCg1wcm9tcHRfdG9rZW5zGAIgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgNEhEKCWVuZ2luZV9tcxgEIAEoARIRCglyb3V0ZXJfbXMYBSABKAEiEwoRTGlzdE1vZGVsc1JlcXVlc3QiPwoSTGlzdE1vZGVsc1Jlc3BvbnNlEikKBm1vZGVscxgBIAMoCzIZLm1lc2gucm91dGVyLnYxLk1vZGVsSW5mbyJmCglNb2RlbEluZm8SDAoEbmFtZRgBIAEoCRIWCg5jb250ZXh0X2xlbmd0aBgCIAEoDRIQCghiYWNrZW5kcxgDIAMoCRIQCghvd25lZF9ieRgEIAEoCRIPCgdjcmVhdGVkGAUgASgDIrgBCgpFeHBlcmltZW50EgwKBG5hbWUYASABKAkSDQoFbW9kZWwYAiABKAkSDAoEdW5pdBgDIAEoCRIrCgRhcm1zGAQgAygLMh0ubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudEFybRIsCgZzaGFkb3cYBSABKAsyHC5tZXNoLnJvdXRlci52MS5TaGFkb3dUYXJnZXQSDAoEc2FsdBgGIAEoCRIWCg5wcmltYXJ5X21ldHJpYxgHIAEoCSIwCg1FeHBlcmltZW50QXJtEg8KB2JhY2tlbmQYASABKAkSDgoGd2VpZ2h0GAIgASgBIjAKDFNoYWRvd1RhcmdldBIPCgdiYWNrZW5kGAEgASgJEg8KB3BlcmNlbnQYAiABKAEiWQoVU2V0RXhwZXJpbWVudHNSZXF1ZXN0Ei8KC2V4cGVyaW1lbnRzGAEgAygLMhoubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudBIPCgdyZXBsYWNlGAIgASgIIk8KFlNldEV4cGVyaW1lbnRzUmVzcG9uc2USNQoLZXhwZXJpbWVudHMYASADKAsyIC5tZXNoLnJvdXRlci52MS5FeHBlcmltZW50U3RhdHVzIhgKFkxpc3RFeHBlcmltZW50c1JlcXVlc3QiUAoXTGlzdEV4cGVyaW1lbnRzUmVzcG9uc2USNQoLZXhwZXJpbWVudHMYASADKAsyIC5tZXNoLnJvdXRlci52MS5FeHBlcmltZW50U3RhdHVzInIKEEV4cGVyaW1lbnRTdGF0dXMSLgoKZXhwZXJpbWVudBgBIAEoCzIaLm1lc2gucm91dGVyLnYxLkV4cGVyaW1lbnQSDQoFc3RhdGUYAiABKAkSEAoIcmVxdWVzdHMYAyABKAQSDQoFc2luY2UYBCABKAkiKgoaR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJNChtHZXRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USEwoLcmVwb3J0X2pzb24YASABKAkSDAoEdGV4dBgCIAEoCRILCgNzdmcYAyABKAkiJQoVU3RvcEV4cGVyaW1lbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiTgoWU3RvcEV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudFN0YXR1cyKFAQoVUmVjb3JkRmVlZGJhY2tSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDgoGbWV0cmljGAIgASgJEhAKBm51bWJlchgDIAEoAUgAEg4KBGZsYWcYBCABKAhIABIOCgZrZXlfaWQYBSABKAkSDQoFYWRtaW4YBiABKAhCBwoFdmFsdWUiOQoWUmVjb3JkRmVlZGJhY2tSZXNwb25zZRISCgpleHBlcmltZW50GAEgASgJEgsKA2FybRgCIAEoCTK1AQoNUm91dGVyU2VydmljZRJPCghHZW5lcmF0ZRIfLm1lc2gucm91dGVyLnYxLkdlbmVyYXRlUmVxdWVzdBogLm1lc2gucm91dGVyLnYxLkdlbmVyYXRlUmVzcG9uc2UwARJTCgpMaXN0TW9kZWxzEiEubWVzaC5yb3V0ZXIudjEuTGlzdE1vZGVsc1JlcXVlc3QaIi5tZXNoLnJvdXRlci52MS5MaXN0TW9kZWxzUmVzcG9uc2UyjwQKFkV4cGVyaW1lbnRBZG1pblNlcnZpY2USXwoOU2V0RXhwZXJpbWVudHMSJS5tZXNoLnJvdXRlci52MS5TZXRFeHBlcmltZW50c1JlcXVlc3QaJi5tZXNoLnJvdXRlci52MS5TZXRFeHBlcmltZW50c1Jlc3BvbnNlEmIKD0xpc3RFeHBlcmltZW50cxImLm1lc2gucm91dGVyLnYxLkxpc3RFeHBlcmltZW50c1JlcXVlc3QaJy5tZXNoLnJvdXRlci52MS5MaXN0RXhwZXJpbWVudHNSZXNwb25zZRJuChNHZXRFeHBlcmltZW50UmVwb3J0EioubWVzaC5yb3V0ZXIudjEuR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaKy5tZXNoLnJvdXRlci52MS5HZXRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USXwoOU3RvcEV4cGVyaW1lbnQSJS5tZXNoLnJvdXRlci52MS5TdG9wRXhwZXJpbWVudFJlcXVlc3QaJi5tZXNoLnJvdXRlci52MS5TdG9wRXhwZXJpbWVudFJlc3BvbnNlEl8KDlJlY29yZEZlZWRiYWNrEiUubWVzaC5yb3V0ZXIudjEuUmVjb3JkRmVlZGJhY2tSZXF1ZXN0GiYubWVzaC5yb3V0ZXIudjEuUmVjb3JkRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z", [file_mesh_shard_v1_shard]);
 
 /**
  * @generated from message mesh.router.v1.GenerateRequest
@@ -277,6 +277,373 @@ export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
   messageDesc(file_mesh_router_v1_router, 7);
 
 /**
+ * Experiment mirrors the `experiments:` entry of mesh.yaml.
+ *
+ * @generated from message mesh.router.v1.Experiment
+ */
+export type Experiment = Message<"mesh.router.v1.Experiment"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * "user" (the OpenAI `user` field, else the key id) or "key".
+   *
+   * @generated from field: string unit = 3;
+   */
+  unit: string;
+
+  /**
+   * @generated from field: repeated mesh.router.v1.ExperimentArm arms = 4;
+   */
+  arms: ExperimentArm[];
+
+  /**
+   * Unset: no shadow traffic.
+   *
+   * @generated from field: mesh.router.v1.ShadowTarget shadow = 5;
+   */
+  shadow?: ShadowTarget | undefined;
+
+  /**
+   * Changing the salt reshuffles every unit; empty means the name.
+   *
+   * @generated from field: string salt = 6;
+   */
+  salt: string;
+
+  /**
+   * The metric the verdict is about; empty means ttft_ms.
+   *
+   * @generated from field: string primary_metric = 7;
+   */
+  primaryMetric: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.Experiment.
+ * Use `create(ExperimentSchema)` to create a new message.
+ */
+export const ExperimentSchema: GenMessage<Experiment> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 8);
+
+/**
+ * @generated from message mesh.router.v1.ExperimentArm
+ */
+export type ExperimentArm = Message<"mesh.router.v1.ExperimentArm"> & {
+  /**
+   * @generated from field: string backend = 1;
+   */
+  backend: string;
+
+  /**
+   * @generated from field: double weight = 2;
+   */
+  weight: number;
+};
+
+/**
+ * Describes the message mesh.router.v1.ExperimentArm.
+ * Use `create(ExperimentArmSchema)` to create a new message.
+ */
+export const ExperimentArmSchema: GenMessage<ExperimentArm> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 9);
+
+/**
+ * @generated from message mesh.router.v1.ShadowTarget
+ */
+export type ShadowTarget = Message<"mesh.router.v1.ShadowTarget"> & {
+  /**
+   * @generated from field: string backend = 1;
+   */
+  backend: string;
+
+  /**
+   * @generated from field: double percent = 2;
+   */
+  percent: number;
+};
+
+/**
+ * Describes the message mesh.router.v1.ShadowTarget.
+ * Use `create(ShadowTargetSchema)` to create a new message.
+ */
+export const ShadowTargetSchema: GenMessage<ShadowTarget> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 10);
+
+/**
+ * @generated from message mesh.router.v1.SetExperimentsRequest
+ */
+export type SetExperimentsRequest = Message<"mesh.router.v1.SetExperimentsRequest"> & {
+  /**
+   * @generated from field: repeated mesh.router.v1.Experiment experiments = 1;
+   */
+  experiments: Experiment[];
+
+  /**
+   * @generated from field: bool replace = 2;
+   */
+  replace: boolean;
+};
+
+/**
+ * Describes the message mesh.router.v1.SetExperimentsRequest.
+ * Use `create(SetExperimentsRequestSchema)` to create a new message.
+ */
+export const SetExperimentsRequestSchema: GenMessage<SetExperimentsRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 11);
+
+/**
+ * @generated from message mesh.router.v1.SetExperimentsResponse
+ */
+export type SetExperimentsResponse = Message<"mesh.router.v1.SetExperimentsResponse"> & {
+  /**
+   * @generated from field: repeated mesh.router.v1.ExperimentStatus experiments = 1;
+   */
+  experiments: ExperimentStatus[];
+};
+
+/**
+ * Describes the message mesh.router.v1.SetExperimentsResponse.
+ * Use `create(SetExperimentsResponseSchema)` to create a new message.
+ */
+export const SetExperimentsResponseSchema: GenMessage<SetExperimentsResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 12);
+
+/**
+ * @generated from message mesh.router.v1.ListExperimentsRequest
+ */
+export type ListExperimentsRequest = Message<"mesh.router.v1.ListExperimentsRequest"> & {
+};
+
+/**
+ * Describes the message mesh.router.v1.ListExperimentsRequest.
+ * Use `create(ListExperimentsRequestSchema)` to create a new message.
+ */
+export const ListExperimentsRequestSchema: GenMessage<ListExperimentsRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 13);
+
+/**
+ * @generated from message mesh.router.v1.ListExperimentsResponse
+ */
+export type ListExperimentsResponse = Message<"mesh.router.v1.ListExperimentsResponse"> & {
+  /**
+   * @generated from field: repeated mesh.router.v1.ExperimentStatus experiments = 1;
+   */
+  experiments: ExperimentStatus[];
+};
+
+/**
+ * Describes the message mesh.router.v1.ListExperimentsResponse.
+ * Use `create(ListExperimentsResponseSchema)` to create a new message.
+ */
+export const ListExperimentsResponseSchema: GenMessage<ListExperimentsResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 14);
+
+/**
+ * ExperimentStatus is an experiment's configuration and where it stands.
+ *
+ * @generated from message mesh.router.v1.ExperimentStatus
+ */
+export type ExperimentStatus = Message<"mesh.router.v1.ExperimentStatus"> & {
+  /**
+   * @generated from field: mesh.router.v1.Experiment experiment = 1;
+   */
+  experiment?: Experiment | undefined;
+
+  /**
+   * "running" or "stopped".
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * @generated from field: uint64 requests = 3;
+   */
+  requests: bigint;
+
+  /**
+   * When the current allocation (arms and weights) took effect, RFC 3339.
+   *
+   * @generated from field: string since = 4;
+   */
+  since: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.ExperimentStatus.
+ * Use `create(ExperimentStatusSchema)` to create a new message.
+ */
+export const ExperimentStatusSchema: GenMessage<ExperimentStatus> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 15);
+
+/**
+ * @generated from message mesh.router.v1.GetExperimentReportRequest
+ */
+export type GetExperimentReportRequest = Message<"mesh.router.v1.GetExperimentReportRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.GetExperimentReportRequest.
+ * Use `create(GetExperimentReportRequestSchema)` to create a new message.
+ */
+export const GetExperimentReportRequestSchema: GenMessage<GetExperimentReportRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 16);
+
+/**
+ * @generated from message mesh.router.v1.GetExperimentReportResponse
+ */
+export type GetExperimentReportResponse = Message<"mesh.router.v1.GetExperimentReportResponse"> & {
+  /**
+   * The report as JSON (per arm summaries, comparisons, SRM, verdict, and
+   * `shadow` when shadow traffic ran).
+   *
+   * @generated from field: string report_json = 1;
+   */
+  reportJson: string;
+
+  /**
+   * The same report for a terminal.
+   *
+   * @generated from field: string text = 2;
+   */
+  text: string;
+
+  /**
+   * Estimates with intervals over time, as an SVG document.
+   *
+   * @generated from field: string svg = 3;
+   */
+  svg: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.GetExperimentReportResponse.
+ * Use `create(GetExperimentReportResponseSchema)` to create a new message.
+ */
+export const GetExperimentReportResponseSchema: GenMessage<GetExperimentReportResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 17);
+
+/**
+ * @generated from message mesh.router.v1.StopExperimentRequest
+ */
+export type StopExperimentRequest = Message<"mesh.router.v1.StopExperimentRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.StopExperimentRequest.
+ * Use `create(StopExperimentRequestSchema)` to create a new message.
+ */
+export const StopExperimentRequestSchema: GenMessage<StopExperimentRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 18);
+
+/**
+ * @generated from message mesh.router.v1.StopExperimentResponse
+ */
+export type StopExperimentResponse = Message<"mesh.router.v1.StopExperimentResponse"> & {
+  /**
+   * @generated from field: mesh.router.v1.ExperimentStatus experiment = 1;
+   */
+  experiment?: ExperimentStatus | undefined;
+};
+
+/**
+ * Describes the message mesh.router.v1.StopExperimentResponse.
+ * Use `create(StopExperimentResponseSchema)` to create a new message.
+ */
+export const StopExperimentResponseSchema: GenMessage<StopExperimentResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 19);
+
+/**
+ * @generated from message mesh.router.v1.RecordFeedbackRequest
+ */
+export type RecordFeedbackRequest = Message<"mesh.router.v1.RecordFeedbackRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string metric = 2;
+   */
+  metric: string;
+
+  /**
+   * @generated from oneof mesh.router.v1.RecordFeedbackRequest.value
+   */
+  value: {
+    /**
+     * @generated from field: double number = 3;
+     */
+    value: number;
+    case: "number";
+  } | {
+    /**
+     * @generated from field: bool flag = 4;
+     */
+    value: boolean;
+    case: "flag";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The key giving feedback; must be the key that made the request unless
+   * `admin`.
+   *
+   * @generated from field: string key_id = 5;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bool admin = 6;
+   */
+  admin: boolean;
+};
+
+/**
+ * Describes the message mesh.router.v1.RecordFeedbackRequest.
+ * Use `create(RecordFeedbackRequestSchema)` to create a new message.
+ */
+export const RecordFeedbackRequestSchema: GenMessage<RecordFeedbackRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 20);
+
+/**
+ * @generated from message mesh.router.v1.RecordFeedbackResponse
+ */
+export type RecordFeedbackResponse = Message<"mesh.router.v1.RecordFeedbackResponse"> & {
+  /**
+   * @generated from field: string experiment = 1;
+   */
+  experiment: string;
+
+  /**
+   * @generated from field: string arm = 2;
+   */
+  arm: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.RecordFeedbackResponse.
+ * Use `create(RecordFeedbackResponseSchema)` to create a new message.
+ */
+export const RecordFeedbackResponseSchema: GenMessage<RecordFeedbackResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 21);
+
+/**
  * RouterService maps a model name to a backend and a replica, and streams
  * the generation back.
  *
@@ -306,4 +673,65 @@ export const RouterService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mesh_router_v1_router, 0);
+
+/**
+ * ExperimentAdminService changes and reads the router's A/B experiments at
+ * run time. The edge exposes it as /admin/v1/experiments to admin keys only.
+ *
+ * @generated from service mesh.router.v1.ExperimentAdminService
+ */
+export const ExperimentAdminService: GenService<{
+  /**
+   * SetExperiments creates or updates experiments (by name); with `replace`
+   * every experiment not listed is stopped.
+   *
+   * @generated from rpc mesh.router.v1.ExperimentAdminService.SetExperiments
+   */
+  setExperiments: {
+    methodKind: "unary";
+    input: typeof SetExperimentsRequestSchema;
+    output: typeof SetExperimentsResponseSchema;
+  },
+  /**
+   * ListExperiments lists running and stopped experiments.
+   *
+   * @generated from rpc mesh.router.v1.ExperimentAdminService.ListExperiments
+   */
+  listExperiments: {
+    methodKind: "unary";
+    input: typeof ListExperimentsRequestSchema;
+    output: typeof ListExperimentsResponseSchema;
+  },
+  /**
+   * GetExperimentReport builds the report of one experiment now.
+   *
+   * @generated from rpc mesh.router.v1.ExperimentAdminService.GetExperimentReport
+   */
+  getExperimentReport: {
+    methodKind: "unary";
+    input: typeof GetExperimentReportRequestSchema;
+    output: typeof GetExperimentReportResponseSchema;
+  },
+  /**
+   * StopExperiment ends assignment; its measurements stay readable.
+   *
+   * @generated from rpc mesh.router.v1.ExperimentAdminService.StopExperiment
+   */
+  stopExperiment: {
+    methodKind: "unary";
+    input: typeof StopExperimentRequestSchema;
+    output: typeof StopExperimentResponseSchema;
+  },
+  /**
+   * RecordFeedback attaches a user outcome to the arm that served a request.
+   *
+   * @generated from rpc mesh.router.v1.ExperimentAdminService.RecordFeedback
+   */
+  recordFeedback: {
+    methodKind: "unary";
+    input: typeof RecordFeedbackRequestSchema;
+    output: typeof RecordFeedbackResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_mesh_router_v1_router, 1);
 

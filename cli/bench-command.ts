@@ -1,0 +1,211 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { writeTinyModel } from "../lib/gguf/index.js";
+import { writeReport } from "../tools/bench/report.js";
+import type { BenchReport } from "../tools/bench/report.js";
+import { runBatching } from "../tools/bench/scenarios/batching.js";
+import { runOverhead } from "../tools/bench/scenarios/overhead.js";
+import { runServing } from "../tools/bench/scenarios/serving.js";
+import { runStream } from "../tools/bench/scenarios/stream.js";
+import { startMesh } from "../tools/bench/targets.js";
+import type { RunningTarget } from "../tools/bench/targets.js";
+import { openTokenizer } from "../tools/bench/tokenizers.js";
+import { intFlag, parseCommandArgs, UsageError } from "./args.js";
+
+export const BENCH_USAGE = `llm-mesh bench <serving|overhead|stream|batching> [options]
+
+Benchmarks with vLLM benchmark_serving's definitions (TTFT, TPOT, ITL, goodput).
+Writes result.json, report.md and SVG plots under --out (default bench-results/).
+  common     --out DIR  --no-progress  --smoke (tiny sizes, for CI)  --seed N (0)
+  serving    --url URL/v1 --model M [--api-key K] [--name A]   (no --url: starts the mesh on the tiny model)
+             [--url2 URL/v1 --model2 M --api-key2 K --name2 B]  second target, compared as ratios
+             --rates 1,2,4,inf  --burstiness 1 (Poisson)  --num-prompts 50  --single-stream-prompts N
+             --no-single-stream  --input-len 700  --output-len 550  --range-ratio 0.1
+             --tokenizer FILE.gguf (exact prompt lengths)  --max-concurrency N  --speed-percentile 50|10
+  overhead   fake engine direct vs mesh vs Portkey: --requests 200 --warmup 20 --concurrency 1,16
+             --output-tokens 16 --no-portkey
+  stream     tokens/s through the edge: --concurrency 1,16,64 --rounds 4 --tokens 512
+  batching   llama.cpp direct vs mesh: --preset bench|tiny | --model FILE.gguf  --streams 1,2,4,8
+             --input-len 32 --output-len 128 --rounds 2 --threads N`;
+
+const OPTIONS = {
+  out: { type: "string" },
+  "no-progress": { type: "boolean" },
+  smoke: { type: "boolean" },
+  seed: { type: "string" },
+  url: { type: "string" },
+  model: { type: "string" },
+  "api-key": { type: "string" },
+  name: { type: "string" },
+  url2: { type: "string" },
+  model2: { type: "string" },
+  "api-key2": { type: "string" },
+  name2: { type: "string" },
+  rates: { type: "string" },
+  burstiness: { type: "string" },
+  "num-prompts": { type: "string" },
+  "single-stream-prompts": { type: "string" },
+  "no-single-stream": { type: "boolean" },
+  "input-len": { type: "string" },
+  "output-len": { type: "string" },
+  "range-ratio": { type: "string" },
+  tokenizer: { type: "string" },
+  "max-concurrency": { type: "string" },
+  "speed-percentile": { type: "string" },
+  requests: { type: "string" },
+  warmup: { type: "string" },
+  concurrency: { type: "string" },
+  "output-tokens": { type: "string" },
+  "no-portkey": { type: "boolean" },
+  rounds: { type: "string" },
+  tokens: { type: "string" },
+  preset: { type: "string" },
+  streams: { type: "string" },
+  threads: { type: "string" },
+} as const;
+
+type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>["values"];
+
+/** A comma-separated list of positive numbers ("inf" allowed where `allowInf`). */
+export function numberList(name: string, value: string | undefined, fallback: number[], allowInf = false): number[] {
+  if (value === undefined) return fallback;
+  return value.split(",").map((s) => {
+    const v = s.trim().toLowerCase();
+    const n = allowInf && (v === "inf" || v === "infinity") ? Infinity : Number(v);
+    if (!(n > 0)) throw new UsageError(`--${name} must be a comma-separated list of positive numbers${allowInf ? " or inf" : ""}, got "${value}"`);
+    return n;
+  });
+}
+
+function positiveFloat(name: string, value: string | undefined, fallback: number, max = Infinity): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n >= 0) || n > max) throw new UsageError(`--${name} must be a number within 0..${max}, got "${value}"`);
+  return n;
+}
+
+/** `llm-mesh bench <scenario>`: runs a benchmark and writes its report. */
+export async function benchCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS);
+  const scenario = positionals[0];
+  if (positionals.length !== 1 || !scenario) throw new UsageError("give exactly one scenario: serving, overhead, stream or batching");
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const progress = !values["no-progress"];
+  let report: BenchReport;
+  switch (scenario) {
+    case "serving":
+      report = await serving(values, progress, log);
+      break;
+    case "overhead": {
+      const smoke = values.smoke === true;
+      report = await runOverhead(
+        {
+          requests: intFlag("requests", values.requests, smoke ? 5 : 200),
+          warmup: intFlag("warmup", values.warmup, smoke ? 1 : 20),
+          concurrencies: numberList("concurrency", values.concurrency, smoke ? [1, 2] : [1, 16]),
+          outputTokens: intFlag("output-tokens", values["output-tokens"], smoke ? 4 : 16),
+          portkey: !values["no-portkey"],
+          progress,
+        },
+        log,
+      );
+      break;
+    }
+    case "stream": {
+      const smoke = values.smoke === true;
+      report = await runStream(
+        {
+          concurrencies: numberList("concurrency", values.concurrency, smoke ? [1, 2] : [1, 16, 64]),
+          rounds: intFlag("rounds", values.rounds, smoke ? 1 : 4),
+          tokensPerStream: intFlag("tokens", values.tokens, smoke ? 8 : 512),
+          progress,
+        },
+        log,
+      );
+      break;
+    }
+    case "batching": {
+      const smoke = values.smoke === true;
+      const preset = values.preset ?? (smoke ? "tiny" : "bench");
+      if (preset !== "tiny" && preset !== "bench") throw new UsageError(`--preset must be tiny or bench, got "${preset}"`);
+      report = await runBatching(
+        {
+          preset,
+          model: values.model,
+          cacheDir: path.resolve(values.out ?? "bench-results", ".models"),
+          streams: numberList("streams", values.streams, smoke ? [1, 2] : [1, 2, 4, 8]),
+          inputLen: intFlag("input-len", values["input-len"], smoke ? 8 : 32),
+          outputLen: intFlag("output-len", values["output-len"], smoke ? 4 : 128),
+          rounds: intFlag("rounds", values.rounds, smoke ? 1 : 2),
+          threads: intFlag("threads", values.threads, Math.max(1, os.availableParallelism())),
+          seed: intFlag("seed", values.seed, 0),
+          progress,
+        },
+        log,
+      );
+      break;
+    }
+    default:
+      throw new UsageError(`unknown scenario "${scenario}"`);
+  }
+  const dir = await writeReport(values.out ?? "bench-results", report);
+  process.stdout.write(`${report.markdown}\nresults: ${dir}\n`);
+}
+
+async function serving(values: Values, progress: boolean, log: (line: string) => void): Promise<BenchReport> {
+  const smoke = values.smoke === true;
+  const started: RunningTarget[] = [];
+  let tmp: string | undefined;
+  let tokenizerFile = values.tokenizer;
+  const targets = [];
+  try {
+    if (values.url) {
+      if (!values.model) throw new UsageError("--url needs --model");
+      targets.push({ name: values.name ?? "target", target: { url: values.url, model: values.model, apiKey: values["api-key"] ?? process.env.OPENAI_API_KEY } });
+    } else {
+      tmp = mkdtempSync(path.join(os.tmpdir(), "mesh-bench-serving-"));
+      const modelFile = path.join(tmp, "tiny-llama.gguf");
+      await writeTinyModel(modelFile);
+      tokenizerFile ??= modelFile;
+      log("no --url: starting the mesh on the tiny model (llama.cpp, CPU)");
+      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: 4, threads: Math.max(1, os.availableParallelism()), gpu: false });
+      started.push(mesh);
+      targets.push({ name: values.name ?? "mesh", target: mesh.target });
+    }
+    if (values.url2) {
+      if (!values.model2 && !values.model) throw new UsageError("--url2 needs --model2");
+      targets.push({ name: values.name2 ?? "target2", target: { url: values.url2, model: values.model2 ?? values.model!, apiKey: values["api-key2"] ?? values["api-key"] ?? process.env.OPENAI_API_KEY } });
+    }
+    const tokenizer = await openTokenizer(tokenizerFile);
+    try {
+      const speed = intFlag("speed-percentile", values["speed-percentile"], 50);
+      if (speed !== 50 && speed !== 10) throw new UsageError("--speed-percentile must be 50 or 10");
+      const numPrompts = intFlag("num-prompts", values["num-prompts"], smoke ? 3 : 50);
+      return await runServing(
+        {
+          targets,
+          rates: numberList("rates", values.rates, smoke ? [4] : [1, 2, 4, Infinity], true),
+          singleStream: !values["no-single-stream"],
+          singleStreamPrompts: values["single-stream-prompts"] ? intFlag("single-stream-prompts", values["single-stream-prompts"], numPrompts) : undefined,
+          burstiness: positiveFloat("burstiness", values.burstiness, 1) || 1,
+          numPrompts,
+          inputLen: intFlag("input-len", values["input-len"], smoke ? 16 : 700),
+          outputLen: intFlag("output-len", values["output-len"], smoke ? 8 : 550),
+          rangeRatio: positiveFloat("range-ratio", values["range-ratio"], 0.1, 0.99),
+          seed: intFlag("seed", values.seed, 0),
+          maxConcurrency: values["max-concurrency"] ? intFlag("max-concurrency", values["max-concurrency"], 0) : undefined,
+          tokenizer,
+          speedPercentile: speed,
+          progress,
+        },
+        log,
+      );
+    } finally {
+      await tokenizer.dispose();
+    }
+  } finally {
+    for (const t of started) await t.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}

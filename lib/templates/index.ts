@@ -1,0 +1,2 @@
+export { PROMPT_FORMATS, promptFormat } from "./prompt-formats.js";
+export type { PromptFormat } from "./prompt-formats.js";

@@ -1,0 +1,148 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { CallOptions, Client } from "@connectrpc/connect";
+import { z } from "zod";
+import type { KeyAdminService } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { HttpError } from "../openai/errors.js";
+import { accountJson, keyJson, usageJson } from "./admin-json.js";
+
+/** Where the admin REST API lives on the edge. */
+export const ADMIN_PREFIX = "/admin/v1/";
+const ADMIN_TIMEOUT_MS = 5_000;
+const ADMIN_TOKEN_PATTERN = /^Bearer +(mesh-admin-[A-Za-z0-9_-]{43}) *$/i;
+
+const createAccountBody = z.object({ id: z.string().min(1).max(64), name: z.string().max(200).optional() });
+const retentionBody = z.object({ retention: z.boolean() });
+const createKeyBody = z.object({
+  account: z.string().max(64).optional(),
+  name: z.string().max(200).optional(),
+  models: z.array(z.string().min(1).max(200)).max(256).optional(),
+  rpm: z.number().int().min(0).max(4_294_967_295).optional(),
+  tpm: z.number().int().min(0).max(4_294_967_295).optional(),
+  /** Lifetime in milliseconds. */
+  expires_in_ms: z.number().int().min(0).optional(),
+  admin: z.boolean().optional(),
+});
+const rotateBody = z.object({ grace_ms: z.number().int().min(0).optional() });
+
+/** Reads a JSON request body. */
+export type ReadJson = (req: IncomingMessage) => Promise<unknown>;
+
+/**
+ * The admin REST API (`/admin/v1/...`, JSON), a thin face over auth's
+ * KeyAdminService: the admin token travels on to auth, which checks it;
+ * anything that is not an admin token (an API key, nothing) is refused here
+ * without being forwarded.
+ *
+ *   GET  accounts                  POST accounts {id, name}
+ *   PATCH accounts/{id} {retention: bool}
+ *   GET  keys?account=A            POST keys {account, name, models, rpm, tpm, expires_in_ms}
+ *   POST keys/{id}/revoke          DELETE keys/{id}
+ *   POST keys/{id}/rotate {grace_ms}
+ *   GET  usage?account=A&from=DATE&to=DATE&by=day|model|key
+ */
+export class AdminApi {
+  constructor(
+    private readonly admin: Client<typeof KeyAdminService>,
+    private readonly readJson: ReadJson,
+  ) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const match = ADMIN_TOKEN_PATTERN.exec(req.headers.authorization ?? "");
+    if (!match) throw new HttpError(401, "The admin API needs the admin token as 'Authorization: Bearer mesh-admin-…' (API keys are not accepted).", "invalid_request_error", null, "invalid_admin_token");
+    const call: CallOptions = { headers: { authorization: `Bearer ${match[1]}` }, timeoutMs: ADMIN_TIMEOUT_MS };
+    const parts = url.pathname.slice(ADMIN_PREFIX.length).split("/").map(safeDecode);
+    const route = `${req.method} ${parts[0]}${parts.length > 1 ? "/:id" : ""}${parts[2] ? `/${parts[2]}` : ""}`;
+    const id = parts[1] ?? "";
+    const q = url.searchParams;
+    switch (route) {
+      case "GET accounts": {
+        const { accounts } = await this.admin.listAccounts({}, call);
+        return send(res, 200, { object: "list", data: accounts.map(accountJson) });
+      }
+      case "POST accounts": {
+        const body = parse(createAccountBody, await this.#body(req));
+        const { account } = await this.admin.createAccount({ id: body.id, name: body.name ?? "" }, call);
+        return send(res, 201, accountJson(account!));
+      }
+      case "PATCH accounts/:id": {
+        const body = parse(retentionBody, await this.#body(req));
+        const { account } = await this.admin.setAccountRetention({ id, retention: body.retention }, call);
+        return send(res, 200, accountJson(account!));
+      }
+      case "GET keys": {
+        const { keys } = await this.admin.listKeys({ accountId: q.get("account") ?? "" }, call);
+        return send(res, 200, { object: "list", data: keys.map(keyJson) });
+      }
+      case "POST keys": {
+        const body = parse(createKeyBody, await this.#body(req));
+        const created = await this.admin.createKey(
+          {
+            accountId: body.account ?? "",
+            name: body.name ?? "",
+            allowedModels: body.models ?? [],
+            limits: { requestsPerMinute: body.rpm ?? 0, tokensPerMinute: body.tpm ?? 0 },
+            ttlMs: BigInt(body.expires_in_ms ?? 0),
+            admin: body.admin ?? false,
+          },
+          call,
+        );
+        return send(res, 201, { ...keyJson(created.keyInfo!), key: created.apiKey });
+      }
+      case "POST keys/:id/revoke":
+      case "DELETE keys/:id": {
+        const { keyInfo } = await this.admin.revokeKey({ id }, call);
+        return send(res, 200, keyJson(keyInfo!));
+      }
+      case "POST keys/:id/rotate": {
+        const body = parse(rotateBody, await this.#body(req));
+        const rotated = await this.admin.rotateKey({ id, graceMs: BigInt(body.grace_ms ?? 0) }, call);
+        return send(res, 200, { ...keyJson(rotated.keyInfo!), key: rotated.apiKey });
+      }
+      case "GET usage": {
+        const by = q.get("by") ?? "day";
+        const { rows } = await this.admin.getUsage(
+          { accountId: q.get("account") ?? "", fromMs: BigInt(timeParam(q.get("from"), "from")), toMs: BigInt(timeParam(q.get("to"), "to")), groupBy: by },
+          call,
+        );
+        return send(res, 200, { object: "list", group_by: by, data: rows.map(usageJson) });
+      }
+      default:
+        throw new HttpError(404, `Unknown admin URL: ${req.method} ${url.pathname}`, "invalid_request_error", null, "unknown_url");
+    }
+  }
+
+  /** The JSON body; an empty body reads as `{}`. */
+  async #body(req: IncomingMessage): Promise<unknown> {
+    const empty = req.headers["content-length"] === "0" || (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined);
+    return empty ? {} : this.readJson(req);
+  }
+}
+
+function safeDecode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, "Malformed URL", "invalid_request_error", null, "invalid_url");
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  throw new HttpError(400, `Invalid body: ${issue.path.join(".") || "(root)"}: ${issue.message}`, "invalid_request_error", issue.path.join(".") || null, "invalid_value");
+}
+
+/** A `from`/`to` query value: a date, an ISO instant or Unix milliseconds; 0 when absent. */
+export function timeParam(value: string | null, name: string): number {
+  if (!value) return 0;
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new HttpError(400, `Invalid ${name}: expected a date (2025-01-31), an ISO instant or Unix milliseconds`, "invalid_request_error", name, "invalid_value");
+  return ms;
+}
+
+function send(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.end(body);
+}

@@ -1,0 +1,110 @@
+import type { Client } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import type { AuthService, RateLimitStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import type { RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
+import { asConnectError, errorDetails } from "../../../lib/errors.js";
+import { HttpError } from "./openai/errors.js";
+import { Generations } from "./openai/generation.js";
+import type { GenerationEvent, GenerationInput, RequestContext } from "./openai/generation.js";
+import type { UsageRecorder } from "./usage-recorder.js";
+
+const ADMIT_TIMEOUT_MS = 2_000;
+/** Rough characters per token for the prompt part of a reservation; RecordUsage corrects it. */
+const CHARS_PER_TOKEN = 4;
+/** Template tokens per message (role markers) in the estimate. */
+const TOKENS_PER_MESSAGE = 4;
+
+/** The metadata keys auth's refusal carries (see services/auth/src/auth-service.ts). */
+const REFUSAL_METADATA = {
+  limitRequests: "x-ratelimit-limit-requests",
+  remainingRequests: "x-ratelimit-remaining-requests",
+  resetRequestsMs: "x-ratelimit-reset-requests-ms",
+  limitTokens: "x-ratelimit-limit-tokens",
+  remainingTokens: "x-ratelimit-remaining-tokens",
+  resetTokensMs: "x-ratelimit-reset-tokens-ms",
+} as const;
+
+type Status = Omit<RateLimitStatus, "$typeName" | "$unknown">;
+
+/** An estimate of the prompt's tokens: characters / 4 plus a few per message. */
+export function estimatePromptTokens(input: Pick<GenerationInput, "messages" | "prompt">): number {
+  let chars = input.prompt.length;
+  for (const m of input.messages) chars += m.content.length;
+  return Math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * input.messages.length;
+}
+
+/** What to reserve at admission: the prompt estimate plus max_tokens (0 when unbounded). */
+export function reservationOf(input: GenerationInput): number {
+  return estimatePromptTokens(input) + (input.sampling.maxTokens ?? 0);
+}
+
+/** OpenAI's duration format in x-ratelimit-reset-*: "120ms", "1s", "6m0s", "1.5s". */
+export function formatReset(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.ceil(ms))}ms`;
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = Number(((ms - minutes * 60_000) / 1_000).toFixed(3));
+  return minutes > 0 ? `${minutes}m${seconds}s` : `${seconds}s`;
+}
+
+/** OpenAI's x-ratelimit-* headers for the limits a key has (none for unlimited dimensions). */
+export function rateLimitHeaders(status: Status): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (status.limitRequests > 0) {
+    headers["x-ratelimit-limit-requests"] = String(status.limitRequests);
+    headers["x-ratelimit-remaining-requests"] = String(status.remainingRequests);
+    headers["x-ratelimit-reset-requests"] = formatReset(status.resetRequestsMs);
+  }
+  if (status.limitTokens > 0) {
+    headers["x-ratelimit-limit-tokens"] = String(status.limitTokens);
+    headers["x-ratelimit-remaining-tokens"] = String(status.remainingTokens);
+    headers["x-ratelimit-reset-tokens"] = formatReset(status.resetTokensMs);
+  }
+  return headers;
+}
+
+/**
+ * Rate-limit admission at the edge: keys with limits ask auth (one counter
+ * per key, so limits hold across edges) to reserve one request and the
+ * prompt estimate + max_tokens; the reservation is corrected when usage is
+ * recorded. Keys without limits cost no call.
+ */
+export class Admission {
+  constructor(private readonly auth: Client<typeof AuthService>) {}
+
+  /** Admits the request or throws OpenAI's 429; on success adds the x-ratelimit-* headers to `ctx.headers`. */
+  async admit(input: GenerationInput, ctx: RequestContext): Promise<void> {
+    const limits = ctx.principal.limits;
+    if (!limits || (limits.requestsPerMinute === 0 && limits.tokensPerMinute === 0)) return;
+    try {
+      const { status } = await this.auth.admit(
+        { keyId: ctx.principal.keyId, requestId: ctx.requestId, reserveTokens: reservationOf(input) },
+        { signal: ctx.signal, timeoutMs: ADMIT_TIMEOUT_MS },
+      );
+      if (status) Object.assign(ctx.headers, rateLimitHeaders(status));
+    } catch (err) {
+      const error = asConnectError(err);
+      if (error.code !== Code.ResourceExhausted) throw error;
+      const status = Object.fromEntries(Object.entries(REFUSAL_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)])) as unknown as Status;
+      const kind = errorDetails(error).param === "tokens" ? "tokens" : "requests";
+      const resetMs = kind === "tokens" ? status.resetTokensMs : status.resetRequestsMs;
+      const headers = { ...ctx.headers, ...rateLimitHeaders(status), "retry-after": String(Math.max(1, Math.ceil(resetMs / 1_000))) };
+      throw new HttpError(429, `${error.rawMessage} Please try again in ${formatReset(resetMs)}.`, kind, null, "rate_limit_exceeded", headers);
+    }
+  }
+}
+
+/** Generations that pass admission first (after the scope check, so a 403 costs nothing). */
+export class AdmittedGenerations extends Generations {
+  readonly #admission: Admission;
+
+  constructor(router: Client<typeof RouterService>, usage: UsageRecorder, requestTimeoutMs: number, admission: Admission) {
+    super(router, usage, requestTimeoutMs);
+    this.#admission = admission;
+  }
+
+  override async *run(input: GenerationInput, ctx: RequestContext): AsyncGenerator<GenerationEvent> {
+    this.checkScope(input, ctx.principal);
+    await this.#admission.admit(input, ctx);
+    yield* super.run(input, ctx);
+  }
+}

@@ -1,0 +1,47 @@
+import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { KeyAdminService } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { HttpError } from "../openai/errors.js";
+
+const ADMIN_TOKEN_PATTERN = /^Bearer +(mesh-admin-[A-Za-z0-9_-]{43}) *$/i;
+/** How long a token auth accepted is trusted without asking again. */
+const VERIFIED_TTL_MS = 30_000;
+const CHECK_TIMEOUT_MS = 2_000;
+/** Not a valid account id, so the probe lists nothing. */
+const PROBE_ACCOUNT = "admin-token-check!";
+
+/**
+ * Checks the operator's admin token for the edge's own admin routes (the
+ * experiments API, served by the router, which knows no tokens). Auth is the
+ * one that knows the token: a cheap authorized call (listing the keys of an
+ * account that cannot exist) says whether it is valid; the answer is cached
+ * for VERIFIED_TTL_MS by the token's hash.
+ */
+export class AdminTokenCheck {
+  readonly #verified = new Map<string, number>();
+
+  constructor(private readonly keyAdmin: Client<typeof KeyAdminService>) {}
+
+  /** Resolves when the request carries a valid admin token; 401 otherwise. */
+  async require(req: IncomingMessage): Promise<void> {
+    const match = ADMIN_TOKEN_PATTERN.exec(req.headers.authorization ?? "");
+    if (!match) throw invalid();
+    const digest = createHash("sha256").update(match[1]!).digest("hex");
+    if ((this.#verified.get(digest) ?? 0) > Date.now()) return;
+    try {
+      await this.keyAdmin.listKeys({ accountId: PROBE_ACCOUNT }, { headers: { authorization: `Bearer ${match[1]}` }, timeoutMs: CHECK_TIMEOUT_MS });
+    } catch (err) {
+      const code = ConnectError.from(err).code;
+      if (code === Code.Unauthenticated || code === Code.PermissionDenied) throw invalid();
+      if (code !== Code.NotFound && code !== Code.InvalidArgument) throw err;
+    }
+    if (this.#verified.size > 64) this.#verified.clear();
+    this.#verified.set(digest, Date.now() + VERIFIED_TTL_MS);
+  }
+}
+
+function invalid(): HttpError {
+  return new HttpError(401, "The admin API needs the admin token as 'Authorization: Bearer mesh-admin-…' (API keys are not accepted).", "invalid_request_error", null, "invalid_admin_token");
+}

@@ -1,0 +1,177 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import type { Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  CreateChatCompletionResponseSchema,
+  ListModelsResponseSchema,
+  StreamChatCompletionResponseSchema,
+} from "../../../../src/gen/mesh/inference/v1/inference_pb.js";
+import type {
+  ChatCompletionParams,
+  CreateChatCompletionRequest,
+  CreateChatCompletionResponse,
+  InferenceService as InferenceServiceDesc,
+  ListModelsResponse,
+  StreamChatCompletionRequest,
+  StreamChatCompletionResponse,
+} from "../../../../src/gen/mesh/inference/v1/inference_pb.js";
+import type { RouterService } from "../../../../src/gen/mesh/router/v1/router_pb.js";
+import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { Code, meshError } from "../../../../lib/errors.js";
+import type { Logger } from "../../../../lib/runtime/index.js";
+import { chatGenerationInput, parseChatRequest } from "../openai/chat-request.js";
+import { toPublicConnectError } from "../openai/errors.js";
+import type { Generations, RequestContext } from "../openai/generation.js";
+import type { PrincipalCache } from "../principal-cache.js";
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const MAX_AUTH_HEADER_CHARS = 512;
+const LIST_MODELS_TIMEOUT_MS = 2_000;
+
+export interface InferenceDeps {
+  generations: Generations;
+  principals: PrincipalCache;
+  router: Client<typeof RouterService>;
+  log: Logger;
+}
+
+/**
+ * The public `mesh.inference.v1.InferenceService` (Connect, gRPC and
+ * gRPC-web on the edge's port): the same bearer auth (in the
+ * `authorization` metadata), validation, generation path and error codes as
+ * the OpenAI REST surface. Validation errors carry the OpenAI `param` and
+ * `code` in the `x-mesh-error-param` / `x-mesh-error-reason` metadata.
+ */
+export class InferenceServiceImpl implements ServiceImpl<typeof InferenceServiceDesc> {
+  constructor(private readonly deps: InferenceDeps) {}
+
+  async createChatCompletion(req: CreateChatCompletionRequest, ctx: HandlerContext): Promise<CreateChatCompletionResponse> {
+    const rc = await this.#begin(ctx);
+    try {
+      const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
+      const created = BigInt(Math.floor(Date.now() / 1000));
+      let content = "";
+      let backend = "";
+      for await (const event of this.deps.generations.run(input, rc)) {
+        if (event.type === "started") backend = event.backend;
+        else if (event.type === "delta") content += event.text;
+        else {
+          ctx.responseHeader.set("server-timing", event.serverTiming);
+          return create(CreateChatCompletionResponseSchema, {
+            id: `chatcmpl-${rc.requestId}`,
+            model: input.model,
+            content,
+            finishReason: event.finishReason,
+            usage: toUsage(event.usage),
+            created,
+            backend,
+          });
+        }
+      }
+      throw meshError(Code.Unavailable, "the generation ended without finishing");
+    } catch (err) {
+      throw this.#fail(err, rc);
+    }
+  }
+
+  async *streamChatCompletion(req: StreamChatCompletionRequest, ctx: HandlerContext): AsyncGenerator<StreamChatCompletionResponse> {
+    const rc = await this.#begin(ctx);
+    try {
+      const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
+      const id = `chatcmpl-${rc.requestId}`;
+      for await (const event of this.deps.generations.run(input, rc)) {
+        if (event.type === "delta") yield create(StreamChatCompletionResponseSchema, { id, delta: event.text });
+        else if (event.type === "finished") {
+          ctx.responseTrailer.set("server-timing", event.serverTiming);
+          yield create(StreamChatCompletionResponseSchema, { id, finishReason: event.finishReason, usage: toUsage(event.usage) });
+        }
+      }
+    } catch (err) {
+      throw this.#fail(err, rc);
+    }
+  }
+
+  async listModels(_req: unknown, ctx: HandlerContext): Promise<ListModelsResponse> {
+    const rc = await this.#begin(ctx);
+    try {
+      const { models } = await this.deps.router.listModels({}, { signal: ctx.signal, timeoutMs: LIST_MODELS_TIMEOUT_MS });
+      const allowed = rc.principal.allowedModels;
+      return create(ListModelsResponseSchema, {
+        models: models
+          .filter((m) => allowed.length === 0 || allowed.includes(m.name))
+          .map((m) => ({ id: m.name, created: m.created, ownedBy: m.ownedBy, contextLength: m.contextLength })),
+      });
+    } catch (err) {
+      throw this.#fail(err, rc);
+    }
+  }
+
+  /** Request id (the client's own kept), then the bearer key from the metadata. */
+  async #begin(ctx: HandlerContext): Promise<RequestContext> {
+    const startedAt = performance.now();
+    const clientId = ctx.requestHeader.get("x-request-id");
+    const requestId = clientId && REQUEST_ID_PATTERN.test(clientId) ? clientId : randomUUID().replaceAll("-", "");
+    ctx.responseHeader.set("x-request-id", requestId);
+    const partial = { requestId, principal: undefined as unknown as Principal, startedAt, signal: ctx.signal, headers: {} };
+    try {
+      const principal = await this.#authenticate(ctx);
+      return { ...partial, principal, timeoutMs: finiteOrUndefined(ctx.timeoutMs()) };
+    } catch (err) {
+      throw this.#fail(err, partial);
+    }
+  }
+
+  async #authenticate(ctx: HandlerContext): Promise<Principal> {
+    const header = ctx.requestHeader.get("authorization");
+    if (!header) {
+      throw meshError(Code.Unauthenticated, "You didn't provide an API key. Send it in the 'authorization' metadata as 'Bearer YOUR_KEY'.", { reason: "invalid_api_key" });
+    }
+    const match = header.length <= MAX_AUTH_HEADER_CHARS ? /^Bearer +(\S+) *$/i.exec(header) : null;
+    if (!match) throw meshError(Code.Unauthenticated, "Malformed authorization metadata: expected 'Bearer YOUR_KEY'.", { reason: "invalid_api_key" });
+    return this.deps.principals.authenticate(match[1]!, ctx.signal);
+  }
+
+  #fail(err: unknown, rc: Pick<RequestContext, "requestId">): unknown {
+    const error = toPublicConnectError(err, rc.requestId);
+    if (error.code === Code.Internal || error.code === Code.Unknown) this.deps.log.error({ requestId: rc.requestId, err }, "inference rpc failed");
+    return error;
+  }
+}
+
+/** The proto params as the OpenAI JSON body, so one schema validates both protocols. */
+export function toChatBody(params: ChatCompletionParams | undefined): Record<string, unknown> {
+  if (!params) return {};
+  const body: Record<string, unknown> = {
+    model: params.model,
+    messages: params.messages.map((m) => ({ role: m.role, content: m.content })),
+  };
+  const optional: [string, number | undefined][] = [
+    ["max_tokens", params.maxTokens],
+    ["temperature", float(params.temperature)],
+    ["top_p", float(params.topP)],
+    ["top_k", params.topK],
+    ["min_p", float(params.minP)],
+    ["repetition_penalty", float(params.repetitionPenalty)],
+    ["frequency_penalty", float(params.frequencyPenalty)],
+    ["presence_penalty", float(params.presencePenalty)],
+    ["seed", params.seed],
+  ];
+  for (const [name, value] of optional) if (value !== undefined) body[name] = value;
+  if (params.stop.length > 0) body.stop = params.stop;
+  if (params.user) body.user = params.user;
+  if (params.ignoreEos) body.ignore_eos = true;
+  return body;
+}
+
+/** A float32 field back to the decimal the client most likely wrote (0.7, not 0.699999988). */
+function float(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : Number(value.toPrecision(7));
+}
+
+function toUsage(usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number }) {
+  return { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, totalTokens: usage.total_tokens };
+}
+
+function finiteOrUndefined(value: number | undefined): number | undefined {
+  return value !== undefined && Number.isFinite(value) && value > 0 ? value : undefined;
+}

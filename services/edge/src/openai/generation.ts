@@ -1,0 +1,175 @@
+import { create } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import { GenerateRequestSchema } from "../../../../src/gen/mesh/router/v1/router_pb.js";
+import type { GenerateRequest, RouterService } from "../../../../src/gen/mesh/router/v1/router_pb.js";
+import { FinishReason } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { UsageStatus } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { asConnectError, Code, meshError } from "../../../../lib/errors.js";
+import type { UsageRecorder } from "../usage-recorder.js";
+
+/** What one request needs from the edge around it. */
+export interface RequestContext {
+  requestId: string;
+  principal: Principal;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+  /** Response headers so far (x-request-id, ...); generation adds the backend. */
+  headers: Record<string, string>;
+  /** The request's own deadline, when shorter than the edge's default. */
+  timeoutMs?: number;
+  /** An experiment arm forced by an admin key (header x-mesh-force-backend). */
+  forceBackend?: string;
+}
+
+/** A validated request, whatever protocol it came in on. */
+export interface GenerationInput {
+  model: string;
+  /** The conversation; empty for a text completion. */
+  messages: { role: string; content: string }[];
+  /** The text completion prompt; used when `messages` is empty. */
+  prompt: string;
+  sampling: Omit<SamplingParams, "$typeName" | "$unknown" | "minTokens" | "jsonSchema">;
+  /** OpenAI `user`: the experiment unit when set. */
+  user: string;
+  /** The request as the client sent it (validated), for retention. */
+  request: unknown;
+}
+
+export type FinishReasonName = "stop" | "length";
+
+export interface TokenUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** What a generation yields, protocol-neutral: started, deltas, finished. */
+export type GenerationEvent =
+  | { type: "started"; promptTokens: number; backend: string; experiment: string; fingerprint: string }
+  | { type: "delta"; text: string }
+  | { type: "finished"; finishReason: FinishReasonName; usage: TokenUsage; engineMs: number; serverTiming: string };
+
+const FINISH_REASON_NAMES: Partial<Record<FinishReason, FinishReasonName>> = {
+  [FinishReason.STOP]: "stop",
+  [FinishReason.LENGTH]: "length",
+};
+
+/** Builds the router request from a generation input. */
+export function toRouterRequest(input: GenerationInput, ctx: Pick<RequestContext, "requestId" | "principal" | "forceBackend">): GenerateRequest {
+  return create(GenerateRequestSchema, {
+    requestId: ctx.requestId,
+    model: input.model,
+    messages: input.messages,
+    prompt: input.prompt,
+    sampling: input.sampling,
+    unitId: input.user || ctx.principal.keyId,
+    keyId: ctx.principal.keyId,
+    forceBackend: ctx.principal.admin ? (ctx.forceBackend ?? "") : "",
+  });
+}
+
+/**
+ * The part every public protocol shares (OpenAI chat and text completions,
+ * the gRPC/Connect InferenceService): scope check, the router call with the
+ * request's deadline and the client's abort signal, and exactly one usage
+ * record for a request that reached a model (ok, error or cancelled, with
+ * the tokens generated so far).
+ */
+export class Generations {
+  constructor(
+    private readonly router: Client<typeof RouterService>,
+    private readonly usage: UsageRecorder,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  /** Throws PermissionDenied when the key may not use the model. */
+  checkScope(input: GenerationInput, principal: Principal): void {
+    if (principal.allowedModels.length > 0 && !principal.allowedModels.includes(input.model)) {
+      throw meshError(Code.PermissionDenied, `This key may not use the model \`${input.model}\``, { reason: "permission_denied", param: "model" });
+    }
+  }
+
+  /** Streams one generation; abandoning the iteration cancels it in the shard. */
+  async *run(input: GenerationInput, ctx: RequestContext): AsyncGenerator<GenerationEvent> {
+    this.checkScope(input, ctx.principal);
+    const timeoutMs = Math.min(ctx.timeoutMs ?? this.requestTimeoutMs, this.requestTimeoutMs);
+    let content = "";
+    let promptTokens = 0;
+    let completionTokens = 0;
+    let backend = "";
+    let ttftMs = 0;
+    let status = UsageStatus.OK;
+    let reachedModel = false;
+    let finished = false;
+    try {
+      const events = this.router.generate(toRouterRequest(input, ctx), { signal: ctx.signal, timeoutMs });
+      for await (const event of events) {
+        switch (event.event.case) {
+          case "started": {
+            const started = event.event.value;
+            reachedModel = true;
+            promptTokens = started.promptTokens;
+            backend = started.backend;
+            ctx.headers = { ...ctx.headers, "x-mesh-backend": backend };
+            if (started.experiment) ctx.headers["x-mesh-experiment"] = started.experiment;
+            yield { type: "started", promptTokens, backend, experiment: started.experiment, fingerprint: started.systemFingerprint || `mesh-${backend}` };
+            break;
+          }
+          case "delta": {
+            const { text, tokenCount } = event.event.value;
+            if (!ttftMs) ttftMs = performance.now() - ctx.startedAt;
+            completionTokens += tokenCount;
+            content += text;
+            if (text) yield { type: "delta", text };
+            break;
+          }
+          case "finished": {
+            const done = event.event.value;
+            promptTokens = done.promptTokens;
+            completionTokens = done.completionTokens;
+            finished = true;
+            const meshMs = Math.max(0, performance.now() - ctx.startedAt - done.engineMs);
+            yield {
+              type: "finished",
+              finishReason: FINISH_REASON_NAMES[done.finishReason] ?? "stop",
+              usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+              engineMs: done.engineMs,
+              serverTiming: `mesh;dur=${meshMs.toFixed(2)}, engine;dur=${done.engineMs.toFixed(2)}`,
+            };
+            break;
+          }
+          default:
+            break;
+        }
+      }
+    } catch (err) {
+      const error = asConnectError(err);
+      const cancelled = ctx.signal.aborted || error.code === Code.Canceled || error.code === Code.DeadlineExceeded;
+      status = cancelled ? UsageStatus.CANCELLED : UsageStatus.ERROR;
+      throw error;
+    } finally {
+      // The consumer stopped early (client gone): the generation was cancelled.
+      if (!finished && status === UsageStatus.OK) status = UsageStatus.CANCELLED;
+      if (reachedModel) {
+        const optOut = ctx.principal.retentionOptOut;
+        this.usage.record({
+          requestId: ctx.requestId,
+          principal: ctx.principal,
+          model: input.model,
+          backend,
+          promptTokens,
+          completionTokens,
+          status,
+          ttftMs,
+          e2eMs: performance.now() - ctx.startedAt,
+          requestJson: optOut ? "" : JSON.stringify(input.request),
+          responseText: optOut ? "" : content,
+        });
+      }
+    }
+  }
+}

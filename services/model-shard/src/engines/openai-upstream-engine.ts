@@ -1,0 +1,179 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { meshError } from "../../../../lib/errors.js";
+import type { UpstreamBackend } from "../../../../lib/catalog/index.js";
+import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
+import { readSseData } from "./sse-reader.js";
+
+/** One streamed chunk of an OpenAI-compatible server (chat or text completion). */
+interface UpstreamChunk {
+  choices?: Array<{ delta?: { content?: string | null }; text?: string; finish_reason?: string | null }>;
+  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
+  error?: { message?: string; code?: number | string };
+  system_fingerprint?: string | null;
+}
+
+/**
+ * Forwards generations to any OpenAI-compatible server (vLLM, TGI,
+ * TensorRT-LLM's server, SGLang, llama.cpp's server, Ollama): chat
+ * conversations to /chat/completions, raw prompts to /completions, always
+ * streaming with `stream_options.include_usage` so usage is the upstream's own.
+ *
+ * Errors: 429 → ResourceExhausted, 5xx and connection failures → Unavailable
+ * (the router retries those before the first token), no answer within
+ * `timeout_ms` → DeadlineExceeded. A cancelled call aborts the upstream request.
+ */
+export class OpenAIUpstreamEngine implements Engine {
+  readonly info: EngineInfo;
+  readonly #base: string;
+  readonly #headers: Record<string, string>;
+  readonly #model: string;
+  readonly #timeoutMs: number;
+
+  constructor(modelName: string, backend: UpstreamBackend, env: NodeJS.ProcessEnv = process.env) {
+    this.#base = backend.url.replace(/\/+$/, "");
+    this.#model = backend.upstream_model ?? modelName;
+    this.#timeoutMs = backend.timeout_ms;
+    const apiKey = backend.api_key ?? (backend.api_key_env ? env[backend.api_key_env] : undefined);
+    this.#headers = { "content-type": "application/json", accept: "text/event-stream" };
+    if (apiKey) this.#headers.authorization = `Bearer ${apiKey}`;
+    this.info = {
+      engine: "openai-upstream",
+      model: modelName,
+      contextLength: backend.context_length ?? 0,
+      maxSequences: backend.max_concurrency,
+      systemFingerprint: "",
+    };
+  }
+
+  async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult> {
+    const chat = request.messages.length > 0;
+    const body: Record<string, unknown> = {
+      model: this.#model,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...samplingBody(request.sampling),
+    };
+    if (chat) body.messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
+    else body.prompt = request.prompt || [...request.promptTokenIds];
+
+    const upstream = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      upstream.abort();
+    }, this.#timeoutMs);
+    const onAbort = (): void => upstream.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    let completionTokens = 0;
+    let usage: UpstreamChunk["usage"];
+    let finishReason: EngineResult["finishReason"] = "stop";
+    const headers = { ...this.#headers, "x-request-id": request.requestId };
+    try {
+      if (signal.aborted) return { finishReason: "cancelled", promptTokens: request.promptTokenIds.length, completionTokens: 0 };
+      const res = await fetch(`${this.#base}/${chat ? "chat/completions" : "completions"}`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+        signal: upstream.signal,
+      });
+      if (!res.ok || !res.body) throw await statusError(res);
+      for await (const data of readSseData(res.body)) {
+        if (data === "[DONE]") break;
+        const chunk = parseChunk(data);
+        if (chunk.error) throw bodyError(chunk.error);
+        if (chunk.usage) usage = chunk.usage;
+        const choice = chunk.choices?.[0];
+        if (!choice) continue;
+        const text = choice.delta?.content ?? choice.text ?? "";
+        if (text) {
+          completionTokens++;
+          yield { tokenIds: [], text, tokenCount: 1 };
+        }
+        if (choice.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : "stop";
+      }
+      return {
+        finishReason,
+        promptTokens: usage?.prompt_tokens ?? request.promptTokenIds.length,
+        completionTokens: usage?.completion_tokens ?? completionTokens,
+      };
+    } catch (err) {
+      if (signal.aborted && !timedOut) return { finishReason: "cancelled", promptTokens: request.promptTokenIds.length, completionTokens };
+      if (timedOut) throw meshError(Code.DeadlineExceeded, `the upstream did not finish within ${this.#timeoutMs} ms`, err);
+      if (err instanceof ConnectError) throw err;
+      throw meshError(Code.Unavailable, `the upstream could not be reached: ${describe(err)}`, err);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      // Ends the upstream request when we stop early (stop sequence, cancel, error).
+      upstream.abort();
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Sampling parameters as OpenAI (and vLLM's extensions) name them; unset ones are left out. */
+export function samplingBody(s: SamplingParams): Record<string, unknown> {
+  const body: Record<string, unknown> = { temperature: s.temperature };
+  if (s.maxTokens > 0) body.max_tokens = s.maxTokens;
+  if (s.topP !== undefined) body.top_p = s.topP;
+  if (s.topK !== undefined) body.top_k = s.topK;
+  if (s.minP !== undefined) body.min_p = s.minP;
+  if (s.repetitionPenalty !== undefined) body.repetition_penalty = s.repetitionPenalty;
+  if (s.frequencyPenalty) body.frequency_penalty = s.frequencyPenalty;
+  if (s.presencePenalty) body.presence_penalty = s.presencePenalty;
+  if (s.seed !== undefined) body.seed = s.seed;
+  if (s.stop.length > 0) body.stop = [...s.stop];
+  if (s.ignoreEos) body.ignore_eos = true;
+  if (s.minTokens > 0) body.min_tokens = s.minTokens;
+  if (s.jsonSchema) {
+    body.response_format =
+      s.jsonSchema === "{}" ? { type: "json_object" } : { type: "json_schema", json_schema: { name: "output", schema: JSON.parse(s.jsonSchema) } };
+  }
+  return body;
+}
+
+function parseChunk(data: string): UpstreamChunk {
+  try {
+    return JSON.parse(data) as UpstreamChunk;
+  } catch (err) {
+    throw meshError(Code.Unavailable, "the upstream sent a malformed stream chunk", err);
+  }
+}
+
+/** Maps an upstream HTTP error status to the most precise Code. */
+export function codeForStatus(status: number): Code {
+  if (status === 429) return Code.ResourceExhausted;
+  if (status === 400 || status === 422) return Code.InvalidArgument;
+  if (status === 404) return Code.NotFound;
+  if (status === 401 || status === 403) return Code.FailedPrecondition;
+  if (status === 408 || status === 504) return Code.DeadlineExceeded;
+  if (status >= 500) return Code.Unavailable;
+  return Code.Unknown;
+}
+
+async function statusError(res: Response): Promise<ConnectError> {
+  let message = res.statusText;
+  try {
+    const text = await res.text();
+    const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    message = (typeof parsed.error === "string" ? parsed.error : parsed.error?.message) ?? parsed.message ?? message;
+  } catch {
+    // The status alone says enough.
+  }
+  const code = codeForStatus(res.status);
+  const reason = res.status === 429 ? "rate_limit_exceeded" : undefined;
+  const hint = code === Code.FailedPrecondition ? " (check the backend's api_key)" : "";
+  return meshError(code, `upstream answered ${res.status}: ${message}${hint}`, reason ? { reason } : {});
+}
+
+function bodyError(error: NonNullable<UpstreamChunk["error"]>): ConnectError {
+  const status = typeof error.code === "number" ? error.code : 500;
+  return meshError(codeForStatus(status), `upstream error in stream: ${error.message ?? "unknown"}`);
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message ?? String(err);
+}

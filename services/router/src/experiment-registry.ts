@@ -1,0 +1,189 @@
+import { experimentProblems, experimentSchema } from "../../../lib/catalog/index.js";
+import type { CatalogExperiment, CatalogModel } from "../../../lib/catalog/index.js";
+import { Code, meshError } from "../../../lib/errors.js";
+import { assignArm, shouldShadow } from "./experiments/index.js";
+import type { ExperimentConfig } from "./experiments/index.js";
+import { ExperimentMeasurements, RESERVED_METRICS } from "./experiment-metrics.js";
+import type { ReportSubject } from "./experiment-metrics.js";
+
+/** Requests remembered for feedback (request id → experiment and arm); the oldest are forgotten first. */
+export const FEEDBACK_INDEX_SIZE = 100_000;
+const METRIC_NAME = /^[a-z][a-z0-9_.]{0,63}$/;
+
+/** One experiment the router knows, running or stopped. */
+export interface ExperimentEntry {
+  config: CatalogExperiment;
+  state: "running" | "stopped";
+  /** The measurements of the current allocation (a change of arms, weights, salt or unit starts a new one). */
+  measurements: ExperimentMeasurements;
+}
+
+/** Where a request went when an experiment assigned it. */
+export interface Assignment {
+  entry: ExperimentEntry;
+  arm: string;
+  /** The measurements the request belongs to (fixed even if the experiment changes meanwhile). */
+  measurements: ExperimentMeasurements;
+  /** Set when this request is also mirrored to the shadow backend. */
+  shadowBackend?: string;
+}
+
+interface FeedbackTarget {
+  experiment: string;
+  arm: string;
+  keyId: string;
+  measurements: ExperimentMeasurements;
+  /** Metrics already given for this request (created at the first feedback). */
+  given?: Set<string>;
+}
+
+/**
+ * The router's experiments: from the catalog at start, changed at run time by
+ * the admin API. One running experiment per model. Assignment is the
+ * library's sticky weighted rendezvous hash of (salt, unit, arm), so the same
+ * unit gets the same arm in every router process and after restarts, and a
+ * weight change moves only the units it must.
+ */
+export class ExperimentRegistry {
+  readonly #byName = new Map<string, ExperimentEntry>();
+  readonly #feedback = new Map<string, FeedbackTarget>();
+
+  constructor(
+    private readonly models: readonly CatalogModel[],
+    initial: readonly CatalogExperiment[] = [],
+    private readonly feedbackIndexSize = FEEDBACK_INDEX_SIZE,
+  ) {
+    if (initial.length > 0) this.set(initial, false);
+  }
+
+  /**
+   * Creates or updates experiments by name, all or none. With `replace`, every
+   * running experiment not listed is stopped. A changed allocation starts fresh
+   * measurements (a report mixing two allocations would be wrong, SRM first).
+   */
+  set(input: readonly unknown[], replace: boolean): ExperimentEntry[] {
+    const configs = input.map((raw, i) => {
+      const parsed = experimentSchema.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw meshError(Code.InvalidArgument, `experiments[${i}]: ${issue.path.join(".") || "(root)"}: ${issue.message}`, { param: "experiments" });
+      }
+      const problems = experimentProblems(this.models, parsed.data);
+      if (problems.length > 0) throw meshError(Code.InvalidArgument, problems.join("; "), { param: "experiments" });
+      return parsed.data;
+    });
+    const names = new Set(configs.map((c) => c.name));
+    if (names.size !== configs.length) throw meshError(Code.InvalidArgument, "an experiment name is listed twice", { param: "experiments" });
+    const models = new Map<string, string>();
+    for (const c of configs) {
+      const other = models.get(c.model);
+      if (other) throw meshError(Code.InvalidArgument, `experiments "${other}" and "${c.name}" both run on model "${c.model}"`, { param: "experiments" });
+      models.set(c.model, c.name);
+    }
+    for (const entry of this.#byName.values()) {
+      if (entry.state !== "running" || names.has(entry.config.name) || replace) continue;
+      if (models.has(entry.config.model)) {
+        throw meshError(Code.FailedPrecondition, `model "${entry.config.model}" is already in running experiment "${entry.config.name}"; stop it first`, {
+          reason: "experiment_conflict",
+        });
+      }
+    }
+    if (replace) for (const entry of this.#byName.values()) if (!names.has(entry.config.name)) entry.state = "stopped";
+    return configs.map((config) => {
+      const existing = this.#byName.get(config.name);
+      const entry: ExperimentEntry =
+        existing && sameAllocation(existing.config, config)
+          ? { ...existing, config, state: "running" }
+          : { config, state: "running", measurements: new ExperimentMeasurements() };
+      this.#byName.set(config.name, entry);
+      return entry;
+    });
+  }
+
+  /** Ends assignment for `name`; its measurements stay readable. */
+  stop(name: string): ExperimentEntry {
+    const entry = this.get(name);
+    entry.state = "stopped";
+    return entry;
+  }
+
+  /** The experiment called `name`; NotFound otherwise. */
+  get(name: string): ExperimentEntry {
+    const entry = this.#byName.get(name);
+    if (!entry) throw meshError(Code.NotFound, `no experiment "${name}"`, { reason: "experiment_not_found", param: "name" });
+    return entry;
+  }
+
+  list(): ExperimentEntry[] {
+    return [...this.#byName.values()];
+  }
+
+  /** The running experiment on `model`, if any. */
+  running(model: string): ExperimentEntry | undefined {
+    for (const entry of this.#byName.values()) if (entry.state === "running" && entry.config.model === model) return entry;
+    return undefined;
+  }
+
+  /**
+   * Assigns a request of `model` to an arm, or undefined when no experiment
+   * runs on it. `unitId` is the OpenAI `user` else the key id; experiments
+   * with `unit: key` use the key id alone.
+   */
+  assign(model: string, req: { requestId: string; unitId: string; keyId: string }): Assignment | undefined {
+    const entry = this.running(model);
+    if (!entry) return undefined;
+    const unit = entry.config.unit === "key" ? req.keyId || req.unitId : req.unitId || req.keyId;
+    const { arm } = assignArm(assignmentConfig(entry.config), unit);
+    const shadow = entry.config.shadow;
+    const shadowBackend = shadow && shouldShadow(entry.config.name, req.requestId || unit, shadow.percent) ? shadow.backend : undefined;
+    const assignment: Assignment = { entry, arm, measurements: entry.measurements, shadowBackend };
+    if (req.requestId) this.#remember(req.requestId, { experiment: entry.config.name, arm, keyId: req.keyId, measurements: entry.measurements });
+    return assignment;
+  }
+
+  /**
+   * Records a user outcome for the arm that served `requestId`: a number
+   * (e.g. a score) or a flag (thumbs up). Once per request and metric; only by
+   * the key that made the request (or an admin).
+   */
+  recordFeedback(f: { requestId: string; metric: string; value: number | boolean; keyId: string; admin: boolean }): { experiment: string; arm: string } {
+    if (!METRIC_NAME.test(f.metric)) throw meshError(Code.InvalidArgument, "metric must be lowercase letters, digits, _ or . (at most 64)", { param: "metric" });
+    if (RESERVED_METRICS.has(f.metric)) throw meshError(Code.InvalidArgument, `metric "${f.metric}" is measured by the router`, { param: "metric" });
+    if (typeof f.value === "number" && !Number.isFinite(f.value)) throw meshError(Code.InvalidArgument, "value must be a finite number or a boolean", { param: "value" });
+    const target = this.#feedback.get(f.requestId);
+    if (!target || (!f.admin && target.keyId !== f.keyId)) {
+      throw meshError(Code.NotFound, `no experiment request "${f.requestId}" (feedback is kept for the last ${this.feedbackIndexSize} requests)`, {
+        reason: "request_not_found",
+        param: "request_id",
+      });
+    }
+    target.given ??= new Set();
+    if (target.given.has(f.metric)) throw meshError(Code.AlreadyExists, `feedback "${f.metric}" was already given for this request`, { param: "metric" });
+    target.given.add(f.metric);
+    const arm = target.measurements.stats.arm(target.arm);
+    if (typeof f.value === "boolean") arm.recordFlag(f.metric, f.value);
+    else arm.recordMetric(f.metric, f.value);
+    return { experiment: target.experiment, arm: target.arm };
+  }
+
+  #remember(requestId: string, target: FeedbackTarget): void {
+    this.#feedback.delete(requestId);
+    this.#feedback.set(requestId, target);
+    if (this.#feedback.size > this.feedbackIndexSize) this.#feedback.delete(this.#feedback.keys().next().value!);
+  }
+}
+
+/** What the assignment library needs of an experiment. */
+export function assignmentConfig(config: CatalogExperiment): ExperimentConfig {
+  return { name: config.name, salt: config.salt, arms: config.arms };
+}
+
+/** What the report needs of an experiment. */
+export function reportSubject(config: CatalogExperiment): ReportSubject {
+  return { ...assignmentConfig(config), primaryMetric: config.primary_metric, shadowBackend: config.shadow?.backend };
+}
+
+function sameAllocation(a: CatalogExperiment, b: CatalogExperiment): boolean {
+  const arms = (c: CatalogExperiment) => JSON.stringify(c.arms.map((x) => [x.backend, x.weight]).sort());
+  return a.model === b.model && a.unit === b.unit && (a.salt ?? a.name) === (b.salt ?? b.name) && arms(a) === arms(b);
+}

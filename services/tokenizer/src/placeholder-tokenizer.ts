@@ -1,0 +1,46 @@
+import { Template } from "@huggingface/jinja";
+import { Code } from "@connectrpc/connect";
+import { meshError } from "../../../lib/errors.js";
+import type { ModelTokenizer, TemplateMessage } from "./gguf-tokenizer.js";
+
+/** Roughly one token per word or punctuation mark, with its leading space. */
+const PIECE = /\s*[\p{L}\p{N}]+|\s*[^\s\p{L}\p{N}]|\s+$/gu;
+const PLAIN_CHAT = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+
+/**
+ * The tokenizer of a simulator-only model that names no tokenizer file:
+ * one token per word or punctuation mark (ids are hashes), so benchmarks
+ * can size prompts in tokens. Never used for a real model.
+ */
+export class PlaceholderTokenizer implements ModelTokenizer {
+  readonly #template: Template;
+
+  constructor(
+    readonly contextLength: number,
+    template?: string,
+  ) {
+    this.#template = new Template(template ?? PLAIN_CHAT);
+  }
+
+  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
+    try {
+      return this.#template.render({ messages, add_generation_prompt: addGenerationPrompt, bos_token: "", eos_token: "" });
+    } catch (err) {
+      throw meshError(Code.InvalidArgument, `the chat template refused the conversation: ${(err as Error).message}`, err);
+    }
+  }
+
+  tokenize(text: string): number[] {
+    return (text.match(PIECE) ?? []).map(hash);
+  }
+
+  detokenize(tokenIds: readonly number[]): string {
+    return tokenIds.map(() => " sim").join("");
+  }
+}
+
+function hash(piece: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < piece.length; i++) h = Math.imul(h ^ piece.charCodeAt(i), 16777619);
+  return (h >>> 0) % 32_000;
+}

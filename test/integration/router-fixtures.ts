@@ -1,0 +1,147 @@
+/**
+ * Test doubles for the router: a tiny real ShardService gRPC server whose
+ * behaviour a test sets (serve, fail before the first token, fail or die
+ * after one, answer "queue full"), and a tokenizer client stub.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { Client, HandlerContext } from "@connectrpc/connect";
+import { pino } from "pino";
+import {
+  FinishReason,
+  GenerateResponseSchema,
+  GetInfoResponseSchema,
+  ShardService,
+  WatchLoadResponseSchema,
+} from "../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { GenerateRequest, GenerateResponse, WatchLoadResponse } from "../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { TokenizerService } from "../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
+import { catalogSchema } from "../../lib/catalog/index.js";
+import type { Catalog } from "../../lib/catalog/index.js";
+import { Code, meshError } from "../../lib/errors.js";
+import { startRpcServer } from "../../lib/rpc/index.js";
+import type { RpcServer } from "../../lib/rpc/index.js";
+
+/** What a fake shard does with the next request. */
+export type ShardBehaviour = "serve" | "unavailable" | "fail-after-token" | "die-after-token" | "exhausted" | "hang";
+
+/** A real gRPC ShardService on a free port with a settable behaviour. */
+export class FakeShard {
+  behaviour: ShardBehaviour = "serve";
+  /** Tokens per completion. */
+  tokens = 3;
+  /** Delay before each token, ms. */
+  tokenDelayMs = 0;
+  calls = 0;
+  running = 0;
+  server!: RpcServer;
+  readonly #loadWaiters = new Set<() => void>();
+
+  get address(): string {
+    return `127.0.0.1:${this.server.port}`;
+  }
+
+  static async start(init: Partial<Pick<FakeShard, "behaviour" | "tokens" | "tokenDelayMs">> = {}): Promise<FakeShard> {
+    const shard = Object.assign(new FakeShard(), init);
+    shard.server = await startRpcServer({
+      port: 0,
+      serviceNames: [ShardService.typeName],
+      routes: (r) =>
+        r.service(ShardService, {
+          generate: (req: GenerateRequest, ctx: HandlerContext) => shard.#generate(req, ctx),
+          getInfo: () => create(GetInfoResponseSchema, { engine: "fake", model: "m", contextLength: 2048, maxSequences: 4 }),
+          watchLoad: (_req: unknown, ctx: HandlerContext) => shard.#watchLoad(ctx),
+        }),
+    });
+    return shard;
+  }
+
+  async *#generate(_req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
+    this.calls++;
+    const behaviour = this.behaviour;
+    if (behaviour === "unavailable") throw meshError(Code.Unavailable, "fake shard is down");
+    if (behaviour === "exhausted") throw meshError(Code.ResourceExhausted, "overloaded: fake queue is full");
+    this.running++;
+    this.#loadChanged();
+    try {
+      for (let i = 0; i < this.tokens; i++) {
+        if (this.tokenDelayMs > 0) await sleep(this.tokenDelayMs, ctx.signal);
+        yield create(GenerateResponseSchema, { tokenIds: [100 + i], text: `t${i} ` });
+        if (i === 0 && behaviour === "fail-after-token") throw meshError(Code.Unavailable, "fake shard failed mid-stream");
+        if (i === 0 && behaviour === "die-after-token") {
+          void this.server.close(0);
+          await sleep(60_000, ctx.signal);
+        }
+        if (i === 0 && behaviour === "hang") await sleep(60_000, ctx.signal);
+      }
+      yield create(GenerateResponseSchema, { finishReason: FinishReason.LENGTH, promptTokens: 3, completionTokens: this.tokens, engineMs: 1 });
+    } finally {
+      this.running--;
+      this.#loadChanged();
+    }
+  }
+
+  async *#watchLoad(ctx: HandlerContext): AsyncGenerator<WatchLoadResponse> {
+    while (!ctx.signal.aborted) {
+      yield create(WatchLoadResponseSchema, { running: this.running, queued: 0, freeSlots: Math.max(0, 4 - this.running) });
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          ctx.signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.#loadWaiters.add(wake);
+        ctx.signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+  }
+
+  #loadChanged(): void {
+    for (const wake of this.#loadWaiters) wake();
+    this.#loadWaiters.clear();
+  }
+
+  close(): Promise<void> {
+    return this.server.close(0);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const abort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
+
+/** A tokenizer client that returns three token ids for anything. */
+export function fakeTokenizer(contextLength = 2048): Client<typeof TokenizerService> {
+  const res = { tokenIds: [1, 2, 3], contextLength };
+  return { renderChat: async () => res, tokenize: async () => res } as unknown as Client<typeof TokenizerService>;
+}
+
+/** A silent logger. */
+export const silentLog = pino({ level: "silent" });
+
+/** A one-model catalog with the given backends (name → replica addresses), defaults filled in by the schema. */
+export function catalogOf(backends: Record<string, string[]>, experiments: unknown[] = []): Catalog {
+  return catalogSchema.parse({
+    models: [{ name: "m", backends: Object.entries(backends).map(([name, addresses]) => ({ name, engine: "sim", replicas: addresses.length, addresses })) }],
+    experiments,
+  });
+}
+
+/** A real TokenizerService gRPC server answering three token ids for anything. */
+export async function startFakeTokenizer(contextLength = 2048): Promise<RpcServer> {
+  const { TokenizerService: Desc } = await import("../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js");
+  const res = { tokenIds: [1, 2, 3], contextLength };
+  return startRpcServer({
+    port: 0,
+    serviceNames: [Desc.typeName],
+    routes: (r) => r.service(Desc, { renderChat: () => ({ ...res, prompt: "p" }), tokenize: () => res, detokenize: () => ({ text: "" }) }),
+  });
+}

@@ -1,0 +1,279 @@
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * What the fake answers. Every field can also be changed while it runs
+ * (`fake.configure({...})`) or per request with headers:
+ * `x-fake-tokens`, `x-fake-token-delay-ms`, `x-fake-status`, `x-fake-hang`.
+ */
+export interface FakeOpenAIBehavior {
+  /** Output tokens per completion (capped by the request's max_tokens). Default 16. */
+  tokens: number;
+  /** Delay before each streamed token, in ms. 0 writes the stream at once. Default 0. */
+  tokenDelayMs: number;
+  /** Answer every request with this HTTP status and an OpenAI error body (0 = off). */
+  failStatus: number;
+  /** Only the next N requests fail (then failStatus resets to 0); 0 = all. */
+  failCount: number;
+  /**
+   * "headers": never answers; "first-token": streams one token, then stalls;
+   * false: off.
+   */
+  hang: "headers" | "first-token" | false;
+  /** Text of output token i. Default " tok" + i. */
+  tokenText: (index: number) => string;
+  /** Prompt tokens reported in usage for a request body. Default: whitespace-separated words. */
+  countPromptTokens: (body: FakeRequestBody) => number;
+}
+
+/** The request fields the fake reads. */
+export interface FakeRequestBody {
+  model?: string;
+  messages?: Array<{ role: string; content: string }>;
+  prompt?: string | string[];
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  [key: string]: unknown;
+}
+
+/** Counters, live. */
+export interface FakeOpenAIStats {
+  /** Requests received on the completion endpoints. */
+  requests: number;
+  /** Requests answered to the end. */
+  completed: number;
+  /** Requests whose client went away before the answer ended. */
+  aborted: number;
+  /** Requests answered with an injected error status. */
+  failed: number;
+  /** Requests being answered now. */
+  inFlight: number;
+  /** Tokens written, all requests together. */
+  tokensSent: number;
+  /** The last request body and headers (for assertions). */
+  lastBody: FakeRequestBody | undefined;
+  lastHeaders: http.IncomingHttpHeaders | undefined;
+}
+
+export interface FakeOpenAIOptions extends Partial<FakeOpenAIBehavior> {
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+}
+
+/** A running fake: `url` ends in /v1 (an OpenAI SDK's baseURL). */
+export interface FakeOpenAI {
+  url: string;
+  port: number;
+  stats: FakeOpenAIStats;
+  configure(change: Partial<FakeOpenAIBehavior>): void;
+  /** Resets the counters to zero. */
+  resetStats(): void;
+  close(): Promise<void>;
+}
+
+const DEFAULTS: FakeOpenAIBehavior = {
+  tokens: 16,
+  tokenDelayMs: 0,
+  failStatus: 0,
+  failCount: 0,
+  hang: false,
+  tokenText: (i) => ` tok${i}`,
+  countPromptTokens: (body) => {
+    const text = body.messages ? body.messages.map((m) => m.content).join(" ") : [body.prompt ?? ""].flat().join(" ");
+    return text.split(/\s+/).filter(Boolean).length;
+  },
+};
+
+function freshStats(): FakeOpenAIStats {
+  return { requests: 0, completed: 0, aborted: 0, failed: 0, inFlight: 0, tokensSent: 0, lastBody: undefined, lastHeaders: undefined };
+}
+
+const ERROR_TYPES: Record<number, string> = {
+  400: "invalid_request_error",
+  401: "authentication_error",
+  404: "not_found_error",
+  429: "rate_limit_exceeded",
+};
+
+/**
+ * Starts a zero-delay OpenAI-compatible fake engine: POST /v1/chat/completions
+ * and /v1/completions (stream and non-stream, `stream_options.include_usage`),
+ * GET /v1/models. For tests and benchmarks; it counts requests whose client
+ * disconnected (`stats.aborted`).
+ */
+export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
+  const { port = 0, host = "127.0.0.1", ...overrides } = options;
+  const behavior: FakeOpenAIBehavior = { ...DEFAULTS, ...stripUndefined(overrides) };
+  const stats = freshStats();
+  const sockets = new Set<import("node:net").Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch(() => res.destroy());
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on("connection", (socket) => {
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = (req.url ?? "/").split("?")[0]!;
+    if (req.method === "GET" && (url === "/v1/models" || url === "/models")) {
+      return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake-openai" }] });
+    }
+    if (req.method === "GET" && url === "/health") return json(res, 200, { ok: true });
+    const chat = url === "/v1/chat/completions" || url === "/chat/completions";
+    const text = url === "/v1/completions" || url === "/completions";
+    if (req.method !== "POST" || (!chat && !text)) return json(res, 404, errorBody(404, `no route ${req.method} ${url}`));
+
+    const raw = await readBody(req);
+    stats.requests++;
+    let body: FakeRequestBody;
+    try {
+      body = JSON.parse(raw) as FakeRequestBody;
+    } catch {
+      return json(res, 400, errorBody(400, "body is not JSON"));
+    }
+    stats.lastBody = body;
+    stats.lastHeaders = req.headers;
+
+    const status = Number(req.headers["x-fake-status"] ?? 0) || takeFailure();
+    if (status) {
+      stats.failed++;
+      if (status === 429) res.setHeader("retry-after", "1");
+      return json(res, status, errorBody(status, `injected error ${status}`));
+    }
+    const hang = (req.headers["x-fake-hang"] as FakeOpenAIBehavior["hang"] | undefined) ?? behavior.hang;
+    const tokensWanted = Number(req.headers["x-fake-tokens"] ?? behavior.tokens);
+    const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+    const count = Math.max(0, Math.min(tokensWanted, maxTokens ?? Infinity));
+    const delayMs = Number(req.headers["x-fake-token-delay-ms"] ?? behavior.tokenDelayMs);
+    const promptTokens = behavior.countPromptTokens(body);
+
+    stats.inFlight++;
+    let finished = false;
+    let closed = false;
+    res.on("close", () => {
+      closed = true;
+      stats.inFlight--;
+      if (finished) stats.completed++;
+      else stats.aborted++;
+    });
+    if (hang === "headers") return; // never answers; the client must give up
+    const id = `fake-${stats.requests}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = body.model ?? "fake-model";
+    const object = chat ? "chat.completion" : "text_completion";
+    const usage = { prompt_tokens: promptTokens, completion_tokens: count, total_tokens: promptTokens + count };
+    const finishReason = maxTokens !== undefined && count >= maxTokens && tokensWanted >= maxTokens ? "length" : "stop";
+
+    if (!body.stream) {
+      await sleep(delayMs * count);
+      if (closed) return;
+      let content = "";
+      for (let i = 0; i < count; i++) content += behavior.tokenText(i);
+      stats.tokensSent += count;
+      finished = true;
+      const choice = chat
+        ? { index: 0, message: { role: "assistant", content }, logprobs: null, finish_reason: finishReason }
+        : { index: 0, text: content, logprobs: null, finish_reason: finishReason };
+      return json(res, 200, { id, object, created, model, system_fingerprint: "fake-openai", choices: [choice], usage });
+    }
+
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    const chunkObject = chat ? "chat.completion.chunk" : "text_completion";
+    const event = (choices: unknown[], extra: object = {}): string =>
+      `data: ${JSON.stringify({ id, object: chunkObject, created, model, system_fingerprint: "fake-openai", choices, ...extra })}\n\n`;
+    const tokenChoice = (delta: string, finish: string | null) =>
+      chat
+        ? { index: 0, delta: delta === "" && finish === null ? { role: "assistant", content: "" } : { content: delta }, logprobs: null, finish_reason: finish }
+        : { index: 0, text: delta, logprobs: null, finish_reason: finish };
+    if (chat) res.write(event([tokenChoice("", null)]));
+    if (delayMs <= 0) res.cork();
+    for (let i = 0; i < count; i++) {
+      if (delayMs > 0) await sleep(delayMs);
+      if (closed) return;
+      res.write(event([tokenChoice(behavior.tokenText(i), null)]));
+      stats.tokensSent++;
+      if (hang === "first-token") {
+        if (delayMs <= 0) res.uncork();
+        return; // stalls with the stream open
+      }
+    }
+    res.write(event([tokenChoice("", finishReason)]));
+    if (body.stream_options?.include_usage) res.write(event([], { usage }));
+    res.write("data: [DONE]\n\n");
+    finished = true;
+    res.end(); // also uncorks
+  }
+
+  function takeFailure(): number {
+    const status = behavior.failStatus;
+    if (status && behavior.failCount > 0 && --behavior.failCount === 0) behavior.failStatus = 0;
+    return status;
+  }
+
+  function sleep(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${actualPort}/v1`,
+    port: actualPort,
+    stats,
+    configure(change) {
+      Object.assign(behavior, stripUndefined(change));
+    },
+    resetStats() {
+      Object.assign(stats, freshStats(), { inFlight: stats.inFlight });
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function errorBody(status: number, message: string): object {
+  return { error: { message, type: ERROR_TYPES[status] ?? (status >= 500 ? "server_error" : "invalid_request_error"), param: null, code: null } };
+}
+
+function json(res: http.ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on("data", (part: Buffer) => parts.push(part));
+    req.on("end", () => resolve(Buffer.concat(parts).toString("utf8")));
+    req.on("error", reject);
+  });
+}
