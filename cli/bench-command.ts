@@ -8,7 +8,7 @@ import { runBatching } from "../tools/bench/scenarios/batching.js";
 import { runOverhead } from "../tools/bench/scenarios/overhead.js";
 import { runServing } from "../tools/bench/scenarios/serving.js";
 import { runStream } from "../tools/bench/scenarios/stream.js";
-import { startMesh } from "../tools/bench/targets.js";
+import { startMesh, stopAllTargets } from "../tools/bench/targets.js";
 import type { RunningTarget } from "../tools/bench/targets.js";
 import { openTokenizer } from "../tools/bench/tokenizers.js";
 import { intFlag, parseCommandArgs, UsageError } from "./args.js";
@@ -92,6 +92,12 @@ export async function benchCommand(args: string[]): Promise<void> {
   if (positionals.length !== 1 || !scenario) throw new UsageError("give exactly one scenario: serving, overhead, stream or batching");
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const progress = !values["no-progress"];
+  const interrupted = (signal: string) => {
+    log(`\nbench: ${signal}, stopping what it started...`);
+    void stopAllTargets().then(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   let report: BenchReport;
   switch (scenario) {
     case "serving":

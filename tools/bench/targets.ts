@@ -15,6 +15,22 @@ import type { ChatTarget } from "./openai-client.js";
 /** The key the bench registers in the meshes it starts. */
 export const BENCH_API_KEY = "sk-bench-0123456789abcdefghijklmnop";
 
+const running = new Set<() => Promise<void>>();
+
+/** Stops every system the bench started and has not stopped yet (for Ctrl-C). */
+export async function stopAllTargets(): Promise<void> {
+  await Promise.allSettled([...running].map((stop) => stop()));
+}
+
+function tracked(stop: () => Promise<void>): () => Promise<void> {
+  const once = async () => {
+    running.delete(once);
+    await stop();
+  };
+  running.add(once);
+  return once;
+}
+
 /** A started system: where to send requests, and how to stop it. */
 export interface RunningTarget {
   name: string;
@@ -57,10 +73,10 @@ export async function startMesh(model: string, backend: MeshBackend): Promise<Ru
     return {
       name: "mesh",
       target: { url: `${mesh.url}/v1`, model, apiKey: BENCH_API_KEY },
-      async stop() {
+      stop: tracked(async () => {
         await mesh.stop();
         rmSync(dataDir, { recursive: true, force: true });
-      },
+      }),
     };
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
@@ -89,12 +105,12 @@ export async function startPortkey(upstreamUrl: string, model: string): Promise<
   child.stdout!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   child.stderr!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
+  const stop = tracked(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGTERM");
     await exited;
-  };
+  });
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`portkey exited with ${child.exitCode}:\n${output}`);
