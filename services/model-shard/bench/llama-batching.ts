@@ -45,13 +45,15 @@ async function benchBatching(order: "sequence" | "arrival", modelPath: string): 
   await stream(engine, 0); // warm-up
   let single = 0;
   for (const n of STREAMS) {
+    const before = { ...engine.batchStats };
     const started = performance.now();
     const counts = await Promise.all(Array.from({ length: n }, (_, i) => stream(engine, i)));
     const s = (performance.now() - started) / 1000;
     const total = counts.reduce((a, b) => a + b, 0);
     const agg = total / s;
     if (n === 1) single = agg;
-    console.log(`order=${order} streams=${n} aggregate=${agg.toFixed(1)} tok/s per-stream=${(agg / n).toFixed(1)} tok/s ratio=${(agg / single).toFixed(2)}x`);
+    console.log(`order=${order} streams=${n} aggregate=${agg.toFixed(1)} tok/s per-stream=${(agg / n).toFixed(1)} tok/s ratio=${(agg / single).toFixed(2)}x` +
+        (order === "sequence" ? ` mean-batch=${((engine.batchStats.items - before.items) / Math.max(1, engine.batchStats.batches - before.batches)).toFixed(2)}` : ""));
   }
   await engine.close();
 }

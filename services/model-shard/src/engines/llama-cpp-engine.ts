@@ -17,6 +17,9 @@ import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
 import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 
+/** Event-loop turns a decode waits for the other running sequences to ask for their next token. */
+const MAX_DISPATCH_WAIT_TURNS = 8;
+
 /** Upper bound on the default shared context, in tokens. */
 const DEFAULT_CONTEXT_CAP_TOKENS = 16_384;
 
@@ -50,8 +53,14 @@ export class LlamaCppEngine implements Engine {
   readonly #model: LlamaModel;
   readonly #context: LlamaContext;
   readonly #free: LlamaContextSequence[];
+  readonly #gather: DecodeGatherer;
+  /** Batching counters (see DecodeGatherer.stats). */
+  get batchStats(): { batches: number; items: number } {
+    return this.#gather.stats;
+  }
 
-  private constructor(model: LlamaModel, context: LlamaContext, sequences: LlamaContextSequence[], info: EngineInfo) {
+  private constructor(model: LlamaModel, context: LlamaContext, sequences: LlamaContextSequence[], info: EngineInfo, gather: DecodeGatherer) {
+    this.#gather = gather;
     this.#model = model;
     this.#context = context;
     this.#free = sequences;
@@ -65,12 +74,16 @@ export class LlamaCppEngine implements Engine {
     const trainContext = model.trainContextSize;
     const contextSize = backend.context_size ?? Math.min(trainContext * backend.sequences, DEFAULT_CONTEXT_CAP_TOKENS);
     let created: LlamaContext | undefined;
+    const gather = new DecodeGatherer();
     const context = await model.createContext({
       sequences: backend.sequences,
       contextSize,
       threads,
       batchSize: Math.max(512, backend.sequences * 16),
-      batching: backend.batch_order === "sequence" ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created) } : undefined,
+      batching:
+        backend.batch_order === "sequence"
+          ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created, gather.stats), dispatchSchedule: gather.schedule }
+          : undefined,
     });
     created = context;
     const sequences = Array.from({ length: backend.sequences }, () => context.getSequence());
@@ -81,7 +94,7 @@ export class LlamaCppEngine implements Engine {
       contextLength: perSequence,
       maxSequences: backend.sequences,
       systemFingerprint: `llama.cpp-${llama.gpu || "cpu"}`,
-    });
+    }, gather);
   }
 
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult> {
@@ -122,18 +135,34 @@ export class LlamaCppEngine implements Engine {
       }
       if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
       finishReason = "stop";
-      for await (const token of sequence.evaluate(prompt.slice(reused), options)) {
-        if (signal.aborted) {
-          finishReason = "cancelled";
-          break;
+      const tokens = sequence.evaluate(prompt.slice(reused), options);
+      this.#gather.active++;
+      try {
+        for (;;) {
+          this.#gather.waiting++;
+          let next: IteratorResult<Token, void>;
+          try {
+            next = await tokens.next();
+          } finally {
+            this.#gather.waiting--;
+          }
+          if (next.done) break;
+          if (signal.aborted) {
+            finishReason = "cancelled";
+            break;
+          }
+          completionTokens++;
+          const token = next.value;
+          const text = eog.has(token) ? "" : detokenizer.push(token);
+          yield { tokenIds: [token], text };
+          if (completionTokens >= sampling.maxTokens) {
+            finishReason = "length";
+            break;
+          }
         }
-        completionTokens++;
-        const text = eog.has(token) ? "" : detokenizer.push(token);
-        yield { tokenIds: [token], text };
-        if (completionTokens >= sampling.maxTokens) {
-          finishReason = "length";
-          break;
-        }
+      } finally {
+        this.#gather.active--;
+        await tokens.return(undefined);
       }
       if (signal.aborted) finishReason = "cancelled";
       const tail = detokenizer.flush();
@@ -181,6 +210,29 @@ async function reusePrefix(sequence: LlamaContextSequence, prompt: readonly Toke
   return keep;
 }
 
+/**
+ * node-llama-cpp's dispatch schedule, made to wait (a few event-loop turns at
+ * most) until every running sequence has asked for its next token, so one
+ * decode step evaluates them all in one batch instead of several.
+ */
+export class DecodeGatherer {
+  /** Decode batches dispatched, and sequences they held (sequence order only): their ratio is the mean batch width. */
+  readonly stats = { batches: 0, items: 0 };
+  /** Sequences generating (a caller still consuming its last token counts: worth a few turns' wait). */
+  active = 0;
+  /** Of those, the ones waiting for their next token. */
+  waiting = 0;
+
+  readonly schedule = (dispatch: () => void): void => {
+    let turns = 0;
+    const check = (): void => {
+      if (this.waiting >= this.active || ++turns >= MAX_DISPATCH_WAIT_TURNS) dispatch();
+      else setImmediate(check);
+    };
+    setImmediate(check);
+  };
+}
+
 /** What node-llama-cpp keeps per queued decode (internal; read only to learn each item's sequence id). */
 interface QueuedDecode {
   tokens: readonly Token[];
@@ -194,8 +246,15 @@ interface QueuedDecode {
  * order, so without this one decode step of 8 sequences often runs as
  * several. Items whose sequence cannot be told keep their place at the end.
  */
-export function sequenceOrderStrategy(context: () => LlamaContext | undefined): CustomBatchingPrioritizationStrategy {
+export function sequenceOrderStrategy(
+  context: () => LlamaContext | undefined,
+  stats?: { batches: number; items: number },
+): CustomBatchingPrioritizationStrategy {
   return ({ items, size }) => {
+    if (stats) {
+      stats.batches++;
+      stats.items += items.length;
+    }
     const queued = (context() as unknown as { _queuedDecodes?: QueuedDecode[] } | undefined)?._queuedDecodes ?? [];
     const ids = new Map<readonly Token[], number>(queued.map((q) => [q.tokens, q.sequenceId]));
     const ordered = [...items].sort((a, b) => (ids.get(a.tokens) ?? Infinity) - (ids.get(b.tokens) ?? Infinity));
