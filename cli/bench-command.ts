@@ -18,7 +18,7 @@ export const BENCH_USAGE = `llm-mesh bench <serving|overhead|stream|batching> [o
 Benchmarks with vLLM benchmark_serving's definitions (TTFT, TPOT, ITL, goodput).
 Writes result.json, report.md and SVG plots under --out (default bench-results/).
   common     --out DIR  --no-progress  --smoke (tiny sizes, for CI)  --seed N (0)
-  serving    --url URL/v1 --model M [--api-key K] [--name A]   (no --url: starts the mesh on the tiny model)
+  serving    --url URL/v1 --model M [--api-key K] [--name A]   (no --url: starts the mesh on the tiny model, --threads N)
              [--url2 URL/v1 --model2 M --api-key2 K --name2 B]  second target, compared as ratios
              --rates 1,2,4,inf  --burstiness 1 (Poisson)  --num-prompts 50  --single-stream-prompts N
              --no-single-stream  --input-len 700  --output-len 550  --range-ratio 0.1
@@ -175,7 +175,7 @@ async function serving(values: Values, progress: boolean, log: (line: string) =>
       await writeTinyModel(modelFile);
       tokenizerFile ??= modelFile;
       log("no --url: starting the mesh on the tiny model (llama.cpp, CPU)");
-      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: 4, threads: Math.max(1, os.availableParallelism()), gpu: false });
+      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: 4, threads: intFlag("threads", values.threads, Math.max(1, os.availableParallelism())), gpu: false });
       started.push(mesh);
       targets.push({ name: values.name ?? "mesh", target: mesh.target });
     }

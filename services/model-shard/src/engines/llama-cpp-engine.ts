@@ -17,8 +17,8 @@ import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
 import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 
-/** Event-loop turns a decode waits for the other running sequences to ask for their next token. */
-const MAX_DISPATCH_WAIT_TURNS = 8;
+/** How long a decode waits at most for the other running sequences to queue theirs. */
+const MAX_DISPATCH_WAIT_MS = 2;
 
 /** Upper bound on the default shared context, in tokens. */
 const DEFAULT_CONTEXT_CAP_TOKENS = 16_384;
@@ -86,6 +86,7 @@ export class LlamaCppEngine implements Engine {
           : undefined,
     });
     created = context;
+    gather.queued = () => queuedDecodes(context).length;
     const sequences = Array.from({ length: backend.sequences }, () => context.getSequence());
     const perSequence = Math.min(trainContext, Math.floor(context.contextSize / backend.sequences));
     return new LlamaCppEngine(model, context, sequences, {
@@ -139,13 +140,7 @@ export class LlamaCppEngine implements Engine {
       this.#gather.active++;
       try {
         for (;;) {
-          this.#gather.waiting++;
-          let next: IteratorResult<Token, void>;
-          try {
-            next = await tokens.next();
-          } finally {
-            this.#gather.waiting--;
-          }
+          const next = await tokens.next();
           if (next.done) break;
           if (signal.aborted) {
             finishReason = "cancelled";
@@ -211,22 +206,22 @@ async function reusePrefix(sequence: LlamaContextSequence, prompt: readonly Toke
 }
 
 /**
- * node-llama-cpp's dispatch schedule, made to wait (a few event-loop turns at
- * most) until every running sequence has asked for its next token, so one
+ * node-llama-cpp's dispatch schedule, made to wait (MAX_DISPATCH_WAIT_MS at
+ * most) until every running sequence has queued its next decode, so one
  * decode step evaluates them all in one batch instead of several.
  */
 export class DecodeGatherer {
   /** Decode batches dispatched, and sequences they held (sequence order only): their ratio is the mean batch width. */
   readonly stats = { batches: 0, items: 0 };
-  /** Sequences generating (a caller still consuming its last token counts: worth a few turns' wait). */
+  /** Sequences generating now. */
   active = 0;
-  /** Of those, the ones waiting for their next token. */
-  waiting = 0;
+  /** How many decodes are queued in the context (set once the context exists). */
+  queued: () => number = () => Infinity;
 
   readonly schedule = (dispatch: () => void): void => {
-    let turns = 0;
+    const until = performance.now() + MAX_DISPATCH_WAIT_MS;
     const check = (): void => {
-      if (this.waiting >= this.active || ++turns >= MAX_DISPATCH_WAIT_TURNS) dispatch();
+      if (this.queued() >= this.active || performance.now() >= until) dispatch();
       else setImmediate(check);
     };
     setImmediate(check);
@@ -255,11 +250,18 @@ export function sequenceOrderStrategy(
       stats.batches++;
       stats.items += items.length;
     }
-    const queued = (context() as unknown as { _queuedDecodes?: QueuedDecode[] } | undefined)?._queuedDecodes ?? [];
+    const created = context();
+    const queued = created ? queuedDecodes(created) : [];
     const ids = new Map<readonly Token[], number>(queued.map((q) => [q.tokens, q.sequenceId]));
     const ordered = [...items].sort((a, b) => (ids.get(a.tokens) ?? Infinity) - (ids.get(b.tokens) ?? Infinity));
     return fairShare(ordered, size);
   };
+}
+
+/** The decodes node-llama-cpp has queued (an internal field, read only; empty if it is ever renamed). */
+function queuedDecodes(context: LlamaContext): readonly QueuedDecode[] {
+  const queued = (context as unknown as { _queuedDecodes?: QueuedDecode[] })._queuedDecodes;
+  return Array.isArray(queued) ? queued : [];
 }
 
 /** Every item gets an equal share of `size` tokens; what is left goes to items still wanting more, in order. */
