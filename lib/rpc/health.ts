@@ -1,4 +1,4 @@
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import {
@@ -34,7 +34,7 @@ export class HealthState {
   }
 
   /** Registers the Health service on a Connect router. */
-  register(router: ConnectRouter): void {
+  register(router: { service(service: typeof Health, implementation: object): unknown }): void {
     router.service(Health, {
       check: (req: HealthCheckRequest): HealthCheckResponse => {
         const status = this.#statuses.get(req.service);

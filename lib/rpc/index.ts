@@ -1,5 +1,6 @@
 export { HealthState, ServingStatus } from "./health.js";
 export { startRpcServer } from "./server.js";
 export type { RpcServer, RpcServerOptions } from "./server.js";
-export { grpcClient, grpcTransport } from "./client.js";
+export { grpcClient } from "./client.js";
+export type { ServiceRegistrar } from "./grpc-router.js";
 export { checkHealth } from "./health-check.js";

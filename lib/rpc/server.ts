@@ -1,11 +1,13 @@
-import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
 import { HealthState, ServingStatus } from "./health.js";
+import { grpcRegistrar } from "./grpc-router.js";
+import type { ServiceRegistrar } from "./grpc-router.js";
 
-/** How long an idle HTTP/2 connection may stay silent before we ping it. */
-const KEEPALIVE_PING_INTERVAL_MS = 30_000;
+/** Keepalive: ping an idle connection this often, give up when no answer in time. */
+const KEEPALIVE_TIME_MS = 30_000;
+const KEEPALIVE_TIMEOUT_MS = 10_000;
+/** Largest message accepted (prompts of long contexts are big). */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export interface RpcServerOptions {
   /** Loopback by default: services are internal. */
@@ -14,57 +16,47 @@ export interface RpcServerOptions {
   port: number;
   /** Fully qualified names of the services `routes` registers (for health). */
   serviceNames: readonly string[];
-  routes: (router: ConnectRouter) => void;
+  /** Registers connect-style service implementations. */
+  routes: (router: ServiceRegistrar) => void;
 }
 
-/** A running gRPC server (HTTP/2 cleartext) with `grpc.health.v1`. */
+/** A running gRPC server with `grpc.health.v1`. */
 export interface RpcServer {
   readonly port: number;
   readonly health: HealthState;
   /**
-   * Stops the server: NOT_SERVING, no new connections, in-flight calls get
-   * up to `drainMs` to finish, then every connection is destroyed.
+   * Stops the server: NOT_SERVING, no new calls, in-flight calls get up to
+   * `drainMs` to finish, then the rest are cancelled.
    */
   close(drainMs: number): Promise<void>;
 }
 
-/** Starts a gRPC server for internal services; marks it SERVING once bound. */
+/**
+ * Starts a gRPC server (grpc-js, HTTP/2 cleartext) for an internal service;
+ * marks it SERVING once bound. Implementations are written in connect's
+ * style (see grpc-router.ts).
+ */
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const health = new HealthState(options.serviceNames);
-  const abortOnShutdown = new AbortController();
-  const handler = connectNodeAdapter({
-    grpc: true,
-    grpcWeb: false,
-    connect: true,
-    shutdownSignal: abortOnShutdown.signal,
-    routes: (router) => {
-      health.register(router);
-      options.routes(router);
-    },
+  const shutdown = new AbortController();
+  const server = new grpc.Server({
+    "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
   });
-  const server = http2.createServer({ settings: { maxConcurrentStreams: 10_000 } }, handler);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.setTimeout(0);
-    const ping = setInterval(() => {
-      if (!session.closed && !session.destroyed) session.ping(() => {});
-    }, KEEPALIVE_PING_INTERVAL_MS);
-    ping.unref();
-    session.once("close", () => {
-      clearInterval(ping);
-      sessions.delete(session);
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
+  const draining = new AbortController();
+  const registrar = grpcRegistrar(server, shutdown.signal, draining.signal);
+  health.register(registrar);
+  options.routes(registrar);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${options.host ?? "127.0.0.1"}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
   });
   health.setAll(ServingStatus.SERVING);
-  const port = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
   return {
     port,
@@ -72,14 +64,18 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     close(drainMs: number): Promise<void> {
       closing ??= (async () => {
         health.setAll(ServingStatus.NOT_SERVING);
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const session of sessions) session.close();
-        const timer = setTimeout(() => {
-          abortOnShutdown.abort();
-          for (const session of sessions) session.destroy();
-        }, drainMs);
-        await closed;
-        clearTimeout(timer);
+        draining.abort();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            shutdown.abort();
+            server.forceShutdown();
+            resolve();
+          }, drainMs);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
       })();
       return closing;
     },

@@ -1,0 +1,133 @@
+import * as grpc from "@grpc/grpc-js";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { createContextValues } from "@connectrpc/connect";
+import { headersToMetadata, metadataToHeaders, serviceDefinition, toStatus } from "./grpc-codec.js";
+
+/** The part of connect's ConnectRouter our internal services use. */
+export interface ServiceRegistrar {
+  service(service: DescService, implementation: object): ServiceRegistrar;
+}
+
+type Impl = Record<string, ((req: unknown, ctx: HandlerContext) => unknown) | undefined>;
+
+/**
+ * Registers connect-style implementations (`async method(req, ctx)` and
+ * async generators for server streaming) on a grpc-js server, so service
+ * code is written once in connect's style and served by grpc-js, which is
+ * several times cheaper per call than connect-node's server here.
+ */
+export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draining: AbortSignal): ServiceRegistrar {
+  const registrar: ServiceRegistrar = {
+    service(service, implementation) {
+      const impl = implementation as Impl;
+      const handlers: grpc.UntypedServiceImplementation = {};
+      for (const method of service.methods) {
+        const fn = impl[method.localName];
+        if (!fn) continue;
+        const bound = fn.bind(implementation);
+        handlers[method.localName] =
+          method.methodKind === "server_streaming"
+            ? // Watch* streams are subscriptions, not work: they end as soon as draining starts.
+              serverStreamHandler(service, method, bound, method.name.startsWith("Watch") ? AbortSignal.any([shutdown, draining]) : shutdown)
+            : unaryHandler(service, method, bound, shutdown);
+      }
+      server.addService(serviceDefinition(service), handlers);
+      return registrar;
+    },
+  };
+  return registrar;
+}
+
+interface CallLike {
+  metadata: grpc.Metadata;
+  getDeadline(): grpc.Deadline;
+  on(event: "cancelled", listener: () => void): unknown;
+  sendMetadata(metadata: grpc.Metadata): void;
+}
+
+function contextFor(service: DescService, method: DescMethod, call: CallLike, shutdown: AbortSignal) {
+  const abort = new AbortController();
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? Number(deadline) : undefined;
+  call.on("cancelled", () => abort.abort());
+  const onShutdown = (): void => abort.abort();
+  shutdown.addEventListener("abort", onShutdown, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  if (deadlineMs !== undefined) timer = setTimeout(() => abort.abort(), Math.max(0, deadlineMs - Date.now()));
+  const responseTrailer = new Headers();
+  let requestHeader: Headers | undefined;
+  let responseHeader: Headers | undefined;
+  const ctx = {
+    method,
+    service,
+    signal: abort.signal,
+    timeoutMs: () => (deadlineMs === undefined ? undefined : Math.max(0, deadlineMs - Date.now())),
+    requestMethod: "POST",
+    get requestHeader() {
+      return (requestHeader ??= metadataToHeaders(call.metadata));
+    },
+    get responseHeader() {
+      return (responseHeader ??= new Headers());
+    },
+    responseTrailer,
+    protocolName: "grpc",
+    url: method.name,
+    values: createContextValues(),
+  } as unknown as HandlerContext;
+  const done = (): void => {
+    clearTimeout(timer);
+    shutdown.removeEventListener("abort", onShutdown);
+    abort.abort();
+  };
+  return { ctx, done, responseTrailer };
+}
+
+function unaryHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, shutdown: AbortSignal): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    const { ctx, done, responseTrailer } = contextFor(service, method, call, shutdown);
+    Promise.resolve()
+      .then(() => fn(call.request, ctx))
+      .then(
+        (res) => callback(null, res as object, trailers(responseTrailer)),
+        (err: unknown) => callback(toStatus(err)),
+      )
+      .finally(done);
+  };
+}
+
+function serverStreamHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, shutdown: AbortSignal): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const { ctx, done, responseTrailer } = contextFor(service, method, call, shutdown);
+    void (async () => {
+      const iterator = (fn(call.request, ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      const stop = (): void => void iterator.return?.(undefined).catch(() => {});
+      ctx.signal.addEventListener("abort", stop, { once: true });
+      try {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done || ctx.signal.aborted) break;
+          if (!call.write(next.value)) {
+            await new Promise<void>((resolve) => {
+              call.once("drain", resolve);
+              ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+            });
+          }
+        }
+        if (!call.cancelled) call.end(trailers(responseTrailer));
+      } catch (err) {
+        if (!call.cancelled) call.emit("error", toStatus(err));
+      } finally {
+        ctx.signal.removeEventListener("abort", stop);
+        done();
+      }
+    })();
+  };
+}
+
+/** Trailers to send, or nothing when the handler set none. */
+function trailers(headers: Headers): grpc.Metadata | undefined {
+  let any = false;
+  headers.forEach(() => (any = true));
+  return any ? headersToMetadata(headers) : undefined;
+}
