@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallOptions, Client } from "@connectrpc/connect";
 import { asMessage, headersToMetadata, methodDefinition, toConnectError } from "./grpc-codec.js";
 
@@ -30,8 +31,28 @@ function channel(address: string): grpc.Client {
   return client;
 }
 
+/** A call cancelled by a deadline that has passed failed because of the deadline. */
+function failure(err: unknown, deadline: number | undefined) {
+  const error = toConnectError(err);
+  if (deadline !== undefined && Date.now() >= deadline && error.code === Code.Canceled) {
+    return new ConnectError("deadline exceeded", Code.DeadlineExceeded, error.metadata);
+  }
+  return error;
+}
+
 function callOptions(options: CallOptions | undefined): grpc.CallOptions {
-  return options?.timeoutMs !== undefined && options.timeoutMs > 0 ? { deadline: Date.now() + options.timeoutMs } : {};
+  const deadline = deadlineOf(options);
+  return deadline === undefined ? {} : { deadline };
+}
+
+const deadlines = new WeakMap<CallOptions, number>();
+
+/** The absolute deadline of a call's options (fixed at the first look). */
+function deadlineOf(options: CallOptions | undefined): number | undefined {
+  if (options?.timeoutMs === undefined || options.timeoutMs <= 0) return undefined;
+  let deadline = deadlines.get(options);
+  if (deadline === undefined) deadlines.set(options, (deadline = Date.now() + options.timeoutMs));
+  return deadline;
 }
 
 function unary(client: grpc.Client, method: DescMethod) {
@@ -49,7 +70,7 @@ function unary(client: grpc.Client, method: DescMethod) {
         callOptions(options),
         (err, res) => {
           signal?.removeEventListener("abort", cancel);
-          if (err) reject(toConnectError(err));
+          if (err) reject(failure(err, deadlineOf(options)));
           else resolve(res);
         },
       );
@@ -74,14 +95,18 @@ function serverStream(client: grpc.Client, method: DescMethod) {
       );
       const cancel = (): void => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
+      let ended = false;
+      call.once("status", () => (ended = true));
       try {
         for await (const message of call) yield message;
+        ended = true;
       } catch (err) {
-        throw toConnectError(err);
+        ended = true;
+        throw failure(err, deadlineOf(options));
       } finally {
         signal?.removeEventListener("abort", cancel);
         // The consumer stopped early: cancel the call so the server stops too.
-        call.cancel();
+        if (!ended) call.cancel();
       }
     },
   });

@@ -10,6 +10,7 @@ import type { GenerateRequest, GenerateResponse, ShardService as ShardServiceDes
 import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
+import { coalesce } from "./coalesce.js";
 import type { Engine, EngineResult } from "./engine.js";
 import type { Load, SlotPool } from "./slot-pool.js";
 
@@ -42,23 +43,30 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         ctx.signal,
       );
       let generated = 0;
-      let result: EngineResult;
-      for (;;) {
-        const next = await generation.next();
+      let result: EngineResult | undefined;
+      const batches = coalesce(generation);
+      while (!result) {
+        const next = await batches.next();
         if (next.done) {
           result = next.value;
           break;
         }
-        generated += next.value.tokenCount ?? next.value.tokenIds.length;
-        const text = stops.push(next.value.text);
-        if (text || next.value.tokenIds.length > 0) {
-          yield create(GenerateResponseSchema, { tokenIds: next.value.tokenIds, text });
+        const tokenIds: number[] = [];
+        let text = "";
+        let tokenCount = 0;
+        for (const chunk of next.value) {
+          const count = chunk.tokenCount ?? chunk.tokenIds.length;
+          generated += count;
+          tokenCount += count;
+          tokenIds.push(...chunk.tokenIds);
+          text += stops.push(chunk.text);
+          if (stops.stopped) break;
         }
+        if (text || tokenIds.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount });
         if (stops.stopped) {
           // Ends the engine's generator: its sequence is free at once.
-          await generation.return(undefined as never);
+          await batches.return(undefined as never);
           result = { finishReason: "stop", promptTokens: req.promptTokenIds.length, completionTokens: generated };
-          break;
         }
       }
       yield create(GenerateResponseSchema, {

@@ -187,6 +187,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       replica.inFlight++;
       try {
         const stream = replica.client.generate(shardRequest, { signal: ctx.signal, timeoutMs: ctx.timeoutMs() });
+        let finished = false;
         for await (const res of stream) {
           if (!started) {
             started = true;
@@ -207,10 +208,14 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
                 value: { finishReason: res.finishReason, promptTokens: res.promptTokens, completionTokens: res.completionTokens, engineMs: res.engineMs, routerMs },
               },
             });
-            return;
+            // Read the stream to its end (the OK status follows at once) rather
+            // than cancelling a call that is already done.
+            finished = true;
+            continue;
           }
-          yield delta(res.text, res.tokenIds.length);
+          yield delta(res.text, res.tokenCount || res.tokenIds.length);
         }
+        if (finished) return;
         throw meshError(Code.Unavailable, "the shard ended the stream without finishing");
       } catch (err) {
         const error = asConnectError(err);

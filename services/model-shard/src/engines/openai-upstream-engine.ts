@@ -79,7 +79,7 @@ export class OpenAIUpstreamEngine implements Engine {
       });
       if (!res.ok || !res.body) throw await statusError(res);
       for await (const data of readSseData(res.body)) {
-        if (data === "[DONE]") break;
+        if (data === "[DONE]") continue; // read to the end: cancelling a finished body costs more
         const chunk = parseChunk(data);
         if (chunk.error) throw bodyError(chunk.error);
         if (chunk.usage) usage = chunk.usage;
