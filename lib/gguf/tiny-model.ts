@@ -5,6 +5,7 @@
  */
 import { GgufWriter } from "./gguf-writer.js";
 import { buildTinyVocab } from "./tiny-vocab.js";
+import { mulberry32 } from "../random.js";
 
 /**
  * Zephyr-style chat template. It emits `bos_token` itself, which is why the
@@ -81,17 +82,7 @@ const WEIGHT_STD = 0.02;
 const RMS_EPS = 1e-5;
 const ROPE_FREQ_BASE = 10000;
 
-/** mulberry32: a small, fast, seedable 32-bit PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** FNV-1a 32-bit hash of a string, mixed with a seed. */
 function hashSeed(seed: number, name: string): number {

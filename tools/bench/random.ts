@@ -3,20 +3,12 @@
  * same request sequence (lengths, prompts, arrival times) for every target.
  */
 
-/** A uniform [0, 1) generator. */
-export type Rng = () => number;
+export type { Rng } from "../../lib/random.js";
+import type { Rng } from "../../lib/random.js";
+import { mulberry32 } from "../../lib/random.js";
 
-/** mulberry32: a small, fast, seedable 32-bit PRNG. */
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The load generator's seeded generator (mulberry32). */
+export const seededRng: (seed: number) => Rng = mulberry32;
 
 /** A standard normal draw (Box–Muller). */
 export function normal(rng: Rng): number {

@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { KeyAdminService } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { HttpError } from "../openai/errors.js";
 import { accountJson, keyJson, usageJson } from "./admin-json.js";
+import { decodePathSegment, parseBody } from "../request-parsing.js";
 
 /** Where the admin REST API lives on the edge. */
 export const ADMIN_PREFIX = "/admin/v1/";
@@ -50,7 +51,7 @@ export class AdminApi {
     const match = ADMIN_TOKEN_PATTERN.exec(req.headers.authorization ?? "");
     if (!match) throw new HttpError(401, "The admin API needs the admin token as 'Authorization: Bearer mesh-admin-…' (API keys are not accepted).", "invalid_request_error", null, "invalid_admin_token");
     const call: CallOptions = { headers: { authorization: `Bearer ${match[1]}` }, timeoutMs: ADMIN_TIMEOUT_MS };
-    const parts = url.pathname.slice(ADMIN_PREFIX.length).split("/").map(safeDecode);
+    const parts = url.pathname.slice(ADMIN_PREFIX.length).split("/").map(decodePathSegment);
     const route = `${req.method} ${parts[0]}${parts.length > 1 ? "/:id" : ""}${parts[2] ? `/${parts[2]}` : ""}`;
     const id = parts[1] ?? "";
     const q = url.searchParams;
@@ -60,12 +61,12 @@ export class AdminApi {
         return send(res, 200, { object: "list", data: accounts.map(accountJson) });
       }
       case "POST accounts": {
-        const body = parse(createAccountBody, await this.#body(req));
+        const body = parseBody(createAccountBody, await this.#body(req));
         const { account } = await this.admin.createAccount({ id: body.id, name: body.name ?? "" }, call);
         return send(res, 201, accountJson(account!));
       }
       case "PATCH accounts/:id": {
-        const body = parse(retentionBody, await this.#body(req));
+        const body = parseBody(retentionBody, await this.#body(req));
         const { account } = await this.admin.setAccountRetention({ id, retention: body.retention }, call);
         return send(res, 200, accountJson(account!));
       }
@@ -74,7 +75,7 @@ export class AdminApi {
         return send(res, 200, { object: "list", data: keys.map(keyJson) });
       }
       case "POST keys": {
-        const body = parse(createKeyBody, await this.#body(req));
+        const body = parseBody(createKeyBody, await this.#body(req));
         const created = await this.admin.createKey(
           {
             accountId: body.account ?? "",
@@ -94,7 +95,7 @@ export class AdminApi {
         return send(res, 200, keyJson(keyInfo!));
       }
       case "POST keys/:id/rotate": {
-        const body = parse(rotateBody, await this.#body(req));
+        const body = parseBody(rotateBody, await this.#body(req));
         const rotated = await this.admin.rotateKey({ id, graceMs: BigInt(body.grace_ms ?? 0) }, call);
         return send(res, 200, { ...keyJson(rotated.keyInfo!), key: rotated.apiKey });
       }
@@ -118,20 +119,6 @@ export class AdminApi {
   }
 }
 
-function safeDecode(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw new HttpError(400, "Malformed URL", "invalid_request_error", null, "invalid_url");
-  }
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw new HttpError(400, `Invalid body: ${issue.path.join(".") || "(root)"}: ${issue.message}`, "invalid_request_error", issue.path.join(".") || null, "invalid_value");
-}
 
 /** A `from`/`to` query value: a date, an ISO instant or Unix milliseconds; 0 when absent. */
 export function timeParam(value: string | null, name: string): number {

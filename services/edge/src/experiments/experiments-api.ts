@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { Experiment, ExperimentAdminService, ExperimentStatus } from "../../../../src/gen/mesh/router/v1/router_pb.js";
 import { HttpError } from "../openai/errors.js";
+import { decodePathSegment, parseBody } from "../request-parsing.js";
 
 /** Where the experiments admin API lives on the edge. */
 export const EXPERIMENTS_PREFIX = "/admin/v1/experiments";
@@ -54,7 +55,7 @@ export class ExperimentsApi {
   /** POST /v1/feedback for an authenticated principal. */
   async feedback(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
     if (req.method !== "POST") throw new HttpError(405, `Use POST for ${FEEDBACK_PATH}`, "invalid_request_error", null, "method_not_allowed", { allow: "POST" });
-    const body = parse(feedbackBody, await this.deps.readJson(req));
+    const body = parseBody(feedbackBody, await this.deps.readJson(req));
     const requestId = body.request_id.replace(ID_PREFIXES, "");
     const value = typeof body.value === "boolean" ? { case: "flag" as const, value: body.value } : { case: "number" as const, value: body.value };
     const target = await this.deps.experiments.recordFeedback(
@@ -68,7 +69,7 @@ export class ExperimentsApi {
   async admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     await this.deps.requireAdmin(req);
     const call = { timeoutMs: ADMIN_TIMEOUT_MS };
-    const rest = url.pathname.slice(EXPERIMENTS_PREFIX.length).split("/").filter(Boolean).map(safeDecode);
+    const rest = url.pathname.slice(EXPERIMENTS_PREFIX.length).split("/").filter(Boolean).map(decodePathSegment);
     const [name, action] = rest;
     const route = `${req.method} ${name === undefined ? "" : ":name"}${action ? `/${action}` : ""}`;
     switch (route) {
@@ -78,7 +79,7 @@ export class ExperimentsApi {
       }
       case "POST ":
       case "PUT ": {
-        const body = parse(setBody, await this.deps.readJson(req));
+        const body = parseBody(setBody, await this.deps.readJson(req));
         const { experiments } = await this.deps.experiments.setExperiments({ experiments: body.experiments.map(toProtoInit), replace: body.replace ?? false }, call);
         return send(res, 200, { object: "list", data: experiments.map(statusJson) });
       }
@@ -128,21 +129,6 @@ function toProtoInit(e: z.infer<typeof experimentBody>) {
   return { name: e.name, model: e.model, unit: e.unit ?? "", salt: e.salt ?? "", primaryMetric: e.primary_metric ?? "", arms: e.arms, shadow: e.shadow };
 }
 
-function safeDecode(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw new HttpError(400, "Malformed URL", "invalid_request_error", null, "invalid_url");
-  }
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const param = issue.path.join(".") || null;
-  throw new HttpError(400, `Invalid body: ${param ?? "(root)"}: ${issue.message}`, "invalid_request_error", param, "invalid_value");
-}
 
 function send(res: ServerResponse, status: number, value: unknown): void {
   sendText(res, "application/json", JSON.stringify(value), status);

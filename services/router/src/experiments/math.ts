@@ -155,28 +155,6 @@ export function binomialPmf(k: number, n: number, p: number): number {
   return Math.exp(logC + k * Math.log(p) + (n - k) * Math.log1p(-p));
 }
 
-/** A seeded pseudo-random source returning doubles in [0, 1). */
-export interface SeededRandom {
-  /** Next double in [0, 1). */
-  (): number;
-  /** Current internal 32-bit state (to persist and resume the stream). */
-  readonly state: () => number;
-}
-
-/**
- * Deterministic PRNG (mulberry32). Not cryptographic; used for reservoir
- * replacement decisions and reproducible simulations.
- *
- * @param seed any 32-bit integer seed (or a previously saved `state()`)
- */
-export function seededRandom(seed: number): SeededRandom {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return Object.assign(next, { state: () => s });
-}
+// Deterministic PRNG (mulberry32) for reservoir replacement and simulations.
+export { seededRandom } from "../../../../lib/random.js";
+export type { SeededRandom } from "../../../../lib/random.js";
