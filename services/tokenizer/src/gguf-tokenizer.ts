@@ -1,14 +1,9 @@
-import { Template } from "@huggingface/jinja";
 import { readGgufFileInfo } from "node-llama-cpp";
 import type { Llama, LlamaModel, Token } from "node-llama-cpp";
-import { Code } from "@connectrpc/connect";
-import { meshError } from "../../../lib/errors.js";
+import { ChatTemplate } from "./chat-template.js";
+import type { TemplateMessage } from "./chat-template.js";
 
-/** A chat message as templates see it. */
-export interface TemplateMessage {
-  role: string;
-  content: string;
-}
+export type { TemplateMessage };
 
 /** What every tokenizer of the service can do (GGUF or tokenizer.json). */
 export interface ModelTokenizer {
@@ -26,8 +21,7 @@ export interface ModelTokenizer {
 export class GgufTokenizer implements ModelTokenizer {
   private constructor(
     private readonly model: LlamaModel,
-    private readonly template: Template | undefined,
-    private readonly specials: { bos_token: string; eos_token: string },
+    private readonly template: ChatTemplate,
     readonly contextLength: number,
   ) {}
 
@@ -38,21 +32,15 @@ export class GgufTokenizer implements ModelTokenizer {
     const tokenText = (id: Token | null): string => (id == null ? "" : model.detokenize([id], true));
     return new GgufTokenizer(
       model,
-      source ? new Template(source) : undefined,
-      { bos_token: tokenText(model.tokens.bos), eos_token: tokenText(model.tokens.eos) },
+      new ChatTemplate(source, { bos_token: tokenText(model.tokens.bos), eos_token: tokenText(model.tokens.eos) }),
       options.contextLength ?? (Number((info.architectureMetadata as { context_length?: number }).context_length) || model.trainContextSize),
     );
   }
 
   renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
-    if (!this.template) throw meshError(Code.FailedPrecondition, "this model has no chat template; use /v1/completions");
-    try {
-      return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specials });
-    } catch (err) {
-      // Templates raise errors for conversations they refuse (e.g. roles out of order).
-      throw meshError(Code.InvalidArgument, `the chat template refused the conversation: ${(err as Error).message}`, err);
-    }
+    return this.template.render(messages, addGenerationPrompt);
   }
+
 
   tokenize(text: string, specialTokens: boolean): number[] {
     return this.model.tokenize(text, specialTokens) as number[];

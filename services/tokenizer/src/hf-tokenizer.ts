@@ -1,12 +1,10 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
-import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { Code } from "@connectrpc/connect";
-import { meshError } from "../../../lib/errors.js";
 import { ConfigError } from "../../../lib/runtime/index.js";
 import type { ModelTokenizer, TemplateMessage } from "./gguf-tokenizer.js";
+import { ChatTemplate } from "./chat-template.js";
 
 /** model_max_length values above this are the "unlimited" sentinel, not a real length. */
 const MAX_REAL_CONTEXT_TOKENS = 10_000_000;
@@ -32,8 +30,7 @@ interface TokenizerConfigJson {
 export class HfTokenizer implements ModelTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
-    private readonly template: Template | undefined,
-    private readonly specials: { bos_token: string; eos_token: string },
+    private readonly template: ChatTemplate,
     readonly contextLength: number,
   ) {}
 
@@ -48,20 +45,15 @@ export class HfTokenizer implements ModelTokenizer {
     if (!contextLength) throw new ConfigError(`tokenizer: ${file}: no context length (set context_length in the catalog)`);
     return new HfTokenizer(
       tokenizer,
-      source ? new Template(source) : undefined,
-      { bos_token: tokenText(config.bos_token), eos_token: tokenText(config.eos_token) },
+      new ChatTemplate(source, { bos_token: tokenText(config.bos_token), eos_token: tokenText(config.eos_token) }),
       contextLength,
     );
   }
 
   renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
-    if (!this.template) throw meshError(Code.FailedPrecondition, "this model has no chat template; use /v1/completions");
-    try {
-      return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specials });
-    } catch (err) {
-      throw meshError(Code.InvalidArgument, `the chat template refused the conversation: ${(err as Error).message}`, err);
-    }
+    return this.template.render(messages, addGenerationPrompt);
   }
+
 
   tokenize(text: string, specialTokens: boolean): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: !specialTokens }).ids;
