@@ -22,6 +22,8 @@ export interface LaunchOptions {
   host: string;
   dataDir: string;
   catalog: Catalog | undefined;
+  /** Scale-out state: auth keeps accounts, keys and usage in NATS JetStream at this URL (else SQLite). */
+  natsUrl?: string;
   /** Where lines go (stdout by default). */
   out?: (line: string) => void;
 }
@@ -76,7 +78,8 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
     planned.push(item);
     return item;
   };
-  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken }, []);
+  const storeEnv: Record<string, string> = options.natsUrl ? { MESH_STORE: "nats", MESH_NATS_URL: options.natsUrl } : { MESH_STORE: "sqlite" };
+  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv }, []);
   const shards: string[] = [];
   for (const model of catalog.models) {
     for (const backend of model.backends) {

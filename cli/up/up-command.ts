@@ -10,7 +10,9 @@ as supervised child processes on loopback; the edge listens on --port.
   --host      edge bind address (default 0.0.0.0)
   --model     a GGUF to serve, repeatable; served under its file name or NAME
   --config    a catalog file (env MESH_CONFIG)
-  --data-dir  state: SQLite file, first key, default model (env MESH_DATA_DIR, default .mesh)`;
+  --data-dir  state: SQLite file, first key, default model (env MESH_DATA_DIR, default .mesh)
+  --nats      keep accounts, keys and usage in NATS JetStream at this URL (comma-separated
+              for a cluster) instead of SQLite (env MESH_NATS_URL)`;
 
 /** `llm-mesh up`: starts the mesh and runs until Ctrl-C / SIGTERM. */
 export async function upCommand(args: string[]): Promise<void> {
@@ -20,6 +22,7 @@ export async function upCommand(args: string[]): Promise<void> {
     model: { type: "string", multiple: true },
     config: { type: "string" },
     "data-dir": { type: "string" },
+    nats: { type: "string" },
   }, false);
   const configFile = values.config ?? process.env.MESH_CONFIG;
   const models = values.model ?? [];
@@ -28,7 +31,8 @@ export async function upCommand(args: string[]): Promise<void> {
   const port = intFlag("port", values.port ?? process.env.PORT, 8080);
   const dataDir = values["data-dir"] ?? process.env.MESH_DATA_DIR ?? ".mesh";
   const startedAt = performance.now();
-  const mesh = await launch({ port, host: values.host ?? "0.0.0.0", dataDir, catalog });
+  const natsUrl = values.nats ?? process.env.MESH_NATS_URL;
+  const mesh = await launch({ port, host: values.host ?? "0.0.0.0", dataDir, catalog, natsUrl });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

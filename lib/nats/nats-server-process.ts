@@ -128,12 +128,15 @@ export async function startNatsCluster(dir: string, size = 3): Promise<NatsServe
       NatsServerProcess.start({ dir: path.join(dir, `n${i}`), port, serverName: `n${i}`, cluster: { name: "mesh", port: routes[i]!, routes } }),
     ),
   );
-  await waitForJetStream(nodes.map((n) => n.url).join(","));
+  await waitForJetStream(nodes.map((n) => n.url).join(","), size);
   return nodes;
 }
 
-/** Waits until JetStream answers (in a cluster: a meta leader is elected). */
-export async function waitForJetStream(url: string, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+/**
+ * Waits until JetStream answers and can place a stream on `replicas` nodes
+ * (in a cluster: a meta leader is elected and every peer has joined).
+ */
+export async function waitForJetStream(url: string, replicas = 1, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   const nc = await connect({ servers: url.split(","), timeout: 1_000 });
   try {
     const deadline = Date.now() + timeoutMs;
@@ -141,6 +144,11 @@ export async function waitForJetStream(url: string, timeoutMs = READY_TIMEOUT_MS
       try {
         const jsm = await jetstreamManager(nc, { timeout: 1_000 });
         await jsm.getAccountInfo();
+        if (replicas > 1) {
+          const probe = `READY_PROBE_${process.pid}`;
+          await jsm.streams.add({ name: probe, subjects: [`ready_probe.${process.pid}`], num_replicas: replicas });
+          await jsm.streams.delete(probe);
+        }
         return;
       } catch (err) {
         if (Date.now() > deadline) throw err;

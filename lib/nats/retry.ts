@@ -1,7 +1,11 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 
-/** How long a JetStream call is retried across a reconnect or a leader election. */
-export const TRANSIENT_RETRY_BUDGET_MS = 5_000;
+/**
+ * How long a JetStream call is retried across a reconnect or a leader
+ * election. Losing a stream's leader node took 5-9 s to recover on a 3-node
+ * nats-server 2.9 cluster here (Raft election), so this outlasts it.
+ */
+export const TRANSIENT_RETRY_BUDGET_MS = 15_000;
 const RETRY_WAIT_MS = 100;
 
 /**

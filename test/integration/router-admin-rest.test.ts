@@ -14,7 +14,7 @@ import { ExperimentsApi, EXPERIMENTS_PREFIX, forcedBackend } from "../../service
 import { HttpError, sendError, toHttpError } from "../../services/edge/src/openai/errors.js";
 import { build } from "../../services/router/src/server.js";
 import { experimentsCommand } from "../../cli/experiments-command.js";
-import { catalogOf, FakeShard, silentLog, startFakeTokenizer } from "./router-fixtures.js";
+import { catalogOf, FakeShard, silentLog, startFakeTokenizer } from "../../tools/fake-shard/fake-shard.js";
 
 const ADMIN = "good-admin-token";
 let tokenizer: RpcServer;

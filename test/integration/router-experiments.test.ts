@@ -8,7 +8,7 @@ import { grpcClient } from "../../lib/rpc/index.js";
 import type { RpcServer } from "../../lib/rpc/index.js";
 import type { CatalogExperiment } from "../../lib/catalog/index.js";
 import { build } from "../../services/router/src/server.js";
-import { catalogOf, FakeShard, silentLog, startFakeTokenizer } from "./router-fixtures.js";
+import { catalogOf, FakeShard, silentLog, startFakeTokenizer } from "../../tools/fake-shard/fake-shard.js";
 
 let tokenizer: RpcServer;
 let a: FakeShard;

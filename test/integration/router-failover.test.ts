@@ -8,7 +8,7 @@ import type { RpcServer } from "../../lib/rpc/index.js";
 import { HealthChecker } from "../../services/router/src/health-checker.js";
 import { RouterService } from "../../services/router/src/router-service.js";
 import type { RouterOptions } from "../../services/router/src/router-service.js";
-import { catalogOf, FakeShard, fakeTokenizer, silentLog } from "./router-fixtures.js";
+import { catalogOf, FakeShard, fakeTokenizer, silentLog } from "../../tools/fake-shard/fake-shard.js";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

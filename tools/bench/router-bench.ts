@@ -13,7 +13,7 @@ import { ExperimentRegistry } from "../../services/router/src/experiment-registr
 import { ReplicaSet } from "../../services/router/src/replicas.js";
 import type { ReplicaChoice } from "../../services/router/src/replicas.js";
 import { RouterService } from "../../services/router/src/router-service.js";
-import { catalogOf, FakeShard, fakeTokenizer, silentLog } from "../../test/integration/router-fixtures.js";
+import { catalogOf, FakeShard, fakeTokenizer, silentLog } from "../fake-shard/fake-shard.js";
 
 const decisions = Number(process.argv[2] ?? 200_000);
 const requests = Number(process.argv[3] ?? 800);

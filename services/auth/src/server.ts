@@ -10,7 +10,7 @@ import { ensureFirstKey } from "./bootstrap.js";
 import type { AuthConfig } from "./config.js";
 import { KeyAdminService } from "./key-admin-service.js";
 import { RetentionSweeper } from "./retention-sweeper.js";
-import { SqliteKeyStore } from "./store/index.js";
+import { openKeyStore } from "./store/index.js";
 
 export const DATABASE_FILE = "mesh.db";
 
@@ -26,7 +26,7 @@ export async function build(
   options: AuthBuildOptions = {},
 ): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; sweeper: RetentionSweeper }> {
   await mkdir(config.dataDir, { recursive: true });
-  const store = new SqliteKeyStore(path.join(config.dataDir, DATABASE_FILE));
+  const { store, followChanges } = await openKeyStore(config, log, path.join(config.dataDir, DATABASE_FILE));
   if (await ensureFirstKey(store, config.dataDir, config.bootstrapApiKey)) {
     log.info({ file: path.join(config.dataDir, "first-api-key") }, "created the first API key");
   }
@@ -34,7 +34,9 @@ export async function build(
   const auth = new AuthService(store, { now, heartbeatMs: options.heartbeatMs });
   const adminToken = config.adminToken ?? (await readAdminToken(config.dataDir));
   if (!adminToken) log.warn("no admin token (MESH_ADMIN_TOKEN or <data dir>/admin-token): the admin API refuses every call");
-  const admin = new KeyAdminService({ store, publish: (c) => auth.publish(c), limiter: auth.limiter, adminToken, now });
+  // With NATS every replica (this one too) pushes changes from the KV watch, so the admin's own push would double them.
+  followChanges?.((c) => auth.publish(c));
+  const admin = new KeyAdminService({ store, publish: followChanges ? () => undefined : (c) => auth.publish(c), limiter: auth.limiter, adminToken, now });
   const sweeper = new RetentionSweeper(store, { now, log });
   sweeper.start();
   const server = await startRpcServer({

@@ -11,11 +11,11 @@ import { ShardService } from "./shard-service.js";
 import { SlotPool } from "./slot-pool.js";
 
 /** Creates the engine a backend entry names. */
-export async function createEngine(config: ShardConfig): Promise<Engine> {
+export async function createEngine(config: ShardConfig, log?: Logger): Promise<Engine> {
   const backend = config.backend;
   switch (backend.engine) {
     case "llama.cpp":
-      return LlamaCppEngine.create(config.model, backend);
+      return LlamaCppEngine.create(config.model, backend, log);
     case "openai-upstream":
       return new OpenAIUpstreamEngine(config.model, backend);
     case "sim":
@@ -27,7 +27,7 @@ export async function createEngine(config: ShardConfig): Promise<Engine> {
 
 /** Builds and starts model-shard around an engine. */
 export async function build(config: ShardConfig, log: Logger, engine?: Engine): Promise<RunningService & { engine: Engine; pool: SlotPool }> {
-  const theEngine = engine ?? (await createEngine(config));
+  const theEngine = engine ?? (await createEngine(config, log));
   if (theEngine.info.engine === "sim") log.warn({ model: config.model }, "this shard runs the load-test SIMULATOR: placeholder tokens, no model");
   const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
   const service = new ShardService(theEngine, pool, log);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConnectError } from "@connectrpc/connect";
 import { Code } from "../../../lib/errors.js";
-import { catalogOf } from "../../../test/integration/router-fixtures.js";
+import { catalogOf } from "../../../tools/fake-shard/fake-shard.js";
 import { ExperimentRegistry } from "./experiment-registry.js";
 
 const models = catalogOf({ a: ["x:1"], b: ["x:2"], c: ["x:3"] }).models;

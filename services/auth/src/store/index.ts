@@ -8,3 +8,7 @@ export type {
   UsageRecord,
 } from "./key-store.js";
 export { SqliteKeyStore } from "./sqlite-key-store.js";
+export { NatsKeyStore } from "./nats-key-store.js";
+export type { NatsKeyStoreOptions } from "./nats-key-store.js";
+export { openKeyStore, NATS_OUTBOX_FILE } from "./open-key-store.js";
+export type { KeyStoreSettings, OpenedKeyStore } from "./open-key-store.js";

@@ -116,9 +116,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
   if (request.logprobs === true || (request.top_logprobs ?? 0) > 0) {
     throw invalidParam(request.logprobs === true ? "logprobs" : "top_logprobs", "logprobs are not supported by this mesh.", "unsupported_parameter");
   }
-  if (request.response_format != null && request.response_format.type !== "text") {
-    throw invalidParam("response_format", `response_format of type '${request.response_format.type}' is not supported by this mesh yet; use 'text'.`, "unsupported_value");
-  }
+  responseFormatSchema(request);
   for (const field of ["tools", "functions"] as const) {
     if (request[field] != null && request[field].length > 0) throw invalidParam(field, `${field} (function calling) are not supported by this mesh.`, "unsupported_parameter");
   }
@@ -153,6 +151,26 @@ export function samplingOf(request: SamplingRequest, maxTokens: number | null | 
   };
 }
 
+const JSON_SCHEMA_TYPES = new Set(["object", "array", "string", "number", "integer", "boolean", "null"]);
+
+/**
+ * The JSON schema a `response_format` asks for, as the shard takes it:
+ * "{}" for json_object (any JSON object), the schema's JSON text for
+ * json_schema, undefined for text. A schema whose root `type` is not a JSON
+ * Schema type is a 400 naming `response_format`.
+ */
+export function responseFormatSchema(request: Pick<ChatRequest, "response_format">): string | undefined {
+  const format = request.response_format;
+  if (format == null || format.type === "text") return undefined;
+  if (format.type === "json_object") return "{}";
+  const schema = format.json_schema.schema ?? {};
+  const types = schema.type === undefined ? [] : Array.isArray(schema.type) ? schema.type : [schema.type];
+  if (!types.every((t) => typeof t === "string" && JSON_SCHEMA_TYPES.has(t))) {
+    throw invalidParam("response_format", `response_format.json_schema.schema has an invalid type: ${JSON.stringify(schema.type)}`);
+  }
+  return JSON.stringify(schema);
+}
+
 /** A validated chat request as the protocol-neutral generation input. */
 export function chatGenerationInput(request: ChatRequest): GenerationInput {
   return {
@@ -160,6 +178,7 @@ export function chatGenerationInput(request: ChatRequest): GenerationInput {
     messages: request.messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) })),
     prompt: "",
     sampling: samplingOf(request, request.max_completion_tokens ?? request.max_tokens),
+    jsonSchema: responseFormatSchema(request),
     user: request.user ?? "",
     request,
   };

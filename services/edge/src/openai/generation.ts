@@ -33,6 +33,8 @@ export interface GenerationInput {
   /** The text completion prompt; used when `messages` is empty. */
   prompt: string;
   sampling: Omit<SamplingParams, "$typeName" | "$unknown" | "minTokens" | "jsonSchema">;
+  /** JSON schema text the output must follow ("{}": any JSON object); from `response_format`. */
+  jsonSchema?: string;
   /** OpenAI `user`: the experiment unit when set. */
   user: string;
   /** The request as the client sent it (validated), for retention. */
@@ -65,7 +67,7 @@ export function toRouterRequest(input: GenerationInput, ctx: Pick<RequestContext
     model: input.model,
     messages: input.messages,
     prompt: input.prompt,
-    sampling: input.sampling,
+    sampling: input.jsonSchema ? { ...input.sampling, jsonSchema: input.jsonSchema } : input.sampling,
     unitId: input.user || ctx.principal.keyId,
     keyId: ctx.principal.keyId,
     forceBackend: ctx.principal.admin ? (ctx.forceBackend ?? "") : "",

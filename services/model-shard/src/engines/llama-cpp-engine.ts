@@ -1,38 +1,32 @@
 import * as os from "node:os";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import type {
-  BatchItem,
-  CustomBatchingPrioritizationStrategy,
-  Llama,
-  LlamaContext,
-  LlamaContextSequence,
-  LlamaModel,
-  PrioritizedBatchItem,
-  SequenceEvaluateOptions,
-  Token,
-} from "node-llama-cpp";
+import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel } from "node-llama-cpp";
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { Code } from "@connectrpc/connect";
 import { meshError } from "../../../../lib/errors.js";
 import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
+import type { Logger } from "../../../../lib/runtime/index.js";
 import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
-
-/** How long a decode waits at most for the other running sequences to queue theirs. */
-const MAX_DISPATCH_WAIT_MS = 2;
+import { DecodeStepper, sequenceOrderStrategy } from "./llama-batching.js";
+import { guardedLlama, runGpuProbe } from "./llama-gpu-guard.js";
+import type { GpuVerdict } from "./llama-gpu-guard.js";
+import { JsonGrammars } from "./llama-json-grammar.js";
 
 /** Upper bound on the default shared context, in tokens. */
 const DEFAULT_CONTEXT_CAP_TOKENS = 16_384;
 
-let llamaPromise: Promise<Llama> | undefined;
+let llamaPromise: Promise<{ llama: Llama; verdict: GpuVerdict }> | undefined;
 
-/** The process-wide llama.cpp binding: prebuilt binaries only, never a build. */
-export function loadLlama(gpu: LlamaCppBackend["gpu"], threads: number): Promise<Llama> {
-  llamaPromise ??= getLlama({
-    gpu,
-    build: "never",
-    maxThreads: threads,
-    logLevel: LlamaLogLevel.error,
-    progressLogs: false,
+/**
+ * The process-wide llama.cpp binding: prebuilt binaries only, never a build.
+ * With `gpu: "auto"`, a GPU that getLlama picks is first tried in a child
+ * process (see llama-gpu-guard.ts); the verdict is kept for the process.
+ */
+export function loadLlama(backend: Pick<LlamaCppBackend, "gpu" | "model">, threads: number, log?: Logger): Promise<{ llama: Llama; verdict: GpuVerdict }> {
+  llamaPromise ??= guardedLlama(backend, {
+    getLlama: (gpu) => getLlama({ gpu, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error, progressLogs: false }),
+    probe: (gpu, modelPath) => runGpuProbe(gpu, modelPath),
+    warn: (fields, message) => (log ? log.warn(fields, message) : process.emitWarning(message)),
   });
   return llamaPromise;
 }
@@ -44,58 +38,73 @@ export function defaultThreads(): number {
 
 /**
  * The llama.cpp engine: one model, one context with `sequences` parallel
- * sequences (continuous batching: every running sequence's next token is
- * decoded in the same batch). A free sequence is reused with the longest
- * common prompt prefix, so a shared system prompt is evaluated once.
+ * sequences (continuous batching: with `batch_order: sequence`, every running
+ * sequence's next token is decoded in the same llama_decode, see
+ * llama-batching.ts). A free sequence is reused with the longest common
+ * prompt prefix, so a shared system prompt is evaluated once.
  */
 export class LlamaCppEngine implements Engine {
   readonly info: EngineInfo;
+  /** The backend in use and, for `gpu: "auto"`, the probe's verdict. */
+  readonly gpu: GpuVerdict;
   readonly #model: LlamaModel;
   readonly #context: LlamaContext;
   readonly #free: LlamaContextSequence[];
-  readonly #gather: DecodeGatherer;
-  /** Batching counters (see DecodeGatherer.stats). */
+  readonly #stepper: DecodeStepper | undefined;
+  readonly #decodes = { batches: 0, items: 0 };
+  readonly #grammars: JsonGrammars;
+
+  /** Decode batches dispatched and sequences they held (sequence order only): their ratio is the mean batch width. */
   get batchStats(): { batches: number; items: number } {
-    return this.#gather.stats;
+    return { ...this.#decodes };
   }
 
-  private constructor(model: LlamaModel, context: LlamaContext, sequences: LlamaContextSequence[], info: EngineInfo, gather: DecodeGatherer) {
-    this.#gather = gather;
-    this.#model = model;
-    this.#context = context;
-    this.#free = sequences;
-    this.info = info;
+  private constructor(parts: { llama: Llama; model: LlamaModel; context: LlamaContext; sequences: LlamaContextSequence[]; info: EngineInfo; gpu: GpuVerdict; stepper?: DecodeStepper; decodes: { batches: number; items: number } }) {
+    this.#model = parts.model;
+    this.#context = parts.context;
+    this.#free = parts.sequences;
+    this.#stepper = parts.stepper;
+    this.#decodes = parts.decodes;
+    this.#grammars = new JsonGrammars(parts.llama);
+    this.info = parts.info;
+    this.gpu = parts.gpu;
   }
 
-  static async create(modelName: string, backend: LlamaCppBackend): Promise<LlamaCppEngine> {
+  static async create(modelName: string, backend: LlamaCppBackend, log?: Logger): Promise<LlamaCppEngine> {
     const threads = backend.threads ?? defaultThreads();
-    const llama = await loadLlama(backend.gpu, threads);
+    const { llama, verdict } = await loadLlama(backend, threads, log);
     const model = await llama.loadModel({ modelPath: backend.model });
     const trainContext = model.trainContextSize;
     const contextSize = backend.context_size ?? Math.min(trainContext * backend.sequences, DEFAULT_CONTEXT_CAP_TOKENS);
     let created: LlamaContext | undefined;
-    const gather = new DecodeGatherer();
+    const decodes = { batches: 0, items: 0 };
+    const bySequence = backend.batch_order === "sequence";
     const context = await model.createContext({
       sequences: backend.sequences,
       contextSize,
       threads,
       batchSize: Math.max(512, backend.sequences * 16),
-      batching:
-        backend.batch_order === "sequence"
-          ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created, gather.stats), dispatchSchedule: gather.schedule }
-          : undefined,
+      batching: bySequence ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created, decodes) } : undefined,
     });
     created = context;
-    gather.queued = () => queuedDecodes(context).length;
     const sequences = Array.from({ length: backend.sequences }, () => context.getSequence());
     const perSequence = Math.min(trainContext, Math.floor(context.contextSize / backend.sequences));
-    return new LlamaCppEngine(model, context, sequences, {
-      engine: "llama.cpp",
-      model: modelName,
-      contextLength: perSequence,
-      maxSequences: backend.sequences,
-      systemFingerprint: `llama.cpp-${llama.gpu || "cpu"}`,
-    }, gather);
+    return new LlamaCppEngine({
+      llama,
+      model,
+      context,
+      sequences,
+      gpu: verdict,
+      stepper: bySequence ? new DecodeStepper() : undefined,
+      decodes,
+      info: {
+        engine: "llama.cpp",
+        model: modelName,
+        contextLength: perSequence,
+        maxSequences: backend.sequences,
+        systemFingerprint: `llama.cpp-${llama.gpu || "cpu"}`,
+      },
+    });
   }
 
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult> {
@@ -108,64 +117,65 @@ export class LlamaCppEngine implements Engine {
         `prompt (${prompt.length} tokens) + max_tokens (${sampling.maxTokens}) exceeds the context length ${this.info.contextLength}`,
       );
     }
+    const grammar = sampling.jsonSchema ? await this.#grammars.get(sampling.jsonSchema) : undefined;
     const sequence = this.#takeSequence(prompt);
     if (!sequence) throw meshError(Code.ResourceExhausted, "no free sequence");
-    let completionTokens = 0;
-    let finishReason: EngineResult["finishReason"] = "stop";
     try {
       const reused = await reusePrefix(sequence, prompt);
+      if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
       const detokenizer = new IncrementalDetokenizer(this.#model);
       const eog = new Set<Token>([this.#model.tokens.eos, this.#model.tokens.eot].filter((t): t is Token => t != null));
-      const options: SequenceEvaluateOptions = {
-        temperature: sampling.temperature,
-        topP: sampling.topP,
-        topK: sampling.topK,
-        minP: sampling.minP,
-        seed: sampling.seed,
-        yieldEogToken: sampling.ignoreEos,
-      };
-      if (sampling.repetitionPenalty !== undefined || sampling.frequencyPenalty || sampling.presencePenalty) {
-        const generated: Token[] = [];
-        options.repeatPenalty = {
-          punishTokens: () => generated.slice(-64),
-          penalty: sampling.repetitionPenalty ?? 1,
-          frequencyPenalty: sampling.frequencyPenalty || undefined,
-          presencePenalty: sampling.presencePenalty || undefined,
-        };
-        detokenizer.onToken = (token) => generated.push(token);
-      }
-      if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
-      finishReason = "stop";
-      const tokens = sequence.evaluate(prompt.slice(reused), options);
-      this.#gather.active++;
+      const run = new TokenRun(sequence, prompt.slice(reused), this.#evaluateOptions(request, grammar), sampling.maxTokens, this.#stepper, signal);
+      const json = grammar ? new JsonTail() : undefined;
+      let completionTokens = 0;
+      let finishReason: EngineResult["finishReason"] = "stop";
       try {
         for (;;) {
-          const next = await tokens.next();
-          if (next.done) break;
-          if (signal.aborted) {
-            finishReason = "cancelled";
-            break;
-          }
+          const token = await run.next();
+          if (token === undefined) break;
           completionTokens++;
-          const token = next.value;
           const text = eog.has(token) ? "" : detokenizer.push(token);
-          yield { tokenIds: [token], text };
+          const shown = json ? json.push(text) : text;
+          yield { tokenIds: [token], text: shown };
+          if (json?.complete) break;
           if (completionTokens >= sampling.maxTokens) {
             finishReason = "length";
             break;
           }
         }
       } finally {
-        this.#gather.active--;
-        await tokens.return(undefined);
+        await run.stop();
       }
       if (signal.aborted) finishReason = "cancelled";
       const tail = detokenizer.flush();
-      if (tail) yield { tokenIds: [], text: tail };
+      const shownTail = json ? json.push(tail) : tail;
+      if (shownTail) yield { tokenIds: [], text: shownTail };
       return { finishReason, promptTokens: prompt.length, completionTokens };
     } finally {
       this.#free.push(sequence);
     }
+  }
+
+  #evaluateOptions(request: EngineRequest, grammar: LlamaGrammar | undefined): SequenceEvaluateOptions {
+    const { sampling } = request;
+    const options: SequenceEvaluateOptions = {
+      temperature: sampling.temperature,
+      topP: sampling.topP,
+      topK: sampling.topK,
+      minP: sampling.minP,
+      seed: sampling.seed,
+      yieldEogToken: sampling.ignoreEos && !grammar,
+    };
+    if (grammar) options.grammarEvaluationState = new LlamaGrammarEvaluationState({ model: this.#model, grammar });
+    if (sampling.repetitionPenalty !== undefined || sampling.frequencyPenalty || sampling.presencePenalty) {
+      options.repeatPenalty = {
+        punishTokens: () => [], // replaced by TokenRun with the tokens it generated
+        penalty: sampling.repetitionPenalty ?? 1,
+        frequencyPenalty: sampling.frequencyPenalty || undefined,
+        presencePenalty: sampling.presencePenalty || undefined,
+      };
+    }
+    return options;
   }
 
   /** The free sequence whose context shares the longest prefix with `prompt`. */
@@ -189,6 +199,115 @@ export class LlamaCppEngine implements Engine {
 }
 
 /**
+ * One sequence's generation, run ahead of its consumer: it takes each next
+ * token as soon as the step barrier lets it (so a slow client never holds
+ * back the others' decode step) and buffers what the consumer has not read.
+ * The buffer is bounded by max_tokens.
+ */
+class TokenRun {
+  readonly #buffer: Token[] = [];
+  readonly #done: Promise<void>;
+  #finished = false;
+  #stopped = false;
+  #failure: unknown;
+  #wake: (() => void) | undefined;
+  /** Tokens generated so far, kept only for a repetition penalty. */
+  #generated: Token[] | undefined;
+  readonly #onAbort = (): void => {
+    this.#stopped = true;
+    this.#notify();
+  };
+
+  constructor(sequence: LlamaContextSequence, input: Token[], options: SequenceEvaluateOptions, private readonly maxTokens: number, private readonly stepper: DecodeStepper | undefined, private readonly signal: AbortSignal) {
+    if (options.repeatPenalty) {
+      const generated: Token[] = [];
+      options.repeatPenalty = { ...options.repeatPenalty, punishTokens: () => generated.slice(-64) };
+      this.#generated = generated;
+    }
+    signal.addEventListener("abort", this.#onAbort);
+    this.#done = this.#produce(sequence.evaluate(input, options));
+  }
+
+  /** The next token, or undefined when generation ended (EOS, max_tokens, stop, abort). */
+  async next(): Promise<Token | undefined> {
+    for (;;) {
+      if (this.signal.aborted) return undefined;
+      if (this.#buffer.length > 0) return this.#buffer.shift();
+      if (this.#finished) {
+        if (this.#failure !== undefined && !this.#stopped) throw this.#failure;
+        return undefined;
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  /** Stops generating and waits until the sequence is idle. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.signal.removeEventListener("abort", this.#onAbort);
+    await this.#done;
+  }
+
+  async #produce(tokens: AsyncGenerator<Token, void, void>): Promise<void> {
+    this.stepper?.join();
+    let produced = 0;
+    try {
+      while (!this.#stopped && produced < this.maxTokens) {
+        await this.stepper?.arrive();
+        if (this.#stopped) break;
+        const next = await tokens.next();
+        if (next.done) break;
+        produced++;
+        this.#generated?.push(next.value);
+        this.#buffer.push(next.value);
+        this.#notify();
+      }
+    } catch (err) {
+      this.#failure = err;
+    } finally {
+      this.stepper?.leave();
+      this.#finished = true;
+      this.#notify();
+      await tokens.return(undefined).catch(() => undefined);
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/**
+ * Output under a JSON grammar: node-llama-cpp's JSON grammars end in a run
+ * of newlines ("\n" × 4 is their stop trigger, and trailing whitespace is
+ * to be trimmed). Whitespace is held back until something follows it; four
+ * newlines end the generation.
+ */
+class JsonTail {
+  #held = "";
+  complete = false;
+
+  push(text: string): string {
+    if (this.complete || !text) return "";
+    const all = this.#held + text;
+    const trigger = all.indexOf(JSON_STOP_TRIGGER);
+    if (trigger >= 0) {
+      this.complete = true;
+      this.#held = "";
+      return all.slice(0, trigger).trimEnd();
+    }
+    const body = all.trimEnd();
+    this.#held = all.slice(body.length);
+    return body;
+  }
+}
+
+/** node-llama-cpp's stop trigger for its JSON grammars. */
+const JSON_STOP_TRIGGER = "\n".repeat(4);
+
+/**
  * Keeps the part of the sequence's context that equals the prompt's start
  * and erases the rest; returns how many prompt tokens are already evaluated.
  * At least one prompt token is always evaluated again to get fresh logits.
@@ -203,85 +322,6 @@ async function reusePrefix(sequence: LlamaContextSequence, prompt: readonly Toke
     await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
   }
   return keep;
-}
-
-/**
- * node-llama-cpp's dispatch schedule, made to wait (MAX_DISPATCH_WAIT_MS at
- * most) until every running sequence has queued its next decode, so one
- * decode step evaluates them all in one batch instead of several.
- */
-export class DecodeGatherer {
-  /** Decode batches dispatched, and sequences they held (sequence order only): their ratio is the mean batch width. */
-  readonly stats = { batches: 0, items: 0 };
-  /** Sequences generating now. */
-  active = 0;
-  /** How many decodes are queued in the context (set once the context exists). */
-  queued: () => number = () => Infinity;
-
-  readonly schedule = (dispatch: () => void): void => {
-    const until = performance.now() + MAX_DISPATCH_WAIT_MS;
-    const check = (): void => {
-      if (this.queued() >= this.active || performance.now() >= until) dispatch();
-      else setImmediate(check);
-    };
-    setImmediate(check);
-  };
-}
-
-/** What node-llama-cpp keeps per queued decode (internal; read only to learn each item's sequence id). */
-interface QueuedDecode {
-  tokens: readonly Token[];
-  sequenceId: number;
-}
-
-/**
- * Batch items ordered by sequence id, each given an equal share of the
- * batch. llama.cpp with a non-unified KV cache splits a batch into runs of
- * consecutive sequence ids, and node-llama-cpp queues decodes in completion
- * order, so without this one decode step of 8 sequences often runs as
- * several. Items whose sequence cannot be told keep their place at the end.
- */
-export function sequenceOrderStrategy(
-  context: () => LlamaContext | undefined,
-  stats?: { batches: number; items: number },
-): CustomBatchingPrioritizationStrategy {
-  return ({ items, size }) => {
-    if (stats) {
-      stats.batches++;
-      stats.items += items.length;
-    }
-    const created = context();
-    const queued = created ? queuedDecodes(created) : [];
-    const ids = new Map<readonly Token[], number>(queued.map((q) => [q.tokens, q.sequenceId]));
-    const ordered = [...items].sort((a, b) => (ids.get(a.tokens) ?? Infinity) - (ids.get(b.tokens) ?? Infinity));
-    return fairShare(ordered, size);
-  };
-}
-
-/** The decodes node-llama-cpp has queued (an internal field, read only; empty if it is ever renamed). */
-function queuedDecodes(context: LlamaContext): readonly QueuedDecode[] {
-  const queued = (context as unknown as { _queuedDecodes?: QueuedDecode[] })._queuedDecodes;
-  return Array.isArray(queued) ? queued : [];
-}
-
-/** Every item gets an equal share of `size` tokens; what is left goes to items still wanting more, in order. */
-function fairShare(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
-  const result: PrioritizedBatchItem[] = [];
-  let left = size;
-  const share = Math.max(1, Math.floor(size / Math.max(1, items.length)));
-  for (const item of items) {
-    if (left <= 0) break;
-    const amount = Math.min(item.tokens.length, share, left);
-    result.push({ item, processAmount: amount });
-    left -= amount;
-  }
-  for (const entry of result) {
-    if (left <= 0) break;
-    const more = Math.min(entry.item.tokens.length - entry.processAmount, left);
-    entry.processAmount += more;
-    left -= more;
-  }
-  return result;
 }
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {

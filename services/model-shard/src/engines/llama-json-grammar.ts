@@ -1,0 +1,65 @@
+import type { Llama, LlamaGrammar } from "node-llama-cpp";
+import { Code } from "@connectrpc/connect";
+import { meshError } from "../../../../lib/errors.js";
+
+/** Schemas whose grammar is kept (per engine), most recently used last. */
+const MAX_CACHED_GRAMMARS = 32;
+
+/** Root keywords that make a schema constrain something (node-llama-cpp reads anything else as `null`). */
+const ROOT_KEYWORDS = ["type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "items"];
+
+/**
+ * llama.cpp grammars for `SamplingParams.json_schema`: "{}" is any JSON
+ * object (node-llama-cpp's "json" grammar), anything else a JSON schema in
+ * the subset node-llama-cpp turns into GBNF. A schema that cannot become a
+ * grammar is InvalidArgument naming `response_format`.
+ */
+export class JsonGrammars {
+  readonly #cache = new Map<string, Promise<LlamaGrammar>>();
+
+  constructor(private readonly llama: Llama) {}
+
+  get(jsonSchema: string): Promise<LlamaGrammar> {
+    const cached = this.#cache.get(jsonSchema);
+    if (cached) {
+      this.#cache.delete(jsonSchema);
+      this.#cache.set(jsonSchema, cached);
+      return cached;
+    }
+    const grammar = this.#create(jsonSchema);
+    this.#cache.set(jsonSchema, grammar);
+    grammar.catch(() => this.#cache.delete(jsonSchema));
+    while (this.#cache.size > MAX_CACHED_GRAMMARS) this.#cache.delete(this.#cache.keys().next().value!);
+    return grammar;
+  }
+
+  async #create(jsonSchema: string): Promise<LlamaGrammar> {
+    const schema = parseSchema(jsonSchema);
+    if (Object.keys(schema).length === 0) return this.llama.getGrammarFor("json");
+    try {
+      return await this.llama.createGrammarForJsonSchema(schema as never); // node-llama-cpp checks the subset it supports
+    } catch (err) {
+      throw invalid(`response_format.json_schema.schema cannot be used: ${(err as Error).message}`, err);
+    }
+  }
+}
+
+/** Parses and checks a schema's shape before node-llama-cpp sees it. */
+export function parseSchema(jsonSchema: string): Record<string, unknown> {
+  let schema: unknown;
+  try {
+    schema = JSON.parse(jsonSchema);
+  } catch (err) {
+    throw invalid("response_format.json_schema.schema is not valid JSON", err);
+  }
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) throw invalid("response_format.json_schema.schema must be a JSON object");
+  const record = schema as Record<string, unknown>;
+  if (Object.keys(record).length > 0 && !ROOT_KEYWORDS.some((k) => k in record)) {
+    throw invalid(`response_format.json_schema.schema constrains nothing: give one of ${ROOT_KEYWORDS.join(", ")} at its root`);
+  }
+  return record;
+}
+
+function invalid(message: string, cause?: unknown) {
+  return meshError(Code.InvalidArgument, message, { reason: "invalid_value", param: "response_format", cause });
+}
