@@ -5,6 +5,9 @@ import type { Logger } from "./logger.js";
 /** How long in-flight calls get to finish after SIGTERM. */
 export const DRAIN_TIMEOUT_MS = 10_000;
 
+/** After the drain timeout, this much longer before the process exits regardless. */
+const FORCED_EXIT_GRACE_MS = 5_000;
+
 /** What a service's `start` returns: its bound port and how to stop it. */
 export interface RunningService {
   port: number;
@@ -42,9 +45,18 @@ export async function runService(name: string, start: (log: Logger) => Promise<R
 
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal while draining: the operator wants out now.
+      if (signal !== "disconnect") process.exit(1);
+      return;
+    }
     stopping = true;
     log.info({ signal }, "draining");
+    // Whatever hangs in a drain, the process still ends.
+    setTimeout(() => {
+      log.error({ signal }, "drain did not finish in time; exiting");
+      process.exit(1);
+    }, DRAIN_TIMEOUT_MS + FORCED_EXIT_GRACE_MS).unref();
     service
       .close(DRAIN_TIMEOUT_MS)
       .then(() => {
