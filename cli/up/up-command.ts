@@ -43,6 +43,13 @@ export async function upCommand(args: string[]): Promise<void> {
       process.exit(0);
     });
   };
+  // A closed terminal or pipe must not keep us from stopping the services.
+  process.stdout.on("error", () => {});
+  process.stderr.on("error", () => {});
+  process.on("uncaughtException", (err) => {
+    process.stderr.write(`llm-mesh: ${err.stack ?? err}\n`);
+    shutdown("uncaughtException");
+  });
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   const lines = [
