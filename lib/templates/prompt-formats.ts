@@ -66,19 +66,7 @@ const LLAMA_2_CHAT = `${SPLIT_SYSTEM}
  * Llama 2 chat format, the same reference code; kept as its own name so a
  * catalog says what the model was trained on.
  */
-const CODELLAMA_INSTRUCT = `${SPLIT_SYSTEM}
-{%- for message in loop_messages -%}
-  {%- if message['role'] == 'user' -%}
-    {%- if loop.first and system_message != '' -%}
-      {%- set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] -%}
-    {%- else -%}
-      {%- set content = message['content'] -%}
-    {%- endif -%}
-    {{- bos_token + '[INST] ' + (content | trim) + ' [/INST]' -}}
-  {%- else -%}
-    {{- ' ' + (message['content'] | trim) + ' ' + eos_token -}}
-  {%- endif -%}
-{%- endfor -%}`;
+const CODELLAMA_INSTRUCT = LLAMA_2_CHAT;
 
 /** A completion-only model (replit-code): it has no chat format; chat requests are refused. */
 const COMPLETION_ONLY = `{{- raise_exception('This model is completion-only: use /v1/completions') -}}`;
