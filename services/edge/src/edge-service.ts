@@ -14,6 +14,8 @@ import { ADMIN_PREFIX } from "./admin/admin-api.js";
 import type { AdminApi } from "./admin/admin-api.js";
 import { EXPERIMENTS_PREFIX, FEEDBACK_PATH, forcedBackend } from "./experiments/experiments-api.js";
 import type { ExperimentsApi } from "./experiments/experiments-api.js";
+import { serveMetrics } from "../../../lib/metrics/index.js";
+import { EdgeMetrics } from "./edge-metrics.js";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -40,6 +42,9 @@ export interface EdgeDeps {
 
 /** The OpenAI REST surface: routing, auth, body parsing, errors. */
 export class EdgeService {
+  /** Served at GET /metrics on the edge's own port. */
+  readonly metrics = new EdgeMetrics();
+
   constructor(private readonly deps: EdgeDeps) {}
 
   /** The Node.js request listener for HTTP/1.1 and h2c alike. */
@@ -57,8 +62,10 @@ export class EdgeService {
       if (!res.writableFinished) abort.abort();
     });
     const path = (req.url ?? "/").split("?")[0]!;
+    res.once("close", () => this.metrics.record(path, res.statusCode, startedAt));
     try {
       if (req.method === "GET" && path === "/healthz") return await this.#healthz(res);
+      if (req.method === "GET" && path === "/metrics") return void (await serveMetrics(this.metrics.registry, req, res));
       if (this.deps.experiments && (path === EXPERIMENTS_PREFIX || path.startsWith(`${EXPERIMENTS_PREFIX}/`))) {
         return await this.deps.experiments.admin(req, res, new URL(req.url ?? "/", "http://edge"));
       }

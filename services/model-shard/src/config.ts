@@ -9,6 +9,8 @@ const schema = z.object({
   MESH_SHARD_MODEL: z.string().min(1),
   /** The backend entry of the catalog (JSON), engine settings included. */
   MESH_SHARD_BACKEND: jsonSchema(backendSchema),
+  /** Serves Prometheus `GET /metrics` on this port (0: a free one); unset: no metrics listener. */
+  METRICS_PORT: portSchema.optional(),
 });
 
 /** model-shard's configuration, from the environment. */
@@ -17,9 +19,11 @@ export interface ShardConfig {
   host: string;
   model: string;
   backend: z.infer<typeof backendSchema>;
+  /** Prometheus `GET /metrics` port (0: a free one); absent: off. */
+  metricsPort?: number;
 }
 
 export function loadShardConfig(env: NodeJS.ProcessEnv): ShardConfig {
   const raw = parseConfig("model-shard", schema, env);
-  return { port: raw.PORT, host: raw.HOST, model: raw.MESH_SHARD_MODEL, backend: raw.MESH_SHARD_BACKEND };
+  return { port: raw.PORT, host: raw.HOST, model: raw.MESH_SHARD_MODEL, backend: raw.MESH_SHARD_BACKEND, metricsPort: raw.METRICS_PORT };
 }

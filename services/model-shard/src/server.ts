@@ -1,5 +1,7 @@
 import { ShardService as ShardServiceDesc } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { startRpcServer } from "../../../lib/rpc/index.js";
+import { startMetricsServer } from "../../../lib/metrics/index.js";
+import type { MetricsServer } from "../../../lib/metrics/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import type { ShardConfig } from "./config.js";
@@ -8,6 +10,7 @@ import { LlamaCppEngine } from "./engines/llama-cpp-engine.js";
 import { OpenAIUpstreamEngine } from "./engines/openai-upstream-engine.js";
 import { SimEngine } from "./engines/sim-engine.js";
 import { ShardService } from "./shard-service.js";
+import { ShardMetrics } from "./shard-metrics.js";
 import { SlotPool } from "./slot-pool.js";
 
 /** Creates the engine a backend entry names. */
@@ -26,23 +29,35 @@ export async function createEngine(config: ShardConfig, log?: Logger): Promise<E
 }
 
 /** Builds and starts model-shard around an engine. */
-export async function build(config: ShardConfig, log: Logger, engine?: Engine): Promise<RunningService & { engine: Engine; pool: SlotPool }> {
+export async function build(
+  config: ShardConfig,
+  log: Logger,
+  engine?: Engine,
+): Promise<RunningService & { engine: Engine; pool: SlotPool; metricsPort?: number }> {
   const theEngine = engine ?? (await createEngine(config, log));
   if (theEngine.info.engine === "sim") log.warn({ model: config.model }, "this shard runs the load-test SIMULATOR: placeholder tokens, no model");
   const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
-  const service = new ShardService(theEngine, pool, log);
+  const metrics = config.metricsPort === undefined ? undefined : new ShardMetrics(config.model, pool);
+  const service = new ShardService(theEngine, pool, log, metrics);
   const server = await startRpcServer({
     host: config.host,
     port: config.port,
     serviceNames: [ShardServiceDesc.typeName],
     routes: (router) => router.service(ShardServiceDesc, service),
   });
+  let metricsServer: MetricsServer | undefined;
+  if (metrics) {
+    metricsServer = await startMetricsServer(metrics.registry, { host: config.host, port: config.metricsPort! });
+    log.info({ port: metricsServer.port }, "metrics on GET /metrics");
+  }
   return {
     port: server.port,
     engine: theEngine,
     pool,
+    metricsPort: metricsServer?.port,
     async close(drainMs: number) {
       await server.close(drainMs);
+      await metricsServer?.close();
       await theEngine.close();
     },
   };

@@ -13,6 +13,7 @@ import type { Logger } from "../../../lib/runtime/index.js";
 import { coalesce } from "./coalesce.js";
 import type { Engine, EngineResult } from "./engine.js";
 import type { Load, SlotPool } from "./slot-pool.js";
+import type { ShardMetrics } from "./shard-metrics.js";
 
 const FINISH_REASONS: Record<EngineResult["finishReason"], FinishReason> = {
   stop: FinishReason.STOP,
@@ -29,13 +30,19 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     private readonly engine: Engine,
     private readonly pool: SlotPool,
     private readonly log: Logger,
+    private readonly metrics?: ShardMetrics,
   ) {}
 
   async *generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
     const started = performance.now();
     const sampling = req.sampling;
     if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
-    const release = await this.pool.acquire(ctx.signal);
+    const timing = this.metrics?.start(started);
+    let result: EngineResult | undefined;
+    const release = await this.pool.acquire(ctx.signal).catch((err: unknown) => {
+      timing?.end(undefined, ctx.signal.aborted, !ctx.signal.aborted && asConnectError(err).code === Code.ResourceExhausted);
+      throw err;
+    });
     try {
       const stops = new StopMatcher(sampling.stop);
       const generation = this.engine.generate(
@@ -43,7 +50,6 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         ctx.signal,
       );
       let generated = 0;
-      let result: EngineResult | undefined;
       const batches = coalesce(generation);
       while (!result) {
         const next = await batches.next();
@@ -62,6 +68,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
           text += stops.push(chunk.text);
           if (stops.stopped) break;
         }
+        timing?.tokens(tokenCount);
         if (text || tokenIds.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount });
         if (stops.stopped) {
           // Ends the engine's generator: its sequence is free at once.
@@ -82,6 +89,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       throw error;
     } finally {
       release();
+      timing?.end(result, ctx.signal.aborted);
     }
   }
 
