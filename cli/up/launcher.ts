@@ -87,7 +87,7 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
       for (let i = 0; i < backend.replicas; i++) {
         const name = `shard:${model.name}/${backend.name}${backend.replicas > 1 ? `#${i}` : ""}`;
         // METRICS_PORT set for `up` means "expose metrics": each shard gets a port of its own.
-        const metrics = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
+        const metrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
         const shard = await add(name, "model-shard", { MESH_SHARD_MODEL: model.name, MESH_SHARD_BACKEND: JSON.stringify({ ...backend, addresses: undefined }), ...metrics }, []);
         backend.addresses.push(shard.address);
         shards.push(name);
