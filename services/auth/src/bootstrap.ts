@@ -14,7 +14,12 @@ export const FIRST_KEY_FILE = "first-api-key";
  */
 export async function ensureFirstKey(store: KeyStore, dataDir: string, bootstrapKey: string | undefined, now = Date.now()): Promise<boolean> {
   if (!(await store.getAccount(DEFAULT_ACCOUNT_ID))) {
-    await store.createAccount({ id: DEFAULT_ACCOUNT_ID, name: "Default account", retentionOptOut: false, createdAtMs: now });
+    try {
+      await store.createAccount({ id: DEFAULT_ACCOUNT_ID, name: "Default account", retentionOptOut: false, createdAtMs: now });
+    } catch (err) {
+      // Another auth replica sharing the store created it first: that is fine.
+      if (!(await store.getAccount(DEFAULT_ACCOUNT_ID))) throw err;
+    }
   }
   if (bootstrapKey) {
     const parsed = parseKey(bootstrapKey);
