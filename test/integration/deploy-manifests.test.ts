@@ -83,14 +83,18 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
 
   it("points every address in the environment and the catalog at a Service and port that exist", () => {
     const ports = new Map(services.map((s) => [s.metadata.name, s.spec!.ports.map((p: { port: number }) => p.port) as number[]]));
+    const headless = new Set(services.filter((s) => s.spec!.clusterIP === "None").map((s) => s.metadata.name));
     const resolves = (address: string): boolean => {
-      const [host, port] = address.replace(/^nats:\/\//, "").split(":");
+      const [host, port] = address.replace(/^(nats|dns):\/\/\/?/, "").split(":");
+      // A dns:/// target names a headless Service, so it resolves to every pod (one replica each).
+      if (address.startsWith("dns:///") && !headless.has(host!)) return false;
       return ports.get(host!)?.includes(Number(port)) ?? false;
     };
     const catalogMap = dev.find((r) => r.kind === "ConfigMap" && r.metadata.name.startsWith("mesh-catalog"))!;
     const catalog = catalogSchema.parse(JSON.parse(catalogMap.data!["catalog.json"]!));
     backendSchema.parse(JSON.parse(catalogMap.data!["shard-backend.json"]!));
     for (const b of catalog.models.flatMap((m) => m.backends)) for (const a of b.addresses ?? []) expect(resolves(a), a).toBe(true);
+    expect(catalog.models.flatMap((m) => m.backends).flatMap((b) => b.addresses ?? [])).toContain("dns:///model-shard:50051");
     for (const d of deployments) {
       for (const e of containersOf(d).flatMap((c) => c.env ?? [])) {
         if (/_ADDR$|^MESH_NATS_URL$/.test(e.name)) expect(resolves(e.value!), `${d.metadata.name} ${e.name}=${e.value}`).toBe(true);

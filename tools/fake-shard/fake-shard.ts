@@ -34,16 +34,20 @@ export class FakeShard {
   calls = 0;
   running = 0;
   server!: RpcServer;
+  /** The loopback address it listens on (127.0.0.x, so shards can share a port). */
+  host = "127.0.0.1";
   readonly #loadWaiters = new Set<() => void>();
 
   get address(): string {
-    return `127.0.0.1:${this.server.port}`;
+    return `${this.host}:${this.server.port}`;
   }
 
-  static async start(init: Partial<Pick<FakeShard, "behaviour" | "tokens" | "tokenDelayMs">> = {}): Promise<FakeShard> {
-    const shard = Object.assign(new FakeShard(), init);
+  static async start(init: Partial<Pick<FakeShard, "behaviour" | "tokens" | "tokenDelayMs" | "host">> & { port?: number } = {}): Promise<FakeShard> {
+    const { port = 0, ...rest } = init;
+    const shard = Object.assign(new FakeShard(), rest);
     shard.server = await startRpcServer({
-      port: 0,
+      host: shard.host,
+      port,
       serviceNames: [ShardService.typeName],
       routes: (r) =>
         r.service(ShardService, {

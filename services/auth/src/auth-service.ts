@@ -21,7 +21,7 @@ import type {
 import { Code, meshError } from "../../../lib/errors.js";
 import { parseKey, secretMatches } from "./api-key.js";
 import { RateLimiter } from "./rate-limiter.js";
-import type { RateStatus } from "./rate-limiter.js";
+import type { KeyRateLimiter, RateStatus } from "./rate-limiter.js";
 import type { AccountRecord, KeyRecord, KeyStore } from "./store/index.js";
 
 /** How often a key watch says it is alive. */
@@ -62,7 +62,7 @@ export function principalOf(key: KeyRecord, account: AccountRecord | undefined):
 /** Options of the auth service; the clock and heartbeat are injectable for tests. */
 export interface AuthServiceOptions {
   changes?: EventEmitter;
-  limiter?: RateLimiter;
+  limiter?: KeyRateLimiter;
   now?: () => number;
   heartbeatMs?: number;
 }
@@ -83,7 +83,7 @@ export const RATE_STATUS_HEADERS = {
  */
 export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
   readonly changes: EventEmitter;
-  readonly limiter: RateLimiter;
+  readonly limiter: KeyRateLimiter;
   readonly #now: () => number;
   readonly #heartbeatMs: number;
 
@@ -142,9 +142,9 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
   async admit(req: AdmitRequest) {
     const key = await this.store.getKey(req.keyId);
     if (!key || key.revokedAtMs > 0) throw invalidKey();
-    // Synchronous from here: concurrent admissions are counted exactly.
+    // The limiter counts concurrent admissions exactly (in memory: synchronously; on NATS: by revision).
     const limits = { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute };
-    const admission = this.limiter.admit(key.id, req.requestId, req.reserveTokens, limits);
+    const admission = await this.limiter.admit(key.id, req.requestId, req.reserveTokens, limits);
     if (!admission.admitted) {
       const what = admission.exceeded === "tokens" ? `tokens per min (TPM): Limit ${limits.tokensPerMinute}, Requested ${req.reserveTokens}` : `requests per min (RPM): Limit ${limits.requestsPerMinute}`;
       const err = meshError(Code.ResourceExhausted, `Rate limit reached for key ${key.id} on ${what}.`, { reason: "rate_limit_exceeded", param: admission.exceeded });
@@ -170,7 +170,7 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
       createdAtMs,
     });
     if (!recorded) return create(RecordUsageResponseSchema, { recorded });
-    this.limiter.settle(req.requestId, req.promptTokens + req.completionTokens);
+    await this.limiter.settle(req.requestId, req.promptTokens + req.completionTokens, req.keyId);
     if (req.requestJson || req.responseText) {
       // The account decides, not the edge's possibly stale principal: opted out means nothing stored.
       const account = await this.store.getAccount(req.accountId);

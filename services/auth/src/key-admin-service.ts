@@ -30,7 +30,7 @@ import { adminTokenMatches, bearerToken } from "./admin-token.js";
 import { generateKey, keyHint } from "./api-key.js";
 import type { KeyChange } from "./auth-service.js";
 import { DEFAULT_ACCOUNT_ID } from "./bootstrap.js";
-import type { RateLimiter } from "./rate-limiter.js";
+import type { KeyRateLimiter } from "./rate-limiter.js";
 import type { AccountRecord, KeyRecord, KeyStore, UsageQuery } from "./store/index.js";
 
 const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -42,7 +42,7 @@ export interface KeyAdminDeps {
   store: KeyStore;
   /** Pushes a key change to every watching edge. */
   publish: (change: KeyChange) => void;
-  limiter: RateLimiter;
+  limiter: KeyRateLimiter;
   /** The operator's admin token; without one every call is refused. */
   adminToken: string | undefined;
   now?: () => number;
@@ -150,7 +150,7 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
       key.revokedAtMs = this.#now();
       await this.deps.store.putKey(key);
     }
-    this.deps.limiter.forget(key.id);
+    await this.deps.limiter.forget(key.id);
     this.deps.publish({ kind: ChangeKind.REVOKED, keyId: key.id });
     return create(RevokeKeyResponseSchema, { keyInfo: keyInfoOf(key) });
   }

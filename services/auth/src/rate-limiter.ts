@@ -25,6 +25,21 @@ export interface Admission {
   status: RateStatus;
 }
 
+/**
+ * What AuthService needs from a limiter. The in-memory {@link RateLimiter}
+ * answers synchronously (SQLite mode, one auth process); the NATS one
+ * (`nats-rate-limiter.ts`, MESH_STORE=nats) is shared by every replica and
+ * answers asynchronously. `keyId` on settle lets a shared limiter find the
+ * grant when usage is recorded on another replica than the admission.
+ */
+export interface KeyRateLimiter {
+  admit(keyId: string, requestId: string, tokens: number, limits: RateLimits): Admission | Promise<Admission>;
+  settle(requestId: string, usedTokens: number, keyId?: string): void | Promise<void>;
+  status(keyId: string, limits: RateLimits): RateStatus | Promise<RateStatus>;
+  forget(keyId: string): void | Promise<void>;
+  close?(): Promise<void>;
+}
+
 interface Grant {
   requestId: string;
   atMs: number;
@@ -39,7 +54,7 @@ interface Grant {
  * State is in memory: one auth process holds a key's window (scale-out
  * needs a shared counter; see docs).
  */
-export class RateLimiter {
+export class RateLimiter implements KeyRateLimiter {
   readonly #grants = new Map<string, Grant[]>();
   readonly #byRequest = new Map<string, { keyId: string; grant: Grant }>();
 

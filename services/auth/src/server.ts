@@ -9,6 +9,7 @@ import type { AuthServiceOptions } from "./auth-service.js";
 import { ensureFirstKey } from "./bootstrap.js";
 import type { AuthConfig } from "./config.js";
 import { KeyAdminService } from "./key-admin-service.js";
+import { openRateLimiter } from "./open-rate-limiter.js";
 import { RetentionSweeper } from "./retention-sweeper.js";
 import { openKeyStore } from "./store/index.js";
 
@@ -31,7 +32,8 @@ export async function build(
     log.info({ file: path.join(config.dataDir, "first-api-key") }, "created the first API key");
   }
   const now = options.now ?? Date.now;
-  const auth = new AuthService(store, { now, heartbeatMs: options.heartbeatMs });
+  const limiter = await openRateLimiter(config, log, now);
+  const auth = new AuthService(store, { now, heartbeatMs: options.heartbeatMs, limiter });
   const adminToken = config.adminToken ?? (await readAdminToken(config.dataDir));
   if (!adminToken) log.warn("no admin token (MESH_ADMIN_TOKEN or <data dir>/admin-token): the admin API refuses every call");
   // With NATS every replica (this one too) pushes changes from the KV watch, so the admin's own push would double them.
@@ -57,6 +59,7 @@ export async function build(
       sweeper.stop();
       await server.close(drainMs);
       await store.close();
+      await limiter.close?.();
     },
   };
 }

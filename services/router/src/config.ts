@@ -3,6 +3,7 @@ import { catalogSchema } from "../../../lib/catalog/index.js";
 import type { Catalog } from "../../../lib/catalog/index.js";
 import { jsonSchema, parseConfig, portSchema } from "../../../lib/runtime/index.js";
 import { HEALTH_CHECK_INTERVAL_MS } from "./health-checker.js";
+import { DEFAULT_RESOLVE_INTERVAL_MS } from "./replica-discovery.js";
 import { DEFAULT_MAX_IN_FLIGHT_PER_MODEL } from "./router-service.js";
 
 const schema = z.object({
@@ -16,6 +17,8 @@ const schema = z.object({
   MESH_ROUTER_MAX_IN_FLIGHT_PER_MODEL: z.coerce.number().int().positive().default(DEFAULT_MAX_IN_FLIGHT_PER_MODEL),
   /** Active grpc.health.v1 checks of the replicas; 0 turns them off. */
   MESH_ROUTER_HEALTH_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(HEALTH_CHECK_INTERVAL_MS),
+  /** How often `dns:///NAME:PORT` replica addresses are resolved again. */
+  MESH_ROUTER_RESOLVE_INTERVAL_MS: z.coerce.number().int().positive().default(DEFAULT_RESOLVE_INTERVAL_MS),
   /** "least-loaded-of-two" (default) or "random" (for comparison only). */
   MESH_ROUTER_REPLICA_CHOICE: z.enum(["least-loaded-of-two", "random"]).default("least-loaded-of-two"),
   /** Where experiments changed at run time are kept across restarts (JSON); unset: not kept. */
@@ -30,6 +33,7 @@ export interface RouterConfig {
   maxInFlightPerModel?: number;
   healthCheckIntervalMs?: number;
   replicaChoice?: "least-loaded-of-two" | "random";
+  resolveIntervalMs?: number;
   experimentsFile?: string;
 }
 
@@ -43,6 +47,7 @@ export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
     maxInFlightPerModel: raw.MESH_ROUTER_MAX_IN_FLIGHT_PER_MODEL,
     healthCheckIntervalMs: raw.MESH_ROUTER_HEALTH_CHECK_INTERVAL_MS,
     replicaChoice: raw.MESH_ROUTER_REPLICA_CHOICE,
+    resolveIntervalMs: raw.MESH_ROUTER_RESOLVE_INTERVAL_MS,
     experimentsFile: raw.MESH_ROUTER_EXPERIMENTS_FILE,
   };
 }

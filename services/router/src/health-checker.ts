@@ -18,7 +18,7 @@ export const UNHEALTHY_AFTER_CHECKS = 2;
  * separate: it reacts to failed requests between checks.
  */
 export class HealthChecker {
-  readonly #misses = new Map<Replica, number>();
+  readonly #misses = new WeakMap<Replica, number>();
 
   constructor(
     private readonly replicas: () => Iterable<Replica>,
@@ -33,8 +33,12 @@ export class HealthChecker {
       while (!signal.aborted) {
         await this.checkAll(signal);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.intervalMs);
-          signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+          const onAbort = (): void => (clearTimeout(timer), resolve());
+          const timer = setTimeout(() => {
+            signal.removeEventListener("abort", onAbort);
+            resolve();
+          }, this.intervalMs);
+          signal.addEventListener("abort", onAbort, { once: true });
         });
       }
     };

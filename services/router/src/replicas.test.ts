@@ -49,4 +49,25 @@ describe("replica set", () => {
     expect(set.pick(new Set(), 1)).toBeUndefined();
     expect(set.retryAfterMs(1)).toBe(EJECT_BACKOFF_MS - 1);
   });
+
+  it("setAddresses keeps replicas that stay (with their state), adds new ones and drops and stops gone ones", () => {
+    const set = new ReplicaSet(backend(2), () => 0);
+    const [first, second] = set.replicas;
+    first!.running = 7;
+    const change = set.setAddresses(["127.0.0.1:1", "127.0.0.1:9", "127.0.0.1:9"]);
+    expect(change).toEqual({ added: ["127.0.0.1:9"], removed: ["127.0.0.1:2"] });
+    expect(set.replicas.map((r) => r.address)).toEqual(["127.0.0.1:1", "127.0.0.1:9"]);
+    expect(set.replicas[0]).toBe(first);
+    expect(set.replicas[0]!.running).toBe(7);
+    expect(second!.removedSignal.aborted).toBe(true);
+    expect(first!.removedSignal.aborted).toBe(false);
+    expect(set.pick(new Set([first!]))?.address).toBe("127.0.0.1:9");
+    expect(set.setAddresses([])).toEqual({ added: [], removed: ["127.0.0.1:1", "127.0.0.1:9"] });
+    expect(set.pick()).toBeUndefined();
+  });
+
+  it("leaves dns:/// entries to discovery: only plain addresses become replicas at first", () => {
+    const set = new ReplicaSet({ ...backend(0), addresses: ["dns:///shard:50051", "10.0.0.1:50051"] });
+    expect(set.replicas.map((r) => r.address)).toEqual(["10.0.0.1:50051"]);
+  });
 });

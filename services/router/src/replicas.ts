@@ -2,6 +2,7 @@ import { ShardService } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { CatalogBackend } from "../../../lib/catalog/index.js";
 import { grpcClient } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
+import { isDnsTarget } from "./replica-discovery.js";
 
 /** Consecutive failures after which a replica is ejected. */
 export const EJECT_AFTER_FAILURES = 3;
@@ -29,6 +30,8 @@ export class Replica {
   /** The last active health check's answer (true until one says otherwise). */
   healthy = true;
   readonly client;
+  /** Aborts when the replica leaves its set (its load watch stops; in-flight calls finish). */
+  readonly #removed = new AbortController();
 
   constructor(
     readonly backend: string,
@@ -45,6 +48,16 @@ export class Replica {
   /** Not ejected at `now` (an ejected replica comes back on probation once its back-off ends). */
   available(now: number): boolean {
     return now >= this.ejectedUntilMs;
+  }
+
+  /** Aborted once the replica is dropped from its set. */
+  get removedSignal(): AbortSignal {
+    return this.#removed.signal;
+  }
+
+  /** Marks the replica as dropped from its set: its load watch stops. */
+  remove(): void {
+    this.#removed.abort();
   }
 
   succeeded(): void {
@@ -67,16 +80,46 @@ export class Replica {
   }
 }
 
-/** The replicas of one backend, picked by load (power of two choices). */
+/**
+ * The replicas of one backend, picked by load (power of two choices). Built
+ * from the backend's plain "host:port" addresses; `dns:///NAME:PORT` entries
+ * are left to ReplicaDiscovery, which calls `setAddresses`.
+ */
 export class ReplicaSet {
-  readonly replicas: Replica[];
+  /** The current replicas (replaced, not mutated, by `setAddresses`). */
+  replicas: Replica[];
+  #watch: { signal: AbortSignal; log: Logger } | undefined;
 
   constructor(
     readonly backend: CatalogBackend,
     private readonly random: () => number = Math.random,
     private readonly choice: ReplicaChoice = "least-loaded-of-two",
   ) {
-    this.replicas = (backend.addresses ?? []).map((address) => new Replica(backend.name, address));
+    this.replicas = [...new Set((backend.addresses ?? []).filter((a) => !isDnsTarget(a)))].map((address) => new Replica(backend.name, address));
+  }
+
+  /**
+   * Makes the set exactly `addresses` ("host:port", duplicates ignored): a
+   * replica whose address stays keeps its state (load, ejection, health), a
+   * new one is added (and its load followed if `watchLoad` runs), one that is
+   * gone is dropped and its load watch stopped; calls already on it finish.
+   */
+  setAddresses(addresses: Iterable<string>): { added: string[]; removed: string[] } {
+    const wanted = new Set(addresses);
+    const current = new Map(this.replicas.map((r) => [r.address, r] as const));
+    const added: Replica[] = [];
+    this.replicas = [...wanted].map((address) => {
+      const kept = current.get(address);
+      if (kept) return kept;
+      const replica = new Replica(this.backend.name, address);
+      added.push(replica);
+      return replica;
+    });
+    const removed = [...current.values()].filter((r) => !wanted.has(r.address));
+    for (const r of removed) r.remove();
+    const watch = this.#watch;
+    if (watch && !watch.signal.aborted) for (const r of added) void followLoad(r, watch.signal, watch.log);
+    return { added: added.map((r) => r.address), removed: removed.map((r) => r.address) };
   }
 
   /**
@@ -103,13 +146,15 @@ export class ReplicaSet {
     return waits.length > 0 ? Math.min(...waits) : 1_000;
   }
 
-  /** Follows every replica's load stream until `signal` aborts. */
+  /** Follows every replica's load stream (those added later too) until `signal` aborts or the replica is dropped. */
   watchLoad(signal: AbortSignal, log: Logger): void {
+    this.#watch = { signal, log };
     for (const replica of this.replicas) void followLoad(replica, signal, log);
   }
 }
 
-async function followLoad(replica: Replica, signal: AbortSignal, log: Logger): Promise<void> {
+async function followLoad(replica: Replica, stop: AbortSignal, log: Logger): Promise<void> {
+  const signal = AbortSignal.any([stop, replica.removedSignal]);
   while (!signal.aborted) {
     try {
       for await (const load of replica.client.watchLoad({ minIntervalMs: 0 }, { signal })) {

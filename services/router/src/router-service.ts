@@ -18,6 +18,8 @@ import { errorType } from "./error-type.js";
 import { requestObservation, SERVED_ARM } from "./experiment-metrics.js";
 import { ExperimentRegistry, reportSubject } from "./experiment-registry.js";
 import type { Assignment } from "./experiment-registry.js";
+import { ReplicaDiscovery } from "./replica-discovery.js";
+import type { Resolver } from "./replica-discovery.js";
 import { ReplicaSet } from "./replicas.js";
 import type { Replica, ReplicaChoice } from "./replicas.js";
 import { ShadowSender } from "./shadow.js";
@@ -40,6 +42,10 @@ export interface RouterOptions {
   random?: () => number;
   /** The experiments (default: the catalog's). */
   experiments?: ExperimentRegistry;
+  /** Resolves `dns:///` replica addresses (default: the system resolver). */
+  resolver?: Resolver;
+  /** How often `dns:///` replica addresses are resolved again. */
+  resolveIntervalMs?: number;
 }
 
 interface RoutedModel {
@@ -71,6 +77,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   readonly experiments: ExperimentRegistry;
   readonly #shadow: ShadowSender;
   readonly #maxInFlight: number;
+  readonly #discovery: ReplicaDiscovery[] = [];
 
   constructor(
     catalog: Catalog,
@@ -86,6 +93,20 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     this.experiments = options.experiments ?? new ExperimentRegistry(catalog.models, catalog.experiments ?? []);
     this.#shadow = new ShadowSender(log);
     this.#maxInFlight = options.maxInFlightPerModel ?? DEFAULT_MAX_IN_FLIGHT_PER_MODEL;
+    for (const routed of this.#models.values()) {
+      for (const set of routed.backends.values()) {
+        if (ReplicaDiscovery.needed(set)) this.#discovery.push(new ReplicaDiscovery(set, log, options.resolver, options.resolveIntervalMs));
+      }
+    }
+  }
+
+  /**
+   * Starts resolving the backends' `dns:///NAME:PORT` addresses (one replica
+   * per A/AAAA record, re-resolved on an interval) until `signal` aborts;
+   * resolves once the first round is applied. A no-op without such addresses.
+   */
+  async discoverReplicas(signal: AbortSignal): Promise<void> {
+    await Promise.all(this.#discovery.map((d) => d.start(signal)));
   }
 
   /** Every replica of every backend. */

@@ -25,9 +25,11 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
     experiments: registry,
     maxInFlightPerModel: config.maxInFlightPerModel,
     replicaChoice: config.replicaChoice,
+    resolveIntervalMs: config.resolveIntervalMs,
   });
   const admin = new ExperimentAdminService(registry, log, persist);
   const stopWatching = new AbortController();
+  await router.discoverReplicas(stopWatching.signal);
   router.watchLoad(stopWatching.signal);
   if (config.healthCheckIntervalMs !== 0) new HealthChecker(() => router.replicas(), log, config.healthCheckIntervalMs).start(stopWatching.signal);
   const server = await startRpcServer({
