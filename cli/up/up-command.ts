@@ -62,6 +62,11 @@ export async function upCommand(args: string[]): Promise<void> {
   } else {
     lines.push(`  API key: the one created on the first start (${dataDir}/first-api-key) or MESH_BOOTSTRAP_API_KEY`);
   }
-  lines.push(`  Try: curl ${mesh.url}/v1/models -H "Authorization: Bearer $(cat ${dataDir}/first-api-key)"`, "");
+  lines.push(
+    `  Admin token (keys, accounts, usage, experiments): ${process.env.MESH_ADMIN_TOKEN ? "MESH_ADMIN_TOKEN" : `${dataDir}/admin-token`}`,
+    `  Try: curl ${mesh.url}/v1/models -H "Authorization: Bearer $(cat ${dataDir}/first-api-key)"`,
+    `       llm-mesh keys create --name my-app --url ${mesh.url}`,
+    "",
+  );
   process.stdout.write(`${lines.join("\n")}\n`);
 }
