@@ -65,7 +65,7 @@ export async function upCommand(args: string[]): Promise<void> {
   lines.push(
     `  Admin token (keys, accounts, usage, experiments): ${process.env.MESH_ADMIN_TOKEN ? "MESH_ADMIN_TOKEN" : `${dataDir}/admin-token`}`,
     `  Try: curl ${mesh.url}/v1/models -H "Authorization: Bearer $(cat ${dataDir}/first-api-key)"`,
-    `       llm-mesh keys create --name my-app --url ${mesh.url}`,
+    `       npx llm-mesh keys create --name my-app --url ${mesh.url}`,
     "",
   );
   process.stdout.write(`${lines.join("\n")}\n`);
