@@ -21,8 +21,10 @@ export async function* coalesce<T, R>(source: AsyncGenerator<T, R>): AsyncGenera
       if (first.done) return first.value;
       const batch = [first.value];
       pending = source.next();
+      // One turn of the event loop per batch: what is ready before it joins.
+      const turnEnds = nextTick();
       while (batch.length < MAX_CHUNKS_PER_MESSAGE) {
-        const next = await Promise.race([pending, nextTick()]);
+        const next = await Promise.race([pending, turnEnds]);
         if (next === TICK) break;
         if (next.done) {
           yield batch;
