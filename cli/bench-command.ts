@@ -11,7 +11,7 @@ import { runStream } from "../tools/bench/scenarios/stream.js";
 import { startMesh, stopAllTargets } from "../tools/bench/targets.js";
 import type { RunningTarget } from "../tools/bench/targets.js";
 import { openTokenizer } from "../tools/bench/tokenizers.js";
-import { intFlag, parseCommandArgs, UsageError } from "./args.js";
+import { intFlag, parseCommandArgs, presetFlag, UsageError } from "./args.js";
 
 export const BENCH_USAGE = `llm-mesh bench <serving|overhead|stream|batching> [options]
 
@@ -92,6 +92,7 @@ export async function benchCommand(args: string[]): Promise<void> {
   if (positionals.length !== 1 || !scenario) throw new UsageError("give exactly one scenario: serving, overhead, stream or batching");
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const progress = !values["no-progress"];
+  const smoke = values.smoke === true;
   const interrupted = (signal: string) => {
     log(`\nbench: ${signal}, stopping what it started...`);
     void stopAllTargets().then(() => process.exit(130));
@@ -101,10 +102,9 @@ export async function benchCommand(args: string[]): Promise<void> {
   let report: BenchReport;
   switch (scenario) {
     case "serving":
-      report = await serving(values, progress, log);
+      report = await serving(values, smoke, progress, log);
       break;
-    case "overhead": {
-      const smoke = values.smoke === true;
+    case "overhead":
       report = await runOverhead(
         {
           requests: intFlag("requests", values.requests, smoke ? 5 : 200),
@@ -117,9 +117,7 @@ export async function benchCommand(args: string[]): Promise<void> {
         log,
       );
       break;
-    }
-    case "stream": {
-      const smoke = values.smoke === true;
+    case "stream":
       report = await runStream(
         {
           concurrencies: numberList("concurrency", values.concurrency, smoke ? [1, 2] : [1, 16, 64]),
@@ -130,28 +128,23 @@ export async function benchCommand(args: string[]): Promise<void> {
         log,
       );
       break;
-    }
-    case "batching": {
-      const smoke = values.smoke === true;
-      const preset = values.preset ?? (smoke ? "tiny" : "bench");
-      if (preset !== "tiny" && preset !== "bench") throw new UsageError(`--preset must be tiny or bench, got "${preset}"`);
+    case "batching":
       report = await runBatching(
         {
-          preset,
+          preset: presetFlag(values.preset, smoke ? "tiny" : "bench"),
           model: values.model,
           cacheDir: path.resolve(values.out ?? "bench-results", ".models"),
           streams: numberList("streams", values.streams, smoke ? [1, 2] : [1, 2, 4, 8]),
           inputLen: intFlag("input-len", values["input-len"], smoke ? 8 : 32),
           outputLen: intFlag("output-len", values["output-len"], smoke ? 4 : 128),
           rounds: intFlag("rounds", values.rounds, smoke ? 1 : 2),
-          threads: intFlag("threads", values.threads, Math.max(1, os.availableParallelism())),
+          threads: threadsFlag(values),
           seed: intFlag("seed", values.seed, 0),
           progress,
         },
         log,
       );
       break;
-    }
     default:
       throw new UsageError(`unknown scenario "${scenario}"`);
   }
@@ -159,8 +152,11 @@ export async function benchCommand(args: string[]): Promise<void> {
   process.stdout.write(`${report.markdown}\nresults: ${dir}\n`);
 }
 
-async function serving(values: Values, progress: boolean, log: (line: string) => void): Promise<BenchReport> {
-  const smoke = values.smoke === true;
+function threadsFlag(values: Values): number {
+  return intFlag("threads", values.threads, Math.max(1, os.availableParallelism()));
+}
+
+async function serving(values: Values, smoke: boolean, progress: boolean, log: (line: string) => void): Promise<BenchReport> {
   const started: RunningTarget[] = [];
   let tmp: string | undefined;
   let tokenizerFile = values.tokenizer;
@@ -175,7 +171,7 @@ async function serving(values: Values, progress: boolean, log: (line: string) =>
       await writeTinyModel(modelFile);
       tokenizerFile ??= modelFile;
       log("no --url: starting the mesh on the tiny model (llama.cpp, CPU)");
-      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: 4, threads: intFlag("threads", values.threads, Math.max(1, os.availableParallelism())), gpu: false });
+      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: 4, threads: threadsFlag(values), gpu: false });
       started.push(mesh);
       targets.push({ name: values.name ?? "mesh", target: mesh.target });
     }

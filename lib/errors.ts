@@ -5,6 +5,19 @@ export { Code, ConnectError };
 /** Metadata keys that carry an error's OpenAI `code` and `param` across hops. */
 export const ERROR_REASON_HEADER = "x-mesh-error-reason";
 export const ERROR_PARAM_HEADER = "x-mesh-error-param";
+/** Metadata key (and HTTP header) saying when to try again, in whole seconds. */
+export const RETRY_AFTER_HEADER = "retry-after";
+
+/** `retry-after` seconds for a wait of `ms` milliseconds (whole seconds, at least 1). */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
+
+/** Adds a `retry-after` to an error's metadata. */
+export function withRetryAfter(error: ConnectError, ms: number): ConnectError {
+  error.metadata.set(RETRY_AFTER_HEADER, retryAfterSeconds(ms));
+  return error;
+}
 
 export interface MeshErrorDetails {
   /** OpenAI-style machine code, e.g. "model_not_found", "context_length_exceeded". */
@@ -20,16 +33,11 @@ export interface MeshErrorDetails {
  * rather than Unknown. `reason` and `param` travel as error metadata so the
  * edge can answer with OpenAI's `code` and `param`.
  */
-export function meshError(code: Code, message: string, details: MeshErrorDetails | unknown = {}): ConnectError {
-  const d: MeshErrorDetails = isDetails(details) ? details : { cause: details };
+export function meshError(code: Code, message: string, details: MeshErrorDetails = {}): ConnectError {
   const metadata = new Headers();
-  if (d.reason) metadata.set(ERROR_REASON_HEADER, d.reason);
-  if (d.param) metadata.set(ERROR_PARAM_HEADER, d.param);
-  return new ConnectError(message, code, metadata, undefined, d.cause);
-}
-
-function isDetails(value: unknown): value is MeshErrorDetails {
-  return typeof value === "object" && value !== null && !(value instanceof Error) && ("reason" in value || "param" in value || "cause" in value || Object.keys(value).length === 0);
+  if (details.reason) metadata.set(ERROR_REASON_HEADER, details.reason);
+  if (details.param) metadata.set(ERROR_PARAM_HEADER, details.param);
+  return new ConnectError(message, code, metadata, undefined, details.cause);
 }
 
 /** The reason and param an error carries, if any. */

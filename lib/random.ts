@@ -25,8 +25,3 @@ export function seededRandom(seed: number): SeededRandom {
   };
   return Object.assign(next, { state: () => s });
 }
-
-/** The same generator as a plain function. */
-export function mulberry32(seed: number): Rng {
-  return seededRandom(seed);
-}

@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
-import * as net from "node:net";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Catalog } from "../../lib/catalog/index.js";
-import { ConfigError } from "../../lib/runtime/index.js";
+import { ConfigError, freePort } from "../../lib/runtime/index.js";
 import { ensureAdminToken, isAdminToken } from "../../services/auth/src/admin-token.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { checkHealth } from "../../lib/rpc/index.js";
+import { catalogFromModelFlags } from "./catalog-file.js";
 import { SupervisedProcess } from "./process-supervisor.js";
 import type { ProcessSpec } from "./process-supervisor.js";
 
@@ -40,32 +40,14 @@ function serviceScript(name: string): string {
   return path.join(SERVICES_DIR, name, "src", "main.js");
 }
 
-/** A free loopback port (bound, read, released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** The catalog to serve: the given one, else the tiny model (written once into the data dir). */
 export async function resolveCatalog(options: LaunchOptions): Promise<Catalog> {
   if (options.catalog) return options.catalog;
   const file = path.resolve(options.dataDir, `${DEFAULT_MODEL_NAME}.gguf`);
   if (!existsSync(file)) await writeTinyModel(file);
-  return {
-    models: [
-      {
-        name: DEFAULT_MODEL_NAME,
-        completion_only: false,
-        backends: [{ name: "local", engine: "llama.cpp", model: file, replicas: 1, sequences: 4, gpu: "auto", batch_order: "sequence", max_queue: 64 }],
-      },
-    ],
-  };
+  return catalogFromModelFlags([`${DEFAULT_MODEL_NAME}=${file}`]);
 }
 
 /** Assigns every process its port and fills the catalog's replica addresses. */

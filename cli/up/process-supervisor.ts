@@ -24,16 +24,11 @@ export class SupervisedProcess {
   #restarts = 0;
   #startedAt = 0;
   #restartTimer: NodeJS.Timeout | undefined;
-  onRestart: (() => void) | undefined;
 
   constructor(
     readonly spec: ProcessSpec,
     private readonly out: (line: string) => void,
   ) {}
-
-  get pid(): number | undefined {
-    return this.#child?.pid;
-  }
 
   start(): void {
     this.#startedAt = Date.now();
@@ -53,10 +48,7 @@ export class SupervisedProcess {
       const delay = Math.min(RESTART_FIRST_DELAY_MS * 2 ** this.#restarts, RESTART_MAX_DELAY_MS);
       this.#restarts++;
       this.out(`${prefix} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
-      this.#restartTimer = setTimeout(() => {
-        this.start();
-        this.onRestart?.();
-      }, delay);
+      this.#restartTimer = setTimeout(() => this.start(), delay);
     });
   }
 

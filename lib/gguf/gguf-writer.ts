@@ -1,7 +1,7 @@
 /**
  * A small, generic GGUF v3 (little-endian) writer.
  *
- * Supports the metadata value types a llama-style model needs (uint32, int32,
+ * Supports the metadata value types a llama-style model needs (uint32,
  * float32, bool, string and arrays of string/float32/int32) and F32 tensors.
  * Tensor data is produced lazily, one tensor at a time, and streamed to disk,
  * so large files never sit in memory as a whole.
@@ -38,7 +38,6 @@ export const GGML_TYPE_F32 = 0;
 /** A metadata value together with its GGUF type. */
 export type GgufMetadataValue =
   | { type: "uint32"; value: number }
-  | { type: "int32"; value: number }
   | { type: "float32"; value: number }
   | { type: "bool"; value: boolean }
   | { type: "string"; value: string }
@@ -82,12 +81,6 @@ class ByteSink {
     this.push(b);
   }
 
-  i32(v: number): void {
-    const b = Buffer.allocUnsafe(4);
-    b.writeInt32LE(v | 0, 0);
-    this.push(b);
-  }
-
   f32(v: number): void {
     const b = Buffer.allocUnsafe(4);
     b.writeFloatLE(v, 0);
@@ -120,10 +113,6 @@ function writeValue(sink: ByteSink, v: GgufMetadataValue): void {
     case "uint32":
       sink.u32(GgufValueType.UINT32);
       sink.u32(v.value);
-      return;
-    case "int32":
-      sink.u32(GgufValueType.INT32);
-      sink.i32(v.value);
       return;
     case "float32":
       sink.u32(GgufValueType.FLOAT32);
@@ -189,11 +178,6 @@ export class GgufWriter {
     return this.set(key, { type: "uint32", value });
   }
 
-  /** Sets an int32 metadata value. */
-  addInt32(key: string, value: number): this {
-    return this.set(key, { type: "int32", value });
-  }
-
   /** Sets a float32 metadata value. */
   addFloat32(key: string, value: number): this {
     return this.set(key, { type: "float32", value });
@@ -237,13 +221,8 @@ export class GgufWriter {
     return this;
   }
 
-  /** Total file size in bytes that {@link write} will produce. */
-  get byteLength(): number {
-    const header = this.encodeHeader();
-    return header.length + this.dataLayout().total;
-  }
-
-  private dataLayout(): { offsets: number[]; total: number } {
+  /** Each tensor's offset in the data section (aligned). */
+  private dataOffsets(): number[] {
     const offsets: number[] = [];
     let offset = 0;
     for (const t of this.tensors) {
@@ -251,7 +230,7 @@ export class GgufWriter {
       offsets.push(offset);
       offset += elementCount(t.dims) * 4;
     }
-    return { offsets, total: alignUp(offset) };
+    return offsets;
   }
 
   /**
@@ -268,7 +247,7 @@ export class GgufWriter {
       sink.str(key);
       writeValue(sink, value);
     }
-    const { offsets } = this.dataLayout();
+    const offsets = this.dataOffsets();
     this.tensors.forEach((t, i) => {
       sink.str(t.name);
       sink.u32(t.dims.length);

@@ -5,7 +5,7 @@
  */
 import { GgufWriter } from "./gguf-writer.js";
 import { buildTinyVocab } from "./tiny-vocab.js";
-import { mulberry32 } from "../random.js";
+import { seededRandom } from "../random.js";
 
 /**
  * Zephyr-style chat template. It emits `bos_token` itself, which is why the
@@ -82,8 +82,6 @@ const WEIGHT_STD = 0.02;
 const RMS_EPS = 1e-5;
 const ROPE_FREQ_BASE = 10000;
 
-export { mulberry32 };
-
 /** FNV-1a 32-bit hash of a string, mixed with a seed. */
 function hashSeed(seed: number, name: string): number {
   let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
@@ -106,7 +104,7 @@ function hashSeed(seed: number, name: string): number {
  * Each tensor gets its own stream, derived from the seed and tensor name.
  */
 function randomNormalTensor(seed: number, name: string, count: number, std: number): Float32Array {
-  const rand = mulberry32(hashSeed(seed, name));
+  const rand = seededRandom(hashSeed(seed, name));
   const scale = std * Math.sqrt(3); // Var(sum of 4 U(0,1)) = 1/3
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import * as path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { freePort } from "../runtime/free-port.js";
+import { natsServers } from "./connection.js";
 
 /** Where Debian puts the server binary; `NATS_SERVER_BIN` overrides it. */
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
@@ -15,19 +16,6 @@ const LIVE_CHILDREN = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of LIVE_CHILDREN) child.kill("SIGKILL");
 });
-
-/** A free TCP port on loopback (released before it is returned). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface NatsNodeSpec {
   /** The directory for this node's config and JetStream files. */
@@ -137,7 +125,7 @@ export async function startNatsCluster(dir: string, size = 3): Promise<NatsServe
  * (in a cluster: a meta leader is elected and every peer has joined).
  */
 export async function waitForJetStream(url: string, replicas = 1, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
-  const nc = await connect({ servers: url.split(","), timeout: 1_000 });
+  const nc = await connect({ servers: natsServers(url), timeout: 1_000 });
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -4,6 +4,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/index.js";
+import { isTransientNatsError } from "./retry.js";
 
 /** How long one JetStream publish waits for its ack before the message is buffered. */
 export const PUBLISH_TIMEOUT_MS = 1_000;
@@ -178,13 +179,10 @@ export class JetStreamOutbox {
       });
       return ack.duplicate ? "duplicate" : "stored";
     } catch (err) {
-      if (err instanceof JetStreamApiError) {
-        if (err.code === JetStreamApiCodes.StreamWrongLastSequence) return "duplicate";
-        // 503-style "no stream leader" answers mean the cluster is electing: retry later.
-        if (err.status === 503) return undefined;
-        throw err;
-      }
-      return undefined;
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return "duplicate";
+      // NATS away, a timeout, or a 503 "no stream leader" while the cluster elects: retry later.
+      if (isTransientNatsError(err)) return undefined;
+      throw err;
     }
   }
 

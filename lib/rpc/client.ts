@@ -32,7 +32,7 @@ function channel(address: string): grpc.Client {
 }
 
 /** A call cancelled by a deadline that has passed failed because of the deadline. */
-function failure(err: unknown, deadline: number | undefined) {
+function failure(err: unknown, deadline: number | undefined): ConnectError {
   const error = toConnectError(err);
   if (deadline !== undefined && Date.now() >= deadline && error.code === Code.Canceled) {
     return new ConnectError("deadline exceeded", Code.DeadlineExceeded, error.metadata);
@@ -40,19 +40,14 @@ function failure(err: unknown, deadline: number | undefined) {
   return error;
 }
 
-function callOptions(options: CallOptions | undefined): grpc.CallOptions {
-  const deadline = deadlineOf(options);
-  return deadline === undefined ? {} : { deadline };
-}
-
-const deadlines = new WeakMap<CallOptions, number>();
-
-/** The absolute deadline of a call's options (fixed at the first look). */
-function deadlineOf(options: CallOptions | undefined): number | undefined {
-  if (options?.timeoutMs === undefined || options.timeoutMs <= 0) return undefined;
-  let deadline = deadlines.get(options);
-  if (deadline === undefined) deadlines.set(options, (deadline = Date.now() + options.timeoutMs));
-  return deadline;
+/** What grpc-js needs to start one call: metadata and the absolute deadline (fixed when the call starts). */
+function callStart(options: CallOptions | undefined) {
+  const deadline = options?.timeoutMs !== undefined && options.timeoutMs > 0 ? Date.now() + options.timeoutMs : undefined;
+  return {
+    metadata: options?.headers ? headersToMetadata(new Headers(options.headers)) : new grpc.Metadata(),
+    callOptions: (deadline === undefined ? {} : { deadline }) satisfies grpc.CallOptions,
+    deadline,
+  };
 }
 
 function unary(client: grpc.Client, method: DescMethod) {
@@ -60,20 +55,13 @@ function unary(client: grpc.Client, method: DescMethod) {
   return (request: object, options?: CallOptions): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const signal = options?.signal;
-      if (signal?.aborted) return reject(toConnectError({ code: grpc.status.CANCELLED, details: "cancelled" }));
-      const call = client.makeUnaryRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        asMessage(method.input, request),
-        options?.headers ? headersToMetadata(new Headers(options.headers)) : new grpc.Metadata(),
-        callOptions(options),
-        (err, res) => {
-          signal?.removeEventListener("abort", cancel);
-          if (err) reject(failure(err, deadlineOf(options)));
-          else resolve(res);
-        },
-      );
+      if (signal?.aborted) return reject(new ConnectError("cancelled", Code.Canceled));
+      const { metadata, callOptions, deadline } = callStart(options);
+      const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, asMessage(method.input, request), metadata, callOptions, (err, res) => {
+        signal?.removeEventListener("abort", cancel);
+        if (err) reject(failure(err, deadline));
+        else resolve(res);
+      });
       const cancel = (): void => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
     });
@@ -84,15 +72,9 @@ function serverStream(client: grpc.Client, method: DescMethod) {
   return (request: object, options?: CallOptions): AsyncIterable<unknown> => ({
     async *[Symbol.asyncIterator]() {
       const signal = options?.signal;
-      if (signal?.aborted) throw toConnectError({ code: grpc.status.CANCELLED, details: "cancelled" });
-      const call = client.makeServerStreamRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        asMessage(method.input, request),
-        options?.headers ? headersToMetadata(new Headers(options.headers)) : new grpc.Metadata(),
-        callOptions(options),
-      );
+      if (signal?.aborted) throw new ConnectError("cancelled", Code.Canceled);
+      const { metadata, callOptions, deadline } = callStart(options);
+      const call = client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, asMessage(method.input, request), metadata, callOptions);
       const cancel = (): void => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
       let ended = false;
@@ -102,7 +84,7 @@ function serverStream(client: grpc.Client, method: DescMethod) {
         ended = true;
       } catch (err) {
         ended = true;
-        throw failure(err, deadlineOf(options));
+        throw failure(err, deadline);
       } finally {
         signal?.removeEventListener("abort", cancel);
         // The consumer stopped early: cancel the call so the server stops too.

@@ -1,7 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
+import type { Code } from "@connectrpc/connect";
+import { asConnectError } from "../errors.js";
 
 /**
  * grpc-js service definitions built from protobuf-es descriptors, so the
@@ -47,21 +49,17 @@ export function headersToMetadata(headers: Headers | undefined): grpc.Metadata {
   return metadata;
 }
 
-/** A grpc-js status error → ConnectError (gRPC status numbers are Connect's Code numbers). */
+/** A grpc-js status error → ConnectError (gRPC status numbers are Connect's Code numbers); anything else as `asConnectError`. */
 export function toConnectError(err: unknown): ConnectError {
-  if (err instanceof ConnectError) return err;
   const status = err as Partial<grpc.ServiceError> | undefined;
-  if (status && typeof status.code === "number" && status.code !== grpc.status.OK) {
+  if (!(err instanceof ConnectError) && status && typeof status.code === "number" && status.code !== grpc.status.OK) {
     return new ConnectError(status.details ?? "", status.code as number as Code, metadataToHeaders(status.metadata));
   }
-  return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+  return asConnectError(err);
 }
 
 /** Anything a handler threw → the status grpc-js sends. Unexpected errors say only "internal error". */
 export function toStatus(err: unknown): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {
-  if (err instanceof ConnectError) {
-    return { code: err.code as number as grpc.status, details: err.rawMessage, metadata: headersToMetadata(err.metadata) };
-  }
-  if (err instanceof Error && err.name === "AbortError") return { code: grpc.status.CANCELLED, details: "cancelled" };
-  return { code: grpc.status.INTERNAL, details: "internal error" };
+  const error = asConnectError(err);
+  return { code: error.code as number as grpc.status, details: error.rawMessage, metadata: headersToMetadata(error.metadata) };
 }

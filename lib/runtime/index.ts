@@ -3,3 +3,4 @@ export type { Logger } from "./logger.js";
 export { parseConfig, ConfigError, portSchema, positiveIntSchema, jsonSchema } from "./config.js";
 export { runService, DRAIN_TIMEOUT_MS } from "./service-main.js";
 export type { RunningService, ListeningMessage } from "./service-main.js";
+export { freePort } from "./free-port.js";

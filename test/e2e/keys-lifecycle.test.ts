@@ -8,6 +8,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMeshProcess } from "../support/mesh-process.js";
 import type { MeshProcess } from "../support/mesh-process.js";
+import { until } from "../support/until.js";
 
 const run = promisify(execFile);
 const MODEL = "tiny-llama";
@@ -15,14 +16,6 @@ const MODEL = "tiny-llama";
 interface CreatedKey {
   id: string;
   key: string;
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function statusOf(promise: Promise<unknown>): Promise<number> {

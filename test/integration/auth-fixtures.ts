@@ -19,6 +19,8 @@ export function testClock(start = Date.now()): TestClock {
   return c;
 }
 
+export { until } from "../support/until.js";
+
 /** A real auth server on a port-0 socket with its own data dir and admin token. */
 export async function startAuth(options: { clock?: TestClock; heartbeatMs?: number } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), "mesh-auth-"));

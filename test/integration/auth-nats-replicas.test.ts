@@ -12,17 +12,10 @@ import { generateAdminToken } from "../../services/auth/src/admin-token.js";
 import { loadAuthConfig } from "../../services/auth/src/config.js";
 import { build } from "../../services/auth/src/server.js";
 import { PrincipalCache } from "../../services/edge/src/principal-cache.js";
+import { until } from "./auth-fixtures.js";
 
 const log = createLogger("auth-nats-test");
 log.level = "silent";
-
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("auth replicas sharing NATS (MESH_STORE=nats)", () => {
   let dir: string;

@@ -7,7 +7,7 @@ import { createLogger } from "../../lib/runtime/index.js";
 import { AuthService } from "../../services/auth/src/auth-service.js";
 import { SqliteKeyStore } from "../../services/auth/src/store/index.js";
 import { PrincipalCache } from "../../services/edge/src/principal-cache.js";
-import { startAuth } from "./auth-fixtures.js";
+import { startAuth, until } from "./auth-fixtures.js";
 
 const log = createLogger("edge-test");
 log.level = "silent";
@@ -21,10 +21,6 @@ function evicted(cache: PrincipalCache, keyId: string): Promise<void> {
       if (id === keyId) resolve();
     };
   });
-}
-
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 10));
 }
 
 describe("revocation pushed to edges", () => {

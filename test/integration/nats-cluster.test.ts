@@ -10,6 +10,7 @@ import type { NatsServerProcess } from "../../lib/nats/nats-server-process.js";
 import type { KeyChange } from "../../services/auth/src/auth-service.js";
 import { NatsKeyStore } from "../../services/auth/src/store/index.js";
 import type { KeyRecord, UsageRecord } from "../../services/auth/src/store/index.js";
+import { until } from "../support/until.js";
 
 function keyRecord(id: string): KeyRecord {
   return { id, accountId: "acme", name: id, secretHash: `h-${id}`, previousSecretHash: null, previousValidUntilMs: 0, allowedModels: [], requestsPerMinute: 0, tokensPerMinute: 0, createdAtMs: Date.now(), expiresAtMs: 0, revokedAtMs: 0, admin: false };
@@ -17,14 +18,6 @@ function keyRecord(id: string): KeyRecord {
 
 function usage(requestId: string): UsageRecord {
   return { requestId, keyId: "k1", accountId: "acme", model: "tiny", backend: "b", promptTokens: 10, completionTokens: 2, status: "ok", ttftMs: 1, e2eMs: 2, createdAtMs: Date.now() };
-}
-
-async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe("NATS key store on a 3-node JetStream cluster", { timeout: 60_000 }, () => {
@@ -74,8 +67,8 @@ describe("NATS key store on a 3-node JetStream cluster", { timeout: 60_000 }, ()
     await a.store.putKey(keyRecord("k2"));
     expect((await b.store.getKey("k2"))?.id).toBe("k2");
     await a.store.putKey({ ...keyRecord("k1"), revokedAtMs: Date.now() });
-    await until(() => seen.some((c) => c.kind === ChangeKind.REVOKED && c.keyId === "k1"));
-    await until(() => a.store.buffered === 0);
+    await until(() => seen.some((c) => c.kind === ChangeKind.REVOKED && c.keyId === "k1"), 15_000);
+    await until(() => a.store.buffered === 0, 15_000);
     expect(await b.store.queryUsage({ accountId: "acme", groupBy: "model" })).toEqual([{ group: "tiny", requests: 5, promptTokens: 50, completionTokens: 10 }]);
   });
 });

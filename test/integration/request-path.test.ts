@@ -4,17 +4,9 @@ import { grpcClient } from "../../lib/rpc/index.js";
 import { startInProcessMesh } from "../support/in-process-mesh.js";
 import type { InProcessMesh } from "../support/in-process-mesh.js";
 import { TEST_API_KEY } from "../support/mesh-process.js";
+import { until } from "../support/until.js";
 
 const headers = { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" };
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  while (!condition()) {
-    if (performance.now() - started > timeoutMs) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return performance.now() - started;
-}
 
 describe("the request path edge → auth → router → tokenizer → model-shard", () => {
   let mesh: InProcessMesh;
@@ -59,9 +51,9 @@ describe("the request path edge → auth → router → tokenizer → model-shar
     });
     const reader = res.body!.getReader();
     await reader.read();
-    await waitFor(() => mesh.shard.pool.load.running === 1, 5_000);
+    await until(() => mesh.shard.pool.load.running === 1, 5_000);
     abort.abort();
-    const freedMs = await waitFor(() => mesh.shard.pool.load.running === 0, 5_000);
+    const freedMs = await until(() => mesh.shard.pool.load.running === 0, 5_000);
     // Printed, not asserted: the machine is shared and noisy.
     console.log(`shard slot free ${freedMs.toFixed(1)} ms after the client disconnected`);
     expect(mesh.shard.pool.load.running).toBe(0);

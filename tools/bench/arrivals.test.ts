@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { arrivalOffsets, interArrivalSeconds } from "./arrivals.js";
-import { gamma, seededRng } from "./random.js";
+import { gamma, seededRandom } from "./random.js";
 
 function gaps(n: number, rate: number, burstiness: number, seed = 7): number[] {
-  const rng = seededRng(seed);
+  const rng = seededRandom(seed);
   return Array.from({ length: n }, () => interArrivalSeconds(rng, { rate, burstiness }));
 }
 
@@ -15,7 +15,7 @@ const cvOf = (xs: number[]) => {
 
 describe("arrivals", () => {
   it("draws Poisson arrivals at the requested mean rate", () => {
-    const offsets = arrivalOffsets(20_001, { rate: 8, burstiness: 1 }, seededRng(1));
+    const offsets = arrivalOffsets(20_001, { rate: 8, burstiness: 1 }, seededRandom(1));
     const observedRate = (offsets.length - 1) / offsets[offsets.length - 1]!;
     expect(observedRate).toBeGreaterThan(8 * 0.97);
     expect(observedRate).toBeLessThan(8 * 1.03);
@@ -44,19 +44,19 @@ describe("arrivals", () => {
   });
 
   it("sends every request at once at an infinite rate", () => {
-    expect(arrivalOffsets(5, { rate: Infinity, burstiness: 1 }, seededRng(1))).toEqual([0, 0, 0, 0, 0]);
+    expect(arrivalOffsets(5, { rate: Infinity, burstiness: 1 }, seededRandom(1))).toEqual([0, 0, 0, 0, 0]);
   });
 
   it("gives the same sequence for the same seed", () => {
-    const a = arrivalOffsets(100, { rate: 3, burstiness: 1 }, seededRng(42));
-    const b = arrivalOffsets(100, { rate: 3, burstiness: 1 }, seededRng(42));
-    const c = arrivalOffsets(100, { rate: 3, burstiness: 1 }, seededRng(43));
+    const a = arrivalOffsets(100, { rate: 3, burstiness: 1 }, seededRandom(42));
+    const b = arrivalOffsets(100, { rate: 3, burstiness: 1 }, seededRandom(42));
+    const c = arrivalOffsets(100, { rate: 3, burstiness: 1 }, seededRandom(43));
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
   });
 
   it("rejects a non-positive rate and bad gamma parameters", () => {
-    expect(() => interArrivalSeconds(seededRng(1), { rate: 0, burstiness: 1 })).toThrow(RangeError);
-    expect(() => gamma(seededRng(1), 0, 1)).toThrow(RangeError);
+    expect(() => interArrivalSeconds(seededRandom(1), { rate: 0, burstiness: 1 })).toThrow(RangeError);
+    expect(() => gamma(seededRandom(1), 0, 1)).toThrow(RangeError);
   });
 });

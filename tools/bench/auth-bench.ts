@@ -16,18 +16,15 @@ import { createLogger } from "../../lib/runtime/index.js";
 import { generateAdminToken } from "../../services/auth/src/admin-token.js";
 import { build } from "../../services/auth/src/server.js";
 import { PrincipalCache } from "../../services/edge/src/principal-cache.js";
+import { summarize } from "./stats.js";
 
 const iterations = Number(process.argv[2] ?? 200_000);
 const revocations = Number(process.argv[3] ?? 50);
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 function summary(label: string, samples: number[], unit: "µs" | "ms", scale: number): void {
-  const sorted = [...samples].sort((a, b) => a - b);
+  const s = summarize(samples);
   const f = (v: number) => (v * scale).toFixed(unit === "µs" ? 2 : 3);
-  console.log(`${label}: n=${sorted.length} p50=${f(percentile(sorted, 50))} ${unit} p90=${f(percentile(sorted, 90))} ${unit} p99=${f(percentile(sorted, 99))} ${unit} max=${f(sorted.at(-1)!)} ${unit}`);
+  console.log(`${label}: n=${s.n} p50=${f(s.p50)} ${unit} p90=${f(s.p90)} ${unit} p99=${f(s.p99)} ${unit} max=${f(s.max)} ${unit}`);
 }
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "mesh-auth-bench-"));

@@ -17,6 +17,7 @@ import { catalogSchema } from "../../lib/catalog/index.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { grpcClient } from "../../lib/rpc/index.js";
 import { startFakeOpenAI } from "../fake-openai/index.js";
+import { percentile } from "./stats.js";
 import { BENCH_API_KEY } from "./targets.js";
 
 const CALLS = Number(process.argv[2] ?? 200);
@@ -30,8 +31,7 @@ async function p50(name: string, call: () => Promise<unknown>): Promise<void> {
     await call();
     times.push(performance.now() - started);
   }
-  times.sort((a, b) => a - b);
-  process.stdout.write(`| ${name} | ${times[Math.floor(CALLS / 2)]!.toFixed(2)} |\n`);
+  process.stdout.write(`| ${name} | ${percentile(times, 50).toFixed(2)} |\n`);
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), "mesh-hops-"));

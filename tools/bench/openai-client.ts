@@ -1,10 +1,12 @@
 /**
  * A lean OpenAI chat-completions client for load generation: node:http with
- * keep-alive, SSE parsed by hand, a timestamp on every content chunk. Lean so
- * that on a small machine the client costs little of what it measures.
+ * keep-alive, SSE cut by the shard's own parser (SseDataParser), a timestamp
+ * on every content chunk. Lean so that on a small machine the client costs
+ * little of what it measures.
  */
 import * as http from "node:http";
 import * as https from "node:https";
+import { SseDataParser } from "../../services/model-shard/src/engines/sse-reader.js";
 import type { RequestResult } from "./metrics.js";
 
 /** Where requests go. */
@@ -81,6 +83,7 @@ export function sendChat(target: ChatTarget, job: ChatJob, t0: number, timeoutMs
       const status = res.statusCode ?? 0;
       const sse = String(res.headers["content-type"] ?? "").startsWith("text/event-stream");
       let buffer = "";
+      const events = new SseDataParser();
       let chunks = 0;
       let last = 0;
       let usageTokens = -1;
@@ -90,32 +93,24 @@ export function sendChat(target: ChatTarget, job: ChatJob, t0: number, timeoutMs
           return;
         }
         const now = performance.now();
-        buffer += data;
-        let sep: number;
-        while ((sep = buffer.indexOf("\n\n")) >= 0) {
-          const event = buffer.slice(0, sep);
-          buffer = buffer.slice(sep + 2);
-          for (const line of event.split("\n")) {
-            if (!line.startsWith("data:")) continue;
-            const data = line.slice(5).trim();
-            if (data === "[DONE]" || data === "") continue;
-            let chunk: { choices?: Array<{ delta?: { content?: string | null }; text?: string }>; usage?: { completion_tokens?: number; prompt_tokens?: number } | null };
-            try {
-              chunk = JSON.parse(data);
-            } catch {
-              continue;
-            }
-            if (chunk.usage) {
-              usageTokens = chunk.usage.completion_tokens ?? -1;
-              result.promptTokens = chunk.usage.prompt_tokens ?? 0;
-            }
-            const content = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.text;
-            if (!content) continue;
-            if (chunks === 0) result.ttftMs = now - started;
-            else result.itlMs.push(now - last);
-            last = now;
-            chunks++;
+        for (const payload of events.push(data)) {
+          if (payload === "[DONE]" || payload === "") continue;
+          let chunk: { choices?: Array<{ delta?: { content?: string | null }; text?: string }>; usage?: { completion_tokens?: number; prompt_tokens?: number } | null };
+          try {
+            chunk = JSON.parse(payload);
+          } catch {
+            continue;
           }
+          if (chunk.usage) {
+            usageTokens = chunk.usage.completion_tokens ?? -1;
+            result.promptTokens = chunk.usage.prompt_tokens ?? 0;
+          }
+          const content = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.text;
+          if (!content) continue;
+          if (chunks === 0) result.ttftMs = now - started;
+          else result.itlMs.push(now - last);
+          last = now;
+          chunks++;
         }
       });
       res.on("end", () => {

@@ -5,10 +5,8 @@
 
 export type { Rng } from "../../lib/random.js";
 import type { Rng } from "../../lib/random.js";
-import { mulberry32 } from "../../lib/random.js";
-
-/** The load generator's seeded generator (mulberry32). */
-export const seededRng: (seed: number) => Rng = mulberry32;
+/** The load generator's seeded generator: the project's one PRNG. */
+export { seededRandom } from "../../lib/random.js";
 
 /** A standard normal draw (Box–Muller). */
 export function normal(rng: Rng): number {

@@ -14,6 +14,7 @@ import { ReplicaSet } from "../../services/router/src/replicas.js";
 import type { ReplicaChoice } from "../../services/router/src/replicas.js";
 import { RouterService } from "../../services/router/src/router-service.js";
 import { catalogOf, FakeShard, fakeTokenizer, silentLog } from "../fake-shard/fake-shard.js";
+import { percentile } from "./stats.js";
 
 const decisions = Number(process.argv[2] ?? 200_000);
 const requests = Number(process.argv[3] ?? 800);
@@ -21,10 +22,6 @@ const concurrency = Number(process.argv[4] ?? 16);
 const TOKENS = 16;
 const FAST_TOKEN_MS = 2;
 const SLOW_TOKEN_MS = 20;
-
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
 
 function decisionCost(): void {
   const catalog = catalogOf({ a: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"], b: ["127.0.0.1:5"] }, [
@@ -69,7 +66,7 @@ async function tail(choice: ReplicaChoice): Promise<void> {
   latencies.sort((a, b) => a - b);
   const slowShare = shards[0]!.calls / requests;
   console.log(
-    `  ${choice.padEnd(22)} p50 ${percentile(latencies, 0.5).toFixed(1)} ms  p90 ${percentile(latencies, 0.9).toFixed(1)} ms  p99 ${percentile(latencies, 0.99).toFixed(1)} ms` +
+    `  ${choice.padEnd(22)} p50 ${percentile(latencies, 50, true).toFixed(1)} ms  p90 ${percentile(latencies, 90, true).toFixed(1)} ms  p99 ${percentile(latencies, 99, true).toFixed(1)} ms` +
       `  ${(requests / seconds).toFixed(0)} req/s  slow replica got ${(100 * slowShare).toFixed(1)} %`,
   );
   stop.abort();

@@ -1,23 +1,22 @@
 /**
- * Model tokenizers for prompt shaping: a GGUF's own vocabulary through
- * node-llama-cpp (vocabulary only, no weights), or the word estimate.
+ * Model tokenizers for prompt shaping: a GGUF's own vocabulary loaded the
+ * way the mesh's tokenizer service loads it (GgufTokenizer), or the word
+ * estimate.
  */
 import { approximateTokenizer } from "./lengths.js";
 import type { BenchTokenizer } from "./lengths.js";
 
 /** A tokenizer that counts exactly as llama.cpp does for this GGUF. */
 export async function ggufTokenizer(modelPath: string): Promise<BenchTokenizer & { dispose(): Promise<void> }> {
-  const { getLlama } = await import("node-llama-cpp");
-  const llama = await getLlama({ gpu: false, build: "never" });
-  const model = await llama.loadModel({ modelPath, vocabOnly: true });
+  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const { GgufTokenizer } = await import("../../services/tokenizer/src/gguf-tokenizer.js");
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  const tokenizer = await GgufTokenizer.load(llama, modelPath);
   return {
     name: `gguf:${modelPath.split("/").pop()}`,
     exact: true,
-    count: (text) => model.tokenize(text).length,
-    async dispose() {
-      await model.dispose();
-      await llama.dispose();
-    },
+    count: (text) => tokenizer.tokenize(text, false).length,
+    dispose: () => llama.dispose(), // disposes the vocabulary too
   };
 }
 

@@ -3,6 +3,7 @@
  * behaviour a test sets (serve, fail before the first token, fail or die
  * after one, answer "queue full"), and a tokenizer client stub.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import type { Client, HandlerContext } from "@connectrpc/connect";
 import { pino } from "pino";
@@ -14,7 +15,7 @@ import {
   WatchLoadResponseSchema,
 } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { GenerateRequest, GenerateResponse, WatchLoadResponse } from "../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { TokenizerService } from "../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
+import { TokenizerService } from "../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import { catalogSchema } from "../../lib/catalog/index.js";
 import type { Catalog } from "../../lib/catalog/index.js";
 import { Code, meshError } from "../../lib/errors.js";
@@ -68,14 +69,14 @@ export class FakeShard {
     this.#loadChanged();
     try {
       for (let i = 0; i < this.tokens; i++) {
-        if (this.tokenDelayMs > 0) await sleep(this.tokenDelayMs, ctx.signal);
+        if (this.tokenDelayMs > 0) await sleep(this.tokenDelayMs, undefined, { signal: ctx.signal });
         yield create(GenerateResponseSchema, { tokenIds: [100 + i], text: `t${i} ` });
         if (i === 0 && behaviour === "fail-after-token") throw meshError(Code.Unavailable, "fake shard failed mid-stream");
         if (i === 0 && behaviour === "die-after-token") {
           void this.server.close(0);
-          await sleep(60_000, ctx.signal);
+          await sleep(60_000, undefined, { signal: ctx.signal });
         }
-        if (i === 0 && behaviour === "hang") await sleep(60_000, ctx.signal);
+        if (i === 0 && behaviour === "hang") await sleep(60_000, undefined, { signal: ctx.signal });
       }
       yield create(GenerateResponseSchema, { finishReason: FinishReason.LENGTH, promptTokens: 3, completionTokens: this.tokens, engineMs: 1 });
     } finally {
@@ -108,20 +109,6 @@ export class FakeShard {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const abort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", abort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", abort, { once: true });
-  });
-}
-
 /** A tokenizer client that returns three token ids for anything. */
 export function fakeTokenizer(contextLength = 2048): Client<typeof TokenizerService> {
   const res = { tokenIds: [1, 2, 3], contextLength };
@@ -141,11 +128,10 @@ export function catalogOf(backends: Record<string, string[]>, experiments: unkno
 
 /** A real TokenizerService gRPC server answering three token ids for anything. */
 export async function startFakeTokenizer(contextLength = 2048): Promise<RpcServer> {
-  const { TokenizerService: Desc } = await import("../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js");
   const res = { tokenIds: [1, 2, 3], contextLength };
   return startRpcServer({
     port: 0,
-    serviceNames: [Desc.typeName],
-    routes: (r) => r.service(Desc, { renderChat: () => ({ ...res, prompt: "p" }), tokenize: () => res, detokenize: () => ({ text: "" }) }),
+    serviceNames: [TokenizerService.typeName],
+    routes: (r) => r.service(TokenizerService, { renderChat: () => ({ ...res, prompt: "p" }), tokenize: () => res, detokenize: () => ({ text: "" }) }),
   });
 }

@@ -5,6 +5,11 @@ const MESH_KEY_PATTERN = /^sk-mesh-([a-z0-9]{12})-([A-Za-z0-9_-]{43})$/;
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 const SECRET_BYTES = 32;
 
+/** Whether `value` has a key id's shape (ours, and the `ext…` ids of bootstrap keys). */
+export function isKeyId(value: string): boolean {
+  return /^[a-z0-9]{12}$/.test(value);
+}
+
 /** A key split into its public id and its secret. */
 export interface ParsedKey {
   id: string;

@@ -21,7 +21,7 @@ import type {
 import { Code, meshError } from "../../../lib/errors.js";
 import { parseKey, secretMatches } from "./api-key.js";
 import { RateLimiter } from "./rate-limiter.js";
-import type { KeyRateLimiter, RateStatus } from "./rate-limiter.js";
+import type { KeyRateLimiter, RateLimits, RateStatus } from "./rate-limiter.js";
 import type { AccountRecord, KeyRecord, KeyStore } from "./store/index.js";
 
 /** How often a key watch says it is alive. */
@@ -45,14 +45,19 @@ function invalidKey(): Error {
   return meshError(Code.Unauthenticated, "invalid API key");
 }
 
+/** A key's per-minute limits (0 = unlimited), as the limiter and the protos take them. */
+export function limitsOf(key: KeyRecord): RateLimits {
+  return { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute };
+}
+
 /** Builds the principal a key acts as. */
-export function principalOf(key: KeyRecord, account: AccountRecord | undefined): Principal {
+function principalOf(key: KeyRecord, account: AccountRecord | undefined): Principal {
   return create(PrincipalSchema, {
     keyId: key.id,
     accountId: key.accountId,
     keyName: key.name,
     allowedModels: key.allowedModels,
-    limits: { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute },
+    limits: limitsOf(key),
     expiresAtMs: BigInt(key.expiresAtMs),
     retentionOptOut: account?.retentionOptOut ?? false,
     admin: key.admin,
@@ -143,7 +148,7 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
     const key = await this.store.getKey(req.keyId);
     if (!key || key.revokedAtMs > 0) throw invalidKey();
     // The limiter counts concurrent admissions exactly (in memory: synchronously; on NATS: by revision).
-    const limits = { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute };
+    const limits = limitsOf(key);
     const admission = await this.limiter.admit(key.id, req.requestId, req.reserveTokens, limits);
     if (!admission.admitted) {
       const what = admission.exceeded === "tokens" ? `tokens per min (TPM): Limit ${limits.tokensPerMinute}, Requested ${req.reserveTokens}` : `requests per min (RPM): Limit ${limits.requestsPerMinute}`;

@@ -27,9 +27,10 @@ import type {
 } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import { adminTokenMatches, bearerToken } from "./admin-token.js";
-import { generateKey, keyHint } from "./api-key.js";
+import { generateKey, isKeyId, keyHint } from "./api-key.js";
+import { limitsOf } from "./auth-service.js";
 import type { KeyChange } from "./auth-service.js";
-import { DEFAULT_ACCOUNT_ID } from "./bootstrap.js";
+import { DEFAULT_ACCOUNT_ID, newKeyRecord } from "./bootstrap.js";
 import type { KeyRateLimiter } from "./rate-limiter.js";
 import type { AccountRecord, KeyRecord, KeyStore, UsageQuery } from "./store/index.js";
 
@@ -49,13 +50,13 @@ export interface KeyAdminDeps {
 }
 
 /** A key as the admin API shows it: never its secret or hash. */
-export function keyInfoOf(key: KeyRecord): KeyInfo {
+function keyInfoOf(key: KeyRecord): KeyInfo {
   return create(KeyInfoSchema, {
     id: key.id,
     accountId: key.accountId,
     name: key.name,
     allowedModels: key.allowedModels,
-    limits: { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute },
+    limits: limitsOf(key),
     createdAtMs: BigInt(key.createdAtMs),
     expiresAtMs: BigInt(key.expiresAtMs),
     revokedAtMs: BigInt(key.revokedAtMs),
@@ -119,21 +120,18 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
     if (ttlMs < 0) throw meshError(Code.InvalidArgument, "ttl must not be negative", { param: "ttl_ms" });
     const now = this.#now();
     const key = generateKey();
-    const record: KeyRecord = {
+    const record = newKeyRecord({
       id: key.id,
       accountId: account.id,
       name: checkName(req.name) || "key",
       secretHash: key.secretHash,
-      previousSecretHash: null,
-      previousValidUntilMs: 0,
+      createdAtMs: now,
       allowedModels: [...new Set(req.allowedModels)],
       requestsPerMinute: req.limits?.requestsPerMinute ?? 0,
       tokensPerMinute: req.limits?.tokensPerMinute ?? 0,
-      createdAtMs: now,
       expiresAtMs: ttlMs > 0 ? now + ttlMs : 0,
-      revokedAtMs: 0,
       admin: req.admin,
-    };
+    });
     await this.deps.store.putKey(record);
     return create(CreateKeyResponseSchema, { keyInfo: keyInfoOf(record), apiKey: key.apiKey });
   }
@@ -194,7 +192,7 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
   }
 
   async #key(id: string): Promise<KeyRecord> {
-    const wellFormed = /^[a-z0-9]{12}$/.test(id);
+    const wellFormed = isKeyId(id);
     const key = wellFormed ? await this.deps.store.getKey(id) : undefined;
     // Never echo what is not a key id: it may be a whole key pasted by mistake.
     if (!key) throw meshError(Code.NotFound, wellFormed ? `no key ${id}` : "no key with this id (use the public id, not the key)", { param: "id", reason: "key_not_found" });

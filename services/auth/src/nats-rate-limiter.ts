@@ -259,13 +259,14 @@ function decide(state: WindowState, op: Op, now: number): { admission?: Admissio
 function statusOf(state: WindowState, limits: RateLimits, now: number, wantedTokens: number): RateStatus {
   const { requestsPerMinute: rpm, tokensPerMinute: tpm } = limits;
   const requests = state.slots.reduce((sum, s) => sum + s[1], 0);
-  let used = state.slots.reduce((sum, s) => sum + s[2], 0);
+  const usedTokens = state.slots.reduce((sum, s) => sum + s[2], 0);
   const expiry = (start: number) => Math.max(0, start + RATE_SLOT_MS + RATE_WINDOW_MS - now);
   const oldest = state.slots.find((s) => s[1] > 0);
   let resetTokensMs = 0;
   const wanted = Math.max(wantedTokens, 1);
-  if (tpm > 0 && used + wanted > tpm) {
+  if (tpm > 0 && usedTokens + wanted > tpm) {
     resetTokensMs = RATE_WINDOW_MS;
+    let used = usedTokens;
     for (const [start, , t] of state.slots) {
       used -= t;
       if (used + wanted <= tpm) {
@@ -274,7 +275,6 @@ function statusOf(state: WindowState, limits: RateLimits, now: number, wantedTok
       }
     }
   }
-  const usedTokens = state.slots.reduce((sum, s) => sum + s[2], 0);
   return {
     limitRequests: rpm,
     remainingRequests: rpm > 0 ? Math.max(0, rpm - requests) : 0,

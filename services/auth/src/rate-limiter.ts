@@ -121,14 +121,13 @@ export class RateLimiter implements KeyRateLimiter {
       resetRequestsMs: Math.max(0, resetRequestsMs),
       limitTokens: limits.tokensPerMinute,
       remainingTokens: limits.tokensPerMinute > 0 ? Math.max(0, limits.tokensPerMinute - usedTokens) : 0,
-      resetTokensMs: limits.tokensPerMinute > 0 ? tokenResetMs(grants, limits.tokensPerMinute, now, Math.max(wantedTokens, 1)) : 0,
+      resetTokensMs: limits.tokensPerMinute > 0 ? tokenResetMs(grants, usedTokens, limits.tokensPerMinute, now, Math.max(wantedTokens, 1)) : 0,
     };
   }
 }
 
-/** How long until `wanted` tokens fit under the limit again, as grants leave the window. */
-function tokenResetMs(grants: Grant[], limit: number, now: number, wanted: number): number {
-  let used = grants.reduce((sum, g) => sum + g.tokens, 0);
+/** How long until `wanted` tokens fit under the limit again, as grants (`used` tokens in all) leave the window. */
+function tokenResetMs(grants: Grant[], used: number, limit: number, now: number, wanted: number): number {
   if (used + wanted <= limit) return 0;
   for (const g of grants) {
     used -= g.tokens;

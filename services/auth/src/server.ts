@@ -6,7 +6,7 @@ import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import { readAdminToken } from "./admin-token.js";
 import { AuthService } from "./auth-service.js";
 import type { AuthServiceOptions } from "./auth-service.js";
-import { ensureFirstKey } from "./bootstrap.js";
+import { ensureFirstKey, FIRST_KEY_FILE } from "./bootstrap.js";
 import type { AuthConfig } from "./config.js";
 import { KeyAdminService } from "./key-admin-service.js";
 import { openRateLimiter } from "./open-rate-limiter.js";
@@ -29,7 +29,7 @@ export async function build(
   await mkdir(config.dataDir, { recursive: true });
   const { store, followChanges } = await openKeyStore(config, log, path.join(config.dataDir, DATABASE_FILE));
   if (await ensureFirstKey(store, config.dataDir, config.bootstrapApiKey)) {
-    log.info({ file: path.join(config.dataDir, "first-api-key") }, "created the first API key");
+    log.info({ file: path.join(config.dataDir, FIRST_KEY_FILE) }, "created the first API key");
   }
   const now = options.now ?? Date.now;
   const limiter = await openRateLimiter(config, log, now);

@@ -1,12 +1,9 @@
 import type { Client } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
 import type { AuthService, RateLimitStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
-import type { RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
-import { asConnectError, errorDetails } from "../../../lib/errors.js";
+import { asConnectError, errorDetails, RETRY_AFTER_HEADER, retryAfterSeconds } from "../../../lib/errors.js";
 import { HttpError } from "./openai/errors.js";
-import { Generations } from "./openai/generation.js";
-import type { GenerationEvent, GenerationInput, RequestContext } from "./openai/generation.js";
-import type { UsageRecorder } from "./usage-recorder.js";
+import type { GenerationGate, GenerationInput, RequestContext } from "./openai/generation.js";
 
 const ADMIT_TIMEOUT_MS = 2_000;
 /** Rough characters per token for the prompt part of a reservation; RecordUsage corrects it. */
@@ -68,7 +65,7 @@ export function rateLimitHeaders(status: Status): Record<string, string> {
  * prompt estimate + max_tokens; the reservation is corrected when usage is
  * recorded. Keys without limits cost no call.
  */
-export class Admission {
+export class Admission implements GenerationGate {
   constructor(private readonly auth: Client<typeof AuthService>) {}
 
   /** Admits the request or throws OpenAI's 429; on success adds the x-ratelimit-* headers to `ctx.headers`. */
@@ -87,24 +84,8 @@ export class Admission {
       const status = Object.fromEntries(Object.entries(REFUSAL_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)])) as unknown as Status;
       const kind = errorDetails(error).param === "tokens" ? "tokens" : "requests";
       const resetMs = kind === "tokens" ? status.resetTokensMs : status.resetRequestsMs;
-      const headers = { ...ctx.headers, ...rateLimitHeaders(status), "retry-after": String(Math.max(1, Math.ceil(resetMs / 1_000))) };
+      const headers = { ...ctx.headers, ...rateLimitHeaders(status), [RETRY_AFTER_HEADER]: retryAfterSeconds(resetMs) };
       throw new HttpError(429, `${error.rawMessage} Please try again in ${formatReset(resetMs)}.`, kind, null, "rate_limit_exceeded", headers);
     }
-  }
-}
-
-/** Generations that pass admission first (after the scope check, so a 403 costs nothing). */
-export class AdmittedGenerations extends Generations {
-  readonly #admission: Admission;
-
-  constructor(router: Client<typeof RouterService>, usage: UsageRecorder, requestTimeoutMs: number, admission: Admission) {
-    super(router, usage, requestTimeoutMs);
-    this.#admission = admission;
-  }
-
-  override async *run(input: GenerationInput, ctx: RequestContext): AsyncGenerator<GenerationEvent> {
-    this.checkScope(input, ctx.principal);
-    await this.#admission.admit(input, ctx);
-    yield* super.run(input, ctx);
   }
 }

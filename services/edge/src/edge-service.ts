@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Client } from "@connectrpc/connect";
 import type { RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
@@ -7,6 +6,7 @@ import { checkHealth } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import type { ChatCompletions } from "./openai/chat-completions.js";
 import type { Completions } from "./openai/completions.js";
+import { mayUse } from "./openai/generation.js";
 import type { RequestContext } from "./openai/generation.js";
 import { HttpError, sendError, toHttpError } from "./openai/errors.js";
 import type { PrincipalCache } from "./principal-cache.js";
@@ -16,13 +16,11 @@ import { EXPERIMENTS_PREFIX, FEEDBACK_PATH, forcedBackend } from "./experiments/
 import type { ExperimentsApi } from "./experiments/experiments-api.js";
 import { serveMetrics } from "../../../lib/metrics/index.js";
 import { EdgeMetrics } from "./edge-metrics.js";
+import { bearerToken, requestIdOf, sendJson } from "./request-parsing.js";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Longest Authorization header looked at. */
-const MAX_AUTH_HEADER_CHARS = 512;
 const HEALTH_CHECK_TIMEOUT_MS = 500;
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A client's own deadline for one request (capped by the edge's). */
 const TIMEOUT_HEADER = "x-mesh-timeout-ms";
 
@@ -55,14 +53,14 @@ export class EdgeService {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
     const clientId = req.headers["x-request-id"];
-    const requestId = typeof clientId === "string" && REQUEST_ID_PATTERN.test(clientId) ? clientId : randomUUID().replaceAll("-", "");
+    const requestId = requestIdOf(typeof clientId === "string" ? clientId : undefined);
     res.setHeader("x-request-id", requestId);
     const abort = new AbortController();
-    res.on("close", () => {
-      if (!res.writableFinished) abort.abort();
-    });
     const path = (req.url ?? "/").split("?")[0]!;
-    res.once("close", () => this.metrics.record(path, res.statusCode, startedAt));
+    res.once("close", () => {
+      if (!res.writableFinished) abort.abort();
+      this.metrics.record(path, res.statusCode, startedAt);
+    });
     try {
       if (req.method === "GET" && path === "/healthz") return await this.#healthz(res);
       if (req.method === "GET" && path === "/metrics") return void (await serveMetrics(this.metrics.registry, req, res));
@@ -81,7 +79,7 @@ export class EdgeService {
         const body = await readJson(req);
         const ctx: RequestContext = { requestId, principal, startedAt, signal: abort.signal, headers: { "x-request-id": requestId }, timeoutMs: timeoutOf(req), forceBackend: forcedBackend(req, principal) };
         const api = path === "/v1/completions" ? this.deps.completions : this.deps.chat;
-        return await api.handle(req, res, body, ctx);
+        return await api.handle(res, body, ctx);
       }
       throw new HttpError(404, `Unknown request URL: ${req.method} ${path}`, "invalid_request_error", null, "unknown_url");
     } catch (err) {
@@ -97,16 +95,15 @@ export class EdgeService {
     if (!header) {
       throw new HttpError(401, "You didn't provide an API key. Provide it in the Authorization header as 'Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
     }
-    const match = header.length <= MAX_AUTH_HEADER_CHARS ? /^Bearer +(\S+) *$/i.exec(header) : null;
-    if (!match) throw new HttpError(401, "Malformed Authorization header: expected 'Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
-    return this.deps.principals.authenticate(match[1]!, signal);
+    const key = bearerToken(header);
+    if (!key) throw new HttpError(401, "Malformed Authorization header: expected 'Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
+    return this.deps.principals.authenticate(key, signal);
   }
 
   async #listModels(res: ServerResponse, principal: Principal): Promise<void> {
     const { models } = await this.deps.router.listModels({}, { timeoutMs: 2_000 });
-    const allowed = principal.allowedModels;
     const data = models
-      .filter((m) => allowed.length === 0 || allowed.includes(m.name))
+      .filter((m) => mayUse(principal, m.name))
       .map((m) => ({ id: m.name, object: "model", created: Number(m.created), owned_by: m.ownedBy }));
     sendJson(res, 200, { object: "list", data });
   }
@@ -119,13 +116,6 @@ export class EdgeService {
     if (failing.length === 0) sendJson(res, 200, { status: "ok", services });
     else sendJson(res, 503, { status: "unavailable", failing, services, error: { message: `not serving: ${failing.join(", ")}`, type: "server_error", param: null, code: "service_unavailable" } });
   }
-}
-
-/** Writes a JSON response. */
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
 }
 
 /** Reads and parses a JSON body: 413 when too large, 400 when not JSON. */

@@ -8,14 +8,14 @@ import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import type { EdgeConfig } from "./config.js";
 import { EdgeService, MAX_BODY_BYTES, readJson } from "./edge-service.js";
 import { AdminApi } from "./admin/admin-api.js";
-import { Admission, AdmittedGenerations } from "./admission.js";
+import { Admission } from "./admission.js";
 import { InferenceServiceImpl } from "./inference/inference-service.js";
 import { AdminTokenCheck } from "./experiments/admin-token-check.js";
 import { ExperimentsApi } from "./experiments/experiments-api.js";
 import { listenDualProtocol } from "./http-listener.js";
 import { ChatCompletions } from "./openai/chat-completions.js";
 import { Completions } from "./openai/completions.js";
-import type { Generations } from "./openai/generation.js";
+import { Generations } from "./openai/generation.js";
 import { PrincipalCache } from "./principal-cache.js";
 import { UsageRecorder } from "./usage-recorder.js";
 
@@ -27,7 +27,7 @@ export async function build(config: EdgeConfig, log: Logger): Promise<RunningSer
   const stopWatch = new AbortController();
   void principals.follow(stopWatch.signal);
   const usage = new UsageRecorder(auth, log);
-  const generations: Generations = new AdmittedGenerations(router, usage, config.requestTimeoutMs, new Admission(auth));
+  const generations = new Generations(router, usage, config.requestTimeoutMs, new Admission(auth));
   const admin = new AdminApi(grpcClient(KeyAdminService, config.authAddress), readJson);
   const chat = new ChatCompletions(generations);
   const completions = new Completions(generations);

@@ -22,9 +22,7 @@ import type { CatalogExperiment } from "../../../lib/catalog/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { formatReportText, renderReportSvg } from "./experiments/index.js";
-import type { ExperimentReport } from "./experiments/index.js";
 import type { ExperimentReportWithShadow } from "./experiment-metrics.js";
-import { reportSubject } from "./experiment-registry.js";
 import type { ExperimentEntry, ExperimentRegistry } from "./experiment-registry.js";
 
 /**
@@ -52,7 +50,7 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
 
   getExperimentReport(req: GetExperimentReportRequest) {
     const entry = this.registry.get(req.name);
-    const report = entry.measurements.report(reportSubject(entry.config));
+    const report = entry.measurements.report(entry.subject);
     return create(GetExperimentReportResponseSchema, {
       reportJson: JSON.stringify(report),
       text: reportText(report),
@@ -77,7 +75,7 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
 
 /** The terminal text of a report, with the shadow comparison after it. */
 export function reportText(report: ExperimentReportWithShadow): string {
-  const main = formatReportText(report as ExperimentReport);
+  const main = formatReportText(report);
   return report.shadow ? `${main}\nShadow traffic (the same requests, served arm vs shadow)\n${formatReportText(report.shadow)}` : main;
 }
 

@@ -2,7 +2,6 @@ import { experimentProblems, experimentSchema } from "../../../lib/catalog/index
 import type { CatalogExperiment, CatalogModel } from "../../../lib/catalog/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import { assignArm, shouldShadow } from "./experiments/index.js";
-import type { ExperimentConfig } from "./experiments/index.js";
 import { ExperimentMeasurements, RESERVED_METRICS } from "./experiment-metrics.js";
 import type { ReportSubject } from "./experiment-metrics.js";
 
@@ -13,6 +12,8 @@ const METRIC_NAME = /^[a-z][a-z0-9_.]{0,63}$/;
 /** One experiment the router knows, running or stopped. */
 export interface ExperimentEntry {
   config: CatalogExperiment;
+  /** What assignment and the report need of `config` (derived once, not per request). */
+  subject: ReportSubject;
   state: "running" | "stopped";
   /** The measurements of the current allocation (a change of arms, weights, salt or unit starts a new one). */
   measurements: ExperimentMeasurements;
@@ -20,19 +21,21 @@ export interface ExperimentEntry {
 
 /** Where a request went when an experiment assigned it. */
 export interface Assignment {
+  /**
+   * The experiment as it was when the request came in: `set` replaces entries
+   * rather than changing them, so its config and measurements stay the
+   * request's even if the experiment changes meanwhile.
+   */
   entry: ExperimentEntry;
   arm: string;
-  /** The measurements the request belongs to (fixed even if the experiment changes meanwhile). */
-  measurements: ExperimentMeasurements;
   /** Set when this request is also mirrored to the shadow backend. */
   shadowBackend?: string;
 }
 
 interface FeedbackTarget {
-  experiment: string;
+  entry: ExperimentEntry;
   arm: string;
   keyId: string;
-  measurements: ExperimentMeasurements;
   /** Metrics already given for this request (created at the first feedback). */
   given?: Set<string>;
 }
@@ -91,10 +94,8 @@ export class ExperimentRegistry {
     if (replace) for (const entry of this.#byName.values()) if (!names.has(entry.config.name)) entry.state = "stopped";
     return configs.map((config) => {
       const existing = this.#byName.get(config.name);
-      const entry: ExperimentEntry =
-        existing && sameAllocation(existing.config, config)
-          ? { ...existing, config, state: "running" }
-          : { config, state: "running", measurements: new ExperimentMeasurements() };
+      const measurements = existing && sameAllocation(existing.config, config) ? existing.measurements : new ExperimentMeasurements();
+      const entry: ExperimentEntry = { config, subject: reportSubject(config), state: "running", measurements };
       this.#byName.set(config.name, entry);
       return entry;
     });
@@ -133,12 +134,11 @@ export class ExperimentRegistry {
     const entry = this.running(model);
     if (!entry) return undefined;
     const unit = entry.config.unit === "key" ? req.keyId || req.unitId : req.unitId || req.keyId;
-    const { arm } = assignArm(assignmentConfig(entry.config), unit);
+    const { arm } = assignArm(entry.subject, unit);
     const shadow = entry.config.shadow;
     const shadowBackend = shadow && shouldShadow(entry.config.name, req.requestId || unit, shadow.percent) ? shadow.backend : undefined;
-    const assignment: Assignment = { entry, arm, measurements: entry.measurements, shadowBackend };
-    if (req.requestId) this.#remember(req.requestId, { experiment: entry.config.name, arm, keyId: req.keyId, measurements: entry.measurements });
-    return assignment;
+    if (req.requestId) this.#remember(req.requestId, { entry, arm, keyId: req.keyId });
+    return { entry, arm, shadowBackend };
   }
 
   /**
@@ -160,10 +160,10 @@ export class ExperimentRegistry {
     target.given ??= new Set();
     if (target.given.has(f.metric)) throw meshError(Code.AlreadyExists, `feedback "${f.metric}" was already given for this request`, { param: "metric" });
     target.given.add(f.metric);
-    const arm = target.measurements.stats.arm(target.arm);
+    const arm = target.entry.measurements.stats.arm(target.arm);
     if (typeof f.value === "boolean") arm.recordFlag(f.metric, f.value);
     else arm.recordMetric(f.metric, f.value);
-    return { experiment: target.experiment, arm: target.arm };
+    return { experiment: target.entry.config.name, arm: target.arm };
   }
 
   #remember(requestId: string, target: FeedbackTarget): void {
@@ -173,14 +173,9 @@ export class ExperimentRegistry {
   }
 }
 
-/** What the assignment library needs of an experiment. */
-export function assignmentConfig(config: CatalogExperiment): ExperimentConfig {
-  return { name: config.name, salt: config.salt, arms: config.arms };
-}
-
-/** What the report needs of an experiment. */
-export function reportSubject(config: CatalogExperiment): ReportSubject {
-  return { ...assignmentConfig(config), primaryMetric: config.primary_metric, shadowBackend: config.shadow?.backend };
+/** What the assignment library and the report need of an experiment. */
+function reportSubject(config: CatalogExperiment): ReportSubject {
+  return { name: config.name, salt: config.salt, arms: config.arms, primaryMetric: config.primary_metric, shadowBackend: config.shadow?.backend };
 }
 
 function sameAllocation(a: CatalogExperiment, b: CatalogExperiment): boolean {

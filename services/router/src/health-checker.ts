@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../../src/gen/grpc/health/v1/health_pb.js";
 import { grpcClient } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
@@ -32,14 +33,7 @@ export class HealthChecker {
     const loop = async (): Promise<void> => {
       while (!signal.aborted) {
         await this.checkAll(signal);
-        await new Promise<void>((resolve) => {
-          const onAbort = (): void => (clearTimeout(timer), resolve());
-          const timer = setTimeout(() => {
-            signal.removeEventListener("abort", onAbort);
-            resolve();
-          }, this.intervalMs);
-          signal.addEventListener("abort", onAbort, { once: true });
-        });
+        await sleep(this.intervalMs, undefined, { signal }).catch(() => {});
       }
     };
     void loop();

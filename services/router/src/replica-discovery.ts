@@ -1,4 +1,5 @@
 import { lookup } from "node:dns/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError } from "../../../lib/runtime/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import type { ReplicaSet } from "./replicas.js";
@@ -86,15 +87,7 @@ export class ReplicaDiscovery {
     await this.refresh();
     const loop = async (): Promise<void> => {
       while (!signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            clearTimeout(timer);
-            signal.removeEventListener("abort", done);
-            resolve();
-          };
-          const timer = setTimeout(done, this.intervalMs);
-          signal.addEventListener("abort", done, { once: true });
-        });
+        await sleep(this.intervalMs, undefined, { signal }).catch(() => {});
         if (!signal.aborted) await this.refresh();
       }
     };

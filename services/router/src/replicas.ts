@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { ShardService } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { CatalogBackend } from "../../../lib/catalog/index.js";
 import { grpcClient } from "../../../lib/rpc/index.js";
@@ -20,7 +21,6 @@ export type ReplicaChoice = "least-loaded-of-two" | "random";
 export class Replica {
   running = 0;
   queued = 0;
-  freeSlots = 1;
   /** In-flight requests this router sent (fresh even between load reports). */
   inFlight = 0;
   consecutiveFailures = 0;
@@ -160,12 +160,11 @@ async function followLoad(replica: Replica, stop: AbortSignal, log: Logger): Pro
       for await (const load of replica.client.watchLoad({ minIntervalMs: 0 }, { signal })) {
         replica.running = load.running;
         replica.queued = load.queued;
-        replica.freeSlots = load.freeSlots;
       }
     } catch (err) {
       if (signal.aborted) return;
       log.debug({ replica: replica.address, err: (err as Error).message }, "load watch broken; retrying");
     }
-    await new Promise((r) => setTimeout(r, LOAD_WATCH_RETRY_MS));
+    await sleep(LOAD_WATCH_RETRY_MS, undefined, { signal }).catch(() => {});
   }
 }

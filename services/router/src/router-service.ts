@@ -1,7 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { ConnectError } from "@connectrpc/connect";
-import type { Client } from "@connectrpc/connect";
+import type { Client, ConnectError, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   GenerateResponseSchema,
   ListModelsResponseSchema,
@@ -12,11 +10,11 @@ import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { TokenizerService } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import type { Catalog, CatalogModel } from "../../../lib/catalog/index.js";
 import { systemFingerprintOf } from "../../../lib/catalog/index.js";
-import { asConnectError, Code, meshError } from "../../../lib/errors.js";
+import { asConnectError, Code, meshError, withRetryAfter } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { errorType } from "./error-type.js";
 import { requestObservation, SERVED_ARM } from "./experiment-metrics.js";
-import { ExperimentRegistry, reportSubject } from "./experiment-registry.js";
+import { ExperimentRegistry } from "./experiment-registry.js";
 import type { Assignment } from "./experiment-registry.js";
 import { ReplicaDiscovery } from "./replica-discovery.js";
 import type { Resolver } from "./replica-discovery.js";
@@ -33,7 +31,6 @@ const FAILURE_CODES = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Co
 /** Requests one router admits per model at once (beyond it: 429 with retry-after). */
 export const DEFAULT_MAX_IN_FLIGHT_PER_MODEL = 1024;
 /** Metadata key (and HTTP header at the edge) saying when to come back, in seconds. */
-export const RETRY_AFTER_HEADER = "retry-after";
 
 /** Tuning of the router. */
 export interface RouterOptions {
@@ -154,9 +151,10 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       routed.inFlight--;
       if (assignment) {
         if (!measure.finished && measure.error === undefined) measure.error = "cancelled";
+        const { subject, measurements } = assignment.entry;
         const observation = requestObservation({ ...measure, endedAt: performance.now() });
-        assignment.measurements.record(reportSubject(assignment.entry.config), assignment.arm, observation);
-        if (assignment.shadowBackend) assignment.measurements.recordShadow(SERVED_ARM, observation);
+        measurements.record(subject, assignment.arm, observation);
+        if (assignment.shadowBackend) measurements.recordShadow(SERVED_ARM, observation);
       }
     }
   }
@@ -189,10 +187,10 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       prompt: req.prompt,
       sampling: { ...sampling, maxTokens },
     };
-    if (assignment?.shadowBackend) {
-      const target = routed.backends.get(assignment.shadowBackend);
-      const measurements = assignment.measurements;
-      const shadowBackend = assignment.shadowBackend;
+    const shadowBackend = assignment?.shadowBackend;
+    if (shadowBackend) {
+      const target = routed.backends.get(shadowBackend);
+      const { measurements } = assignment.entry;
       if (target) this.#shadow.send(target, { ...shardRequest, requestId: `${req.requestId}:shadow` }, (o) => measurements.recordShadow(shadowBackend, o));
     }
     const routerMs = performance.now() - measure.startedAt;
@@ -274,16 +272,11 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
 
   async #tokenize(req: GenerateRequest, ctx: HandlerContext): Promise<{ tokenIds: number[]; contextLength: number }> {
     const options = { signal: ctx.signal, timeoutMs: ctx.timeoutMs() };
-    try {
-      if (req.messages.length > 0) {
-        const res = await this.tokenizer.renderChat({ model: req.model, messages: req.messages, addGenerationPrompt: true }, options);
-        return { tokenIds: res.tokenIds, contextLength: res.contextLength };
-      }
-      const res = await this.tokenizer.tokenize({ model: req.model, text: req.prompt, specialTokens: false }, options);
-      return { tokenIds: res.tokenIds, contextLength: res.contextLength };
-    } catch (err) {
-      throw err instanceof ConnectError ? err : asConnectError(err);
-    }
+    const res =
+      req.messages.length > 0
+        ? await this.tokenizer.renderChat({ model: req.model, messages: req.messages, addGenerationPrompt: true }, options)
+        : await this.tokenizer.tokenize({ model: req.model, text: req.prompt, specialTokens: false }, options);
+    return { tokenIds: res.tokenIds, contextLength: res.contextLength };
   }
 }
 
@@ -291,8 +284,3 @@ function delta(text: string, tokenCount: number): GenerateResponse {
   return create(GenerateResponseSchema, { event: { case: "delta", value: { text, tokenCount } } });
 }
 
-/** Adds a `retry-after` (whole seconds, at least 1) to an error's metadata. */
-export function withRetryAfter(error: ConnectError, ms: number): ConnectError {
-  error.metadata.set(RETRY_AFTER_HEADER, String(Math.max(1, Math.ceil(ms / 1000))));
-  return error;
-}

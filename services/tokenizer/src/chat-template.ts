@@ -33,7 +33,7 @@ export class ChatTemplate {
       return this.#template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specials });
     } catch (err) {
       // Templates raise errors for conversations they refuse (e.g. roles out of order).
-      throw meshError(Code.InvalidArgument, `the chat template refused the conversation: ${(err as Error).message}`, err);
+      throw meshError(Code.InvalidArgument, `the chat template refused the conversation: ${(err as Error).message}`, { cause: err });
     }
   }
 }

@@ -41,7 +41,6 @@ export class GgufTokenizer implements ModelTokenizer {
     return this.template.render(messages, addGenerationPrompt);
   }
 
-
   tokenize(text: string, specialTokens: boolean): number[] {
     return this.model.tokenize(text, specialTokens) as number[];
   }

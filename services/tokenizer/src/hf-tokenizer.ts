@@ -54,7 +54,6 @@ export class HfTokenizer implements ModelTokenizer {
     return this.template.render(messages, addGenerationPrompt);
   }
 
-
   tokenize(text: string, specialTokens: boolean): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: !specialTokens }).ids;
   }

@@ -1,6 +1,4 @@
-import { Template } from "@huggingface/jinja";
-import { Code } from "@connectrpc/connect";
-import { meshError } from "../../../lib/errors.js";
+import { ChatTemplate } from "./chat-template.js";
 import type { ModelTokenizer, TemplateMessage } from "./gguf-tokenizer.js";
 
 /** Roughly one token per word or punctuation mark, with its leading space. */
@@ -13,21 +11,17 @@ const PLAIN_CHAT = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% end
  * can size prompts in tokens. Never used for a real model.
  */
 export class PlaceholderTokenizer implements ModelTokenizer {
-  readonly #template: Template;
+  readonly #template: ChatTemplate;
 
   constructor(
     readonly contextLength: number,
     template?: string,
   ) {
-    this.#template = new Template(template ?? PLAIN_CHAT);
+    this.#template = new ChatTemplate(template ?? PLAIN_CHAT, { bos_token: "", eos_token: "" });
   }
 
   renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
-    try {
-      return this.#template.render({ messages, add_generation_prompt: addGenerationPrompt, bos_token: "", eos_token: "" });
-    } catch (err) {
-      throw meshError(Code.InvalidArgument, `the chat template refused the conversation: ${(err as Error).message}`, err);
-    }
+    return this.#template.render(messages, addGenerationPrompt);
   }
 
   tokenize(text: string): number[] {

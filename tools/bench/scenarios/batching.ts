@@ -16,7 +16,7 @@ import { aggregate } from "../metrics.js";
 import type { RequestResult, RunMetrics } from "../metrics.js";
 import { closeClientSockets, sendChat } from "../openai-client.js";
 import { progressBar } from "../progress.js";
-import { seededRng } from "../random.js";
+import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
 import { lineChart } from "../svg-plot.js";
@@ -52,7 +52,7 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   const modelPath = o.model ?? (await cachedModel(o.cacheDir, o.preset, log));
   const tokenizer = await ggufTokenizer(modelPath);
   const maxStreams = Math.max(...o.streams);
-  const rng = seededRng(o.seed);
+  const rng = seededRandom(o.seed);
   const prompts = Array.from({ length: maxStreams * o.rounds }, () => shapePrompt(tokenizer, o.inputLen, rng).text);
   await tokenizer.dispose();
   const cells: BatchingCell[] = [];

@@ -14,7 +14,7 @@ import type { SweepPoint, ThroughputUnderLimit } from "../metrics.js";
 import { closeClientSockets, sendChat } from "../openai-client.js";
 import type { ChatJob, ChatTarget } from "../openai-client.js";
 import { progressBar } from "../progress.js";
-import { seededRng } from "../random.js";
+import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
 import { barChart, lineChart } from "../svg-plot.js";
@@ -52,7 +52,7 @@ export interface TargetSweep {
 
 /** Builds the seeded request list every target and rate gets. */
 export function buildJobs(options: Pick<ServingOptions, "numPrompts" | "inputLen" | "outputLen" | "rangeRatio" | "seed" | "tokenizer">): { jobs: ChatJob[]; inputTokens: number[] } {
-  const rng = seededRng(options.seed);
+  const rng = seededRandom(options.seed);
   const inputs = drawLengths(options.numPrompts, options.inputLen, options.rangeRatio, rng);
   const outputs = drawLengths(options.numPrompts, options.outputLen, options.rangeRatio, rng);
   const jobs: ChatJob[] = [];
@@ -81,7 +81,7 @@ export async function runServing(options: ServingOptions, log: (line: string) =>
       const label = rate === Infinity ? "inf" : String(rate);
       const run = await runLoad(
         jobs.length,
-        { kind: "arrivals", process: { rate, burstiness: options.burstiness }, rng: seededRng(options.seed + 1), maxConcurrency: options.maxConcurrency },
+        { kind: "arrivals", process: { rate, burstiness: options.burstiness }, rng: seededRandom(options.seed + 1), maxConcurrency: options.maxConcurrency },
         (i, t0) => sendChat(target, jobs[i]!, t0),
         progressBar(`${name} rate ${label}`, jobs.length, options.progress),
       );

@@ -11,17 +11,10 @@ import { AuthService } from "../auth-service.js";
 import type { KeyChange } from "../auth-service.js";
 import type { KeyRecord } from "./key-store.js";
 import { NatsKeyStore, REQUEST_LOG_MAX_AGE_MS } from "./nats-key-store.js";
+import { until } from "../../../../test/support/until.js";
 
 const NS_PER_MS = 1_000_000;
 let run = 0;
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function keyRecord(id: string, accountId = "acme"): KeyRecord {
   const now = Date.now();

@@ -64,9 +64,31 @@ const GROUP_EXPRESSIONS: Record<UsageQuery["groupBy"], string> = {
   key: "key_id",
 };
 
+const STATEMENTS = {
+  createAccount: "INSERT INTO accounts (id, name, retention_opt_out, created_at_ms) VALUES (?, ?, ?, ?)",
+  getAccount: "SELECT * FROM accounts WHERE id = ?",
+  listAccounts: "SELECT * FROM accounts ORDER BY created_at_ms",
+  updateAccount: "UPDATE accounts SET name = ?, retention_opt_out = ? WHERE id = ?",
+  putKey: `INSERT OR REPLACE INTO api_keys (id, account_id, name, secret_hash, previous_secret_hash, previous_valid_until_ms,
+      allowed_models, requests_per_minute, tokens_per_minute, created_at_ms, expires_at_ms, revoked_at_ms, admin)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  getKey: "SELECT * FROM api_keys WHERE id = ?",
+  listKeys: "SELECT * FROM api_keys ORDER BY created_at_ms",
+  listAccountKeys: "SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at_ms",
+  countKeys: "SELECT count(*) AS n FROM api_keys",
+  recordUsage: `INSERT OR IGNORE INTO usage (request_id, key_id, account_id, model, backend, prompt_tokens, completion_tokens,
+      status, ttft_ms, e2e_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  putRequestLog: "INSERT OR IGNORE INTO request_logs (request_id, account_id, request_json, response_text, created_at_ms) VALUES (?, ?, ?, ?, ?)",
+  getRequestLog: "SELECT * FROM request_logs WHERE request_id = ?",
+  deleteRequestLogsBefore: "DELETE FROM request_logs WHERE created_at_ms < ?",
+};
+type Statements = Record<keyof typeof STATEMENTS, Database.Statement>;
+
 /** The embedded store: one SQLite file in the data dir (WAL mode). */
 export class SqliteKeyStore implements KeyStore {
   readonly #db: Database.Database;
+  /** The fixed statements, compiled once: `getKey` and `recordUsage` run on every request. */
+  readonly #sql: Statements;
 
   constructor(path: string) {
     this.#db = new Database(path);
@@ -75,77 +97,62 @@ export class SqliteKeyStore implements KeyStore {
     // loss can only drop the last commits.
     this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
     this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#sql = Object.fromEntries(Object.entries(STATEMENTS).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
   }
 
   async createAccount(account: AccountRecord): Promise<AccountRecord> {
-    this.#db
-      .prepare("INSERT INTO accounts (id, name, retention_opt_out, created_at_ms) VALUES (?, ?, ?, ?)")
-      .run(account.id, account.name, account.retentionOptOut ? 1 : 0, account.createdAtMs);
+    this.#sql.createAccount.run(account.id, account.name, account.retentionOptOut ? 1 : 0, account.createdAtMs);
     return account;
   }
 
   async getAccount(id: string): Promise<AccountRecord | undefined> {
-    const row = this.#db.prepare("SELECT * FROM accounts WHERE id = ?").get(id) as Row | undefined;
+    const row = this.#sql.getAccount.get(id) as Row | undefined;
     return row ? toAccount(row) : undefined;
   }
 
   async listAccounts(): Promise<AccountRecord[]> {
-    return (this.#db.prepare("SELECT * FROM accounts ORDER BY created_at_ms").all() as Row[]).map(toAccount);
+    return (this.#sql.listAccounts.all() as Row[]).map(toAccount);
   }
 
   async updateAccount(account: AccountRecord): Promise<void> {
-    this.#db
-      .prepare("UPDATE accounts SET name = ?, retention_opt_out = ? WHERE id = ?")
-      .run(account.name, account.retentionOptOut ? 1 : 0, account.id);
+    this.#sql.updateAccount.run(account.name, account.retentionOptOut ? 1 : 0, account.id);
   }
 
   async putKey(key: KeyRecord): Promise<void> {
-    this.#db
-      .prepare(
-        `INSERT OR REPLACE INTO api_keys (id, account_id, name, secret_hash, previous_secret_hash, previous_valid_until_ms,
-           allowed_models, requests_per_minute, tokens_per_minute, created_at_ms, expires_at_ms, revoked_at_ms, admin)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        key.id,
-        key.accountId,
-        key.name,
-        key.secretHash,
-        key.previousSecretHash,
-        key.previousValidUntilMs,
-        JSON.stringify(key.allowedModels),
-        key.requestsPerMinute,
-        key.tokensPerMinute,
-        key.createdAtMs,
-        key.expiresAtMs,
-        key.revokedAtMs,
-        key.admin ? 1 : 0,
-      );
+    this.#sql.putKey.run(
+      key.id,
+      key.accountId,
+      key.name,
+      key.secretHash,
+      key.previousSecretHash,
+      key.previousValidUntilMs,
+      JSON.stringify(key.allowedModels),
+      key.requestsPerMinute,
+      key.tokensPerMinute,
+      key.createdAtMs,
+      key.expiresAtMs,
+      key.revokedAtMs,
+      key.admin ? 1 : 0,
+    );
   }
 
   async getKey(id: string): Promise<KeyRecord | undefined> {
-    const row = this.#db.prepare("SELECT * FROM api_keys WHERE id = ?").get(id) as Row | undefined;
+    const row = this.#sql.getKey.get(id) as Row | undefined;
     return row ? toKey(row) : undefined;
   }
 
   async listKeys(accountId?: string): Promise<KeyRecord[]> {
-    const rows = accountId
-      ? this.#db.prepare("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at_ms").all(accountId)
-      : this.#db.prepare("SELECT * FROM api_keys ORDER BY created_at_ms").all();
+    const rows = accountId ? this.#sql.listAccountKeys.all(accountId) : this.#sql.listKeys.all();
     return (rows as Row[]).map(toKey);
   }
 
   async countKeys(): Promise<number> {
-    return Number((this.#db.prepare("SELECT count(*) AS n FROM api_keys").get() as Row).n);
+    return Number((this.#sql.countKeys.get() as Row).n);
   }
 
   async recordUsage(u: UsageRecord): Promise<boolean> {
-    const result = this.#db
-      .prepare(
-        `INSERT OR IGNORE INTO usage (request_id, key_id, account_id, model, backend, prompt_tokens, completion_tokens,
-           status, ttft_ms, e2e_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(u.requestId, u.keyId, u.accountId, u.model, u.backend, u.promptTokens, u.completionTokens, u.status, u.ttftMs, u.e2eMs, u.createdAtMs);
+    const result = this.#sql.recordUsage.run(u.requestId, u.keyId, u.accountId, u.model, u.backend, u.promptTokens, u.completionTokens, u.status, u.ttftMs, u.e2eMs, u.createdAtMs);
     return result.changes > 0;
   }
 
@@ -177,13 +184,11 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async putRequestLog(log: RequestLogRecord): Promise<void> {
-    this.#db
-      .prepare("INSERT OR IGNORE INTO request_logs (request_id, account_id, request_json, response_text, created_at_ms) VALUES (?, ?, ?, ?, ?)")
-      .run(log.requestId, log.accountId, log.requestJson, log.responseText, log.createdAtMs);
+    this.#sql.putRequestLog.run(log.requestId, log.accountId, log.requestJson, log.responseText, log.createdAtMs);
   }
 
   async getRequestLog(requestId: string): Promise<RequestLogRecord | undefined> {
-    const row = this.#db.prepare("SELECT * FROM request_logs WHERE request_id = ?").get(requestId) as Row | undefined;
+    const row = this.#sql.getRequestLog.get(requestId) as Row | undefined;
     if (!row) return undefined;
     return {
       requestId: row.request_id as string,
@@ -195,7 +200,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async deleteRequestLogsBefore(beforeMs: number): Promise<number> {
-    return this.#db.prepare("DELETE FROM request_logs WHERE created_at_ms < ?").run(beforeMs).changes;
+    return this.#sql.deleteRequestLogsBefore.run(beforeMs).changes;
   }
 
   async close(): Promise<void> {

@@ -4,12 +4,13 @@ import { z } from "zod";
 import type { KeyAdminService } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { HttpError } from "../openai/errors.js";
 import { accountJson, keyJson, usageJson } from "./admin-json.js";
-import { decodePathSegment, parseBody } from "../request-parsing.js";
+import { decodePathSegment, parseBody, sendJson } from "../request-parsing.js";
+import { adminTokenOf } from "../experiments/admin-token-check.js";
 
 /** Where the admin REST API lives on the edge. */
 export const ADMIN_PREFIX = "/admin/v1/";
 const ADMIN_TIMEOUT_MS = 5_000;
-const ADMIN_TOKEN_PATTERN = /^Bearer +(mesh-admin-[A-Za-z0-9_-]{43}) *$/i;
+const NO_STORE = { "cache-control": "no-store" };
 
 const createAccountBody = z.object({ id: z.string().min(1).max(64), name: z.string().max(200).optional() });
 const retentionBody = z.object({ retention: z.boolean() });
@@ -48,9 +49,7 @@ export class AdminApi {
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const match = ADMIN_TOKEN_PATTERN.exec(req.headers.authorization ?? "");
-    if (!match) throw new HttpError(401, "The admin API needs the admin token as 'Authorization: Bearer mesh-admin-…' (API keys are not accepted).", "invalid_request_error", null, "invalid_admin_token");
-    const call: CallOptions = { headers: { authorization: `Bearer ${match[1]}` }, timeoutMs: ADMIN_TIMEOUT_MS };
+    const call: CallOptions = { headers: { authorization: `Bearer ${adminTokenOf(req)}` }, timeoutMs: ADMIN_TIMEOUT_MS };
     const parts = url.pathname.slice(ADMIN_PREFIX.length).split("/").map(decodePathSegment);
     const route = `${req.method} ${parts[0]}${parts.length > 1 ? "/:id" : ""}${parts[2] ? `/${parts[2]}` : ""}`;
     const id = parts[1] ?? "";
@@ -129,7 +128,5 @@ export function timeParam(value: string | null, name: string): number {
 }
 
 function send(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
-  res.end(body);
+  sendJson(res, status, value, NO_STORE);
 }

@@ -26,12 +26,11 @@ export class AdminTokenCheck {
 
   /** Resolves when the request carries a valid admin token; 401 otherwise. */
   async require(req: IncomingMessage): Promise<void> {
-    const match = ADMIN_TOKEN_PATTERN.exec(req.headers.authorization ?? "");
-    if (!match) throw invalid();
-    const digest = createHash("sha256").update(match[1]!).digest("hex");
+    const token = adminTokenOf(req);
+    const digest = createHash("sha256").update(token).digest("hex");
     if ((this.#verified.get(digest) ?? 0) > Date.now()) return;
     try {
-      await this.keyAdmin.listKeys({ accountId: PROBE_ACCOUNT }, { headers: { authorization: `Bearer ${match[1]}` }, timeoutMs: CHECK_TIMEOUT_MS });
+      await this.keyAdmin.listKeys({ accountId: PROBE_ACCOUNT }, { headers: { authorization: `Bearer ${token}` }, timeoutMs: CHECK_TIMEOUT_MS });
     } catch (err) {
       const code = ConnectError.from(err).code;
       if (code === Code.Unauthenticated || code === Code.PermissionDenied) throw invalid();
@@ -40,6 +39,13 @@ export class AdminTokenCheck {
     if (this.#verified.size > 64) this.#verified.clear();
     this.#verified.set(digest, Date.now() + VERIFIED_TTL_MS);
   }
+}
+
+/** The admin token of a request (`Authorization: Bearer mesh-admin-…`); a 401 for anything else (API keys included). */
+export function adminTokenOf(req: IncomingMessage): string {
+  const token = ADMIN_TOKEN_PATTERN.exec(req.headers.authorization ?? "")?.[1];
+  if (!token) throw invalid();
+  return token;
 }
 
 function invalid(): HttpError {

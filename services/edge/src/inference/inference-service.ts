@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
@@ -21,11 +20,11 @@ import { Code, meshError } from "../../../../lib/errors.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
 import { chatGenerationInput, parseChatRequest } from "../openai/chat-request.js";
 import { toPublicConnectError } from "../openai/errors.js";
+import { collectGeneration, mayUse } from "../openai/generation.js";
 import type { Generations, RequestContext } from "../openai/generation.js";
 import type { PrincipalCache } from "../principal-cache.js";
+import { bearerToken, requestIdOf } from "../request-parsing.js";
 
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-const MAX_AUTH_HEADER_CHARS = 512;
 const LIST_MODELS_TIMEOUT_MS = 2_000;
 
 export interface InferenceDeps {
@@ -50,25 +49,17 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     try {
       const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
       const created = BigInt(Math.floor(Date.now() / 1000));
-      let content = "";
-      let backend = "";
-      for await (const event of this.deps.generations.run(input, rc)) {
-        if (event.type === "started") backend = event.backend;
-        else if (event.type === "delta") content += event.text;
-        else {
-          ctx.responseHeader.set("server-timing", event.serverTiming);
-          return create(CreateChatCompletionResponseSchema, {
-            id: `chatcmpl-${rc.requestId}`,
-            model: input.model,
-            content,
-            finishReason: event.finishReason,
-            usage: toUsage(event.usage),
-            created,
-            backend,
-          });
-        }
-      }
-      throw meshError(Code.Unavailable, "the generation ended without finishing");
+      const { started, text, finished } = await collectGeneration(this.deps.generations.run(input, rc));
+      ctx.responseHeader.set("server-timing", finished.serverTiming);
+      return create(CreateChatCompletionResponseSchema, {
+        id: `chatcmpl-${rc.requestId}`,
+        model: input.model,
+        content: text,
+        finishReason: finished.finishReason,
+        usage: toUsage(finished.usage),
+        created,
+        backend: started.backend,
+      });
     } catch (err) {
       throw this.#fail(err, rc);
     }
@@ -95,10 +86,9 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     const rc = await this.#begin(ctx);
     try {
       const { models } = await this.deps.router.listModels({}, { signal: ctx.signal, timeoutMs: LIST_MODELS_TIMEOUT_MS });
-      const allowed = rc.principal.allowedModels;
       return create(ListModelsResponseSchema, {
         models: models
-          .filter((m) => allowed.length === 0 || allowed.includes(m.name))
+          .filter((m) => mayUse(rc.principal, m.name))
           .map((m) => ({ id: m.name, created: m.created, ownedBy: m.ownedBy, contextLength: m.contextLength })),
       });
     } catch (err) {
@@ -109,8 +99,7 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
   /** Request id (the client's own kept), then the bearer key from the metadata. */
   async #begin(ctx: HandlerContext): Promise<RequestContext> {
     const startedAt = performance.now();
-    const clientId = ctx.requestHeader.get("x-request-id");
-    const requestId = clientId && REQUEST_ID_PATTERN.test(clientId) ? clientId : randomUUID().replaceAll("-", "");
+    const requestId = requestIdOf(ctx.requestHeader.get("x-request-id"));
     ctx.responseHeader.set("x-request-id", requestId);
     const partial = { requestId, principal: undefined as unknown as Principal, startedAt, signal: ctx.signal, headers: {} };
     try {
@@ -126,9 +115,9 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     if (!header) {
       throw meshError(Code.Unauthenticated, "You didn't provide an API key. Send it in the 'authorization' metadata as 'Bearer YOUR_KEY'.", { reason: "invalid_api_key" });
     }
-    const match = header.length <= MAX_AUTH_HEADER_CHARS ? /^Bearer +(\S+) *$/i.exec(header) : null;
-    if (!match) throw meshError(Code.Unauthenticated, "Malformed authorization metadata: expected 'Bearer YOUR_KEY'.", { reason: "invalid_api_key" });
-    return this.deps.principals.authenticate(match[1]!, ctx.signal);
+    const key = bearerToken(header);
+    if (!key) throw meshError(Code.Unauthenticated, "Malformed authorization metadata: expected 'Bearer YOUR_KEY'.", { reason: "invalid_api_key" });
+    return this.deps.principals.authenticate(key, ctx.signal);
   }
 
   #fail(err: unknown, rc: Pick<RequestContext, "requestId">): unknown {

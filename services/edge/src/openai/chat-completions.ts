@@ -1,10 +1,8 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import { chatGenerationInput, parseChatRequest } from "./chat-request.js";
+import { collectGeneration } from "./generation.js";
 import type { Generations, GenerationEvent, RequestContext } from "./generation.js";
 import { streamGeneration } from "./sse.js";
-import { sendError } from "./errors.js";
-
-export type { RequestContext };
 
 /**
  * POST /v1/chat/completions: validates, runs the shared generation and
@@ -13,7 +11,7 @@ export type { RequestContext };
 export class ChatCompletions {
   constructor(private readonly generations: Generations) {}
 
-  async handle(_req: IncomingMessage, res: ServerResponse, rawBody: unknown, ctx: RequestContext): Promise<void> {
+  async handle(res: ServerResponse, rawBody: unknown, ctx: RequestContext): Promise<void> {
     const body = parseChatRequest(rawBody);
     const input = chatGenerationInput(body);
     const id = `chatcmpl-${ctx.requestId}`;
@@ -41,22 +39,16 @@ export class ChatCompletions {
       });
       return;
     }
-    let content = "";
-    for await (const event of events) {
-      if (event.type === "started") fingerprint = event.fingerprint;
-      else if (event.type === "delta") content += event.text;
-      else {
-        sendCompletionJson(res, ctx, event, {
-          id,
-          object: "chat.completion",
-          created,
-          model: body.model,
-          system_fingerprint: fingerprint,
-          choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: event.finishReason }],
-          usage: event.usage,
-        });
-      }
-    }
+    const { started, text, finished } = await collectGeneration(events);
+    sendCompletionJson(res, ctx, finished, {
+      id,
+      object: "chat.completion",
+      created,
+      model: body.model,
+      system_fingerprint: started.fingerprint,
+      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finished.finishReason }],
+      usage: finished.usage,
+    });
   }
 }
 
@@ -72,5 +64,3 @@ export function sendCompletionJson(res: ServerResponse, ctx: RequestContext, fin
   });
   res.end(json);
 }
-
-export { sendError };

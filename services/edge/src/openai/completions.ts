@@ -1,6 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import { sendCompletionJson } from "./chat-completions.js";
 import { completionGenerationInput, parseCompletionRequest } from "./completion-request.js";
+import { collectGeneration } from "./generation.js";
 import type { Generations, RequestContext } from "./generation.js";
 import { streamGeneration } from "./sse.js";
 
@@ -11,7 +12,7 @@ import { streamGeneration } from "./sse.js";
 export class Completions {
   constructor(private readonly generations: Generations) {}
 
-  async handle(_req: IncomingMessage, res: ServerResponse, rawBody: unknown, ctx: RequestContext): Promise<void> {
+  async handle(res: ServerResponse, rawBody: unknown, ctx: RequestContext): Promise<void> {
     const body = parseCompletionRequest(rawBody);
     const id = `cmpl-${ctx.requestId}`;
     const created = Math.floor(Date.now() / 1000);
@@ -38,11 +39,8 @@ export class Completions {
       });
       return;
     }
-    let text = "";
-    for await (const event of events) {
-      if (event.type === "started") fingerprint = event.fingerprint;
-      else if (event.type === "delta") text += event.text;
-      else sendCompletionJson(res, ctx, event, { ...chunk(text, event.finishReason), usage: event.usage });
-    }
+    const { started, text, finished } = await collectGeneration(events);
+    fingerprint = started.fingerprint;
+    sendCompletionJson(res, ctx, finished, { ...chunk(text, finished.finishReason), usage: finished.usage });
   }
 }

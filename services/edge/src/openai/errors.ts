@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ERROR_PARAM_HEADER, ERROR_REASON_HEADER, errorDetails } from "../../../../lib/errors.js";
+import { ERROR_PARAM_HEADER, ERROR_REASON_HEADER, errorDetails, RETRY_AFTER_HEADER } from "../../../../lib/errors.js";
 
 /** OpenAI's error body. */
 export interface OpenAIErrorBody {
@@ -78,8 +78,8 @@ export function toHttpError(err: unknown, requestId: string): HttpError {
     const row = ERROR_TABLE[err.code] ?? ERROR_TABLE[Code.Internal];
     const { reason, param } = errorDetails(err);
     const message = EXPOSED_CODES.has(err.code) ? err.rawMessage : `The server had an error processing your request (request id ${requestId}).`;
-    const retryAfter = err.metadata.get("retry-after");
-    return new HttpError(row.status, message, row.type, param ?? null, reason ?? row.code, retryAfter ? { "retry-after": retryAfter } : {});
+    const retryAfter = err.metadata.get(RETRY_AFTER_HEADER);
+    return new HttpError(row.status, message, row.type, param ?? null, reason ?? row.code, retryAfter ? { [RETRY_AFTER_HEADER]: retryAfter } : {});
   }
   return new HttpError(500, `The server had an error processing your request (request id ${requestId}).`, "server_error");
 }

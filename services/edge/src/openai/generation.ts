@@ -74,9 +74,39 @@ export function toRouterRequest(input: GenerationInput, ctx: Pick<RequestContext
   });
 }
 
+/** Whether a key may use a model (an empty allow-list allows every model). */
+export function mayUse(principal: Principal, model: string): boolean {
+  return principal.allowedModels.length === 0 || principal.allowedModels.includes(model);
+}
+
+/** A gate a generation passes before it reaches the router (rate-limit admission). */
+export interface GenerationGate {
+  admit(input: GenerationInput, ctx: RequestContext): Promise<void>;
+}
+
+/** A whole (non-stream) generation: its start, its text and its finish. */
+export interface CollectedGeneration {
+  started: Extract<GenerationEvent, { type: "started" }>;
+  text: string;
+  finished: Extract<GenerationEvent, { type: "finished" }>;
+}
+
+/** Runs a generation to its end for a non-stream answer; Unavailable if it ends without finishing. */
+export async function collectGeneration(events: AsyncIterable<GenerationEvent>): Promise<CollectedGeneration> {
+  let started: CollectedGeneration["started"] | undefined;
+  let text = "";
+  for await (const event of events) {
+    if (event.type === "started") started = event;
+    else if (event.type === "delta") text += event.text;
+    else if (started) return { started, text, finished: event };
+  }
+  throw meshError(Code.Unavailable, "the generation ended without finishing");
+}
+
 /**
  * The part every public protocol shares (OpenAI chat and text completions,
- * the gRPC/Connect InferenceService): scope check, the router call with the
+ * the gRPC/Connect InferenceService): scope check, then the gate (rate-limit
+ * admission) when there is one, the router call with the
  * request's deadline and the client's abort signal, and exactly one usage
  * record for a request that reached a model (ok, error or cancelled, with
  * the tokens generated so far).
@@ -86,18 +116,18 @@ export class Generations {
     private readonly router: Client<typeof RouterService>,
     private readonly usage: UsageRecorder,
     private readonly requestTimeoutMs: number,
+    private readonly gate?: GenerationGate,
   ) {}
-
-  /** Throws PermissionDenied when the key may not use the model. */
-  checkScope(input: GenerationInput, principal: Principal): void {
-    if (principal.allowedModels.length > 0 && !principal.allowedModels.includes(input.model)) {
-      throw meshError(Code.PermissionDenied, `This key may not use the model \`${input.model}\``, { reason: "permission_denied", param: "model" });
-    }
-  }
 
   /** Streams one generation; abandoning the iteration cancels it in the shard. */
   async *run(input: GenerationInput, ctx: RequestContext): AsyncGenerator<GenerationEvent> {
-    this.checkScope(input, ctx.principal);
+    // The scope check first, so a 403 costs no admission call.
+    if (!mayUse(ctx.principal, input.model)) {
+      throw meshError(Code.PermissionDenied, `This key may not use the model \`${input.model}\``, { reason: "permission_denied", param: "model" });
+    }
+    await this.gate?.admit(input, ctx);
+    // The response text is kept only for retention.
+    const retain = !ctx.principal.retentionOptOut;
     const timeoutMs = Math.min(ctx.timeoutMs ?? this.requestTimeoutMs, this.requestTimeoutMs);
     let content = "";
     let promptTokens = 0;
@@ -116,7 +146,7 @@ export class Generations {
             reachedModel = true;
             promptTokens = started.promptTokens;
             backend = started.backend;
-            ctx.headers = { ...ctx.headers, "x-mesh-backend": backend };
+            ctx.headers["x-mesh-backend"] = backend;
             if (started.experiment) ctx.headers["x-mesh-experiment"] = started.experiment;
             yield { type: "started", promptTokens, backend, experiment: started.experiment, fingerprint: started.systemFingerprint || `mesh-${backend}` };
             break;
@@ -125,7 +155,7 @@ export class Generations {
             const { text, tokenCount } = event.event.value;
             if (!ttftMs) ttftMs = performance.now() - ctx.startedAt;
             completionTokens += tokenCount;
-            content += text;
+            if (retain) content += text;
             if (text) yield { type: "delta", text };
             break;
           }
@@ -157,7 +187,6 @@ export class Generations {
       // The consumer stopped early (client gone): the generation was cancelled.
       if (!finished && status === UsageStatus.OK) status = UsageStatus.CANCELLED;
       if (reachedModel) {
-        const optOut = ctx.principal.retentionOptOut;
         this.usage.record({
           requestId: ctx.requestId,
           principal: ctx.principal,
@@ -168,8 +197,8 @@ export class Generations {
           status,
           ttftMs,
           e2eMs: performance.now() - ctx.startedAt,
-          requestJson: optOut ? "" : JSON.stringify(input.request),
-          responseText: optOut ? "" : content,
+          requestJson: retain ? JSON.stringify(input.request) : "",
+          responseText: content,
         });
       }
     }

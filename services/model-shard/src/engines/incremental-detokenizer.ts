@@ -11,10 +11,9 @@ const CONTEXT_TOKENS = 4;
  */
 export class IncrementalDetokenizer {
   readonly #model: LlamaModel;
-  #emitted: Token[] = [];
+  /** The last tokens emitted (at most CONTEXT_TOKENS). */
+  #context: Token[] = [];
   #pending: Token[] = [];
-  /** Called with every token pushed (used for repetition penalties). */
-  onToken: ((token: Token) => void) | undefined;
 
   constructor(model: LlamaModel) {
     this.#model = model;
@@ -22,13 +21,10 @@ export class IncrementalDetokenizer {
 
   /** Adds a token; returns the text that is now complete. */
   push(token: Token): string {
-    this.onToken?.(token);
     this.#pending.push(token);
-    const context = this.#emitted.slice(-CONTEXT_TOKENS);
-    const text = this.#model.detokenize(this.#pending, false, context);
+    const text = this.#model.detokenize(this.#pending, false, this.#context);
     if (text.endsWith("\uFFFD") && this.#pending.length < 8) return "";
-    this.#emitted.push(...this.#pending);
-    if (this.#emitted.length > 64) this.#emitted = this.#emitted.slice(-CONTEXT_TOKENS);
+    this.#context = this.#context.concat(this.#pending).slice(-CONTEXT_TOKENS);
     this.#pending = [];
     return text;
   }
@@ -36,7 +32,7 @@ export class IncrementalDetokenizer {
   /** Whatever is still held back (an incomplete character at the end). */
   flush(): string {
     if (this.#pending.length === 0) return "";
-    const text = this.#model.detokenize(this.#pending, false, this.#emitted.slice(-CONTEXT_TOKENS));
+    const text = this.#model.detokenize(this.#pending, false, this.#context);
     this.#pending = [];
     return text;
   }

@@ -51,8 +51,10 @@ export class LlamaCppEngine implements Engine {
   readonly #context: LlamaContext;
   readonly #free: LlamaContextSequence[];
   readonly #stepper: DecodeStepper | undefined;
-  readonly #decodes = { batches: 0, items: 0 };
+  readonly #decodes: { batches: number; items: number };
   readonly #grammars: JsonGrammars;
+  /** End-of-generation tokens: generated, counted, never shown as text. */
+  readonly #eog: ReadonlySet<Token>;
 
   /** Decode batches dispatched and sequences they held (sequence order only): their ratio is the mean batch width. */
   get batchStats(): { batches: number; items: number } {
@@ -66,6 +68,7 @@ export class LlamaCppEngine implements Engine {
     this.#stepper = parts.stepper;
     this.#decodes = parts.decodes;
     this.#grammars = new JsonGrammars(parts.llama);
+    this.#eog = new Set([parts.model.tokens.eos, parts.model.tokens.eot].filter((t): t is Token => t != null));
     this.info = parts.info;
     this.gpu = parts.gpu;
   }
@@ -124,7 +127,6 @@ export class LlamaCppEngine implements Engine {
       const reused = await reusePrefix(sequence, prompt);
       if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
       const detokenizer = new IncrementalDetokenizer(this.#model);
-      const eog = new Set<Token>([this.#model.tokens.eos, this.#model.tokens.eot].filter((t): t is Token => t != null));
       const run = new TokenRun(sequence, prompt.slice(reused), this.#evaluateOptions(request, grammar), sampling.maxTokens, this.#stepper, signal);
       const json = grammar ? new JsonTail() : undefined;
       let completionTokens = 0;
@@ -134,7 +136,7 @@ export class LlamaCppEngine implements Engine {
           const token = await run.next();
           if (token === undefined) break;
           completionTokens++;
-          const text = eog.has(token) ? "" : detokenizer.push(token);
+          const text = this.#eog.has(token) ? "" : detokenizer.push(token);
           const shown = json ? json.push(text) : text;
           yield { tokenIds: [token], text: shown };
           if (json?.complete) break;

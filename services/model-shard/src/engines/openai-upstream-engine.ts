@@ -99,9 +99,9 @@ export class OpenAIUpstreamEngine implements Engine {
       };
     } catch (err) {
       if (signal.aborted && !timedOut) return { finishReason: "cancelled", promptTokens: request.promptTokenIds.length, completionTokens };
-      if (timedOut) throw meshError(Code.DeadlineExceeded, `the upstream did not finish within ${this.#timeoutMs} ms`, err);
+      if (timedOut) throw meshError(Code.DeadlineExceeded, `the upstream did not finish within ${this.#timeoutMs} ms`, { cause: err });
       if (err instanceof ConnectError) throw err;
-      throw meshError(Code.Unavailable, `the upstream could not be reached: ${describe(err)}`, err);
+      throw meshError(Code.Unavailable, `the upstream could not be reached: ${describe(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
@@ -138,7 +138,7 @@ function parseChunk(data: string): UpstreamChunk {
   try {
     return JSON.parse(data) as UpstreamChunk;
   } catch (err) {
-    throw meshError(Code.Unavailable, "the upstream sent a malformed stream chunk", err);
+    throw meshError(Code.Unavailable, "the upstream sent a malformed stream chunk", { cause: err });
   }
 }
 
@@ -165,7 +165,7 @@ async function statusError(res: Response): Promise<ConnectError> {
   const code = codeForStatus(res.status);
   const reason = res.status === 429 ? "rate_limit_exceeded" : undefined;
   const hint = code === Code.FailedPrecondition ? " (check the backend's api_key)" : "";
-  return meshError(code, `upstream answered ${res.status}: ${message}${hint}`, reason ? { reason } : {});
+  return meshError(code, `upstream answered ${res.status}: ${message}${hint}`, { reason });
 }
 
 function bodyError(error: NonNullable<UpstreamChunk["error"]>): ConnectError {

@@ -155,8 +155,7 @@ function sampleOf(arm: ArmStats, metric: string, kind: "mean" | "proportion"): S
     const p = arm.proportions.get(metric);
     return p ? p.asSample() : { count: 0, mean: 0, variance: 0 };
   }
-  const m = arm.metrics.get(metric);
-  return m ? { count: m.moments.count, mean: m.moments.mean, variance: m.moments.variance } : { count: 0, mean: 0, variance: 0 };
+  return arm.metrics.get(metric)?.moments ?? { count: 0, mean: 0, variance: 0 };
 }
 
 /**
