@@ -77,13 +77,13 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
     }
   }
   const catalogJson = JSON.stringify(catalog);
-  const tokenizer = await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
+  // The router tokenizes in process; the tokenizer service serves gRPC callers.
+  await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
   const router = await add("router", "router", {
     MESH_CATALOG: catalogJson,
-    MESH_TOKENIZER_ADDR: tokenizer.address,
     // Run-time experiment changes survive restarts.
     MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json"),
-  }, ["tokenizer", ...shards]);
+  }, shards);
   const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
   await add(
     "edge",

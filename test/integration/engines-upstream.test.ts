@@ -246,7 +246,7 @@ describe("the mesh with an openai-upstream backend", () => {
     const catalog = catalogSchema.parse({ models: [{ ...model, backends: [{ ...up, addresses: [`127.0.0.1:${shard.port}`] }] }] });
     const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
     const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY }, log);
-    const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog, tokenizerAddress: `127.0.0.1:${tokenizer.port}` }, log);
+    const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog }, log);
     const edge = await buildEdge(
       { port: 0, host: "127.0.0.1", authAddress: `127.0.0.1:${auth.port}`, routerAddress: `127.0.0.1:${router.port}`, healthTargets: {}, requestTimeoutMs: 10_000 },
       log,

@@ -8,16 +8,14 @@ import { create } from "@bufbuild/protobuf";
 import { PrincipalSchema } from "../../src/gen/mesh/auth/v1/auth_pb.js";
 import { ExperimentAdminService, RouterService as RouterServiceDesc } from "../../src/gen/mesh/router/v1/router_pb.js";
 import { grpcClient } from "../../lib/rpc/index.js";
-import type { RpcServer } from "../../lib/rpc/index.js";
 import { readJson } from "../../services/edge/src/edge-service.js";
 import { ExperimentsApi, EXPERIMENTS_PREFIX, forcedBackend } from "../../services/edge/src/experiments/experiments-api.js";
 import { HttpError, sendError, toHttpError } from "../../services/edge/src/openai/errors.js";
 import { build } from "../../services/router/src/server.js";
 import { experimentsCommand } from "../../cli/experiments-command.js";
-import { catalogOf, FakeShard, silentLog, startFakeTokenizer } from "../../tools/fake-shard/fake-shard.js";
+import { catalogOf, FakeShard, silentLog } from "../../tools/fake-shard/fake-shard.js";
 
 const ADMIN = "good-admin-token";
-let tokenizer: RpcServer;
 let shards: FakeShard[];
 let router: Awaited<ReturnType<typeof build>>;
 let baseUrl: string;
@@ -26,10 +24,9 @@ let dir: string;
 const principal = create(PrincipalSchema, { keyId: "key-1", admin: false });
 
 beforeAll(async () => {
-  tokenizer = await startFakeTokenizer();
   shards = await Promise.all([FakeShard.start(), FakeShard.start()]);
   router = await build(
-    { port: 0, host: "127.0.0.1", catalog: catalogOf({ a: [shards[0]!.address], b: [shards[1]!.address] }), tokenizerAddress: `127.0.0.1:${tokenizer.port}`, healthCheckIntervalMs: 0 },
+    { port: 0, host: "127.0.0.1", catalog: catalogOf({ a: [shards[0]!.address], b: [shards[1]!.address] }), healthCheckIntervalMs: 0 },
     silentLog,
   );
   const api = new ExperimentsApi({
@@ -52,7 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
   await router.close(0);
-  await Promise.all([tokenizer.close(0), ...shards.map((s) => s.close())]);
+  await Promise.all([...shards.map((s) => s.close())]);
   rmSync(dir, { recursive: true, force: true });
 });
 

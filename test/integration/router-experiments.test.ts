@@ -5,24 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExperimentAdminService, RouterService as RouterServiceDesc } from "../../src/gen/mesh/router/v1/router_pb.js";
 import type { GenerateResponse } from "../../src/gen/mesh/router/v1/router_pb.js";
 import { grpcClient } from "../../lib/rpc/index.js";
-import type { RpcServer } from "../../lib/rpc/index.js";
 import type { CatalogExperiment } from "../../lib/catalog/index.js";
 import { build } from "../../services/router/src/server.js";
-import { catalogOf, FakeShard, silentLog, startFakeTokenizer } from "../../tools/fake-shard/fake-shard.js";
+import { catalogOf, FakeShard, silentLog } from "../../tools/fake-shard/fake-shard.js";
 
-let tokenizer: RpcServer;
 let a: FakeShard;
 let b: FakeShard;
 let candidate: FakeShard;
 let dir: string;
 
 beforeAll(async () => {
-  tokenizer = await startFakeTokenizer();
   [a, b, candidate] = await Promise.all([FakeShard.start(), FakeShard.start(), FakeShard.start({ tokenDelayMs: 400 })]);
   dir = mkdtempSync(path.join(tmpdir(), "router-exp-"));
 });
 afterAll(async () => {
-  await Promise.all([tokenizer.close(0), a.close(), b.close(), candidate.close()]);
+  await Promise.all([a.close(), b.close(), candidate.close()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,7 +36,7 @@ const experiment: CatalogExperiment = {
 async function startRouter(experimentsFile: string, experiments: CatalogExperiment[] = [experiment]) {
   const catalog = catalogOf({ a: [a.address], b: [b.address], candidate: [candidate.address] }, experiments);
   const service = await build(
-    { port: 0, host: "127.0.0.1", catalog, tokenizerAddress: `127.0.0.1:${tokenizer.port}`, healthCheckIntervalMs: 0, experimentsFile },
+    { port: 0, host: "127.0.0.1", catalog, healthCheckIntervalMs: 0, experimentsFile },
     silentLog,
   );
   const address = `127.0.0.1:${service.port}`;

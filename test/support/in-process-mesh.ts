@@ -31,7 +31,7 @@ export async function startInProcessMesh(options: { sequences?: number } = {}) {
   });
   const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
   const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY }, log);
-  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog, tokenizerAddress: `127.0.0.1:${tokenizer.port}` }, log);
+  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog }, log);
   const edge = await buildEdge(
     {
       port: 0,

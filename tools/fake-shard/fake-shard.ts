@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
-import type { Client, HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import { pino } from "pino";
 import {
   FinishReason,
@@ -15,12 +15,12 @@ import {
   WatchLoadResponseSchema,
 } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { GenerateRequest, GenerateResponse, WatchLoadResponse } from "../../src/gen/mesh/shard/v1/shard_pb.js";
-import { TokenizerService } from "../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import { catalogSchema } from "../../lib/catalog/index.js";
 import type { Catalog } from "../../lib/catalog/index.js";
 import { Code, meshError } from "../../lib/errors.js";
 import { startRpcServer } from "../../lib/rpc/index.js";
 import type { RpcServer } from "../../lib/rpc/index.js";
+import type { PromptEncoder } from "../../services/router/src/router-service.js";
 
 /** What a fake shard does with the next request. */
 export type ShardBehaviour = "serve" | "unavailable" | "fail-after-token" | "die-after-token" | "exhausted" | "hang";
@@ -110,9 +110,9 @@ export class FakeShard {
 }
 
 /** A tokenizer client that returns three token ids for anything. */
-export function fakeTokenizer(contextLength = 2048): Client<typeof TokenizerService> {
+export function fakeTokenizer(contextLength = 2048): PromptEncoder {
   const res = { tokenIds: [1, 2, 3], contextLength };
-  return { renderChat: async () => res, tokenize: async () => res } as unknown as Client<typeof TokenizerService>;
+  return { encodeChat: async () => res, encodeCompletion: async () => res };
 }
 
 /** A silent logger. */
@@ -126,12 +126,3 @@ export function catalogOf(backends: Record<string, string[]>, experiments: unkno
   });
 }
 
-/** A real TokenizerService gRPC server answering three token ids for anything. */
-export async function startFakeTokenizer(contextLength = 2048): Promise<RpcServer> {
-  const res = { tokenIds: [1, 2, 3], contextLength };
-  return startRpcServer({
-    port: 0,
-    serviceNames: [TokenizerService.typeName],
-    routes: (r) => r.service(TokenizerService, { renderChat: () => ({ ...res, prompt: "p" }), tokenize: () => res, detokenize: () => ({ text: "" }) }),
-  });
-}

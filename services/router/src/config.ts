@@ -11,8 +11,8 @@ const schema = z.object({
   HOST: z.string().default("127.0.0.1"),
   /** The model catalog (JSON) with each backend's replica addresses. */
   MESH_CATALOG: jsonSchema(catalogSchema),
-  /** host:port of the tokenizer service. */
-  MESH_TOKENIZER_ADDR: z.string().min(1),
+  /** Worker threads that template and tokenize large prompts off the event loop. */
+  MESH_TOKENIZER_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   /** Requests admitted per model at once; beyond it 429 with retry-after. */
   MESH_ROUTER_MAX_IN_FLIGHT_PER_MODEL: z.coerce.number().int().positive().default(DEFAULT_MAX_IN_FLIGHT_PER_MODEL),
   /** Active grpc.health.v1 checks of the replicas; 0 turns them off. */
@@ -29,7 +29,8 @@ export interface RouterConfig {
   port: number;
   host: string;
   catalog: Catalog;
-  tokenizerAddress: string;
+  /** Worker threads for large prompts (default 1). */
+  tokenizerWorkers?: number;
   maxInFlightPerModel?: number;
   healthCheckIntervalMs?: number;
   replicaChoice?: "least-loaded-of-two" | "random";
@@ -43,7 +44,7 @@ export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
     port: raw.PORT,
     host: raw.HOST,
     catalog: raw.MESH_CATALOG,
-    tokenizerAddress: raw.MESH_TOKENIZER_ADDR,
+    tokenizerWorkers: raw.MESH_TOKENIZER_WORKERS,
     maxInFlightPerModel: raw.MESH_ROUTER_MAX_IN_FLIGHT_PER_MODEL,
     healthCheckIntervalMs: raw.MESH_ROUTER_HEALTH_CHECK_INTERVAL_MS,
     replicaChoice: raw.MESH_ROUTER_REPLICA_CHOICE,

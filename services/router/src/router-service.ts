@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import type { Client, ConnectError, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ConnectError, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   GenerateResponseSchema,
   ListModelsResponseSchema,
@@ -7,7 +7,6 @@ import {
 } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import type { GenerateRequest, GenerateResponse, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { TokenizerService } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import type { Catalog, CatalogModel } from "../../../lib/catalog/index.js";
 import { systemFingerprintOf } from "../../../lib/catalog/index.js";
 import { asConnectError, Code, meshError, withRetryAfter } from "../../../lib/errors.js";
@@ -31,6 +30,15 @@ const FAILURE_CODES = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Co
 /** Requests one router admits per model at once (beyond it: 429 with retry-after). */
 export const DEFAULT_MAX_IN_FLIGHT_PER_MODEL = 1024;
 /** Metadata key (and HTTP header at the edge) saying when to come back, in seconds. */
+
+/**
+ * Chat templating and tokenizing on the request path: the tokenizer
+ * module itself (services/tokenizer: `TokenizerPool`), in this process.
+ */
+export interface PromptEncoder {
+  encodeChat(model: string, messages: readonly { role: string; content: string }[], signal?: AbortSignal): Promise<{ tokenIds: number[]; contextLength: number }>;
+  encodeCompletion(model: string, text: string, signal?: AbortSignal): Promise<{ tokenIds: number[]; contextLength: number }>;
+}
 
 /** Tuning of the router. */
 export interface RouterOptions {
@@ -64,7 +72,7 @@ interface Measure {
 
 /**
  * Routes a request: pick the backend (an experiment's sticky arm, a forced
- * arm, or the model's first backend), tokenize with the tokenizer service,
+ * arm, or the model's first backend), tokenize in process (the tokenizer module),
  * check the context length, pick a replica by load, stream the shard's tokens
  * back; retry once on another replica before the first token, never after.
  * Experiment requests are measured per arm and may be mirrored to a shadow.
@@ -78,7 +86,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
 
   constructor(
     catalog: Catalog,
-    private readonly tokenizer: Client<typeof TokenizerService>,
+    private readonly tokenizer: PromptEncoder,
     private readonly log: Logger,
     options: RouterOptions = {},
   ) {
@@ -270,13 +278,8 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     return { backend: routed.backends.values().next().value! };
   }
 
-  async #tokenize(req: GenerateRequest, ctx: HandlerContext): Promise<{ tokenIds: number[]; contextLength: number }> {
-    const options = { signal: ctx.signal, timeoutMs: ctx.timeoutMs() };
-    const res =
-      req.messages.length > 0
-        ? await this.tokenizer.renderChat({ model: req.model, messages: req.messages, addGenerationPrompt: true }, options)
-        : await this.tokenizer.tokenize({ model: req.model, text: req.prompt, specialTokens: false }, options);
-    return { tokenIds: res.tokenIds, contextLength: res.contextLength };
+  #tokenize(req: GenerateRequest, ctx: HandlerContext): Promise<{ tokenIds: number[]; contextLength: number }> {
+    return req.messages.length > 0 ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal) : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
   }
 }
 

@@ -1,6 +1,7 @@
 import { ExperimentAdminService as ExperimentAdminServiceDesc, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
-import { TokenizerService } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
-import { grpcClient, startRpcServer } from "../../../lib/rpc/index.js";
+import { startRpcServer } from "../../../lib/rpc/index.js";
+import { loadTokenizers } from "../../tokenizer/src/server.js";
+import { TokenizerPool } from "../../tokenizer/src/tokenizer-pool.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import type { RouterConfig } from "./config.js";
 import { ExperimentAdminService } from "./experiment-admin-service.js";
@@ -21,7 +22,9 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
   const persist = (): void => {
     if (file) writeExperimentsFile(file, { experiments: registry.list().map((e) => ({ config: e.config, state: e.state })) });
   };
-  const router = new RouterService(config.catalog, grpcClient(TokenizerService, config.tokenizerAddress), log, {
+  const tokenizers = new TokenizerPool(config.catalog, await loadTokenizers(config.catalog), log, { workers: config.tokenizerWorkers ?? 1 });
+  await tokenizers.ready();
+  const router = new RouterService(config.catalog, tokenizers, log, {
     experiments: registry,
     maxInFlightPerModel: config.maxInFlightPerModel,
     replicaChoice: config.replicaChoice,
@@ -47,6 +50,7 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
     async close(drainMs) {
       await server.close(drainMs);
       stopWatching.abort();
+      await tokenizers.close();
     },
   };
 }

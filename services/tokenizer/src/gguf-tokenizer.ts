@@ -1,17 +1,9 @@
 import { readGgufFileInfo } from "node-llama-cpp";
 import type { Llama, LlamaModel, Token } from "node-llama-cpp";
 import { ChatTemplate } from "./chat-template.js";
-import type { TemplateMessage } from "./chat-template.js";
+import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 
-export type { TemplateMessage };
-
-/** What every tokenizer of the service can do (GGUF or tokenizer.json). */
-export interface ModelTokenizer {
-  readonly contextLength: number;
-  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string;
-  tokenize(text: string, specialTokens: boolean): number[];
-  detokenize(tokenIds: readonly number[]): string;
-}
+export type { ModelTokenizer, TemplateMessage };
 
 /**
  * The tokenizer of a GGUF model: its vocabulary loaded by llama.cpp itself
@@ -23,6 +15,9 @@ export class GgufTokenizer implements ModelTokenizer {
     private readonly model: LlamaModel,
     private readonly template: ChatTemplate,
     readonly contextLength: number,
+    readonly specialTokens: ReadonlyMap<string, number>,
+    readonly maxBytesPerToken: number,
+    readonly completionPrefix: readonly number[],
   ) {}
 
   static async load(llama: Llama, path: string, options: { template?: string; contextLength?: number } = {}): Promise<GgufTokenizer> {
@@ -30,15 +25,26 @@ export class GgufTokenizer implements ModelTokenizer {
     const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
     const source = options.template ?? info.metadata.tokenizer?.chat_template;
     const tokenText = (id: Token | null): string => (id == null ? "" : model.detokenize([id], true));
+    const { specials, maxBytes } = scanVocabulary(model);
+    const addsBos = (info.metadata.tokenizer?.ggml as { add_bos_token?: boolean } | undefined)?.add_bos_token !== false;
     return new GgufTokenizer(
       model,
       new ChatTemplate(source, { bos_token: tokenText(model.tokens.bos), eos_token: tokenText(model.tokens.eos) }),
       options.contextLength ?? (Number((info.architectureMetadata as { context_length?: number }).context_length) || model.trainContextSize),
+      specials,
+      maxBytes,
+      addsBos && model.tokens.bos != null ? [model.tokens.bos] : [],
     );
   }
 
   renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
     return this.template.render(messages, addGenerationPrompt);
+  }
+
+  encodeText(text: string, continuation: boolean): number[] {
+    // "trimLeadingSpace" is node-llama-cpp's way to tokenize a continuation
+    // without SentencePiece's leading-space prefix.
+    return (continuation ? this.model.tokenize(text, false, "trimLeadingSpace") : this.model.tokenize(text, false)) as number[];
   }
 
   tokenize(text: string, specialTokens: boolean): number[] {
@@ -48,4 +54,20 @@ export class GgufTokenizer implements ModelTokenizer {
   detokenize(tokenIds: readonly number[]): string {
     return this.model.detokenize(tokenIds as Token[]);
   }
+}
+
+/** Control tokens (as llama.cpp parses them in special-aware text) and the longest piece in bytes. */
+function scanVocabulary(model: LlamaModel): { specials: Map<string, number>; maxBytes: number } {
+  const specials = new Map<string, number>();
+  let maxBytes = 1;
+  for (const token of model.iterateAllTokens()) {
+    const attributes = model.getTokenAttributes(token);
+    if (attributes.control || attributes.unknown) {
+      const text = model.detokenize([token], true);
+      if (text && !specials.has(text)) specials.set(text, token);
+      continue;
+    }
+    maxBytes = Math.max(maxBytes, Buffer.byteLength(model.detokenize([token], false)));
+  }
+  return { specials, maxBytes };
 }

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError } from "../../../lib/runtime/index.js";
-import type { ModelTokenizer, TemplateMessage } from "./gguf-tokenizer.js";
+import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 import { ChatTemplate } from "./chat-template.js";
 
 /** model_max_length values above this are the "unlimited" sentinel, not a real length. */
@@ -28,11 +28,20 @@ interface TokenizerConfigJson {
  * tokens, as vLLM's completions endpoint does.
  */
 export class HfTokenizer implements ModelTokenizer {
+  readonly specialTokens: ReadonlyMap<string, number>;
+  readonly maxBytesPerToken: number;
+  readonly completionPrefix: readonly number[];
+
   private constructor(
     private readonly tokenizer: Tokenizer,
     private readonly template: ChatTemplate,
     readonly contextLength: number,
-  ) {}
+  ) {
+    const added = (tokenizer as unknown as { added_tokens: Array<{ content: string; id: number }> }).added_tokens ?? [];
+    this.specialTokens = new Map(added.filter((t) => t.content.length > 1).map((t) => [t.content, t.id]));
+    this.maxBytesPerToken = longestPiece(tokenizer);
+    this.completionPrefix = tokenizer.encode("", { add_special_tokens: true }).ids;
+  }
 
   static async load(file: string, options: { template?: string; contextLength?: number } = {}): Promise<HfTokenizer> {
     const json = await readJson<object>(file);
@@ -54,6 +63,22 @@ export class HfTokenizer implements ModelTokenizer {
     return this.template.render(messages, addGenerationPrompt);
   }
 
+  /**
+   * Hugging Face tokenizers always split added tokens out of the input, so
+   * text that holds one is cut inside it (after its first character) and
+   * the pieces encoded apart: the added token's text stays text.
+   */
+  encodeText(text: string, _continuation: boolean): number[] {
+    const ids: number[] = [];
+    let rest = text;
+    while (rest) {
+      const cut = cutInsideSpecial(this.specialTokens, rest);
+      for (const id of this.tokenizer.encode(rest.slice(0, cut), { add_special_tokens: false }).ids) ids.push(id);
+      rest = rest.slice(cut);
+    }
+    return ids;
+  }
+
   tokenize(text: string, specialTokens: boolean): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: !specialTokens }).ids;
   }
@@ -61,6 +86,25 @@ export class HfTokenizer implements ModelTokenizer {
   detokenize(tokenIds: readonly number[]): string {
     return this.tokenizer.decode([...tokenIds], { skip_special_tokens: true });
   }
+}
+
+/** Where to end the next piece: just after the first character of the first added token, or the end. */
+function cutInsideSpecial(specials: ReadonlyMap<string, number>, text: string): number {
+  let first = -1;
+  for (const special of specials.keys()) {
+    const at = text.indexOf(special);
+    if (at >= 0 && (first < 0 || at < first)) first = at;
+  }
+  return first < 0 ? text.length : first + 1;
+}
+
+/** An upper bound of the UTF-8 bytes one token stands for (byte-level markers count double: safe). */
+function longestPiece(tokenizer: Tokenizer): number {
+  const vocab = (tokenizer as unknown as { model?: { vocab?: unknown } }).model?.vocab;
+  const pieces: string[] = Array.isArray(vocab) ? (vocab as string[]) : vocab instanceof Map ? [...(vocab as Map<string, number>).keys()] : [];
+  let max = 1;
+  for (const piece of pieces) if (typeof piece === "string") max = Math.max(max, Buffer.byteLength(piece));
+  return pieces.length > 0 ? max : 64;
 }
 
 async function readJson<T>(file: string): Promise<T> {

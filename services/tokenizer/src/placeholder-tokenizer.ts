@@ -1,5 +1,5 @@
 import { ChatTemplate } from "./chat-template.js";
-import type { ModelTokenizer, TemplateMessage } from "./gguf-tokenizer.js";
+import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 
 /** Roughly one token per word or punctuation mark, with its leading space. */
 const PIECE = /\s*[\p{L}\p{N}]+|\s*[^\s\p{L}\p{N}]|\s+$/gu;
@@ -12,6 +12,10 @@ const PLAIN_CHAT = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% end
  */
 export class PlaceholderTokenizer implements ModelTokenizer {
   readonly #template: ChatTemplate;
+  readonly specialTokens: ReadonlyMap<string, number> = new Map();
+  readonly completionPrefix: readonly number[] = [];
+  /** A piece is a word: bound it generously (a 4 KiB word is one token). */
+  readonly maxBytesPerToken = 4_096;
 
   constructor(
     readonly contextLength: number,
@@ -22,6 +26,10 @@ export class PlaceholderTokenizer implements ModelTokenizer {
 
   renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
     return this.#template.render(messages, addGenerationPrompt);
+  }
+
+  encodeText(text: string): number[] {
+    return this.tokenize(text);
   }
 
   tokenize(text: string): number[] {

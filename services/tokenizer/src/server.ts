@@ -11,7 +11,7 @@ import { PROMPT_FORMATS, promptFormat } from "../../../lib/templates/index.js";
 import { GgufTokenizer } from "./gguf-tokenizer.js";
 import { HfTokenizer } from "./hf-tokenizer.js";
 import { PlaceholderTokenizer } from "./placeholder-tokenizer.js";
-import type { ModelTokenizer } from "./gguf-tokenizer.js";
+import type { ModelTokenizer } from "./model-tokenizer.js";
 import { TokenizerService } from "./tokenizer-service.js";
 
 /** Loads one tokenizer per catalog model. */
@@ -47,9 +47,13 @@ export async function loadTokenizers(catalog: Catalog): Promise<Map<string, Mode
 function completionOnly(tokenizer: ModelTokenizer): ModelTokenizer {
   return {
     contextLength: tokenizer.contextLength,
+    maxBytesPerToken: tokenizer.maxBytesPerToken,
+    specialTokens: tokenizer.specialTokens,
+    completionPrefix: tokenizer.completionPrefix,
     renderChat: () => {
       throw meshError(Code.FailedPrecondition, "this model is completion-only: use /v1/completions", { reason: "model_not_chat" });
     },
+    encodeText: (text, continuation) => tokenizer.encodeText(text, continuation),
     tokenize: (text, specialTokens) => tokenizer.tokenize(text, specialTokens),
     detokenize: (ids) => tokenizer.detokenize(ids),
   };

@@ -12,7 +12,8 @@ import type {
   TokenizerService as TokenizerServiceDesc,
 } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import { Code, meshError } from "../../../lib/errors.js";
-import type { ModelTokenizer } from "./gguf-tokenizer.js";
+import type { ModelTokenizer } from "./model-tokenizer.js";
+import { encodeChat } from "./prompt-encoder.js";
 
 /** Chat templates and tokenization per model name. */
 export class TokenizerService implements ServiceImpl<typeof TokenizerServiceDesc> {
@@ -27,12 +28,7 @@ export class TokenizerService implements ServiceImpl<typeof TokenizerServiceDesc
   renderChat(req: RenderChatRequest) {
     const tokenizer = this.#get(req.model);
     if (req.messages.length === 0) throw meshError(Code.InvalidArgument, "messages must not be empty");
-    const prompt = tokenizer.renderChat(req.messages, req.addGenerationPrompt);
-    return create(RenderChatResponseSchema, {
-      prompt,
-      tokenIds: tokenizer.tokenize(prompt, true),
-      contextLength: tokenizer.contextLength,
-    });
+    return create(RenderChatResponseSchema, encodeChat(tokenizer, req.messages, req.addGenerationPrompt));
   }
 
   tokenize(req: TokenizeRequest) {

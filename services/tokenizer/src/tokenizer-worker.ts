@@ -1,0 +1,25 @@
+/**
+ * A tokenizer pool worker: loads the catalog's tokenizers once, then encodes
+ * chats and completion prompts posted by `TokenizerPool`, one at a time.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { Catalog } from "../../../lib/catalog/index.js";
+import { asConnectError } from "../../../lib/errors.js";
+import { encodeJob } from "./tokenizer-jobs.js";
+import type { TokenizerJob, TokenizerJobResult } from "./tokenizer-jobs.js";
+import { loadTokenizers } from "./server.js";
+
+const port = parentPort!;
+const tokenizers = await loadTokenizers((workerData as { catalog: Catalog }).catalog);
+port.on("message", (job: TokenizerJob) => {
+  let result: TokenizerJobResult;
+  try {
+    const encoded = encodeJob(tokenizers, job);
+    result = { id: job.id, tokenIds: Uint32Array.from(encoded.tokenIds), contextLength: encoded.contextLength };
+  } catch (err) {
+    const error = asConnectError(err);
+    result = { id: job.id, error: { code: error.code, message: error.rawMessage, metadata: [...error.metadata.entries()] } };
+  }
+  port.postMessage(result, "tokenIds" in result ? [result.tokenIds.buffer as ArrayBuffer] : []);
+});
+port.postMessage({ ready: true });
