@@ -37,12 +37,21 @@ describe.each<Protocol>(["grpc", "connect", "grpc-web"])("InferenceService over 
 
   it("answers a unary chat completion with exact usage and the request id", async () => {
     let requestId: string | null = null;
+    let clientId: string | null = null;
     const res = await inferenceClient(mesh.url, mesh.apiKey, protocol).createChatCompletion(
       { params: { model: MODEL, messages, maxTokens: 5, ignoreEos: true } },
-      { headers: { "x-request-id": `rpc-${protocol}-1` }, onHeader: (h) => (requestId = h.get("x-request-id")) },
+      {
+        headers: { "x-request-id": `rpc-${protocol}-1` },
+        onHeader: (h) => {
+          requestId = h.get("x-request-id");
+          clientId = h.get("x-client-request-id");
+        },
+      },
     );
-    expect(res.id).toBe(`chatcmpl-rpc-${protocol}-1`);
-    expect(requestId).toBe(`rpc-${protocol}-1`);
+    // The mesh names every request itself; the client's id comes back for correlation only.
+    expect(requestId).toMatch(/^[a-f0-9]{32}$/);
+    expect(res.id).toBe(`chatcmpl-${requestId}`);
+    expect(clientId).toBe(`rpc-${protocol}-1`);
     expect(res.finishReason).toBe("length");
     expect(res.usage?.completionTokens).toBe(5);
     expect(res.usage?.totalTokens).toBe(res.usage!.promptTokens + 5);

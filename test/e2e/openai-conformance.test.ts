@@ -34,13 +34,16 @@ describe("openai conformance: models and chat completions", () => {
       .create({ model: MODEL, messages, max_tokens: 6, ignore_eos: true } as Extended, { headers: { "x-request-id": "client-id-42" } })
       .withResponse();
     expect(data.object).toBe("chat.completion");
-    expect(data.id).toBe("chatcmpl-client-id-42");
+    // The mesh names the request; the client's own id is echoed for correlation only.
+    const requestId = response.headers.get("x-request-id")!;
+    expect(requestId).toMatch(/^[a-f0-9]{32}$/);
+    expect(data.id).toBe(`chatcmpl-${requestId}`);
+    expect(response.headers.get("x-client-request-id")).toBe("client-id-42");
     expect(data.choices).toHaveLength(1);
     expect(data.choices[0]!.message.role).toBe("assistant");
     expect(data.choices[0]!.finish_reason).toBe("length");
     expect(data.usage!.completion_tokens).toBe(6);
     expect(data.usage!.total_tokens).toBe(data.usage!.prompt_tokens + 6);
-    expect(response.headers.get("x-request-id")).toBe("client-id-42");
     expect(response.headers.get("server-timing")).toMatch(/^mesh;dur=[\d.]+, engine;dur=[\d.]+$/);
     expect(Number(response.headers.get("openai-processing-ms"))).toBeGreaterThanOrEqual(0);
   });

@@ -34,13 +34,13 @@ describe("usage of a request the client abandoned", () => {
 
   it("records what was generated, once, with status cancelled", async () => {
     const abort = new AbortController();
-    const requestId = `cancel-${Date.now()}`;
     const res = await fetch(`${mesh.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json", "x-request-id": requestId },
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "go on" }], max_tokens: 3_000, ignore_eos: true, stream: true }),
       signal: abort.signal,
     });
+    const requestId = res.headers.get("x-request-id")!;
     const reader = res.body!.getReader();
     let chunks = 0;
     while (chunks < 5) {
@@ -56,14 +56,13 @@ describe("usage of a request the client abandoned", () => {
   });
 
   it("records a finished request as ok with the usage the response showed", async () => {
-    const requestId = `ok-${Date.now()}`;
     const res = await fetch(`${mesh.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json", "x-request-id": requestId },
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 5 }),
     });
     const body = await res.json();
-    const row = await usageOf(mesh, requestId);
+    const row = await usageOf(mesh, res.headers.get("x-request-id")!);
     expect(row).toMatchObject({ status: "ok", prompt_tokens: body.usage.prompt_tokens, completion_tokens: body.usage.completion_tokens });
   });
 });

@@ -8,8 +8,10 @@ import { create } from "@bufbuild/protobuf";
 import { PrincipalSchema } from "../../src/gen/mesh/auth/v1/auth_pb.js";
 import { ExperimentAdminService, RouterService as RouterServiceDesc } from "../../src/gen/mesh/router/v1/router_pb.js";
 import { grpcClient } from "../../lib/rpc/index.js";
-import { readJson } from "../../services/edge/src/edge-service.js";
-import { ExperimentsApi, EXPERIMENTS_PREFIX, forcedBackend } from "../../services/edge/src/experiments/experiments-api.js";
+import FindMyWay from "find-my-way";
+import type { HTTPMethod } from "find-my-way";
+import { readJson } from "../../services/edge/src/http-api.js";
+import { ExperimentsApi, EXPERIMENT_ROUTES, forcedBackend } from "../../services/edge/src/experiments/experiments-api.js";
 import { HttpError, sendError, toHttpError } from "../../services/edge/src/openai/errors.js";
 import { build } from "../../services/router/src/server.js";
 import { experimentsCommand } from "../../cli/experiments-command.js";
@@ -37,9 +39,13 @@ beforeAll(async () => {
     readJson,
   });
   // The edge's routing for these paths, without auth and the rest of the edge.
+  const routes = FindMyWay();
+  for (const [method, route, name] of EXPERIMENT_ROUTES) routes.on(method, route, () => undefined, { name });
   server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://edge");
-    const run = url.pathname.startsWith(EXPERIMENTS_PREFIX) ? api.admin(req, res, url) : api.feedback(req, res, principal);
+    const found = routes.find(req.method as HTTPMethod, url.pathname);
+    const rc = { params: found?.params ?? {}, query: url.searchParams };
+    const run = found ? api.admin(req, res, (found.store as { name: string }).name, rc) : api.feedback(req, res, principal);
     run.catch((err: unknown) => sendError(res, toHttpError(err, "test")));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -17,7 +17,7 @@ import type { GenerateRequest } from "../../src/gen/mesh/router/v1/router_pb.js"
 import { FinishReason } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import { grpcClient, startRpcServer } from "../../lib/rpc/index.js";
 import { createLogger } from "../../lib/runtime/index.js";
-import { EdgeService } from "../../services/edge/src/edge-service.js";
+import { EdgeHttpApi } from "../../services/edge/src/http-api.js";
 import { listenDualProtocol } from "../../services/edge/src/http-listener.js";
 import { ChatCompletions } from "../../services/edge/src/openai/chat-completions.js";
 import { chatGenerationInput, parseChatRequest } from "../../services/edge/src/openai/chat-request.js";
@@ -101,7 +101,7 @@ async function throughput(): Promise<void> {
   const usage = { record() {}, flush: async () => {} } as unknown as UsageRecorder;
   const principals = { authenticate: async () => principal } as unknown as PrincipalCache;
   const generations = new Generations(router, usage, 60_000);
-  const edge = new EdgeService({ router, principals, chat: new ChatCompletions(generations), completions: new Completions(generations), healthTargets: {}, log });
+  const edge = new EdgeHttpApi({ router, principals, chat: new ChatCompletions(generations), completions: new Completions(generations), healthTargets: {}, log });
   const server = await listenDualProtocol("127.0.0.1", 0, edge.listener, () => undefined);
   child.send({ edgePort: server.port });
   await new Promise<void>((resolve) => child.once("exit", () => resolve()));

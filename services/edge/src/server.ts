@@ -6,7 +6,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { grpcClient, HealthState, ServingStatus } from "../../../lib/rpc/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import type { EdgeConfig } from "./config.js";
-import { EdgeService, MAX_BODY_BYTES, readJson } from "./edge-service.js";
+import { EdgeHttpApi, MAX_BODY_BYTES, readJson } from "./http-api.js";
 import { AdminApi } from "./admin/admin-api.js";
 import { Admission } from "./admission.js";
 import { InferenceServiceImpl } from "./inference/inference-service.js";
@@ -33,7 +33,7 @@ export async function build(config: EdgeConfig, log: Logger): Promise<RunningSer
   const completions = new Completions(generations);
   const adminToken = new AdminTokenCheck(grpcClient(KeyAdminService, config.authAddress));
   const experiments = new ExperimentsApi({ experiments: grpcClient(ExperimentAdminService, config.routerAddress), requireAdmin: (req) => adminToken.require(req), readJson });
-  const edge = new EdgeService({ router, principals, chat, completions, healthTargets: config.healthTargets, log, admin, experiments });
+  const edge = new EdgeHttpApi({ router, principals, chat, completions, healthTargets: config.healthTargets, log, admin, experiments });
   const inference = new InferenceServiceImpl({ generations, principals, router, log });
   const health = new HealthState([]);
   const rpc = connectNodeAdapter({

@@ -4,7 +4,8 @@ import { z } from "zod";
 import type { KeyAdminService } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { HttpError } from "../openai/errors.js";
 import { accountJson, keyJson, usageJson } from "./admin-json.js";
-import { decodePathSegment, parseBody, sendJson } from "../request-parsing.js";
+import type { HTTPMethod } from "find-my-way";
+import { parseBody, sendJson } from "../request-parsing.js";
 import { adminTokenOf } from "../experiments/admin-token-check.js";
 
 /** Where the admin REST API lives on the edge. */
@@ -25,6 +26,19 @@ const createKeyBody = z.object({
   admin: z.boolean().optional(),
 });
 const rotateBody = z.object({ grace_ms: z.number().int().min(0).optional() });
+
+/** The admin routes (method, path, the handler's case). */
+export const ADMIN_ROUTES: ReadonlyArray<readonly [HTTPMethod, string, string]> = [
+  ["GET", "/admin/v1/accounts", "GET accounts"],
+  ["POST", "/admin/v1/accounts", "POST accounts"],
+  ["PATCH", "/admin/v1/accounts/:id", "PATCH accounts/:id"],
+  ["GET", "/admin/v1/keys", "GET keys"],
+  ["POST", "/admin/v1/keys", "POST keys"],
+  ["POST", "/admin/v1/keys/:id/revoke", "POST keys/:id/revoke"],
+  ["DELETE", "/admin/v1/keys/:id", "DELETE keys/:id"],
+  ["POST", "/admin/v1/keys/:id/rotate", "POST keys/:id/rotate"],
+  ["GET", "/admin/v1/usage", "GET usage"],
+];
 
 /** Reads a JSON request body. */
 export type ReadJson = (req: IncomingMessage) => Promise<unknown>;
@@ -48,12 +62,11 @@ export class AdminApi {
     private readonly readJson: ReadJson,
   ) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /** One admin route (routed by the edge's table: `route` is its case in ADMIN_ROUTES). */
+  async handle(req: IncomingMessage, res: ServerResponse, route: string, rc: { params: Record<string, string | undefined>; query: URLSearchParams }): Promise<void> {
     const call: CallOptions = { headers: { authorization: `Bearer ${adminTokenOf(req)}` }, timeoutMs: ADMIN_TIMEOUT_MS };
-    const parts = url.pathname.slice(ADMIN_PREFIX.length).split("/").map(decodePathSegment);
-    const route = `${req.method} ${parts[0]}${parts.length > 1 ? "/:id" : ""}${parts[2] ? `/${parts[2]}` : ""}`;
-    const id = parts[1] ?? "";
-    const q = url.searchParams;
+    const id = rc.params.id ?? "";
+    const q = rc.query;
     switch (route) {
       case "GET accounts": {
         const { accounts } = await this.admin.listAccounts({}, call);
@@ -107,7 +120,7 @@ export class AdminApi {
         return send(res, 200, { object: "list", group_by: by, data: rows.map(usageJson) });
       }
       default:
-        throw new HttpError(404, `Unknown admin URL: ${req.method} ${url.pathname}`, "invalid_request_error", null, "unknown_url");
+        throw new HttpError(404, `Unknown admin URL: ${req.method} ${req.url}`, "invalid_request_error", null, "unknown_url");
     }
   }
 

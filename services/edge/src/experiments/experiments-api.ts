@@ -4,7 +4,8 @@ import { z } from "zod";
 import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { Experiment, ExperimentAdminService, ExperimentStatus } from "../../../../src/gen/mesh/router/v1/router_pb.js";
 import { HttpError } from "../openai/errors.js";
-import { decodePathSegment, parseBody } from "../request-parsing.js";
+import type { HTTPMethod } from "find-my-way";
+import { parseBody } from "../request-parsing.js";
 
 /** Where the experiments admin API lives on the edge. */
 export const EXPERIMENTS_PREFIX = "/admin/v1/experiments";
@@ -31,6 +32,16 @@ const feedbackBody = z.object({
   value: z.union([z.number(), z.boolean()]),
 });
 
+/** The experiment admin routes (method, path, the handler's case). */
+export const EXPERIMENT_ROUTES: ReadonlyArray<readonly [HTTPMethod, string, string]> = [
+  ["GET", EXPERIMENTS_PREFIX, "GET "],
+  ["POST", EXPERIMENTS_PREFIX, "POST "],
+  ["PUT", EXPERIMENTS_PREFIX, "PUT "],
+  ["GET", `${EXPERIMENTS_PREFIX}/:name`, "GET :name"],
+  ["GET", `${EXPERIMENTS_PREFIX}/:name/report`, "GET :name/report"],
+  ["POST", `${EXPERIMENTS_PREFIX}/:name/stop`, "POST :name/stop"],
+];
+
 /** What the experiments API needs. */
 export interface ExperimentsApiDeps {
   experiments: Client<typeof ExperimentAdminService>;
@@ -54,7 +65,6 @@ export class ExperimentsApi {
 
   /** POST /v1/feedback for an authenticated principal. */
   async feedback(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
-    if (req.method !== "POST") throw new HttpError(405, `Use POST for ${FEEDBACK_PATH}`, "invalid_request_error", null, "method_not_allowed", { allow: "POST" });
     const body = parseBody(feedbackBody, await this.deps.readJson(req));
     const requestId = body.request_id.replace(ID_PREFIXES, "");
     const value = typeof body.value === "boolean" ? { case: "flag" as const, value: body.value } : { case: "number" as const, value: body.value };
@@ -66,12 +76,10 @@ export class ExperimentsApi {
   }
 
   /** Everything under /admin/v1/experiments. */
-  async admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async admin(req: IncomingMessage, res: ServerResponse, route: string, rc: { params: Record<string, string | undefined>; query: URLSearchParams }): Promise<void> {
     await this.deps.requireAdmin(req);
     const call = { timeoutMs: ADMIN_TIMEOUT_MS };
-    const rest = url.pathname.slice(EXPERIMENTS_PREFIX.length).split("/").filter(Boolean).map(decodePathSegment);
-    const [name, action] = rest;
-    const route = `${req.method} ${name === undefined ? "" : ":name"}${action ? `/${action}` : ""}`;
+    const name = rc.params.name;
     switch (route) {
       case "GET ": {
         const { experiments } = await this.deps.experiments.listExperiments({}, call);
@@ -91,7 +99,7 @@ export class ExperimentsApi {
       }
       case "GET :name/report": {
         const report = await this.deps.experiments.getExperimentReport({ name: name! }, call);
-        const format = url.searchParams.get("format") ?? "json";
+        const format = rc.query.get("format") ?? "json";
         if (format === "text") return sendText(res, "text/plain; charset=utf-8", report.text);
         if (format === "svg") return sendText(res, "image/svg+xml", report.svg);
         if (format === "all") return sendText(res, "application/json", `{"report":${report.reportJson},"text":${JSON.stringify(report.text)},"svg":${JSON.stringify(report.svg)}}`);
@@ -103,7 +111,7 @@ export class ExperimentsApi {
         return send(res, 200, statusJson(experiment!));
       }
       default:
-        throw new HttpError(404, `Unknown admin URL: ${req.method} ${url.pathname}`, "invalid_request_error", null, "unknown_url");
+        throw new HttpError(404, `Unknown admin URL: ${req.method} ${req.url}`, "invalid_request_error", null, "unknown_url");
     }
   }
 }

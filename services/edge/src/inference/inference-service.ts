@@ -23,7 +23,7 @@ import { toPublicConnectError } from "../openai/errors.js";
 import { collectGeneration, mayUse } from "../openai/generation.js";
 import type { Generations, RequestContext } from "../openai/generation.js";
 import type { PrincipalCache } from "../principal-cache.js";
-import { bearerToken, requestIdOf } from "../request-parsing.js";
+import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId } from "../request-parsing.js";
 
 const LIST_MODELS_TIMEOUT_MS = 2_000;
 
@@ -96,11 +96,13 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     }
   }
 
-  /** Request id (the client's own kept), then the bearer key from the metadata. */
+  /** A fresh request id (the client's own echoed), then the bearer key from the metadata. */
   async #begin(ctx: HandlerContext): Promise<RequestContext> {
     const startedAt = performance.now();
-    const requestId = requestIdOf(ctx.requestHeader.get("x-request-id"));
+    const requestId = newRequestId();
     ctx.responseHeader.set("x-request-id", requestId);
+    const clientRequestId = clientRequestIdOf((name) => ctx.requestHeader.get(name));
+    if (clientRequestId) ctx.responseHeader.set(CLIENT_REQUEST_ID_HEADER, clientRequestId);
     const partial = { requestId, principal: undefined as unknown as Principal, startedAt, signal: ctx.signal, headers: {} };
     try {
       const principal = await this.#authenticate(ctx);

@@ -21,6 +21,11 @@ const stop = z
   .nullable()
   .optional();
 
+/** Largest token count a request may name (the wire's uint32); the model's context then bounds it. */
+export const MAX_TOKEN_COUNT = 4_294_967_295;
+/** Largest top_k (the wire's int32); beyond the vocabulary it means "all". */
+export const MAX_TOP_K = 2_147_483_647;
+
 /**
  * Sampling fields shared by chat and text completions, with OpenAI's
  * ranges, plus the engine extensions vLLM users send (`top_k`, `min_p`,
@@ -28,7 +33,7 @@ const stop = z
  */
 export const samplingFields = {
   model: z.string().min(1).max(256),
-  max_tokens: z.number().int().min(1).nullable().optional(),
+  max_tokens: z.number().int().min(1).max(MAX_TOKEN_COUNT).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
@@ -39,7 +44,7 @@ export const samplingFields = {
   user: z.string().max(256).optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().nullable().optional() }).nullable().optional(),
-  top_k: z.number().int().min(-1).nullable().optional(),
+  top_k: z.number().int().min(-1).max(MAX_TOP_K).nullable().optional(),
   min_p: z.number().min(0).max(1).nullable().optional(),
   repetition_penalty: z.number().gt(0).max(2).nullable().optional(),
   ignore_eos: z.boolean().nullable().optional(),
@@ -50,7 +55,7 @@ export const samplingFields = {
 export const chatRequestSchema = z.object({
   ...samplingFields,
   messages: z.array(message).min(1).max(4096),
-  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  max_completion_tokens: z.number().int().min(1).max(MAX_TOKEN_COUNT).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   response_format: z

@@ -55,7 +55,13 @@ export const ERROR_TABLE: Record<Code, TableRow> = {
   [Code.Unauthenticated]: { status: 401, type: "invalid_request_error", code: "invalid_api_key" },
 };
 
-/** Codes whose message is safe to show a client; others say only "internal error". */
+/**
+ * Codes whose message the mesh writes about the client's own request (a bad
+ * parameter, a limit, a missing model): shown as they are. Every other code
+ * may carry a transport's or a dependency's words (addresses, "connect
+ * ECONNREFUSED 10.0.0.5:8000", deadlines of internal hops), so the client
+ * gets a plain sentence for the code and the request id; the log keeps the detail.
+ */
 const EXPOSED_CODES = new Set([
   Code.InvalidArgument,
   Code.NotFound,
@@ -65,11 +71,27 @@ const EXPOSED_CODES = new Set([
   Code.OutOfRange,
   Code.Unauthenticated,
   Code.Unimplemented,
-  Code.DeadlineExceeded,
-  Code.Unavailable,
-  Code.Canceled,
   Code.AlreadyExists,
 ]);
+
+/** What a client reads for a code whose own message stays inside. */
+function plainMessage(code: Code, requestId: string): string {
+  switch (code) {
+    case Code.DeadlineExceeded:
+      return `The request timed out (request id ${requestId}).`;
+    case Code.Unavailable:
+      return `The service is temporarily unavailable; please retry (request id ${requestId}).`;
+    case Code.Canceled:
+      return `The request was cancelled (request id ${requestId}).`;
+    default:
+      return `The server had an error processing your request (request id ${requestId}).`;
+  }
+}
+
+/** Whether the client sees only the plain message for this error (the detail belongs in the log). */
+export function hidesDetail(err: unknown): boolean {
+  return !(err instanceof HttpError) && !(err instanceof ConnectError && EXPOSED_CODES.has(err.code));
+}
 
 /** Maps anything thrown inside the mesh to the error the client sees. */
 export function toHttpError(err: unknown, requestId: string): HttpError {
@@ -77,7 +99,7 @@ export function toHttpError(err: unknown, requestId: string): HttpError {
   if (err instanceof ConnectError) {
     const row = ERROR_TABLE[err.code] ?? ERROR_TABLE[Code.Internal];
     const { reason, param } = errorDetails(err);
-    const message = EXPOSED_CODES.has(err.code) ? err.rawMessage : `The server had an error processing your request (request id ${requestId}).`;
+    const message = EXPOSED_CODES.has(err.code) ? err.rawMessage : plainMessage(err.code, requestId);
     const retryAfter = err.metadata.get(RETRY_AFTER_HEADER);
     return new HttpError(row.status, message, row.type, param ?? null, reason ?? row.code, retryAfter ? { [RETRY_AFTER_HEADER]: retryAfter } : {});
   }
@@ -96,7 +118,8 @@ export function toPublicConnectError(err: unknown, requestId: string): ConnectEr
     return new ConnectError(err.rawMessage, err.code, errorMetadata(reason ?? null, param ?? null));
   }
   const code = err instanceof ConnectError ? err.code : Code.Internal;
-  return new ConnectError(`The server had an error processing your request (request id ${requestId}).`, code);
+  const { reason } = err instanceof ConnectError ? errorDetails(err) : {};
+  return new ConnectError(plainMessage(code, requestId), code, errorMetadata(reason ?? null, null));
 }
 
 function codeForStatus(status: number): Code {

@@ -94,12 +94,17 @@ export interface CollectedGeneration {
 /** Runs a generation to its end for a non-stream answer; Unavailable if it ends without finishing. */
 export async function collectGeneration(events: AsyncIterable<GenerationEvent>): Promise<CollectedGeneration> {
   let started: CollectedGeneration["started"] | undefined;
+  let finished: CollectedGeneration["finished"] | undefined;
   let text = "";
+  // Read to the end even after "finished": leaving the loop early would
+  // cancel the router call (an RST_STREAM), and Node's HTTP/2 rapid-reset
+  // guard closes a session that receives many, failing every call on it.
   for await (const event of events) {
     if (event.type === "started") started = event;
     else if (event.type === "delta") text += event.text;
-    else if (started) return { started, text, finished: event };
+    else finished = event;
   }
+  if (started && finished) return { started, text, finished };
   throw meshError(Code.Unavailable, "the generation ended without finishing");
 }
 

@@ -1,0 +1,210 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import FindMyWay from "find-my-way";
+import type { Client } from "@connectrpc/connect";
+import type { RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
+import type { Principal } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { checkHealth } from "../../../lib/rpc/index.js";
+import type { Logger } from "../../../lib/runtime/index.js";
+import type { ChatCompletions } from "./openai/chat-completions.js";
+import type { Completions } from "./openai/completions.js";
+import { mayUse } from "./openai/generation.js";
+import type { RequestContext } from "./openai/generation.js";
+import { hidesDetail, HttpError, sendError, toHttpError } from "./openai/errors.js";
+import type { PrincipalCache } from "./principal-cache.js";
+import { ADMIN_ROUTES } from "./admin/admin-api.js";
+import type { AdminApi } from "./admin/admin-api.js";
+import { EXPERIMENT_ROUTES, FEEDBACK_PATH, forcedBackend } from "./experiments/experiments-api.js";
+import type { ExperimentsApi } from "./experiments/experiments-api.js";
+import { serveMetrics } from "../../../lib/metrics/index.js";
+import { EdgeMetrics } from "./edge-metrics.js";
+import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId, sendJson } from "./request-parsing.js";
+
+/** Largest request body accepted, in bytes. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const HEALTH_CHECK_TIMEOUT_MS = 500;
+/** A client's own deadline for one request (capped by the edge's). */
+const TIMEOUT_HEADER = "x-mesh-timeout-ms";
+/** Longest URL path routed; longer ones are 414. */
+const MAX_PATH_CHARS = 2_048;
+/** `.` or `..` as a path segment, raw or percent-encoded, and encoded slashes: never routed. */
+const UNSAFE_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|%2f|%5c|\\/i;
+
+export interface EdgeDeps {
+  router: Client<typeof RouterService>;
+  principals: PrincipalCache;
+  chat: ChatCompletions;
+  completions: Completions;
+  /** Services /healthz checks, by name → address. */
+  healthTargets: Record<string, string>;
+  /** The admin REST API under /admin/v1/ (absent: 404). */
+  admin?: AdminApi;
+  /** POST /v1/feedback and /admin/v1/experiments (absent: 404). */
+  experiments?: ExperimentsApi;
+  log: Logger;
+}
+
+/** What every route handler gets: the request's id, its abort signal and the parsed URL. */
+export interface RouteContext {
+  requestId: string;
+  clientRequestId: string | undefined;
+  startedAt: number;
+  signal: AbortSignal;
+  params: Record<string, string | undefined>;
+  query: URLSearchParams;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, rc: RouteContext) => Promise<void>;
+
+/**
+ * The edge's HTTP surface beside connect-node's RPC handler: the OpenAI
+ * REST routes, /healthz and /metrics, the admin and experiment JSON APIs,
+ * all in one find-my-way table. Each request gets a mesh-generated id, its
+ * abort signal tied to the client's socket, one set of response headers, and
+ * errors as OpenAI error JSON.
+ */
+export class EdgeHttpApi {
+  /** Served at GET /metrics on the edge's own port. */
+  readonly metrics = new EdgeMetrics();
+  readonly #routes = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 256 });
+
+  constructor(private readonly deps: EdgeDeps) {
+    const r = this.#routes;
+    const on = (methods: string[], path: string, handler: Handler): void => {
+      r.on(methods as FindMyWay.HTTPMethod[], path, handler as unknown as FindMyWay.Handler<FindMyWay.HTTPVersion.V1>);
+      const others = ["GET", "POST", "PUT", "PATCH", "DELETE"].filter((m) => !methods.includes(m));
+      const refuse: Handler = async () => {
+        throw new HttpError(405, `Use ${methods.join(" or ")} for ${path}`, "invalid_request_error", null, "method_not_allowed", { allow: methods.join(", ") });
+      };
+      if (!path.includes(":")) r.on(others as FindMyWay.HTTPMethod[], path, refuse as unknown as FindMyWay.Handler<FindMyWay.HTTPVersion.V1>);
+    };
+    on(["GET"], "/healthz", (_req, res) => this.#healthz(res));
+    on(["GET"], "/metrics", async (req, res) => void (await serveMetrics(this.metrics.registry, req, res)));
+    on(["GET"], "/v1/models", async (req, res, rc) => this.#listModels(res, await this.#authenticate(req, rc.signal)));
+    on(["POST"], "/v1/chat/completions", (req, res, rc) => this.#generate(req, res, rc, this.deps.chat));
+    on(["POST"], "/v1/completions", (req, res, rc) => this.#generate(req, res, rc, this.deps.completions));
+    const { experiments, admin } = deps;
+    if (experiments) {
+      on(["POST"], FEEDBACK_PATH, async (req, res, rc) => experiments.feedback(req, res, await this.#authenticate(req, rc.signal)));
+      for (const [method, path, route] of EXPERIMENT_ROUTES) r.on(method, path, ((req: IncomingMessage, res: ServerResponse, rc: RouteContext) => experiments.admin(req, res, route, rc)) as never);
+    }
+    if (admin) {
+      for (const [method, path, route] of ADMIN_ROUTES) r.on(method, path, ((req: IncomingMessage, res: ServerResponse, rc: RouteContext) => admin.handle(req, res, route, rc)) as never);
+    }
+  }
+
+  /** The Node.js request listener for HTTP/1.1 and h2c alike. */
+  readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
+    void this.#handle(req, res);
+  };
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
+    const requestId = newRequestId();
+    const clientRequestId = clientRequestIdOf((name) => header(req, name));
+    res.setHeader("x-request-id", requestId);
+    if (clientRequestId) res.setHeader(CLIENT_REQUEST_ID_HEADER, clientRequestId);
+    const abort = new AbortController();
+    const url = req.url ?? "/";
+    const queryAt = url.indexOf("?");
+    const path = queryAt < 0 ? url : url.slice(0, queryAt);
+    let route = "other";
+    res.once("close", () => {
+      if (!res.writableFinished) abort.abort();
+      this.metrics.record(route, res.statusCode, startedAt);
+    });
+    try {
+      if (path.length > MAX_PATH_CHARS) throw new HttpError(414, "URL too long", "invalid_request_error", null, "invalid_url");
+      if (UNSAFE_PATH.test(path)) throw new HttpError(400, "Malformed URL: dot segments and encoded slashes are not allowed", "invalid_request_error", null, "invalid_url");
+      const found = this.#routes.find(req.method as FindMyWay.HTTPMethod, path);
+      if (!found) throw new HttpError(404, `Unknown request URL: ${req.method} ${path}`, "invalid_request_error", null, "unknown_url");
+      route = path;
+      const query = new URLSearchParams(queryAt < 0 ? "" : url.slice(queryAt + 1));
+      const rc: RouteContext = { requestId, clientRequestId, startedAt, signal: abort.signal, params: found.params, query };
+      await (found.handler as unknown as Handler)(req, res, rc);
+    } catch (err) {
+      const error = toHttpError(err, requestId);
+      if (error.status >= 500) this.deps.log.error({ requestId, clientRequestId, err }, "request failed");
+      else if (hidesDetail(err)) this.deps.log.warn({ requestId, clientRequestId, err: (err as Error).message }, "request ended");
+      if (!res.headersSent) sendError(res, error);
+      else res.end();
+    }
+  }
+
+  async #generate(req: IncomingMessage, res: ServerResponse, rc: RouteContext, api: ChatCompletions | Completions): Promise<void> {
+    const principal = await this.#authenticate(req, rc.signal);
+    const body = await readJson(req);
+    const headers: Record<string, string> = { "x-request-id": rc.requestId };
+    if (rc.clientRequestId) headers[CLIENT_REQUEST_ID_HEADER] = rc.clientRequestId;
+    const ctx: RequestContext = {
+      requestId: rc.requestId,
+      principal,
+      startedAt: rc.startedAt,
+      signal: rc.signal,
+      headers,
+      timeoutMs: timeoutOf(req),
+      forceBackend: forcedBackend(req, principal),
+    };
+    await api.handle(res, body, ctx);
+  }
+
+  async #authenticate(req: IncomingMessage, signal: AbortSignal): Promise<Principal> {
+    const value = req.headers.authorization;
+    if (!value) {
+      throw new HttpError(401, "You didn't provide an API key. Provide it in the Authorization header as 'Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
+    }
+    const key = bearerToken(value);
+    if (!key) throw new HttpError(401, "Malformed Authorization header: expected 'Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
+    return this.deps.principals.authenticate(key, signal);
+  }
+
+  async #listModels(res: ServerResponse, principal: Principal): Promise<void> {
+    const { models } = await this.deps.router.listModels({}, { timeoutMs: 2_000 });
+    const data = models
+      .filter((m) => mayUse(principal, m.name))
+      .map((m) => ({ id: m.name, object: "model", created: Number(m.created), owned_by: m.ownedBy }));
+    sendJson(res, 200, { object: "list", data });
+  }
+
+  async #healthz(res: ServerResponse): Promise<void> {
+    const entries = Object.entries(this.deps.healthTargets);
+    const results = await Promise.all(entries.map(async ([name, address]) => [name, await checkHealth(address, HEALTH_CHECK_TIMEOUT_MS)] as const));
+    const failing = results.filter(([, ok]) => !ok).map(([name]) => name);
+    const services = Object.fromEntries(results.map(([name, ok]) => [name, ok ? "SERVING" : "NOT_SERVING"]));
+    if (failing.length === 0) sendJson(res, 200, { status: "ok", services });
+    else sendJson(res, 503, { status: "unavailable", failing, services, error: { message: `not serving: ${failing.join(", ")}`, type: "server_error", param: null, code: "service_unavailable" } });
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Reads and parses a JSON body: 413 when too large, 400 when not JSON. */
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const text = chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new HttpError(400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)", "invalid_request_error", null, "invalid_json");
+  }
+}
+
+/** The client's `x-mesh-timeout-ms`, when a positive integer. */
+function timeoutOf(req: IncomingMessage): number | undefined {
+  const value = Number(req.headers[TIMEOUT_HEADER]);
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+function tooLarge(): HttpError {
+  return new HttpError(413, `Request body too large: the limit is ${MAX_BODY_BYTES} bytes.`, "invalid_request_error", null, "request_too_large");
+}
