@@ -24,9 +24,22 @@ export interface LaunchOptions {
   catalog: Catalog | undefined;
   /** Scale-out state: auth keeps accounts, keys and usage in NATS JetStream at this URL (else SQLite). */
   natsUrl?: string;
+  /**
+   * "split" (default, as on Kubernetes): every service its own process.
+   * "combined": edge, auth, router and tokenizer in one process calling each
+   * other in memory; shards stay separate processes.
+   */
+  topology?: Topology;
   /** Where lines go (stdout by default). */
   out?: (line: string) => void;
 }
+
+/** How the services are spread over processes. */
+export type Topology = "split" | "combined";
+export const TOPOLOGIES: readonly Topology[] = ["split", "combined"];
+
+/** The process that answers clients: "edge" in split, "core" in combined. */
+const FRONT = { split: "edge", combined: "core" } as const;
 
 interface Planned {
   spec: ProcessSpec;
@@ -61,7 +74,6 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
     return item;
   };
   const storeEnv: Record<string, string> = options.natsUrl ? { MESH_STORE: "nats", MESH_NATS_URL: options.natsUrl } : { MESH_STORE: "sqlite" };
-  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv }, []);
   const shards: string[] = [];
   for (const model of catalog.models) {
     for (const backend of model.backends) {
@@ -77,13 +89,17 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
     }
   }
   const catalogJson = JSON.stringify(catalog);
+  // Run-time experiment changes survive restarts.
+  const routerEnv = { MESH_CATALOG: catalogJson, MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json") };
+  if (options.topology === "combined") {
+    const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
+    await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);
+    return planned;
+  }
+  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv }, []);
   // The router tokenizes in process; the tokenizer service serves gRPC callers.
   await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
-  const router = await add("router", "router", {
-    MESH_CATALOG: catalogJson,
-    // Run-time experiment changes survive restarts.
-    MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json"),
-  }, shards);
+  const router = await add("router", "router", routerEnv, shards);
   const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
   await add(
     "edge",
@@ -141,7 +157,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   const keyFile = path.join(options.dataDir, "first-api-key");
   let firstApiKey: string | undefined;
   if (existsSync(keyFile) && (await stat(keyFile)).mtimeMs >= launchedAt - 1_000) firstApiKey = (await readFile(keyFile, "utf8")).trim();
-  const edgePort = planned.find((p) => p.spec.name === "edge")!.address.split(":")[1];
+  const edgePort = planned.find((p) => p.spec.name === FRONT[options.topology ?? "split"])!.address.split(":")[1];
   return { url: `http://127.0.0.1:${edgePort}`, processes, firstApiKey, stop };
 }
 

@@ -1,8 +1,9 @@
 import { catalogFromModelFlags, readCatalogFile } from "./catalog-file.js";
-import { launch } from "./launcher.js";
+import { launch, TOPOLOGIES } from "./launcher.js";
+import type { Topology } from "./launcher.js";
 import { intFlag, parseCommandArgs, UsageError } from "../args.js";
 
-export const UP_USAGE = `llm-mesh up [--port N] [--model FILE.gguf | --model NAME=FILE.gguf]... [--config mesh.yaml] [--data-dir DIR]
+export const UP_USAGE = `llm-mesh up [--port N] [--model FILE.gguf | --model NAME=FILE.gguf]... [--config mesh.yaml] [--data-dir DIR] [--topology split|combined]
 
 Starts the whole mesh (auth, tokenizer, model-shard per backend replica, router, edge)
 as supervised child processes on loopback; the edge listens on --port.
@@ -11,6 +12,8 @@ as supervised child processes on loopback; the edge listens on --port.
   --model     a GGUF to serve, repeatable; served under its file name or NAME
   --config    a catalog file (env MESH_CONFIG)
   --data-dir  state: SQLite file, first key, default model (env MESH_DATA_DIR, default .mesh)
+  --topology  split (default: every service its own process, as on Kubernetes) or combined
+              (edge, auth, router, tokenizer in one process; shards apart) (env MESH_TOPOLOGY)
   --nats      keep accounts, keys and usage in NATS JetStream at this URL (comma-separated
               for a cluster) instead of SQLite (env MESH_NATS_URL)`;
 
@@ -23,7 +26,10 @@ export async function upCommand(args: string[]): Promise<void> {
     config: { type: "string" },
     "data-dir": { type: "string" },
     nats: { type: "string" },
+    topology: { type: "string" },
   }, false);
+  const topology = values.topology ?? process.env.MESH_TOPOLOGY ?? "split";
+  if (!TOPOLOGIES.includes(topology as Topology)) throw new UsageError(`--topology must be ${TOPOLOGIES.join(" or ")}, not "${topology}"`);
   const configFile = values.config ?? process.env.MESH_CONFIG;
   const models = values.model ?? [];
   if (configFile && models.length > 0) throw new UsageError("use either --config or --model, not both");
@@ -32,7 +38,7 @@ export async function upCommand(args: string[]): Promise<void> {
   const dataDir = values["data-dir"] ?? process.env.MESH_DATA_DIR ?? ".mesh";
   const startedAt = performance.now();
   const natsUrl = values.nats ?? process.env.MESH_NATS_URL;
-  const mesh = await launch({ port, host: values.host ?? "0.0.0.0", dataDir, catalog, natsUrl });
+  const mesh = await launch({ port, host: values.host ?? "0.0.0.0", dataDir, catalog, natsUrl, topology: topology as Topology });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Client } from "@connectrpc/connect";
 import { AuthService, KeyAdminService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { ExperimentAdminService, RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { InferenceService } from "../../../src/gen/mesh/inference/v1/inference_pb.js";
@@ -19,20 +20,27 @@ import { Generations } from "./openai/generation.js";
 import { PrincipalCache } from "./principal-cache.js";
 import { UsageRecorder } from "./usage-recorder.js";
 
+/** The clients the edge calls: gRPC to the configured addresses, or in process (combined topology). */
+export interface EdgeClients {
+  auth: Client<typeof AuthService>;
+  keyAdmin: Client<typeof KeyAdminService>;
+  router: Client<typeof RouterService>;
+  experimentAdmin: Client<typeof ExperimentAdminService>;
+}
+
 /** Builds and starts the edge: OpenAI REST on HTTP/1.1 and h2c, one port. */
-export async function build(config: EdgeConfig, log: Logger): Promise<RunningService & { principals: PrincipalCache }> {
-  const auth = grpcClient(AuthService, config.authAddress);
-  const router = grpcClient(RouterService, config.routerAddress);
+export async function build(config: EdgeConfig, log: Logger, clients: EdgeClients = grpcClients(config)): Promise<RunningService & { principals: PrincipalCache }> {
+  const { auth, router } = clients;
   const principals = new PrincipalCache(auth, log);
   const stopWatch = new AbortController();
   void principals.follow(stopWatch.signal);
   const usage = new UsageRecorder(auth, log);
   const generations = new Generations(router, usage, config.requestTimeoutMs, new Admission(auth));
-  const admin = new AdminApi(grpcClient(KeyAdminService, config.authAddress), readJson);
+  const admin = new AdminApi(clients.keyAdmin, readJson);
   const chat = new ChatCompletions(generations);
   const completions = new Completions(generations);
-  const adminToken = new AdminTokenCheck(grpcClient(KeyAdminService, config.authAddress));
-  const experiments = new ExperimentsApi({ experiments: grpcClient(ExperimentAdminService, config.routerAddress), requireAdmin: (req) => adminToken.require(req), readJson });
+  const adminToken = new AdminTokenCheck(clients.keyAdmin);
+  const experiments = new ExperimentsApi({ experiments: clients.experimentAdmin, requireAdmin: (req) => adminToken.require(req), readJson });
   const edge = new EdgeHttpApi({ router, principals, chat, completions, healthTargets: config.healthTargets, log, admin, experiments });
   const inference = new InferenceServiceImpl({ generations, principals, router, log });
   const health = new HealthState([]);
@@ -63,6 +71,15 @@ export async function build(config: EdgeConfig, log: Logger): Promise<RunningSer
       stopWatch.abort();
       await usage.flush();
     },
+  };
+}
+
+function grpcClients(config: EdgeConfig): EdgeClients {
+  return {
+    auth: grpcClient(AuthService, config.authAddress),
+    keyAdmin: grpcClient(KeyAdminService, config.authAddress),
+    router: grpcClient(RouterService, config.routerAddress),
+    experimentAdmin: grpcClient(ExperimentAdminService, config.routerAddress),
   };
 }
 

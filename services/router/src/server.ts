@@ -10,7 +10,7 @@ import { readExperimentsFile, writeExperimentsFile } from "./experiments-file.js
 import { HealthChecker } from "./health-checker.js";
 import { RouterService } from "./router-service.js";
 
-export async function build(config: RouterConfig, log: Logger): Promise<RunningService & { router: RouterService }> {
+export async function build(config: RouterConfig, log: Logger): Promise<RunningService & { router: RouterService; admin: ExperimentAdminService }> {
   const registry = new ExperimentRegistry(config.catalog.models, config.catalog.experiments ?? []);
   const file = config.experimentsFile;
   const saved = file ? readExperimentsFile(file) : undefined;
@@ -47,6 +47,7 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
   return {
     port: server.port,
     router,
+    admin,
     async close(drainMs) {
       await server.close(drainMs);
       stopWatching.abort();
