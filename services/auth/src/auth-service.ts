@@ -5,6 +5,7 @@ import {
   AdmitResponseSchema,
   AuthenticateResponseSchema,
   PrincipalSchema,
+  RecordUsageBatchResponseSchema,
   RecordUsageResponseSchema,
   UsageStatus,
   WatchKeyChangesResponse_Kind as ChangeKind,
@@ -15,6 +16,7 @@ import type {
   AuthenticateRequest,
   AuthService as AuthServiceDesc,
   Principal,
+  RecordUsageBatchRequest,
   RecordUsageRequest,
   WatchKeyChangesResponse,
 } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
@@ -157,6 +159,13 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
       throw err;
     }
     return create(AdmitResponseSchema, { status: admission.status });
+  }
+
+  /** Many records in one call, each as `recordUsage` (in order, so a repeat within a batch counts once). */
+  async recordUsageBatch(req: RecordUsageBatchRequest) {
+    let recorded = 0;
+    for (const record of req.records) if ((await this.recordUsage(record)).recorded) recorded++;
+    return create(RecordUsageBatchResponseSchema, { recorded });
   }
 
   async recordUsage(req: RecordUsageRequest) {

@@ -1,10 +1,15 @@
+import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
-import { AuthService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
-import type { Principal, UsageStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { RecordUsageRequestSchema } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import type { AuthService, Principal, RecordUsageRequest, UsageStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 
 const RECORD_TIMEOUT_MS = 5_000;
 const RETRY_DELAYS_MS = [200, 1_000, 5_000];
+/** A batch leaves when it holds this many records... */
+export const MAX_BATCH_RECORDS = 128;
+/** ...or this long after its first record arrived. */
+export const BATCH_DELAY_MS = 10;
 
 export interface UsageEntry {
   requestId: string;
@@ -21,11 +26,15 @@ export interface UsageEntry {
 }
 
 /**
- * Sends each finished request's usage to auth once, off the hot path.
- * Auth de-duplicates on the request id, so retries never double count.
+ * Sends each finished request's usage to auth once, off the hot path and in
+ * batches: records gather for at most BATCH_DELAY_MS (or MAX_BATCH_RECORDS)
+ * and leave in one `RecordUsageBatch` call. Auth de-duplicates on the
+ * request id, so retrying a batch never double counts.
  */
 export class UsageRecorder {
-  readonly #pending = new Set<Promise<void>>();
+  #batch: RecordUsageRequest[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly auth: Client<typeof AuthService>,
@@ -33,39 +42,52 @@ export class UsageRecorder {
   ) {}
 
   record(entry: UsageEntry): void {
-    const done = this.#send(entry).finally(() => this.#pending.delete(done));
-    this.#pending.add(done);
+    this.#batch.push(
+      create(RecordUsageRequestSchema, {
+        requestId: entry.requestId,
+        keyId: entry.principal.keyId,
+        accountId: entry.principal.accountId,
+        model: entry.model,
+        backend: entry.backend,
+        promptTokens: entry.promptTokens,
+        completionTokens: entry.completionTokens,
+        status: entry.status,
+        ttftMs: entry.ttftMs,
+        e2eMs: entry.e2eMs,
+        createdAtMs: BigInt(Date.now()),
+        requestJson: entry.requestJson,
+        responseText: entry.responseText,
+      }),
+    );
+    if (this.#batch.length >= MAX_BATCH_RECORDS) this.#send();
+    else this.#timer ??= setTimeout(() => this.#send(), BATCH_DELAY_MS);
   }
 
-  /** Waits for every usage record in flight (shutdown). */
+  /** Sends what is gathered and waits for every batch in flight (shutdown). */
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.#pending]);
+    this.#send();
+    await Promise.allSettled([...this.#inFlight]);
   }
 
-  async #send(entry: UsageEntry): Promise<void> {
-    const request = {
-      requestId: entry.requestId,
-      keyId: entry.principal.keyId,
-      accountId: entry.principal.accountId,
-      model: entry.model,
-      backend: entry.backend,
-      promptTokens: entry.promptTokens,
-      completionTokens: entry.completionTokens,
-      status: entry.status,
-      ttftMs: entry.ttftMs,
-      e2eMs: entry.e2eMs,
-      createdAtMs: BigInt(Date.now()),
-      requestJson: entry.requestJson,
-      responseText: entry.responseText,
-    };
+  #send(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#batch.length === 0) return;
+    const records = this.#batch;
+    this.#batch = [];
+    const done = this.#deliver(records).finally(() => this.#inFlight.delete(done));
+    this.#inFlight.add(done);
+  }
+
+  async #deliver(records: RecordUsageRequest[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.auth.recordUsage(request, { timeoutMs: RECORD_TIMEOUT_MS });
+        await this.auth.recordUsageBatch({ records }, { timeoutMs: RECORD_TIMEOUT_MS });
         return;
       } catch (err) {
         const delay = RETRY_DELAYS_MS[attempt];
         if (delay === undefined) {
-          this.log.error({ requestId: entry.requestId, err: (err as Error).message }, "usage record lost");
+          this.log.error({ requestIds: records.map((r) => r.requestId), err: (err as Error).message }, "usage records lost");
           return;
         }
         await new Promise((r) => setTimeout(r, delay));

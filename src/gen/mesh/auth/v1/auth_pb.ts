@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/auth/v1/auth.proto.
  */
 export const file_mesh_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChdtZXNoL2F1dGgvdjEvYXV0aC5wcm90bxIMbWVzaC5hdXRoLnYxIkAKBkxpbWl0cxIbChNyZXF1ZXN0c19wZXJfbWludXRlGAEgASgNEhkKEXRva2Vuc19wZXJfbWludXRlGAIgASgNIsABCglQcmluY2lwYWwSDgoGa2V5X2lkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSEAoIa2V5X25hbWUYAyABKAkSFgoOYWxsb3dlZF9tb2RlbHMYBCADKAkSJAoGbGltaXRzGAUgASgLMhQubWVzaC5hdXRoLnYxLkxpbWl0cxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhkKEXJldGVudGlvbl9vcHRfb3V0GAcgASgIEg0KBWFkbWluGAggASgIIiYKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJaChRBdXRoZW50aWNhdGVSZXNwb25zZRIqCglwcmluY2lwYWwYASABKAsyFy5tZXNoLmF1dGgudjEuUHJpbmNpcGFsEhYKDnZhbGlkX3VudGlsX21zGAIgASgDIhgKFldhdGNoS2V5Q2hhbmdlc1JlcXVlc3Qi3AEKF1dhdGNoS2V5Q2hhbmdlc1Jlc3BvbnNlEjgKBGtpbmQYASABKA4yKi5tZXNoLmF1dGgudjEuV2F0Y2hLZXlDaGFuZ2VzUmVzcG9uc2UuS2luZBIOCgZrZXlfaWQYAiABKAkidwoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEAoMS0lORF9SRVZPS0VEEAESEAoMS0lORF9ST1RBVEVEEAISEAoMS0lORF9VUERBVEVEEAMSDwoLS0lORF9TWU5DRUQQBBISCg5LSU5EX0hFQVJUQkVBVBAFIkoKDEFkbWl0UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIWCg5yZXNlcnZlX3Rva2VucxgDIAEoDSI+Cg1BZG1pdFJlc3BvbnNlEi0KBnN0YXR1cxgBIAEoCzIdLm1lc2guYXV0aC52MS5SYXRlTGltaXRTdGF0dXMiqQEKD1JhdGVMaW1pdFN0YXR1cxIWCg5saW1pdF9yZXF1ZXN0cxgBIAEoDRIaChJyZW1haW5pbmdfcmVxdWVzdHMYAiABKA0SGQoRcmVzZXRfcmVxdWVzdHNfbXMYAyABKA0SFAoMbGltaXRfdG9rZW5zGAQgASgNEhgKEHJlbWFpbmluZ190b2tlbnMYBSABKA0SFwoPcmVzZXRfdG9rZW5zX21zGAYgASgNIscCChJSZWNvcmRVc2FnZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRINCgVtb2RlbBgEIAEoCRIPCgdiYWNrZW5kGAUgASgJEhUKDXByb21wdF90b2tlbnMYBiABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYByABKA0SKQoGc3RhdHVzGAggASgOMhkubWVzaC5hdXRoLnYxLlVzYWdlU3RhdHVzEhcKD3Jlc2VydmVkX3Rva2VucxgJIAEoDRIPCgd0dGZ0X21zGAogASgBEg4KBmUyZV9tcxgLIAEoARIVCg1jcmVhdGVkX2F0X21zGAwgASgDEhQKDHJlcXVlc3RfanNvbhgNIAEoCRIVCg1yZXNwb25zZV90ZXh0GA4gASgJIicKE1JlY29yZFVzYWdlUmVzcG9uc2USEAoIcmVjb3JkZWQYASABKAgiVQoHQWNjb3VudBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhkKEXJldGVudGlvbl9vcHRfb3V0GAMgASgIEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMiMAoUQ3JlYXRlQWNjb3VudFJlcXVlc3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCSI/ChVDcmVhdGVBY2NvdW50UmVzcG9uc2USJgoHYWNjb3VudBgBIAEoCzIVLm1lc2guYXV0aC52MS5BY2NvdW50IhUKE0xpc3RBY2NvdW50c1JlcXVlc3QiPwoUTGlzdEFjY291bnRzUmVzcG9uc2USJwoIYWNjb3VudHMYASADKAsyFS5tZXNoLmF1dGgudjEuQWNjb3VudCI7ChpTZXRBY2NvdW50UmV0ZW50aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIRCglyZXRlbnRpb24YAiABKAgiRQobU2V0QWNjb3VudFJldGVudGlvblJlc3BvbnNlEiYKB2FjY291bnQYASABKAsyFS5tZXNoLmF1dGgudjEuQWNjb3VudCL4AQoHS2V5SW5mbxIKCgJpZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSFgoOYWxsb3dlZF9tb2RlbHMYBCADKAkSJAoGbGltaXRzGAUgASgLMhQubWVzaC5hdXRoLnYxLkxpbWl0cxIVCg1jcmVhdGVkX2F0X21zGAYgASgDEhUKDWV4cGlyZXNfYXRfbXMYByABKAMSFQoNcmV2b2tlZF9hdF9tcxgIIAEoAxINCgVhZG1pbhgJIAEoCBIMCgRoaW50GAogASgJEh8KF3ByZXZpb3VzX3ZhbGlkX3VudGlsX21zGAsgASgDIpEBChBDcmVhdGVLZXlSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIWCg5hbGxvd2VkX21vZGVscxgDIAMoCRIkCgZsaW1pdHMYBCABKAsyFC5tZXNoLmF1dGgudjEuTGltaXRzEg4KBnR0bF9tcxgFIAEoAxINCgVhZG1pbhgGIAEoCCJNChFDcmVhdGVLZXlSZXNwb25zZRInCghrZXlfaW5mbxgBIAEoCzIVLm1lc2guYXV0aC52MS5LZXlJbmZvEg8KB2FwaV9rZXkYAiABKAkiJQoPTGlzdEtleXNSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkiNwoQTGlzdEtleXNSZXNwb25zZRIjCgRrZXlzGAEgAygLMhUubWVzaC5hdXRoLnYxLktleUluZm8iHgoQUmV2b2tlS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSI8ChFSZXZva2VLZXlSZXNwb25zZRInCghrZXlfaW5mbxgBIAEoCzIVLm1lc2guYXV0aC52MS5LZXlJbmZvIjAKEFJvdGF0ZUtleVJlcXVlc3QSCgoCaWQYASABKAkSEAoIZ3JhY2VfbXMYAiABKAMiTQoRUm90YXRlS2V5UmVzcG9uc2USJwoIa2V5X2luZm8YASABKAsyFS5tZXNoLmF1dGgudjEuS2V5SW5mbxIPCgdhcGlfa2V5GAIgASgJIlcKD0dldFVzYWdlUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEg8KB2Zyb21fbXMYAiABKAMSDQoFdG9fbXMYAyABKAMSEAoIZ3JvdXBfYnkYBCABKAkiOAoQR2V0VXNhZ2VSZXNwb25zZRIkCgRyb3dzGAEgAygLMhYubWVzaC5hdXRoLnYxLlVzYWdlUm93Il0KCFVzYWdlUm93Eg0KBWdyb3VwGAEgASgJEhAKCHJlcXVlc3RzGAIgASgEEhUKDXByb21wdF90b2tlbnMYAyABKAQSGQoRY29tcGxldGlvbl90b2tlbnMYBCABKAQqdAoLVXNhZ2VTdGF0dXMSHAoYVVNBR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASEwoPVVNBR0VfU1RBVFVTX09LEAESFgoSVVNBR0VfU1RBVFVTX0VSUk9SEAISGgoWVVNBR0VfU1RBVFVTX0NBTkNFTExFRBADMtwCCgtBdXRoU2VydmljZRJVCgxBdXRoZW50aWNhdGUSIS5tZXNoLmF1dGgudjEuQXV0aGVudGljYXRlUmVxdWVzdBoiLm1lc2guYXV0aC52MS5BdXRoZW50aWNhdGVSZXNwb25zZRJgCg9XYXRjaEtleUNoYW5nZXMSJC5tZXNoLmF1dGgudjEuV2F0Y2hLZXlDaGFuZ2VzUmVxdWVzdBolLm1lc2guYXV0aC52MS5XYXRjaEtleUNoYW5nZXNSZXNwb25zZTABEkAKBUFkbWl0EhoubWVzaC5hdXRoLnYxLkFkbWl0UmVxdWVzdBobLm1lc2guYXV0aC52MS5BZG1pdFJlc3BvbnNlElIKC1JlY29yZFVzYWdlEiAubWVzaC5hdXRoLnYxLlJlY29yZFVzYWdlUmVxdWVzdBohLm1lc2guYXV0aC52MS5SZWNvcmRVc2FnZVJlc3BvbnNlMq4FCg9LZXlBZG1pblNlcnZpY2USWAoNQ3JlYXRlQWNjb3VudBIiLm1lc2guYXV0aC52MS5DcmVhdGVBY2NvdW50UmVxdWVzdBojLm1lc2guYXV0aC52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USVQoMTGlzdEFjY291bnRzEiEubWVzaC5hdXRoLnYxLkxpc3RBY2NvdW50c1JlcXVlc3QaIi5tZXNoLmF1dGgudjEuTGlzdEFjY291bnRzUmVzcG9uc2USagoTU2V0QWNjb3VudFJldGVudGlvbhIoLm1lc2guYXV0aC52MS5TZXRBY2NvdW50UmV0ZW50aW9uUmVxdWVzdBopLm1lc2guYXV0aC52MS5TZXRBY2NvdW50UmV0ZW50aW9uUmVzcG9uc2USTAoJQ3JlYXRlS2V5Eh4ubWVzaC5hdXRoLnYxLkNyZWF0ZUtleVJlcXVlc3QaHy5tZXNoLmF1dGgudjEuQ3JlYXRlS2V5UmVzcG9uc2USSQoITGlzdEtleXMSHS5tZXNoLmF1dGgudjEuTGlzdEtleXNSZXF1ZXN0Gh4ubWVzaC5hdXRoLnYxLkxpc3RLZXlzUmVzcG9uc2USTAoJUmV2b2tlS2V5Eh4ubWVzaC5hdXRoLnYxLlJldm9rZUtleVJlcXVlc3QaHy5tZXNoLmF1dGgudjEuUmV2b2tlS2V5UmVzcG9uc2USTAoJUm90YXRlS2V5Eh4ubWVzaC5hdXRoLnYxLlJvdGF0ZUtleVJlcXVlc3QaHy5tZXNoLmF1dGgudjEuUm90YXRlS2V5UmVzcG9uc2USSQoIR2V0VXNhZ2USHS5tZXNoLmF1dGgudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubWVzaC5hdXRoLnYxLkdldFVzYWdlUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChdtZXNoL2F1dGgvdjEvYXV0aC5wcm90bxIMbWVzaC5hdXRoLnYxIkAKBkxpbWl0cxIbChNyZXF1ZXN0c19wZXJfbWludXRlGAEgASgNEhkKEXRva2Vuc19wZXJfbWludXRlGAIgASgNIsABCglQcmluY2lwYWwSDgoGa2V5X2lkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSEAoIa2V5X25hbWUYAyABKAkSFgoOYWxsb3dlZF9tb2RlbHMYBCADKAkSJAoGbGltaXRzGAUgASgLMhQubWVzaC5hdXRoLnYxLkxpbWl0cxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhkKEXJldGVudGlvbl9vcHRfb3V0GAcgASgIEg0KBWFkbWluGAggASgIIiYKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJaChRBdXRoZW50aWNhdGVSZXNwb25zZRIqCglwcmluY2lwYWwYASABKAsyFy5tZXNoLmF1dGgudjEuUHJpbmNpcGFsEhYKDnZhbGlkX3VudGlsX21zGAIgASgDIhgKFldhdGNoS2V5Q2hhbmdlc1JlcXVlc3Qi3AEKF1dhdGNoS2V5Q2hhbmdlc1Jlc3BvbnNlEjgKBGtpbmQYASABKA4yKi5tZXNoLmF1dGgudjEuV2F0Y2hLZXlDaGFuZ2VzUmVzcG9uc2UuS2luZBIOCgZrZXlfaWQYAiABKAkidwoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEAoMS0lORF9SRVZPS0VEEAESEAoMS0lORF9ST1RBVEVEEAISEAoMS0lORF9VUERBVEVEEAMSDwoLS0lORF9TWU5DRUQQBBISCg5LSU5EX0hFQVJUQkVBVBAFIkoKDEFkbWl0UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIWCg5yZXNlcnZlX3Rva2VucxgDIAEoDSI+Cg1BZG1pdFJlc3BvbnNlEi0KBnN0YXR1cxgBIAEoCzIdLm1lc2guYXV0aC52MS5SYXRlTGltaXRTdGF0dXMiqQEKD1JhdGVMaW1pdFN0YXR1cxIWCg5saW1pdF9yZXF1ZXN0cxgBIAEoDRIaChJyZW1haW5pbmdfcmVxdWVzdHMYAiABKA0SGQoRcmVzZXRfcmVxdWVzdHNfbXMYAyABKA0SFAoMbGltaXRfdG9rZW5zGAQgASgNEhgKEHJlbWFpbmluZ190b2tlbnMYBSABKA0SFwoPcmVzZXRfdG9rZW5zX21zGAYgASgNIscCChJSZWNvcmRVc2FnZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRINCgVtb2RlbBgEIAEoCRIPCgdiYWNrZW5kGAUgASgJEhUKDXByb21wdF90b2tlbnMYBiABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYByABKA0SKQoGc3RhdHVzGAggASgOMhkubWVzaC5hdXRoLnYxLlVzYWdlU3RhdHVzEhcKD3Jlc2VydmVkX3Rva2VucxgJIAEoDRIPCgd0dGZ0X21zGAogASgBEg4KBmUyZV9tcxgLIAEoARIVCg1jcmVhdGVkX2F0X21zGAwgASgDEhQKDHJlcXVlc3RfanNvbhgNIAEoCRIVCg1yZXNwb25zZV90ZXh0GA4gASgJIicKE1JlY29yZFVzYWdlUmVzcG9uc2USEAoIcmVjb3JkZWQYASABKAgiTAoXUmVjb3JkVXNhZ2VCYXRjaFJlcXVlc3QSMQoHcmVjb3JkcxgBIAMoCzIgLm1lc2guYXV0aC52MS5SZWNvcmRVc2FnZVJlcXVlc3QiLAoYUmVjb3JkVXNhZ2VCYXRjaFJlc3BvbnNlEhAKCHJlY29yZGVkGAEgASgNIlUKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIZChFyZXRlbnRpb25fb3B0X291dBgDIAEoCBIVCg1jcmVhdGVkX2F0X21zGAQgASgDIjAKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkiPwoVQ3JlYXRlQWNjb3VudFJlc3BvbnNlEiYKB2FjY291bnQYASABKAsyFS5tZXNoLmF1dGgudjEuQWNjb3VudCIVChNMaXN0QWNjb3VudHNSZXF1ZXN0Ij8KFExpc3RBY2NvdW50c1Jlc3BvbnNlEicKCGFjY291bnRzGAEgAygLMhUubWVzaC5hdXRoLnYxLkFjY291bnQiOwoaU2V0QWNjb3VudFJldGVudGlvblJlcXVlc3QSCgoCaWQYASABKAkSEQoJcmV0ZW50aW9uGAIgASgIIkUKG1NldEFjY291bnRSZXRlbnRpb25SZXNwb25zZRImCgdhY2NvdW50GAEgASgLMhUubWVzaC5hdXRoLnYxLkFjY291bnQi+AEKB0tleUluZm8SCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhYKDmFsbG93ZWRfbW9kZWxzGAQgAygJEiQKBmxpbWl0cxgFIAEoCzIULm1lc2guYXV0aC52MS5MaW1pdHMSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIVCg1leHBpcmVzX2F0X21zGAcgASgDEhUKDXJldm9rZWRfYXRfbXMYCCABKAMSDQoFYWRtaW4YCSABKAgSDAoEaGludBgKIAEoCRIfChdwcmV2aW91c192YWxpZF91bnRpbF9tcxgLIAEoAyKRAQoQQ3JlYXRlS2V5UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFgoOYWxsb3dlZF9tb2RlbHMYAyADKAkSJAoGbGltaXRzGAQgASgLMhQubWVzaC5hdXRoLnYxLkxpbWl0cxIOCgZ0dGxfbXMYBSABKAMSDQoFYWRtaW4YBiABKAgiTQoRQ3JlYXRlS2V5UmVzcG9uc2USJwoIa2V5X2luZm8YASABKAsyFS5tZXNoLmF1dGgudjEuS2V5SW5mbxIPCgdhcGlfa2V5GAIgASgJIiUKD0xpc3RLZXlzUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIjcKEExpc3RLZXlzUmVzcG9uc2USIwoEa2V5cxgBIAMoCzIVLm1lc2guYXV0aC52MS5LZXlJbmZvIh4KEFJldm9rZUtleVJlcXVlc3QSCgoCaWQYASABKAkiPAoRUmV2b2tlS2V5UmVzcG9uc2USJwoIa2V5X2luZm8YASABKAsyFS5tZXNoLmF1dGgudjEuS2V5SW5mbyIwChBSb3RhdGVLZXlSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCGdyYWNlX21zGAIgASgDIk0KEVJvdGF0ZUtleVJlc3BvbnNlEicKCGtleV9pbmZvGAEgASgLMhUubWVzaC5hdXRoLnYxLktleUluZm8SDwoHYXBpX2tleRgCIAEoCSJXCg9HZXRVc2FnZVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIPCgdmcm9tX21zGAIgASgDEg0KBXRvX21zGAMgASgDEhAKCGdyb3VwX2J5GAQgASgJIjgKEEdldFVzYWdlUmVzcG9uc2USJAoEcm93cxgBIAMoCzIWLm1lc2guYXV0aC52MS5Vc2FnZVJvdyJdCghVc2FnZVJvdxINCgVncm91cBgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoBBIVCg1wcm9tcHRfdG9rZW5zGAMgASgEEhkKEWNvbXBsZXRpb25fdG9rZW5zGAQgASgEKnQKC1VzYWdlU3RhdHVzEhwKGFVTQUdFX1NUQVRVU19VTlNQRUNJRklFRBAAEhMKD1VTQUdFX1NUQVRVU19PSxABEhYKElVTQUdFX1NUQVRVU19FUlJPUhACEhoKFlVTQUdFX1NUQVRVU19DQU5DRUxMRUQQAzK/AwoLQXV0aFNlcnZpY2USVQoMQXV0aGVudGljYXRlEiEubWVzaC5hdXRoLnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3QaIi5tZXNoLmF1dGgudjEuQXV0aGVudGljYXRlUmVzcG9uc2USYAoPV2F0Y2hLZXlDaGFuZ2VzEiQubWVzaC5hdXRoLnYxLldhdGNoS2V5Q2hhbmdlc1JlcXVlc3QaJS5tZXNoLmF1dGgudjEuV2F0Y2hLZXlDaGFuZ2VzUmVzcG9uc2UwARJACgVBZG1pdBIaLm1lc2guYXV0aC52MS5BZG1pdFJlcXVlc3QaGy5tZXNoLmF1dGgudjEuQWRtaXRSZXNwb25zZRJSCgtSZWNvcmRVc2FnZRIgLm1lc2guYXV0aC52MS5SZWNvcmRVc2FnZVJlcXVlc3QaIS5tZXNoLmF1dGgudjEuUmVjb3JkVXNhZ2VSZXNwb25zZRJhChBSZWNvcmRVc2FnZUJhdGNoEiUubWVzaC5hdXRoLnYxLlJlY29yZFVzYWdlQmF0Y2hSZXF1ZXN0GiYubWVzaC5hdXRoLnYxLlJlY29yZFVzYWdlQmF0Y2hSZXNwb25zZTKuBQoPS2V5QWRtaW5TZXJ2aWNlElgKDUNyZWF0ZUFjY291bnQSIi5tZXNoLmF1dGgudjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaIy5tZXNoLmF1dGgudjEuQ3JlYXRlQWNjb3VudFJlc3BvbnNlElUKDExpc3RBY2NvdW50cxIhLm1lc2guYXV0aC52MS5MaXN0QWNjb3VudHNSZXF1ZXN0GiIubWVzaC5hdXRoLnYxLkxpc3RBY2NvdW50c1Jlc3BvbnNlEmoKE1NldEFjY291bnRSZXRlbnRpb24SKC5tZXNoLmF1dGgudjEuU2V0QWNjb3VudFJldGVudGlvblJlcXVlc3QaKS5tZXNoLmF1dGgudjEuU2V0QWNjb3VudFJldGVudGlvblJlc3BvbnNlEkwKCUNyZWF0ZUtleRIeLm1lc2guYXV0aC52MS5DcmVhdGVLZXlSZXF1ZXN0Gh8ubWVzaC5hdXRoLnYxLkNyZWF0ZUtleVJlc3BvbnNlEkkKCExpc3RLZXlzEh0ubWVzaC5hdXRoLnYxLkxpc3RLZXlzUmVxdWVzdBoeLm1lc2guYXV0aC52MS5MaXN0S2V5c1Jlc3BvbnNlEkwKCVJldm9rZUtleRIeLm1lc2guYXV0aC52MS5SZXZva2VLZXlSZXF1ZXN0Gh8ubWVzaC5hdXRoLnYxLlJldm9rZUtleVJlc3BvbnNlEkwKCVJvdGF0ZUtleRIeLm1lc2guYXV0aC52MS5Sb3RhdGVLZXlSZXF1ZXN0Gh8ubWVzaC5hdXRoLnYxLlJvdGF0ZUtleVJlc3BvbnNlEkkKCEdldFVzYWdlEh0ubWVzaC5hdXRoLnYxLkdldFVzYWdlUmVxdWVzdBoeLm1lc2guYXV0aC52MS5HZXRVc2FnZVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message mesh.auth.v1.Limits
@@ -417,6 +417,42 @@ export const RecordUsageResponseSchema: GenMessage<RecordUsageResponse> = /*@__P
   messageDesc(file_mesh_auth_v1_auth, 10);
 
 /**
+ * @generated from message mesh.auth.v1.RecordUsageBatchRequest
+ */
+export type RecordUsageBatchRequest = Message<"mesh.auth.v1.RecordUsageBatchRequest"> & {
+  /**
+   * @generated from field: repeated mesh.auth.v1.RecordUsageRequest records = 1;
+   */
+  records: RecordUsageRequest[];
+};
+
+/**
+ * Describes the message mesh.auth.v1.RecordUsageBatchRequest.
+ * Use `create(RecordUsageBatchRequestSchema)` to create a new message.
+ */
+export const RecordUsageBatchRequestSchema: GenMessage<RecordUsageBatchRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_auth_v1_auth, 11);
+
+/**
+ * @generated from message mesh.auth.v1.RecordUsageBatchResponse
+ */
+export type RecordUsageBatchResponse = Message<"mesh.auth.v1.RecordUsageBatchResponse"> & {
+  /**
+   * How many records were new (the rest had been recorded before).
+   *
+   * @generated from field: uint32 recorded = 1;
+   */
+  recorded: number;
+};
+
+/**
+ * Describes the message mesh.auth.v1.RecordUsageBatchResponse.
+ * Use `create(RecordUsageBatchResponseSchema)` to create a new message.
+ */
+export const RecordUsageBatchResponseSchema: GenMessage<RecordUsageBatchResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_auth_v1_auth, 12);
+
+/**
  * @generated from message mesh.auth.v1.Account
  */
 export type Account = Message<"mesh.auth.v1.Account"> & {
@@ -446,7 +482,7 @@ export type Account = Message<"mesh.auth.v1.Account"> & {
  * Use `create(AccountSchema)` to create a new message.
  */
 export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 11);
+  messageDesc(file_mesh_auth_v1_auth, 13);
 
 /**
  * @generated from message mesh.auth.v1.CreateAccountRequest
@@ -468,7 +504,7 @@ export type CreateAccountRequest = Message<"mesh.auth.v1.CreateAccountRequest"> 
  * Use `create(CreateAccountRequestSchema)` to create a new message.
  */
 export const CreateAccountRequestSchema: GenMessage<CreateAccountRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 12);
+  messageDesc(file_mesh_auth_v1_auth, 14);
 
 /**
  * @generated from message mesh.auth.v1.CreateAccountResponse
@@ -485,7 +521,7 @@ export type CreateAccountResponse = Message<"mesh.auth.v1.CreateAccountResponse"
  * Use `create(CreateAccountResponseSchema)` to create a new message.
  */
 export const CreateAccountResponseSchema: GenMessage<CreateAccountResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 13);
+  messageDesc(file_mesh_auth_v1_auth, 15);
 
 /**
  * @generated from message mesh.auth.v1.ListAccountsRequest
@@ -498,7 +534,7 @@ export type ListAccountsRequest = Message<"mesh.auth.v1.ListAccountsRequest"> & 
  * Use `create(ListAccountsRequestSchema)` to create a new message.
  */
 export const ListAccountsRequestSchema: GenMessage<ListAccountsRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 14);
+  messageDesc(file_mesh_auth_v1_auth, 16);
 
 /**
  * @generated from message mesh.auth.v1.ListAccountsResponse
@@ -515,7 +551,7 @@ export type ListAccountsResponse = Message<"mesh.auth.v1.ListAccountsResponse"> 
  * Use `create(ListAccountsResponseSchema)` to create a new message.
  */
 export const ListAccountsResponseSchema: GenMessage<ListAccountsResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 15);
+  messageDesc(file_mesh_auth_v1_auth, 17);
 
 /**
  * @generated from message mesh.auth.v1.SetAccountRetentionRequest
@@ -539,7 +575,7 @@ export type SetAccountRetentionRequest = Message<"mesh.auth.v1.SetAccountRetenti
  * Use `create(SetAccountRetentionRequestSchema)` to create a new message.
  */
 export const SetAccountRetentionRequestSchema: GenMessage<SetAccountRetentionRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 16);
+  messageDesc(file_mesh_auth_v1_auth, 18);
 
 /**
  * @generated from message mesh.auth.v1.SetAccountRetentionResponse
@@ -556,7 +592,7 @@ export type SetAccountRetentionResponse = Message<"mesh.auth.v1.SetAccountRetent
  * Use `create(SetAccountRetentionResponseSchema)` to create a new message.
  */
 export const SetAccountRetentionResponseSchema: GenMessage<SetAccountRetentionResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 17);
+  messageDesc(file_mesh_auth_v1_auth, 19);
 
 /**
  * KeyInfo describes a key without its secret.
@@ -629,7 +665,7 @@ export type KeyInfo = Message<"mesh.auth.v1.KeyInfo"> & {
  * Use `create(KeyInfoSchema)` to create a new message.
  */
 export const KeyInfoSchema: GenMessage<KeyInfo> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 18);
+  messageDesc(file_mesh_auth_v1_auth, 20);
 
 /**
  * @generated from message mesh.auth.v1.CreateKeyRequest
@@ -673,7 +709,7 @@ export type CreateKeyRequest = Message<"mesh.auth.v1.CreateKeyRequest"> & {
  * Use `create(CreateKeyRequestSchema)` to create a new message.
  */
 export const CreateKeyRequestSchema: GenMessage<CreateKeyRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 19);
+  messageDesc(file_mesh_auth_v1_auth, 21);
 
 /**
  * @generated from message mesh.auth.v1.CreateKeyResponse
@@ -697,7 +733,7 @@ export type CreateKeyResponse = Message<"mesh.auth.v1.CreateKeyResponse"> & {
  * Use `create(CreateKeyResponseSchema)` to create a new message.
  */
 export const CreateKeyResponseSchema: GenMessage<CreateKeyResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 20);
+  messageDesc(file_mesh_auth_v1_auth, 22);
 
 /**
  * @generated from message mesh.auth.v1.ListKeysRequest
@@ -714,7 +750,7 @@ export type ListKeysRequest = Message<"mesh.auth.v1.ListKeysRequest"> & {
  * Use `create(ListKeysRequestSchema)` to create a new message.
  */
 export const ListKeysRequestSchema: GenMessage<ListKeysRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 21);
+  messageDesc(file_mesh_auth_v1_auth, 23);
 
 /**
  * @generated from message mesh.auth.v1.ListKeysResponse
@@ -731,7 +767,7 @@ export type ListKeysResponse = Message<"mesh.auth.v1.ListKeysResponse"> & {
  * Use `create(ListKeysResponseSchema)` to create a new message.
  */
 export const ListKeysResponseSchema: GenMessage<ListKeysResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 22);
+  messageDesc(file_mesh_auth_v1_auth, 24);
 
 /**
  * @generated from message mesh.auth.v1.RevokeKeyRequest
@@ -748,7 +784,7 @@ export type RevokeKeyRequest = Message<"mesh.auth.v1.RevokeKeyRequest"> & {
  * Use `create(RevokeKeyRequestSchema)` to create a new message.
  */
 export const RevokeKeyRequestSchema: GenMessage<RevokeKeyRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 23);
+  messageDesc(file_mesh_auth_v1_auth, 25);
 
 /**
  * @generated from message mesh.auth.v1.RevokeKeyResponse
@@ -765,7 +801,7 @@ export type RevokeKeyResponse = Message<"mesh.auth.v1.RevokeKeyResponse"> & {
  * Use `create(RevokeKeyResponseSchema)` to create a new message.
  */
 export const RevokeKeyResponseSchema: GenMessage<RevokeKeyResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 24);
+  messageDesc(file_mesh_auth_v1_auth, 26);
 
 /**
  * @generated from message mesh.auth.v1.RotateKeyRequest
@@ -789,7 +825,7 @@ export type RotateKeyRequest = Message<"mesh.auth.v1.RotateKeyRequest"> & {
  * Use `create(RotateKeyRequestSchema)` to create a new message.
  */
 export const RotateKeyRequestSchema: GenMessage<RotateKeyRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 25);
+  messageDesc(file_mesh_auth_v1_auth, 27);
 
 /**
  * @generated from message mesh.auth.v1.RotateKeyResponse
@@ -811,7 +847,7 @@ export type RotateKeyResponse = Message<"mesh.auth.v1.RotateKeyResponse"> & {
  * Use `create(RotateKeyResponseSchema)` to create a new message.
  */
 export const RotateKeyResponseSchema: GenMessage<RotateKeyResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 26);
+  messageDesc(file_mesh_auth_v1_auth, 28);
 
 /**
  * @generated from message mesh.auth.v1.GetUsageRequest
@@ -847,7 +883,7 @@ export type GetUsageRequest = Message<"mesh.auth.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 27);
+  messageDesc(file_mesh_auth_v1_auth, 29);
 
 /**
  * @generated from message mesh.auth.v1.GetUsageResponse
@@ -864,7 +900,7 @@ export type GetUsageResponse = Message<"mesh.auth.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 28);
+  messageDesc(file_mesh_auth_v1_auth, 30);
 
 /**
  * @generated from message mesh.auth.v1.UsageRow
@@ -896,7 +932,7 @@ export type UsageRow = Message<"mesh.auth.v1.UsageRow"> & {
  * Use `create(UsageRowSchema)` to create a new message.
  */
 export const UsageRowSchema: GenMessage<UsageRow> = /*@__PURE__*/
-  messageDesc(file_mesh_auth_v1_auth, 29);
+  messageDesc(file_mesh_auth_v1_auth, 31);
 
 /**
  * @generated from enum mesh.auth.v1.UsageStatus
@@ -979,6 +1015,18 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof RecordUsageRequestSchema;
     output: typeof RecordUsageResponseSchema;
+  },
+  /**
+   * RecordUsageBatch records many finished requests in one call (what edges
+   * send: usage leaves in batches, off the response path); each record as
+   * RecordUsage would, idempotent on its request_id.
+   *
+   * @generated from rpc mesh.auth.v1.AuthService.RecordUsageBatch
+   */
+  recordUsageBatch: {
+    methodKind: "unary";
+    input: typeof RecordUsageBatchRequestSchema;
+    output: typeof RecordUsageBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mesh_auth_v1_auth, 0);
