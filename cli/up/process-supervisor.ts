@@ -20,6 +20,11 @@ export interface ProcessSpec {
  */
 export class SupervisedProcess {
   #child: ChildProcess | undefined;
+
+  /** The running child's process id (benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
   #stopping = false;
   #restarts = 0;
   #startedAt = 0;

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { catalogSchema } from "../../lib/catalog/index.js";
 import { freePort, launch } from "../../cli/up/launcher.js";
+import type { Topology } from "../../cli/up/launcher.js";
 import type { ChatTarget } from "./openai-client.js";
 
 /** The key the bench registers in the meshes it starts. */
@@ -35,6 +36,8 @@ function tracked(stop: () => Promise<void>): () => Promise<void> {
 export interface RunningTarget {
   name: string;
   target: ChatTarget;
+  /** Process ids of the system's own processes by name (for CPU per request), where known. */
+  pids?: () => Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -47,7 +50,7 @@ export type MeshBackend =
  * Starts the whole mesh with one model (`model`) on one backend, with the
  * bench key registered, logs kept quiet (the last lines are shown on failure).
  */
-export async function startMesh(model: string, backend: MeshBackend): Promise<RunningTarget> {
+export async function startMesh(model: string, backend: MeshBackend, topology: Topology = "split"): Promise<RunningTarget> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "mesh-bench-"));
   const entry =
     backend.engine === "openai-upstream"
@@ -65,14 +68,16 @@ export async function startMesh(model: string, backend: MeshBackend): Promise<Ru
       host: "127.0.0.1",
       dataDir,
       catalog,
+      topology,
       out: (line) => {
         lines.push(line);
         if (lines.length > 50) lines.shift();
       },
     });
     return {
-      name: "mesh",
+      name: topology === "split" ? "mesh" : `mesh-${topology}`,
       target: { url: `${mesh.url}/v1`, model, apiKey: BENCH_API_KEY },
+      pids: () => new Map([...mesh.processes].flatMap(([name, p]) => (p.pid === undefined ? [] : [[name, p.pid] as const]))),
       stop: tracked(async () => {
         await mesh.stop();
         rmSync(dataDir, { recursive: true, force: true });

@@ -27,8 +27,9 @@ const INTERNAL_PORT = "0";
 export async function build(env: NodeJS.ProcessEnv, log: Logger): Promise<RunningService> {
   const internal = { ...env, PORT: INTERNAL_PORT, HOST: "127.0.0.1" };
   const auth = await buildAuth(loadAuthConfig(internal), log.child({ service: "auth" }));
-  const tokenizer = await buildTokenizer(loadTokenizerConfig(internal), log.child({ service: "tokenizer" }));
   const router = await buildRouter(loadRouterConfig(internal), log.child({ service: "router" }));
+  // One copy of every vocabulary in the process: the tokenizer service serves the router's.
+  const tokenizer = await buildTokenizer(loadTokenizerConfig(internal), log.child({ service: "tokenizer" }), router.tokenizers.loaded);
   const authAddress = `127.0.0.1:${auth.port}`;
   const routerAddress = `127.0.0.1:${router.port}`;
   const edgeEnv = {

@@ -10,7 +10,7 @@ import { readExperimentsFile, writeExperimentsFile } from "./experiments-file.js
 import { HealthChecker } from "./health-checker.js";
 import { RouterService } from "./router-service.js";
 
-export async function build(config: RouterConfig, log: Logger): Promise<RunningService & { router: RouterService; admin: ExperimentAdminService }> {
+export async function build(config: RouterConfig, log: Logger): Promise<RunningService & { router: RouterService; admin: ExperimentAdminService; tokenizers: TokenizerPool }> {
   const registry = new ExperimentRegistry(config.catalog.models, config.catalog.experiments ?? []);
   const file = config.experimentsFile;
   const saved = file ? readExperimentsFile(file) : undefined;
@@ -23,7 +23,6 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
     if (file) writeExperimentsFile(file, { experiments: registry.list().map((e) => ({ config: e.config, state: e.state })) });
   };
   const tokenizers = new TokenizerPool(config.catalog, await loadTokenizers(config.catalog), log, { workers: config.tokenizerWorkers ?? 1 });
-  await tokenizers.ready();
   const router = new RouterService(config.catalog, tokenizers, log, {
     experiments: registry,
     maxInFlightPerModel: config.maxInFlightPerModel,
@@ -48,6 +47,7 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
     port: server.port,
     router,
     admin,
+    tokenizers,
     async close(drainMs) {
       await server.close(drainMs);
       stopWatching.abort();

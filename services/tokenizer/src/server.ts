@@ -59,8 +59,9 @@ function completionOnly(tokenizer: ModelTokenizer): ModelTokenizer {
   };
 }
 
-export async function build(config: TokenizerConfig, log: Logger): Promise<RunningService> {
-  const tokenizers = await loadTokenizers(config.catalog);
+/** `tokenizers`: already loaded ones to serve (the combined topology shares the router's). */
+export async function build(config: TokenizerConfig, log: Logger, loaded?: ReadonlyMap<string, ModelTokenizer>): Promise<RunningService> {
+  const tokenizers = loaded ?? (await loadTokenizers(config.catalog));
   log.info({ models: [...tokenizers.keys()] }, "tokenizers loaded");
   const server = await startRpcServer({
     host: config.host,

@@ -55,6 +55,7 @@ export class TokenizerPool {
   readonly #timeoutMs: number;
   readonly #maxQueued: number;
   readonly #inlineMax: number;
+  readonly #workers: number;
   #nextId = 1;
   #closed = false;
 
@@ -67,12 +68,26 @@ export class TokenizerPool {
     this.#timeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
     this.#maxQueued = options.maxQueuedJobs ?? DEFAULT_MAX_QUEUED_JOBS;
     this.#inlineMax = options.workers > 0 ? (options.inlineMaxChars ?? INLINE_MAX_CHARS) : Infinity;
-    for (let i = 0; i < options.workers; i++) this.#slots.push(this.#spawn());
+    this.#workers = options.workers;
   }
 
-  /** Resolves once every worker has loaded its tokenizers. */
+  /**
+   * Starts the workers now and resolves once each has loaded its tokenizers.
+   * Without it they start with the first large prompt (an idle mesh holds
+   * no second copy of every vocabulary).
+   */
   async ready(): Promise<void> {
+    this.#ensureWorkers();
     await Promise.all(this.#slots.map((s) => s.ready));
+  }
+
+  /** The tokenizers this pool encodes with inline (shared with in-process callers). */
+  get loaded(): ReadonlyMap<string, ModelTokenizer> {
+    return this.tokenizers;
+  }
+
+  #ensureWorkers(): void {
+    while (!this.#closed && this.#slots.length < this.#workers) this.#slots.push(this.#spawn());
   }
 
   /** The model's tokenizer (for context length and byte checks). */
@@ -126,6 +141,7 @@ export class TokenizerPool {
         signal.addEventListener("abort", pending.onAbort, { once: true });
       }
       this.#queue.push(pending);
+      this.#ensureWorkers();
       this.#dispatch();
     });
   }

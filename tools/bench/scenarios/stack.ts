@@ -10,6 +10,7 @@ import { writeTinyModel } from "../../../lib/gguf/index.js";
 import { startFakeOpenAI } from "../../fake-openai/index.js";
 import { startMesh, startPortkey } from "../targets.js";
 import type { RunningTarget } from "../targets.js";
+import type { Topology } from "../../../cli/up/launcher.js";
 
 /** Model name the stack serves. */
 export const STACK_MODEL = "fake-upstream";
@@ -22,7 +23,7 @@ export interface Stack {
 }
 
 /** Starts the fake engine (answering `tokens` tokens per request) and the systems in front of it. */
-export async function startStack(tokens: number, withPortkey: boolean, log: (line: string) => void): Promise<Stack> {
+export async function startStack(tokens: number, withPortkey: boolean, log: (line: string) => void, topologies: readonly Topology[] = ["split"]): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), "mesh-bench-stack-"));
   const tokenizer = path.join(dir, "tokenizer.gguf");
   await writeTinyModel(tokenizer);
@@ -30,13 +31,16 @@ export async function startStack(tokens: number, withPortkey: boolean, log: (lin
   const targets: RunningTarget[] = [{ name: "direct", target: { url: fake.url, model: STACK_MODEL, apiKey: "x" }, stop: async () => {} }];
   const failed: Stack["failed"] = [];
   log(`fake engine on ${fake.url} (${tokens} tokens per answer, no delay)`);
-  try {
-    const mesh = await startMesh(STACK_MODEL, { engine: "openai-upstream", url: fake.url, tokenizer });
-    targets.push(mesh);
-    log(`mesh on ${mesh.target.url} (openai-upstream → fake)`);
-  } catch (err) {
-    failed.push({ name: "mesh", error: (err as Error).message });
-    log(`mesh failed to start: ${(err as Error).message.split("\n")[0]}`);
+  for (const topology of topologies) {
+    const name = topology === "split" ? "mesh" : `mesh-${topology}`;
+    try {
+      const mesh = await startMesh(STACK_MODEL, { engine: "openai-upstream", url: fake.url, tokenizer }, topology);
+      targets.push(mesh);
+      log(`${name} on ${mesh.target.url} (${topology} topology, openai-upstream → fake)`);
+    } catch (err) {
+      failed.push({ name, error: (err as Error).message });
+      log(`${name} failed to start: ${(err as Error).message.split("\n")[0]}`);
+    }
   }
   if (withPortkey) {
     try {
