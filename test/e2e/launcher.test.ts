@@ -68,7 +68,7 @@ describe("llm-mesh up (the launcher)", () => {
     for (let i = 0; i < 300; i++) {
       const res = await fetch(`${mesh.url}/healthz`).catch(() => undefined);
       if (res?.status === 503) {
-        const body = await res.json();
+        const body = (await res.json()) as { failing: string[] };
         expect(body.failing).toContain("shard:tiny-llama/local");
         sawFailure = true;
       }

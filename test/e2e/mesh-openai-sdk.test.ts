@@ -85,16 +85,16 @@ describe("the mesh started by `llm-mesh up`, driven by the official openai SDK",
     const headers = { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" };
     const malformed = await fetch(`${mesh.url}/v1/chat/completions`, { method: "POST", headers, body: "{not json" });
     expect(malformed.status).toBe(400);
-    expect((await malformed.json()).error.type).toBe("invalid_request_error");
+    expect(((await malformed.json()) as { error: { type: string } }).error.type).toBe("invalid_request_error");
     const missing = await fetch(`${mesh.url}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: "tiny-llama" }) });
     expect(missing.status).toBe(400);
-    expect((await missing.json()).error.param).toBe("messages");
+    expect(((await missing.json()) as { error: { param: string } }).error.param).toBe("messages");
   });
 
   it("reports every service SERVING on /healthz", async () => {
     const res = await fetch(`${mesh.url}/healthz`);
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as { services: Record<string, string> };
     expect(Object.keys(body.services)).toEqual(expect.arrayContaining(["auth", "tokenizer", "router", "shard:tiny-llama/local"]));
   });
 });

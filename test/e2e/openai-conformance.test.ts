@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchMesh, postJson, readSse } from "./openai-launcher.js";
+import { launchMesh, readSse } from "./openai-launcher.js";
 import type { LaunchedMesh } from "./openai-launcher.js";
 
 const MODEL = "tiny-llama";
@@ -115,8 +115,8 @@ describe("openai conformance: models and chat completions", () => {
   it("applies the engine extensions and penalties it accepts", async () => {
     const body = { model: MODEL, messages, max_tokens: 16, temperature: 0, ignore_eos: true } as Extended;
     const plain = (await client.chat.completions.create(body)).choices[0]!.message.content;
-    const penalised = await client.chat.completions.create({ ...body, frequency_penalty: 2, presence_penalty: 2, repetition_penalty: 1.9 });
-    const sampled = await client.chat.completions.create({ ...body, temperature: 1, top_k: 5, min_p: 0.05, seed: 3 });
+    const penalised = await client.chat.completions.create({ ...body, frequency_penalty: 2, presence_penalty: 2, repetition_penalty: 1.9 } as Extended);
+    const sampled = await client.chat.completions.create({ ...body, temperature: 1, top_k: 5, min_p: 0.05, seed: 3 } as Extended);
     expect(penalised.choices[0]!.finish_reason).toBe("length");
     expect(sampled.usage!.completion_tokens).toBe(16);
     // Greedy decoding of a random model repeats itself; strong penalties must change the text.

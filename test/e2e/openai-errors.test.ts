@@ -34,9 +34,9 @@ describe("openai errors", () => {
     const bad = new OpenAI({ baseURL: mesh.baseURL, apiKey: "sk-wrong-0123456789abcdefghij", maxRetries: 0 });
     const err = await bad.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
-    expect((err as OpenAI.APIError).status).toBe(401);
-    expect((err as OpenAI.APIError).code).toBe("invalid_api_key");
-    expect((err as OpenAI.APIError).type).toBe("invalid_request_error");
+    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(401);
+    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe("invalid_api_key");
+    expect((err as InstanceType<typeof OpenAI.APIError>).type).toBe("invalid_request_error");
   });
 
   it("answers an unknown model with NotFoundError naming the param", async () => {

@@ -61,7 +61,7 @@ describe("usage of a request the client abandoned", () => {
       headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 5 }),
     });
-    const body = await res.json();
+    const body = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
     const row = await usageOf(mesh, res.headers.get("x-request-id")!);
     expect(row).toMatchObject({ status: "ok", prompt_tokens: body.usage.prompt_tokens, completion_tokens: body.usage.completion_tokens });
   });

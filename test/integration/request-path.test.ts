@@ -33,7 +33,7 @@ describe("the request path edge → auth → router → tokenizer → model-shar
       body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "Count me" }], max_tokens: 5, temperature: 0 }),
     });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
     // "<s><|user|>\nCount me</s>\n<|assistant|>\n" tokenized by the tokenizer service is what the shard evaluated.
     expect(body.usage.completion_tokens).toBe(5);
     expect(body.usage.prompt_tokens).toBeGreaterThan(5);

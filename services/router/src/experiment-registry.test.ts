@@ -8,6 +8,7 @@ const models = catalogOf({ a: ["x:1"], b: ["x:2"], c: ["x:3"] }).models;
 const experiment = (weights: [number, number], extra: object = {}) => ({
   name: "exp",
   model: "m",
+  unit: "user" as const,
   arms: [
     { backend: "a", weight: weights[0] },
     { backend: "b", weight: weights[1] },

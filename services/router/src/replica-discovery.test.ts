@@ -15,6 +15,7 @@ const backend = (addresses: string[]) => ({
   decode_ms_per_extra_sequence: 0,
   max_batch: 1,
   max_queue: 1,
+  context_length: 4096,
   addresses,
 });
 

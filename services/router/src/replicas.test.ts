@@ -10,6 +10,7 @@ const backend = (n: number) => ({
   decode_ms_per_extra_sequence: 0,
   max_batch: 1,
   max_queue: 1,
+  context_length: 4096,
   addresses: Array.from({ length: n }, (_, i) => `127.0.0.1:${1 + i}`),
 });
 

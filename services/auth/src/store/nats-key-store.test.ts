@@ -90,7 +90,7 @@ describe("NATS key store", () => {
       // Usage is counted for both: it is not request content.
       expect((await store.queryUsage({ groupBy: "model" }))[0]?.requests).toBe(2);
     } finally {
-      await jsm.nc.close();
+      await (jsm as unknown as { nc: { close(): Promise<void> } }).nc.close();
     }
   });
 
