@@ -5,10 +5,11 @@ import { startInProcessMesh } from "../support/in-process-mesh.js";
 import type { InProcessMesh } from "../support/in-process-mesh.js";
 import { TEST_API_KEY } from "../support/mesh-process.js";
 import { until } from "../support/until.js";
+import { encodeChat } from "../../services/tokenizer/src/prompt-encoder.js";
 
 const headers = { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" };
 
-describe("the request path edge → auth → router → tokenizer → model-shard", () => {
+describe("the request path edge → auth → router (tokenizing in process) → model-shard", () => {
   let mesh: InProcessMesh;
 
   beforeAll(async () => {
@@ -34,9 +35,11 @@ describe("the request path edge → auth → router → tokenizer → model-shar
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
-    // "<s><|user|>\nCount me</s>\n<|assistant|>\n" tokenized by the tokenizer service is what the shard evaluated.
+    // The conversation as the model's template renders it, tokenized by the tokenizer module, is what the shard evaluated.
+    const expected = encodeChat(mesh.router.tokenizers.loaded.get("tiny-llama")!, [{ role: "user", content: "Count me" }], true).tokenIds.length;
     expect(body.usage.completion_tokens).toBe(5);
-    expect(body.usage.prompt_tokens).toBeGreaterThan(5);
+    expect(body.usage.prompt_tokens).toBe(expected);
+    expect(expected).toBeGreaterThan(5);
     expect(res.headers.get("x-request-id")).toBeTruthy();
     expect(res.headers.get("x-mesh-backend")).toBe("local");
   });

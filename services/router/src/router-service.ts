@@ -245,8 +245,9 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
         if (finished) return;
         throw meshError(Code.Unavailable, "the shard ended the stream without finishing");
       } catch (err) {
-        const error = asConnectError(err);
-        if (ctx.signal.aborted) throw error;
+        if (ctx.signal.aborted) throw asConnectError(err);
+        // The caller is still here, so a "cancelled" call means the shard went away (its server shut down).
+        const error = shardFailure(err);
         if (FAILURE_CODES.has(error.code)) replica.failed(Date.now());
         const retryable = !started && RETRYABLE_CODES.has(error.code);
         this.log.warn({ requestId: req.requestId, replica: replica.address, code: Code[error.code], retry: retryable && attempt < MAX_ATTEMPTS }, "shard call failed");
@@ -281,6 +282,12 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   #tokenize(req: GenerateRequest, ctx: HandlerContext): Promise<{ tokenIds: number[]; contextLength: number }> {
     return req.messages.length > 0 ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal) : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
   }
+}
+
+/** A shard call's failure as the router reports it: Canceled while our caller waits is the shard leaving, Unavailable. */
+function shardFailure(err: unknown): ConnectError {
+  const error = asConnectError(err);
+  return error.code === Code.Canceled ? meshError(Code.Unavailable, "the shard went away during the generation", { cause: err }) : error;
 }
 
 function delta(text: string, tokenCount: number): GenerateResponse {
