@@ -24,7 +24,11 @@ const STOP_TIMEOUT_MS = 5_000;
 /** Where node-llama-cpp keeps its llama.cpp source and release name. */
 function llamaSourceDir(): string {
   const require = createRequire(import.meta.url);
-  return path.join(path.dirname(require.resolve("node-llama-cpp/package.json")), "llama");
+  // The package exports no package.json: walk up from its entry point.
+  for (let dir = path.dirname(require.resolve("node-llama-cpp")); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, "llama", "llama.cpp.info.json"))) return path.join(dir, "llama");
+  }
+  throw new Error("node-llama-cpp's llama/ folder (llama.cpp source and release) was not found");
 }
 
 /** The llama.cpp release node-llama-cpp was built from. */
@@ -104,7 +108,10 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<RunningTa
     child.kill("SIGKILL");
     throw new Error(`llama-server did not start: ${(err as Error).message}\n${tail.join("").slice(-2000)}`);
   }
-  return { name: "llama-server", args, target: { url: `${url}/v1`, model: o.name, apiKey: undefined }, stop: () => stopChild(child) };
+  // cpp-httplib closes idle keep-alive sockets on its own clock, which a pooled client then finds dead
+  // ("socket hang up"): one connection per request instead (a loopback connect is ~22 µs here).
+  const target = { url: `${url}/v1`, model: o.name, headers: { connection: "close" } };
+  return { name: "llama-server", args, target, stop: () => stopChild(child) };
 }
 
 async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
