@@ -78,8 +78,8 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   try {
     for (const n of o.streams) {
       const total = n * o.rounds;
-      await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(i, prompts[i]!, 4, t0));
-      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(i % n, prompts[i]!, o.outputLen, t0), progressBar(`direct ${n} streams`, total, o.progress));
+      await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i]!, 4, t0));
+      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i]!, o.outputLen, t0), progressBar(`direct ${n} streams`, total, o.progress));
       cells.push({ target: "direct", streams: n, threads, metrics: aggregate(run.results, run.durationS) });
     }
   } finally {
@@ -157,9 +157,11 @@ class DirectLlama {
     );
   }
 
-  /** Generates `maxTokens` tokens on sequence `slot` (EOS ignored), timed like a streamed request. */
-  async generate(slot: number, prompt: string, maxTokens: number, t0: number): Promise<RequestResult> {
-    const sequence = this.sequences[slot]!;
+  /** Generates `maxTokens` tokens on a free sequence (EOS ignored), timed like a streamed request. */
+  async generate(prompt: string, maxTokens: number, t0: number): Promise<RequestResult> {
+    // A request takes whichever sequence is free (a client that finishes early must not share one).
+    const sequence = this.sequences.pop();
+    if (!sequence) throw new Error("more concurrent direct requests than sequences");
     const started = performance.now();
     const result: RequestResult = { ok: false, startMs: started - t0, ttftMs: NaN, e2eMs: NaN, outputTokens: 0, promptTokens: 0, itlMs: [] };
     try {
@@ -179,6 +181,7 @@ class DirectLlama {
       result.error = (err as Error).message;
     }
     result.e2eMs = performance.now() - started;
+    this.sequences.push(sequence);
     return result;
   }
 
