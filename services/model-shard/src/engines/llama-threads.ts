@@ -76,7 +76,7 @@ export async function measureThreads(model: LlamaModel, candidates: readonly num
   const prompt = model.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(16)).slice(0, CALIBRATION_PROMPT_TOKENS);
   const speeds: Array<{ threads: number; tokensPerSecond: number }> = [];
   for (const threads of candidates) speeds.push({ threads, tokensPerSecond: await decodeSpeed(model, threads, prompt) });
-  return { threads: pickThreads(speeds), tokensPerSecond: Object.fromEntries(speeds.map((s) => [s.threads, Math.round(s.tokensPerSecond)])) };
+  return { threads: pickThreads(speeds), tokensPerSecond: Object.fromEntries(speeds.map((s) => [s.threads, Math.round(s.tokensPerSecond * 10) / 10])) };
 }
 
 async function decodeSpeed(model: LlamaModel, threads: number, prompt: Token[]): Promise<number> {
@@ -92,7 +92,8 @@ async function decodeSpeed(model: LlamaModel, threads: number, prompt: Token[]):
       if (produced >= WARMUP_TOKENS + CALIBRATION_TOKENS || performance.now() - started > CALIBRATION_BUDGET_MS) break;
     }
     const timed = produced - WARMUP_TOKENS;
-    if (timed <= 0) return 0;
+    // Out of budget before the warm-up ended: so slow that the whole run (prompt included) is the measure.
+    if (timed <= 0) return (produced * 1000) / (performance.now() - started);
     return (timed * 1000) / (performance.now() - timedFrom);
   } finally {
     await context.dispose();
