@@ -32,7 +32,6 @@ export function loadLlama(backend: Pick<LlamaCppBackend, "gpu" | "model">, threa
   return llamaPromise;
 }
 
-
 /**
  * The llama.cpp engine: one model, one context with `sequences` parallel
  * sequences (continuous batching: with `batch_order: sequence`, every running
