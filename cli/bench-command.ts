@@ -8,6 +8,7 @@ import { runBatching } from "../tools/bench/scenarios/batching.js";
 import { runOverhead } from "../tools/bench/scenarios/overhead.js";
 import { runServing } from "../tools/bench/scenarios/serving.js";
 import { runStream } from "../tools/bench/scenarios/stream.js";
+import { llamaServerBinary, startLlamaServer, threadsLikeTheEngine } from "../tools/bench/llama-server.js";
 import { startMesh, stopAllTargets } from "../tools/bench/targets.js";
 import type { RunningTarget } from "../tools/bench/targets.js";
 import { openTokenizer } from "../tools/bench/tokenizers.js";
@@ -26,8 +27,10 @@ Writes result.json, report.md and SVG plots under --out (default bench-results/)
   overhead   fake engine direct vs mesh vs Portkey: --requests 200 --warmup 20 --concurrency 1,16
              --output-tokens 16 --no-portkey
   stream     tokens/s through the edge: --concurrency 1,16,64 --rounds 4 --tokens 512
-  batching   llama.cpp direct vs mesh: --preset bench|tiny | --model FILE.gguf  --streams 1,2,4,8
-             --input-len 32 --output-len 128 --rounds 2 --threads N`;
+             --peer llama-server   also start llama.cpp's own llama-server (built once from node-llama-cpp's
+             llama.cpp source, cached in ~/.cache/llm-mesh) on the same GGUF, slots and threads
+  batching   llama.cpp direct vs mesh vs llama-server: --preset bench|tiny | --model FILE.gguf  --streams 1,2,4,8
+             --input-len 32 --output-len 128 --rounds 2 --threads N (default: measured at start) --no-llama-server`;
 
 const OPTIONS = {
   out: { type: "string" },
@@ -63,7 +66,12 @@ const OPTIONS = {
   preset: { type: "string" },
   streams: { type: "string" },
   threads: { type: "string" },
+  peer: { type: "string" },
+  "no-llama-server": { type: "boolean" },
 } as const;
+
+/** Sequences of the mesh (and slots of llama-server) the serving scenario starts. */
+const SERVING_SLOTS = 4;
 
 type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>["values"];
 
@@ -138,7 +146,8 @@ export async function benchCommand(args: string[]): Promise<void> {
           inputLen: intFlag("input-len", values["input-len"], smoke ? 8 : 32),
           outputLen: intFlag("output-len", values["output-len"], smoke ? 4 : 128),
           rounds: intFlag("rounds", values.rounds, smoke ? 1 : 2),
-          threads: threadsFlag(values),
+          threads: values.threads === undefined ? undefined : intFlag("threads", values.threads, 1),
+          llamaServer: !values["no-llama-server"] && !smoke,
           seed: intFlag("seed", values.seed, 0),
           progress,
         },
@@ -150,10 +159,6 @@ export async function benchCommand(args: string[]): Promise<void> {
   }
   const dir = await writeReport(values.out ?? "bench-results", report);
   process.stdout.write(`${report.markdown}\nresults: ${dir}\n`);
-}
-
-function threadsFlag(values: Values): number {
-  return intFlag("threads", values.threads, Math.max(1, os.availableParallelism()));
 }
 
 async function serving(values: Values, smoke: boolean, progress: boolean, log: (line: string) => void): Promise<BenchReport> {
@@ -170,11 +175,22 @@ async function serving(values: Values, smoke: boolean, progress: boolean, log: (
       const modelFile = path.join(tmp, "tiny-llama.gguf");
       await writeTinyModel(modelFile);
       tokenizerFile ??= modelFile;
-      log("no --url: starting the mesh on the tiny model (llama.cpp, CPU)");
-      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: 4, threads: threadsFlag(values), gpu: false });
+      const threads = values.threads === undefined ? undefined : intFlag("threads", values.threads, 1);
+      log(`no --url: starting the mesh on the tiny model (llama.cpp, CPU, ${SERVING_SLOTS} sequences, threads ${threads ?? "measured at start"})`);
+      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: SERVING_SLOTS, threads, gpu: false });
       started.push(mesh);
       targets.push({ name: values.name ?? "mesh", target: mesh.target });
+      if (values.peer === "llama-server") {
+        const binary = await llamaServerBinary(log);
+        const peerThreads = threads ?? (await threadsLikeTheEngine(modelFile));
+        const server = await startLlamaServer({ binary, model: modelFile, name: "tiny-llama", slots: SERVING_SLOTS, threads: peerThreads, contextSize: SERVING_SLOTS * 4096 });
+        log(`llama-server: ${SERVING_SLOTS} slots, ${peerThreads} threads (${server.args.join(" ")})`);
+        started.push(server);
+        targets.push({ name: "llama-server", target: server.target });
+      }
     }
+    if (values.peer !== undefined && values.peer !== "llama-server") throw new UsageError(`--peer must be llama-server, got "${values.peer}"`);
+    if (values.peer && values.url) throw new UsageError("--peer starts llama-server beside the mesh the bench starts: leave out --url");
     if (values.url2) {
       if (!values.model2 && !values.model) throw new UsageError("--url2 needs --model2");
       targets.push({ name: values.name2 ?? "target2", target: { url: values.url2, model: values.model2 ?? values.model!, apiKey: values["api-key2"] ?? values["api-key"] ?? process.env.OPENAI_API_KEY } });

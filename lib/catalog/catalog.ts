@@ -12,7 +12,7 @@ export const llamaCppBackendSchema = z.object({
   sequences: z.number().int().min(1).max(256).default(4),
   /** Context size in tokens shared by all sequences; default: sequences × the model's context, capped. */
   context_size: z.number().int().min(64).optional(),
-  /** Evaluation threads; default: the cores available. */
+  /** Evaluation threads; default: measured at start, never slower than one (see model-shard llama-threads.ts). */
   threads: z.number().int().min(1).max(512).optional(),
   /** "auto" uses CUDA/Vulkan/Metal where present, false forces CPU. */
   gpu: z.union([z.literal("auto"), z.literal(false), z.enum(["cuda", "vulkan", "metal"])]).default("auto"),

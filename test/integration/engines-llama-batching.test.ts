@@ -8,6 +8,8 @@ import type { LlamaCppBackend } from "../../lib/catalog/index.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { SamplingParamsSchema } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import { LlamaCppEngine } from "../../services/model-shard/src/engines/llama-cpp-engine.js";
+import { PREFILL_CHUNK_TOKENS } from "../../services/model-shard/src/engines/llama-batching.js";
+import { measureThreads } from "../../services/model-shard/src/engines/llama-threads.js";
 
 const PROMPTS = [
   [1, 300, 301, 302],
@@ -79,6 +81,71 @@ describe("llama.cpp engine: continuous batching", () => {
       expect(await Promise.all([first, joined])).toEqual([expected, late]);
     } finally {
       await engine.close();
+    }
+  });
+
+  it("puts concurrent decodes into shared batches", async () => {
+    const engine = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 8, context_size: 8 * 128 }));
+    try {
+      await Promise.all(PROMPTS.map((prompt) => generate(engine, prompt, 32)));
+      const { batches, items } = engine.batchStats;
+      expect(items / batches).toBeGreaterThanOrEqual(4); // 8 streams: most steps hold most of them
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("keeps a running stream decoding while a long prompt is evaluated in chunks", async () => {
+    const engine = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 2, context_size: 2 * 1024 }));
+    try {
+      const longPrompt = [1, ...Array.from({ length: 6 * PREFILL_CHUNK_TOKENS }, (_, i) => 300 + (i % 20))];
+      const expectedLong = await generate(engine, longPrompt, 4);
+      let running = 0;
+      let tokensBeforeFirstOfLong = -1;
+      const runningStream = (async () => {
+        const gen = engine.generate(
+          { requestId: "r", promptTokenIds: PROMPTS[0]!, messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 400, ignoreEos: true }) },
+          new AbortController().signal,
+        );
+        for (;;) {
+          const next = await gen.next();
+          if (next.done) return;
+          running += next.value.tokenIds.length;
+        }
+      })();
+      while (running < 8) await new Promise((r) => setImmediate(r));
+      const startedAt = running;
+      const gen = engine.generate(
+        { requestId: "l", promptTokenIds: longPrompt, messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 4, ignoreEos: true }) },
+        new AbortController().signal,
+      );
+      const long: number[] = [];
+      for (;;) {
+        const next = await gen.next();
+        if (next.done) break;
+        if (tokensBeforeFirstOfLong < 0) tokensBeforeFirstOfLong = running - startedAt;
+        long.push(...next.value.tokenIds);
+      }
+      await runningStream;
+      expect(long).toEqual(expectedLong);
+      // Six chunks of prompt: the running stream got a token beside (nearly) each of them.
+      expect(tokensBeforeFirstOfLong).toBeGreaterThanOrEqual(4);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("measures decode speed per candidate thread count and picks one of them", async () => {
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    const llama = await getLlama({ gpu: false, build: "never", maxThreads: 2, logLevel: LlamaLogLevel.error, progressLogs: false });
+    const model = await llama.loadModel({ modelPath });
+    try {
+      const choice = await measureThreads(model, [1, 2]);
+      expect(Object.keys(choice.tokensPerSecond).map(Number)).toEqual([1, 2]);
+      expect(Object.values(choice.tokensPerSecond).every((v) => v > 0)).toBe(true);
+      expect([1, 2]).toContain(choice.threads);
+    } finally {
+      await model.dispose();
     }
   });
 });

@@ -9,6 +9,7 @@ import { Code, ConnectError, errorDetails } from "../../lib/errors.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { SamplingParamsSchema } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import { LlamaCppEngine } from "../../services/model-shard/src/engines/llama-cpp-engine.js";
+import { MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_SCHEMA_ENUM_VALUES, MAX_SCHEMA_PROPERTIES } from "../../services/model-shard/src/engines/llama-json-grammar.js";
 
 async function complete(engine: LlamaCppEngine, jsonSchema: string, maxTokens: number, seed = 1): Promise<{ text: string; finishReason: string }> {
   const gen = engine.generate(
@@ -82,5 +83,30 @@ describe("llama.cpp engine: structured output through grammars", () => {
       expect((error as ConnectError).code).toBe(Code.InvalidArgument);
       expect(errorDetails(error as ConnectError).param).toBe("response_format");
     }
+  });
+
+  it("refuses a schema past a size limit before compiling it, naming the limit", async () => {
+    const nested = (depth: number): unknown => (depth === 0 ? { type: "string" } : { type: "array", items: nested(depth - 1) });
+    const cases: Array<[unknown, string]> = [
+      [{ type: "object", properties: { a: { enum: Array.from({ length: 50_000 }, (_, i) => `v${i}`) } } }, `${MAX_SCHEMA_BYTES} bytes`],
+      [{ type: "object", properties: { a: { enum: Array.from({ length: MAX_SCHEMA_ENUM_VALUES + 1 }, (_, i) => i) } } }, `${MAX_SCHEMA_ENUM_VALUES} enum values`],
+      [{ type: "object", properties: Object.fromEntries(Array.from({ length: MAX_SCHEMA_PROPERTIES + 1 }, (_, i) => [`p${i}`, { type: "integer" }])) }, `${MAX_SCHEMA_PROPERTIES} properties`],
+      [nested(MAX_SCHEMA_DEPTH + 1), `${MAX_SCHEMA_DEPTH} levels`],
+    ];
+    for (const [schema, limit] of cases) {
+      const error = await complete(engine, JSON.stringify(schema), 8).then(() => undefined, (err: unknown) => err);
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+      expect((error as ConnectError).rawMessage).toContain(limit);
+      expect(errorDetails(error as ConnectError)).toEqual({ reason: "schema_too_large", param: "response_format" });
+    }
+  });
+
+  it("accepts a schema at the enum limit and keeps its compiled grammar for the next request", async () => {
+    const schema = JSON.stringify({ type: "object", properties: { n: { enum: Array.from({ length: MAX_SCHEMA_ENUM_VALUES }, (_, i) => `v${i}`) } }, required: ["n"] });
+    const first = await complete(engine, schema, 40, 1);
+    const second = await complete(engine, schema, 40, 1);
+    expect(second).toEqual(first);
+    if (first.finishReason === "stop") expect((JSON.parse(first.text) as { n: string }).n).toMatch(/^v\d+$/);
   });
 });

@@ -1,9 +1,11 @@
 /**
- * `batching`: the llama.cpp engine at 1/2/4/8 concurrent streams, through
- * the mesh and with node-llama-cpp called directly in this process, on the
- * same GGUF (by default the compute-bound "bench" preset). Aggregate and
- * per-stream tokens/s and the ratio to one stream; TTFT at one stream gives
- * the mesh's share of first-token latency.
+ * `batching`: llama.cpp at 1/2/4/8 concurrent streams three ways on the same
+ * GGUF (by default the compute-bound "bench" preset): node-llama-cpp called
+ * directly in this process, the mesh (its llama.cpp engine behind every
+ * hop), and llama.cpp's own llama-server with as many slots and the same
+ * threads. Aggregate and per-stream tokens/s, the ratio to one stream and
+ * to the others; TTFT at one stream gives the mesh's share of first-token
+ * latency. Each system runs alone on the cores.
  */
 import { existsSync, mkdirSync } from "node:fs";
 import * as os from "node:os";
@@ -20,7 +22,10 @@ import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
 import { lineChart } from "../svg-plot.js";
+import { llamaServerBinary, startLlamaServer } from "../llama-server.js";
 import { startMesh } from "../targets.js";
+import type { RunningTarget } from "../targets.js";
+import { availableCores, measureThreads, threadCandidates } from "../../../services/model-shard/src/engines/llama-threads.js";
 import { ggufTokenizer } from "../tokenizers.js";
 
 /** Options of the batching scenario. */
@@ -35,15 +40,24 @@ export interface BatchingOptions {
   outputLen: number;
   /** Rounds of `streams` concurrent requests per level. */
   rounds: number;
-  threads: number;
+  /** llama.cpp threads for all three; undefined: the engine's default (measured at start), which llama-server then gets too. */
+  threads?: number;
+  /** Also run llama-server (built once if needed). */
+  llamaServer: boolean;
   seed: number;
   progress: boolean;
 }
 
+/** The systems compared. */
+export type BatchingTarget = "direct" | "mesh" | "llama-server";
+const TARGETS: readonly BatchingTarget[] = ["direct", "mesh", "llama-server"];
+
 /** One system at one stream count. */
 export interface BatchingCell {
-  target: "direct" | "mesh";
+  target: BatchingTarget;
   streams: number;
+  /** llama.cpp threads it ran with ("auto" when the mesh measured its own). */
+  threads: number | "auto";
   metrics: RunMetrics;
 }
 
@@ -56,36 +70,49 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   const prompts = Array.from({ length: maxStreams * o.rounds }, () => shapePrompt(tokenizer, o.inputLen, rng).text);
   await tokenizer.dispose();
   const cells: BatchingCell[] = [];
-  log(`batching: ${path.basename(modelPath)}, ${o.threads} threads, prompts ${o.inputLen} tokens, ${o.outputLen} output tokens`);
-  // Direct first, then release it, so the two never share the cores.
+  const binary = o.llamaServer ? await llamaServerBinary(log) : undefined;
+  // Direct first, then release it, so no two systems share the cores.
   const direct = await DirectLlama.open(modelPath, maxStreams, o.threads);
+  const threads = direct.threads;
+  log(`batching: ${path.basename(modelPath)}, threads ${o.threads ?? `auto → ${threads} (decode tok/s by threads: ${JSON.stringify(direct.measured)})`}, prompts ${o.inputLen} tokens, ${o.outputLen} output tokens`);
   try {
     for (const n of o.streams) {
       const total = n * o.rounds;
-      await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(i, prompts[i]!, 4, t0));
-      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(i % n, prompts[i]!, o.outputLen, t0), progressBar(`direct ${n} streams`, total, o.progress));
-      cells.push({ target: "direct", streams: n, metrics: aggregate(run.results, run.durationS) });
+      await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i]!, 4, t0));
+      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i]!, o.outputLen, t0), progressBar(`direct ${n} streams`, total, o.progress));
+      cells.push({ target: "direct", streams: n, threads, metrics: aggregate(run.results, run.durationS) });
     }
   } finally {
     await direct.close();
   }
-  const mesh = await startMesh(path.basename(modelPath, ".gguf"), { engine: "llama.cpp", model: modelPath, sequences: maxStreams, threads: o.threads, gpu: false });
-  try {
-    for (const n of o.streams) {
-      const total = n * o.rounds;
-      const job = (i: number, max: number) => ({ prompt: prompts[i]!, maxTokens: max, stream: true, ignoreEos: true });
-      await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => sendChat(mesh.target, job(i, 4), t0));
-      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => sendChat(mesh.target, job(i, o.outputLen), t0), progressBar(`mesh ${n} streams`, total, o.progress));
-      const metrics = aggregate(run.results, run.durationS);
-      if (metrics.failed) log(`  mesh ${n} streams: ${metrics.failed} failed (${metrics.errors.join("; ").slice(0, 300)})`);
-      cells.push({ target: "mesh", streams: n, metrics });
+  const name = path.basename(modelPath, ".gguf");
+  const contextSize = Math.min(TRAIN_CONTEXT_TOKENS * maxStreams, 16_384);
+  const job = (i: number, max: number) => ({ prompt: prompts[i]!, maxTokens: max, stream: true, ignoreEos: true });
+  const servers: Array<{ target: BatchingTarget; threads: number | "auto"; start: () => Promise<RunningTarget> }> = [
+    { target: "mesh", threads: o.threads ?? "auto", start: () => startMesh(name, { engine: "llama.cpp", model: modelPath, sequences: maxStreams, threads: o.threads, gpu: false }) },
+  ];
+  if (binary) servers.push({ target: "llama-server", threads, start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, contextSize }) });
+  for (const server of servers) {
+    const running = await server.start();
+    try {
+      for (const n of o.streams) {
+        const total = n * o.rounds;
+        await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => sendChat(running.target, job(i, 4), t0));
+        const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => sendChat(running.target, job(i, o.outputLen), t0), progressBar(`${server.target} ${n} streams`, total, o.progress));
+        const metrics = aggregate(run.results, run.durationS);
+        if (metrics.failed) log(`  ${server.target} ${n} streams: ${metrics.failed} failed (${metrics.errors.join("; ").slice(0, 300)})`);
+        cells.push({ target: server.target, streams: n, threads: server.threads, metrics });
+      }
+    } finally {
+      closeClientSockets();
+      await running.stop();
     }
-  } finally {
-    closeClientSockets();
-    await mesh.stop();
   }
-  return { scenario: "batching", data: { settings: { ...o, model: modelPath }, cells }, markdown: batchingMarkdown(cells, o, modelPath), plots: batchingPlots(cells) };
+  return { scenario: "batching", data: { settings: { ...o, model: modelPath, threadsUsed: threads }, cells }, markdown: batchingMarkdown(cells, o, modelPath), plots: batchingPlots(cells) };
 }
+
+/** The presets' training context (lib/gguf), as the engine's default context uses it. */
+const TRAIN_CONTEXT_TOKENS = 4096;
 
 async function cachedModel(cacheDir: string, preset: TinyModelPresetName, log: (line: string) => void): Promise<string> {
   mkdirSync(cacheDir, { recursive: true });
@@ -100,18 +127,26 @@ async function cachedModel(cacheDir: string, preset: TinyModelPresetName, log: (
 /** node-llama-cpp in this process: one context, one sequence per stream, as the engine sets it up. */
 class DirectLlama {
   private constructor(
+    /** Threads in use, and what each candidate decoded at when measured. */
+    readonly threads: number,
+    readonly measured: Record<number, number>,
     private readonly dispose: () => Promise<void>,
     private readonly sequences: Array<import("node-llama-cpp").LlamaContextSequence>,
     private readonly tokenize: (text: string) => import("node-llama-cpp").Token[],
   ) {}
 
-  static async open(modelPath: string, sequences: number, threads: number): Promise<DirectLlama> {
+  /** `threads` undefined: measured at start as the engine does (llama-threads.ts). */
+  static async open(modelPath: string, sequences: number, fixedThreads: number | undefined): Promise<DirectLlama> {
     const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
-    const llama = await getLlama({ gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error, progressLogs: false });
+    const candidates = fixedThreads ? [fixedThreads] : threadCandidates(availableCores());
+    const llama = await getLlama({ gpu: false, build: "never", maxThreads: Math.max(...candidates), logLevel: LlamaLogLevel.error, progressLogs: false });
     const model = await llama.loadModel({ modelPath });
+    const { threads, tokensPerSecond } = await measureThreads(model, candidates);
     const context = await model.createContext({ sequences, contextSize: Math.min(model.trainContextSize * sequences, 16_384), threads, batchSize: Math.max(512, sequences * 16) });
     const seqs = Array.from({ length: sequences }, () => context.getSequence());
     return new DirectLlama(
+      threads,
+      tokensPerSecond,
       async () => {
         await context.dispose();
         await model.dispose();
@@ -122,9 +157,11 @@ class DirectLlama {
     );
   }
 
-  /** Generates `maxTokens` tokens on sequence `slot` (EOS ignored), timed like a streamed request. */
-  async generate(slot: number, prompt: string, maxTokens: number, t0: number): Promise<RequestResult> {
-    const sequence = this.sequences[slot]!;
+  /** Generates `maxTokens` tokens on a free sequence (EOS ignored), timed like a streamed request. */
+  async generate(prompt: string, maxTokens: number, t0: number): Promise<RequestResult> {
+    // A request takes whichever sequence is free (a client that finishes early must not share one).
+    const sequence = this.sequences.pop();
+    if (!sequence) throw new Error("more concurrent direct requests than sequences");
     const started = performance.now();
     const result: RequestResult = { ok: false, startMs: started - t0, ttftMs: NaN, e2eMs: NaN, outputTokens: 0, promptTokens: 0, itlMs: [] };
     try {
@@ -144,6 +181,7 @@ class DirectLlama {
       result.error = (err as Error).message;
     }
     result.e2eMs = performance.now() - started;
+    this.sequences.push(sequence);
     return result;
   }
 
@@ -153,11 +191,14 @@ class DirectLlama {
 }
 
 function batchingMarkdown(cells: BatchingCell[], o: BatchingOptions, modelPath: string): string {
+  const at = (target: BatchingTarget, streams: number) => cells.find((x) => x.target === target && x.streams === streams);
   const rows = cells.map((c) => {
-    const one = cells.find((x) => x.target === c.target && x.streams === Math.min(...o.streams));
-    const direct = cells.find((x) => x.target === "direct" && x.streams === c.streams);
+    const one = at(c.target, Math.min(...o.streams));
+    const direct = at("direct", c.streams);
+    const server = at("llama-server", c.streams);
     return [
       c.target,
+      String(c.threads),
       String(c.streams),
       `${c.metrics.completed}/${c.metrics.failed}`,
       c.metrics.outputThroughput,
@@ -165,29 +206,28 @@ function batchingMarkdown(cells: BatchingCell[], o: BatchingOptions, modelPath: 
       ratio(one?.metrics.outputThroughput ?? NaN, c.metrics.outputThroughput),
       c.metrics.ttftMs.p50,
       c.metrics.tpotMs.p50,
-      c.target === "mesh" ? ratio(direct?.metrics.outputThroughput ?? NaN, c.metrics.outputThroughput) : "–",
+      c.target === "direct" ? "–" : ratio(direct?.metrics.outputThroughput ?? NaN, c.metrics.outputThroughput),
+      c.target === "llama-server" || !server ? "–" : ratio(server.metrics.outputThroughput, c.metrics.outputThroughput),
     ];
   });
-  const d1 = cells.find((c) => c.target === "direct" && c.streams === 1);
-  const m1 = cells.find((c) => c.target === "mesh" && c.streams === 1);
+  const d1 = at("direct", 1);
+  const m1 = at("mesh", 1);
   const share =
     d1 && m1 && m1.metrics.completed > 0
       ? `At one stream, TTFT p50 is ${num(m1.metrics.ttftMs.p50)} ms through the mesh and ${num(d1.metrics.ttftMs.p50)} ms direct: the mesh's share is ${num(m1.metrics.ttftMs.p50 - d1.metrics.ttftMs.p50)} ms (${num(((m1.metrics.ttftMs.p50 - d1.metrics.ttftMs.p50) / m1.metrics.ttftMs.p50) * 100)}% of TTFT).`
       : "";
   return [
-    `Model ${path.basename(modelPath)}, CPU, ${o.threads} threads (${os.availableParallelism()} cores here), prompt ${o.inputLen} tokens, ${o.outputLen} output tokens (EOS ignored), ${o.rounds} round(s) of N concurrent requests per level.`,
+    `Model ${path.basename(modelPath)}, CPU (${os.availableParallelism()} cores here), threads ${o.threads ?? "auto (measured at start; llama-server gets the direct run's choice)"}, prompt ${o.inputLen} tokens, ${o.outputLen} output tokens (EOS ignored), ${o.rounds} round(s) of N concurrent requests per level. Direct is node-llama-cpp in the bench process (raw prompt, no chat template); mesh and llama-server get the same chat request.`,
     "",
-    table(["system", "streams", "ok/fail", "aggregate tok/s", "per-stream tok/s p50", "× one stream", "TTFT p50 ms", "TPOT p50 ms", "mesh / direct"], rows),
+    table(["system", "threads", "streams", "ok/fail", "aggregate tok/s", "per-stream tok/s p50", "× one stream", "TTFT p50 ms", "TPOT p50 ms", "/ direct", "/ llama-server"], rows),
     "",
     share,
-    "",
-    "For reference (FACTS.md, same machine type): node-llama-cpp alone reached 1.3–1.7× at 8 streams (2.0–2.7× with batches ordered by sequence id); llama.cpp's own `llama-server -np 8` 1.6–2.3× and `llama-batched-bench` 1.9–3.5× on the larger model.",
     "",
   ].join("\n");
 }
 
 function batchingPlots(cells: BatchingCell[]): Record<string, string> {
-  const series = (["direct", "mesh"] as const).flatMap((t) => [
+  const series = TARGETS.filter((t) => cells.some((c) => c.target === t)).flatMap((t) => [
     { name: `${t} aggregate`, points: cells.filter((c) => c.target === t).map((c): [number, number] => [c.streams, c.metrics.outputThroughput]) },
     { name: `${t} per stream`, dashed: true, points: cells.filter((c) => c.target === t).map((c): [number, number] => [c.streams, c.metrics.decodeSpeed.p50]) },
   ]);

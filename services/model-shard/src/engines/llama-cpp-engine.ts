@@ -1,4 +1,3 @@
-import * as os from "node:os";
 import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel } from "node-llama-cpp";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { Code } from "@connectrpc/connect";
@@ -11,6 +10,8 @@ import { DecodeStepper, sequenceOrderStrategy } from "./llama-batching.js";
 import { guardedLlama, runGpuProbe } from "./llama-gpu-guard.js";
 import type { GpuVerdict } from "./llama-gpu-guard.js";
 import { JsonGrammars } from "./llama-json-grammar.js";
+import { availableCores, measureThreads, threadCandidates } from "./llama-threads.js";
+import type { ThreadChoice } from "./llama-threads.js";
 
 /** Upper bound on the default shared context, in tokens. */
 const DEFAULT_CONTEXT_CAP_TOKENS = 16_384;
@@ -31,11 +32,6 @@ export function loadLlama(backend: Pick<LlamaCppBackend, "gpu" | "model">, threa
   return llamaPromise;
 }
 
-/** The cores this process may use (node-llama-cpp's default of 4 is far too many on 2 cores). */
-export function defaultThreads(): number {
-  return Math.max(1, os.availableParallelism());
-}
-
 /**
  * The llama.cpp engine: one model, one context with `sequences` parallel
  * sequences (continuous batching: with `batch_order: sequence`, every running
@@ -45,6 +41,8 @@ export function defaultThreads(): number {
  */
 export class LlamaCppEngine implements Engine {
   readonly info: EngineInfo;
+  /** The llama.cpp threads in use and, when measured at start, each candidate's decode tok/s. */
+  readonly threads: ThreadChoice;
   /** The backend in use and, for `gpu: "auto"`, the probe's verdict. */
   readonly gpu: GpuVerdict;
   readonly #model: LlamaModel;
@@ -61,7 +59,8 @@ export class LlamaCppEngine implements Engine {
     return { ...this.#decodes };
   }
 
-  private constructor(parts: { llama: Llama; model: LlamaModel; context: LlamaContext; sequences: LlamaContextSequence[]; info: EngineInfo; gpu: GpuVerdict; stepper?: DecodeStepper; decodes: { batches: number; items: number } }) {
+  private constructor(parts: { llama: Llama; model: LlamaModel; context: LlamaContext; sequences: LlamaContextSequence[]; info: EngineInfo; gpu: GpuVerdict; stepper?: DecodeStepper; decodes: { batches: number; items: number }; threads: ThreadChoice }) {
+    this.threads = parts.threads;
     this.#model = parts.model;
     this.#context = parts.context;
     this.#free = parts.sequences;
@@ -74,20 +73,25 @@ export class LlamaCppEngine implements Engine {
   }
 
   static async create(modelName: string, backend: LlamaCppBackend, log?: Logger): Promise<LlamaCppEngine> {
-    const threads = backend.threads ?? defaultThreads();
-    const { llama, verdict } = await loadLlama(backend, threads, log);
+    const candidates = backend.threads ? [backend.threads] : threadCandidates(availableCores());
+    const { llama, verdict } = await loadLlama(backend, Math.max(...candidates), log);
     const model = await llama.loadModel({ modelPath: backend.model });
+    // On a GPU the threads only feed it; the calibration is for CPU decoding.
+    const choice: ThreadChoice = llama.gpu ? { threads: candidates.at(-1)!, tokensPerSecond: {} } : await measureThreads(model, candidates);
+    const threads = choice.threads;
+    if (candidates.length > 1) log?.info({ threads, candidates: choice.tokensPerSecond }, "llama.cpp threads measured at start (decode tok/s per thread count)");
     const trainContext = model.trainContextSize;
     const contextSize = backend.context_size ?? Math.min(trainContext * backend.sequences, DEFAULT_CONTEXT_CAP_TOKENS);
     let created: LlamaContext | undefined;
     const decodes = { batches: 0, items: 0 };
     const bySequence = backend.batch_order === "sequence";
+    const stepper = bySequence ? new DecodeStepper() : undefined;
     const context = await model.createContext({
       sequences: backend.sequences,
       contextSize,
       threads,
       batchSize: Math.max(512, backend.sequences * 16),
-      batching: bySequence ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created, decodes) } : undefined,
+      batching: bySequence ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created, decodes, () => stepper?.members ?? 0) } : undefined,
     });
     created = context;
     const sequences = Array.from({ length: backend.sequences }, () => context.getSequence());
@@ -98,7 +102,7 @@ export class LlamaCppEngine implements Engine {
       context,
       sequences,
       gpu: verdict,
-      stepper: bySequence ? new DecodeStepper() : undefined,
+      stepper,
       decodes,
       info: {
         engine: "llama.cpp",
@@ -107,6 +111,7 @@ export class LlamaCppEngine implements Engine {
         maxSequences: backend.sequences,
         systemFingerprint: `llama.cpp-${llama.gpu || "cpu"}`,
       },
+      threads: choice,
     });
   }
 
@@ -251,14 +256,21 @@ class TokenRun {
   }
 
   async #produce(tokens: AsyncGenerator<Token, void, void>): Promise<void> {
-    this.stepper?.join();
+    const stepper = this.stepper;
+    let member = false;
     let produced = 0;
     try {
       while (!this.#stopped && produced < this.maxTokens) {
-        await this.stepper?.arrive();
+        // A member waits for the step; the prompt only joins a step being gathered.
+        const wait = member ? stepper?.arrive() : stepper?.enter();
+        if (wait) await wait;
         if (this.#stopped) break;
         const next = await tokens.next();
         if (next.done) break;
+        if (!member && stepper) {
+          stepper.join();
+          member = true;
+        }
         produced++;
         this.#generated?.push(next.value);
         this.#buffer.push(next.value);
@@ -267,7 +279,7 @@ class TokenRun {
     } catch (err) {
       this.#failure = err;
     } finally {
-      this.stepper?.leave();
+      if (member) stepper?.leave();
       this.#finished = true;
       this.#notify();
       await tokens.return(undefined).catch(() => undefined);

@@ -5,6 +5,15 @@ import { meshError } from "../../../../lib/errors.js";
 /** Schemas whose grammar is kept (per engine), most recently used last. */
 const MAX_CACHED_GRAMMARS = 32;
 
+/** Largest `response_format` schema accepted, in bytes of JSON (compilation grows with it). */
+export const MAX_SCHEMA_BYTES = 16_384;
+/** Most enum values (all `enum`s of a schema together) accepted. */
+export const MAX_SCHEMA_ENUM_VALUES = 512;
+/** Most object properties (all `properties` of a schema together) accepted. */
+export const MAX_SCHEMA_PROPERTIES = 128;
+/** Deepest nesting of objects and arrays accepted in a schema. */
+export const MAX_SCHEMA_DEPTH = 16;
+
 /** Root keywords that make a schema constrain something (node-llama-cpp reads anything else as `null`). */
 const ROOT_KEYWORDS = ["type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "items"];
 
@@ -44,8 +53,15 @@ export class JsonGrammars {
   }
 }
 
-/** Parses and checks a schema's shape before node-llama-cpp sees it. */
+/**
+ * Parses and checks a schema's shape and size before node-llama-cpp sees it:
+ * bytes, enum values, properties and depth are capped (the work of building
+ * and applying a grammar grows with them), each refusal naming its limit.
+ */
 export function parseSchema(jsonSchema: string): Record<string, unknown> {
+  if (Buffer.byteLength(jsonSchema, "utf8") > MAX_SCHEMA_BYTES) {
+    throw tooLarge(`response_format.json_schema.schema is larger than ${MAX_SCHEMA_BYTES} bytes`);
+  }
   let schema: unknown;
   try {
     schema = JSON.parse(jsonSchema);
@@ -57,7 +73,34 @@ export function parseSchema(jsonSchema: string): Record<string, unknown> {
   if (Object.keys(record).length > 0 && !ROOT_KEYWORDS.some((k) => k in record)) {
     throw invalid(`response_format.json_schema.schema constrains nothing: give one of ${ROOT_KEYWORDS.join(", ")} at its root`);
   }
+  checkSize(record);
   return record;
+}
+
+/** Counts enum values and properties over the whole schema, and its depth; throws past a limit. */
+function checkSize(root: unknown): void {
+  let enumValues = 0;
+  let properties = 0;
+  const stack: Array<[unknown, number]> = [[root, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (depth > MAX_SCHEMA_DEPTH) throw tooLarge(`response_format.json_schema.schema nests deeper than ${MAX_SCHEMA_DEPTH} levels`);
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push([item, depth + 1]);
+      continue;
+    }
+    const record = node as Record<string, unknown>;
+    if (Array.isArray(record.enum)) enumValues += record.enum.length;
+    if (record.properties && typeof record.properties === "object") properties += Object.keys(record.properties).length;
+    if (enumValues > MAX_SCHEMA_ENUM_VALUES) throw tooLarge(`response_format.json_schema.schema has more than ${MAX_SCHEMA_ENUM_VALUES} enum values`);
+    if (properties > MAX_SCHEMA_PROPERTIES) throw tooLarge(`response_format.json_schema.schema has more than ${MAX_SCHEMA_PROPERTIES} properties`);
+    for (const value of Object.values(record)) stack.push([value, depth + 1]);
+  }
+}
+
+function tooLarge(message: string) {
+  return meshError(Code.InvalidArgument, message, { reason: "schema_too_large", param: "response_format" });
 }
 
 function invalid(message: string, cause?: unknown) {
