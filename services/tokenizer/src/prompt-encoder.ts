@@ -1,5 +1,6 @@
 import { Code, meshError } from "../../../lib/errors.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
+import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 
 /**
  * Longest run of text handed to the native tokenizer at once. llama.cpp's
@@ -47,9 +48,9 @@ export function contentBytes(messages: readonly TemplateMessage[]): number {
  * tokens, each tokenized on its own), so a benign conversation gets exactly
  * the ids `tokenize(rendered, true)` would give.
  */
-export function encodeChat(tokenizer: ModelTokenizer, messages: readonly TemplateMessage[], addGenerationPrompt: boolean): EncodedPrompt {
+export function encodeChat(tokenizer: ModelTokenizer, messages: readonly TemplateMessage[], addGenerationPrompt: boolean, tools?: readonly ToolFunction[]): EncodedPrompt {
   checkPromptBytes(tokenizer, contentBytes(messages), "messages");
-  const rendered = tokenizer.renderChat(messages, addGenerationPrompt);
+  const rendered = tokenizer.renderChat(messages, addGenerationPrompt, tools);
   const untrusted = contentRanges(rendered, messages, tokenizer.specialTokens);
   const ids: number[] = [];
   let run = "";

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/shard/v1/shard.proto.
  */
 export const file_mesh_shard_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIucCCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJQggKBl90b3BfcEIICgZfdG9wX2tCCAoGX21pbl9wQhUKE19yZXBldGl0aW9uX3BlbmFsdHlCBwoFX3NlZWQifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki6QEKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyLzAQoQR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YSIQCg5HZXRJbmZvUmVxdWVzdCJ7Cg9HZXRJbmZvUmVzcG9uc2USDgoGZW5naW5lGAEgASgJEg0KBW1vZGVsGAIgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAMgASgNEhUKDW1heF9zZXF1ZW5jZXMYBCABKA0SGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIisKEFdhdGNoTG9hZFJlcXVlc3QSFwoPbWluX2ludGVydmFsX21zGAEgASgNImAKEVdhdGNoTG9hZFJlc3BvbnNlEg8KB3J1bm5pbmcYASABKA0SDgoGcXVldWVkGAIgASgNEhIKCmZyZWVfc2xvdHMYAyABKA0SFgoOa3ZfY2FjaGVfdXNhZ2UYBCABKAEqmgEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIbChdGSU5JU0hfUkVBU09OX0NBTkNFTExFRBADEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAEMvkBCgxTaGFyZFNlcnZpY2USTQoIR2VuZXJhdGUSHi5tZXNoLnNoYXJkLnYxLkdlbmVyYXRlUmVxdWVzdBofLm1lc2guc2hhcmQudjEuR2VuZXJhdGVSZXNwb25zZTABEkgKB0dldEluZm8SHS5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXF1ZXN0Gh4ubWVzaC5zaGFyZC52MS5HZXRJbmZvUmVzcG9uc2USUAoJV2F0Y2hMb2FkEh8ubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXF1ZXN0GiAubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXNwb25zZTABYgZwcm90bzM");
+  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIucCCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJQggKBl90b3BfcEIICgZfdG9wX2tCCAoGX21pbl9wQhUKE19yZXBldGl0aW9uX3BlbmFsdHlCBwoFX3NlZWQifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki6QEKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyLzAQoQR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YSIQCg5HZXRJbmZvUmVxdWVzdCJ7Cg9HZXRJbmZvUmVzcG9uc2USDgoGZW5naW5lGAEgASgJEg0KBW1vZGVsGAIgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAMgASgNEhUKDW1heF9zZXF1ZW5jZXMYBCABKA0SGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIisKEFdhdGNoTG9hZFJlcXVlc3QSFwoPbWluX2ludGVydmFsX21zGAEgASgNImAKEVdhdGNoTG9hZFJlc3BvbnNlEg8KB3J1bm5pbmcYASABKA0SDgoGcXVldWVkGAIgASgNEhIKCmZyZWVfc2xvdHMYAyABKA0SFgoOa3ZfY2FjaGVfdXNhZ2UYBCABKAEiLQoKRW1iZWRJbnB1dBIMCgR0ZXh0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDSJwCgxFbWJlZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIpCgZpbnB1dHMYAyADKAsyGS5tZXNoLnNoYXJkLnYxLkVtYmVkSW5wdXQSEgoKZGltZW5zaW9ucxgEIAEoDSIbCglFbWJlZGRpbmcSDgoGdmFsdWVzGAEgAygCIlQKDUVtYmVkUmVzcG9uc2USLAoKZW1iZWRkaW5ncxgBIAMoCzIYLm1lc2guc2hhcmQudjEuRW1iZWRkaW5nEhUKDXByb21wdF90b2tlbnMYAiABKA0qmgEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIbChdGSU5JU0hfUkVBU09OX0NBTkNFTExFRBADEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAEMr0CCgxTaGFyZFNlcnZpY2USTQoIR2VuZXJhdGUSHi5tZXNoLnNoYXJkLnYxLkdlbmVyYXRlUmVxdWVzdBofLm1lc2guc2hhcmQudjEuR2VuZXJhdGVSZXNwb25zZTABEkgKB0dldEluZm8SHS5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXF1ZXN0Gh4ubWVzaC5zaGFyZC52MS5HZXRJbmZvUmVzcG9uc2USUAoJV2F0Y2hMb2FkEh8ubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXF1ZXN0GiAubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXNwb25zZTABEkIKBUVtYmVkEhsubWVzaC5zaGFyZC52MS5FbWJlZFJlcXVlc3QaHC5tZXNoLnNoYXJkLnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * SamplingParams are the sampling settings of one sequence. Unset optional
@@ -523,6 +523,107 @@ export const WatchLoadResponseSchema: GenMessage<WatchLoadResponse> = /*@__PURE_
   messageDesc(file_mesh_shard_v1_shard, 11);
 
 /**
+ * EmbedInput is one text to embed, or its token ids (when `text` is empty).
+ *
+ * @generated from message mesh.shard.v1.EmbedInput
+ */
+export type EmbedInput = Message<"mesh.shard.v1.EmbedInput"> & {
+  /**
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * @generated from field: repeated uint32 token_ids = 2;
+   */
+  tokenIds: number[];
+};
+
+/**
+ * Describes the message mesh.shard.v1.EmbedInput.
+ * Use `create(EmbedInputSchema)` to create a new message.
+ */
+export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 12);
+
+/**
+ * @generated from message mesh.shard.v1.EmbedRequest
+ */
+export type EmbedRequest = Message<"mesh.shard.v1.EmbedRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * @generated from field: repeated mesh.shard.v1.EmbedInput inputs = 3;
+   */
+  inputs: EmbedInput[];
+
+  /**
+   * Wanted vector length; 0 means the model's own.
+   *
+   * @generated from field: uint32 dimensions = 4;
+   */
+  dimensions: number;
+};
+
+/**
+ * Describes the message mesh.shard.v1.EmbedRequest.
+ * Use `create(EmbedRequestSchema)` to create a new message.
+ */
+export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 13);
+
+/**
+ * Embedding is one vector, in input order.
+ *
+ * @generated from message mesh.shard.v1.Embedding
+ */
+export type Embedding = Message<"mesh.shard.v1.Embedding"> & {
+  /**
+   * @generated from field: repeated float values = 1;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message mesh.shard.v1.Embedding.
+ * Use `create(EmbeddingSchema)` to create a new message.
+ */
+export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 14);
+
+/**
+ * @generated from message mesh.shard.v1.EmbedResponse
+ */
+export type EmbedResponse = Message<"mesh.shard.v1.EmbedResponse"> & {
+  /**
+   * @generated from field: repeated mesh.shard.v1.Embedding embeddings = 1;
+   */
+  embeddings: Embedding[];
+
+  /**
+   * Tokens of all inputs together.
+   *
+   * @generated from field: uint32 prompt_tokens = 2;
+   */
+  promptTokens: number;
+};
+
+/**
+ * Describes the message mesh.shard.v1.EmbedResponse.
+ * Use `create(EmbedResponseSchema)` to create a new message.
+ */
+export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 15);
+
+/**
  * FinishReason says why a sequence ended.
  *
  * @generated from enum mesh.shard.v1.FinishReason
@@ -607,6 +708,17 @@ export const ShardService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchLoadRequestSchema;
     output: typeof WatchLoadResponseSchema;
+  },
+  /**
+   * Embed returns one embedding per input (engines that embed: llama.cpp
+   * through its embedding context, openai-upstream by pass-through).
+   *
+   * @generated from rpc mesh.shard.v1.ShardService.Embed
+   */
+  embed: {
+    methodKind: "unary";
+    input: typeof EmbedRequestSchema;
+    output: typeof EmbedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mesh_shard_v1_shard, 0);
