@@ -44,9 +44,10 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   const completions = new Completions(generations);
   const adminToken = new AdminTokenCheck(clients.keyAdmin);
   const experiments = new ExperimentsApi({ experiments: clients.experimentAdmin, requireAdmin: (req) => adminToken.require(req), readJson });
-  const apis = { "/v1/responses": new Responses(generations), "/v1/embeddings": new Embeddings(router, usage, config.requestTimeoutMs, admission) };
+  const embeddings = new Embeddings(router, usage, config.requestTimeoutMs, admission);
+  const apis = { "/v1/responses": new Responses(generations), "/v1/embeddings": embeddings };
   const edge = new EdgeHttpApi({ router, principals, chat, completions, apis, healthTargets: config.healthTargets, log, admin, experiments });
-  const inference = new InferenceServiceImpl({ generations, principals, router, log });
+  const inference = new InferenceServiceImpl({ generations, principals, router, log, embeddings });
   const health = new HealthState([]);
   const rpc = connectNodeAdapter({
     grpc: true,

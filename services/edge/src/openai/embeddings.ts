@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Client } from "@connectrpc/connect";
 import { z } from "zod";
-import type { RouterService } from "../../../../src/gen/mesh/router/v1/router_pb.js";
+import type { EmbedResponse, RouterService } from "../../../../src/gen/mesh/router/v1/router_pb.js";
 import { UsageStatus } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { asConnectError, Code, meshError } from "../../../../lib/errors.js";
 import type { UsageRecorder } from "../usage-recorder.js";
@@ -67,6 +67,26 @@ export class Embeddings {
 
   async handle(res: ServerResponse, rawBody: unknown, ctx: RequestContext): Promise<void> {
     const body = parseWith(embeddingsRequestSchema, rawBody);
+    const answer = await this.embed(body, ctx);
+    const base64 = body.encoding_format === "base64";
+    const json = JSON.stringify({
+      object: "list",
+      data: answer.embeddings.map((e, index) => ({ object: "embedding", index, embedding: base64 ? base64Vector(e.values) : e.values })),
+      model: body.model,
+      usage: { prompt_tokens: answer.promptTokens, total_tokens: answer.promptTokens },
+    });
+    res.writeHead(200, {
+      ...ctx.headers,
+      "x-mesh-backend": answer.backend,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(json),
+      "openai-processing-ms": String(Math.round(performance.now() - ctx.startedAt)),
+    });
+    res.end(json);
+  }
+
+  /** Embeds a validated request (REST and gRPC alike): scope, admission, the router's Embed, one usage record. */
+  async embed(body: EmbeddingsRequest, ctx: RequestContext): Promise<EmbedResponse> {
     const inputs = embeddingInputs(body.input);
     if (!mayUse(ctx.principal, body.model)) {
       throw meshError(Code.PermissionDenied, `This key may not use the model \`${body.model}\``, { reason: "permission_denied", param: "model" });
@@ -93,21 +113,7 @@ export class Embeddings {
       reachedModel = true;
       promptTokens = answer.promptTokens;
       backend = answer.backend;
-      const base64 = body.encoding_format === "base64";
-      const json = JSON.stringify({
-        object: "list",
-        data: answer.embeddings.map((e, index) => ({ object: "embedding", index, embedding: base64 ? base64Vector(e.values) : e.values })),
-        model: body.model,
-        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
-      });
-      res.writeHead(200, {
-        ...ctx.headers,
-        "x-mesh-backend": backend,
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(json),
-        "openai-processing-ms": String(Math.round(performance.now() - ctx.startedAt)),
-      });
-      res.end(json);
+      return answer;
     } catch (err) {
       const error = asConnectError(err);
       status = ctx.signal.aborted || error.code === Code.Canceled || error.code === Code.DeadlineExceeded ? UsageStatus.CANCELLED : UsageStatus.ERROR;

@@ -150,7 +150,8 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
 /** A conversation message as OpenAI takes it (tool calls and tool results included). */
 function upstreamMessage(m: ChatMessage): Record<string, unknown> {
   const out: Record<string, unknown> = { role: m.role, content: m.content };
-  if (m.toolCalls.length > 0) {
+  // Messages built in code (not decoded from the wire) may leave the repeated field out.
+  if (m.toolCalls?.length) {
     out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
     if (!m.content) out.content = null;
   }
