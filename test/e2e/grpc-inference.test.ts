@@ -133,14 +133,14 @@ describe("InferenceService tools and Embed", () => {
   it("a named tool choice answers a call whose arguments parse; streamed pieces name the call first", async () => {
     const client = inferenceClient(mesh.url, mesh.apiKey, "grpc");
     const tools = [{ name: "pick", description: "Pick a colour", parametersJson: JSON.stringify({ type: "object", properties: { colour: { enum: ["red", "blue"] } }, required: ["colour"] }) }];
-    const res = await client.createChatCompletion({ params: { model: MODEL, messages, maxTokens: 60, tools, toolChoice: "pick" } });
+    const res = await client.createChatCompletion({ params: { model: MODEL, messages, maxTokens: 300, tools, toolChoice: "pick" } });
     expect(res.finishReason).toBe("tool_calls");
     expect(res.toolCalls).toHaveLength(1);
     expect(res.toolCalls[0]!.name).toBe("pick");
     expect(["red", "blue"]).toContain((JSON.parse(res.toolCalls[0]!.arguments) as { colour: string }).colour);
     const pieces: { index: number; id: string; name: string; arguments: string }[] = [];
     let finish = "";
-    for await (const chunk of client.streamChatCompletion({ params: { model: MODEL, messages, maxTokens: 60, tools, toolChoice: "required" } })) {
+    for await (const chunk of client.streamChatCompletion({ params: { model: MODEL, messages, maxTokens: 300, tools, toolChoice: "required", parallelToolCalls: false } })) {
       pieces.push(...chunk.toolCalls);
       finish = chunk.finishReason || finish;
     }
