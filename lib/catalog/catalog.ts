@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PROMPT_FORMATS } from "../templates/index.js";
+import { TOOL_PARSERS } from "../tool-calls/parsers.js";
 
 /** Settings of a backend run in process by llama.cpp (node-llama-cpp). */
 export const llamaCppBackendSchema = z.object({
@@ -96,6 +97,14 @@ export const modelSchema = z.object({
     .optional(),
   /** Completion-only models refuse chat requests. */
   completion_only: z.boolean().default(false),
+  /**
+   * How `tool_choice: "auto"` output of an in-process model is read for tool
+   * calls: hermes `<tool_call>`, mistral `[TOOL_CALLS]`, llama3_json, or json;
+   * default hermes (the syntax of the default tool prompt).
+   */
+  tool_parser: z.enum(TOOL_PARSERS).optional(),
+  /** false: /v1/embeddings refuses the model; unset or true: its backend embeds (llama.cpp's embedding context, an upstream's /embeddings). */
+  embeddings: z.boolean().optional(),
   backends: z.array(backendSchema).min(1),
 }).superRefine((model, ctx) => {
   // Usage and context checks count tokens in the mesh: every real model needs a tokenizer.

@@ -10,7 +10,7 @@ import type { UpstreamBackend } from "../../lib/catalog/index.js";
 import { grpcClient } from "../../lib/rpc/index.js";
 import { createLogger } from "../../lib/runtime/index.js";
 import { promptFormat } from "../../lib/templates/index.js";
-import { SamplingParamsSchema, ShardService } from "../../src/gen/mesh/shard/v1/shard_pb.js";
+import { ChatMessageSchema, SamplingParamsSchema, ShardService } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { EngineChunk, EngineRequest, EngineResult } from "../../services/model-shard/src/engine.js";
 import { OpenAIUpstreamEngine } from "../../services/model-shard/src/engines/openai-upstream-engine.js";
 import { build as buildShard } from "../../services/model-shard/src/server.js";
@@ -40,7 +40,7 @@ function request(overrides: Partial<EngineRequest> = {}): EngineRequest {
   return {
     requestId: "r1",
     promptTokenIds: [1, 2, 3],
-    messages: MESSAGES.map((m) => ({ $typeName: "mesh.shard.v1.ChatMessage", ...m })),
+    messages: MESSAGES.map((m) => create(ChatMessageSchema, m)),
     prompt: "",
     sampling: create(SamplingParamsSchema, { temperature: 0.5, topP: 0.9, topK: 40, maxTokens: 8, seed: 7 }),
     ...overrides,

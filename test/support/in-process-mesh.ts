@@ -18,7 +18,7 @@ export type InProcessMesh = Awaited<ReturnType<typeof startInProcessMesh>>;
  * All five services in this process, each its own real gRPC server on a
  * port-0 loopback socket (the edge's HTTP port too), on the tiny model.
  */
-export async function startInProcessMesh(options: { sequences?: number } = {}) {
+export async function startInProcessMesh(options: { sequences?: number; upstreamUrl?: string } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "mesh-int-"));
   const modelPath = path.join(dir, "tiny.gguf");
   await writeTinyModel(modelPath);
@@ -26,8 +26,16 @@ export async function startInProcessMesh(options: { sequences?: number } = {}) {
   log.level = "warn";
   const backend = { name: "local", engine: "llama.cpp", model: modelPath, sequences: options.sequences ?? 2, threads: 1, gpu: false };
   const shard = await buildShard({ port: 0, host: "127.0.0.1", model: "tiny-llama", backend: catalogSchema.parse({ models: [{ name: "x", backends: [backend] }] }).models[0]!.backends[0]! }, log);
+  // With `upstreamUrl`: a second model, "upstream", served by an openai-upstream backend (tokenized with the tiny GGUF).
+  const upstreamBackend = { name: "up", engine: "openai-upstream", url: options.upstreamUrl ?? "http://127.0.0.1:1/v1", upstream_model: "fake-model" };
+  const upstreamShard = options.upstreamUrl
+    ? await buildShard({ port: 0, host: "127.0.0.1", model: "upstream", backend: catalogSchema.parse({ models: [{ name: "x", tokenizer: modelPath, backends: [upstreamBackend] }] }).models[0]!.backends[0]! }, log)
+    : undefined;
   const catalog: Catalog = catalogSchema.parse({
-    models: [{ name: "tiny-llama", backends: [{ ...backend, addresses: [`127.0.0.1:${shard.port}`] }] }],
+    models: [
+      { name: "tiny-llama", backends: [{ ...backend, addresses: [`127.0.0.1:${shard.port}`] }] },
+      ...(upstreamShard ? [{ name: "upstream", tokenizer: modelPath, backends: [{ ...upstreamBackend, addresses: [`127.0.0.1:${upstreamShard.port}`] }] }] : []),
+    ],
   });
   const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
   const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY }, log);
@@ -45,13 +53,15 @@ export async function startInProcessMesh(options: { sequences?: number } = {}) {
   );
   return {
     url: `http://127.0.0.1:${edge.port}`,
+    /** The tiny GGUF the shard serves. */
+    modelPath,
     shard,
     tokenizer,
     auth,
     router,
     edge,
     async stop() {
-      for (const service of [edge, router, tokenizer, auth, shard]) await service.close(1_000);
+      for (const service of [edge, router, tokenizer, auth, shard, ...(upstreamShard ? [upstreamShard] : [])]) await service.close(1_000);
       rmSync(dir, { recursive: true, force: true });
     },
   };

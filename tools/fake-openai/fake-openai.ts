@@ -128,6 +128,16 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake-openai" }] });
     }
     if (req.method === "GET" && url === "/health") return json(res, 200, { ok: true });
+    if (req.method === "POST" && (url === "/v1/embeddings" || url === "/embeddings")) {
+      const body = JSON.parse(await readBody(req)) as { input: string | string[]; dimensions?: number };
+      stats.requests++;
+      stats.lastBody = body as FakeRequestBody;
+      const inputs = typeof body.input === "string" ? [body.input] : body.input;
+      const data = inputs.map((text, index) => ({ object: "embedding", index, embedding: fakeEmbedding(String(text), body.dimensions) }));
+      const tokens = inputs.reduce((n, t) => n + String(t).split(/\s+/).length, 0);
+      stats.completed++;
+      return json(res, 200, { object: "list", data, model: "fake-model", usage: { prompt_tokens: tokens, total_tokens: tokens } });
+    }
     const chat = url === "/v1/chat/completions" || url === "/chat/completions";
     const text = url === "/v1/completions" || url === "/completions";
     if (req.method !== "POST" || (!chat && !text)) return json(res, 404, errorBody(404, `no route ${req.method} ${url}`));
@@ -195,6 +205,20 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         ? { index: 0, delta: delta === "" && finish === null ? { role: "assistant", content: "" } : { content: delta }, logprobs: null, finish_reason: finish }
         : { index: 0, text: delta, logprobs: null, finish_reason: finish };
     if (chat) res.write(event([tokenChoice("", null)]));
+    const call = chat ? fakeToolCall(body) : undefined;
+    if (call) {
+      // A tool call as OpenAI streams it: id, type and name first, then argument fragments.
+      res.write(event([{ index: 0, delta: { tool_calls: [{ index: 0, id: call.id, type: "function", function: { name: call.name, arguments: "" } }] }, logprobs: null, finish_reason: null }]));
+      for (const fragment of FAKE_ARGUMENT_FRAGMENTS) {
+        res.write(event([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: fragment } }] }, logprobs: null, finish_reason: null }]));
+      }
+      res.write(event([{ index: 0, delta: {}, logprobs: null, finish_reason: "tool_calls" }]));
+      const callUsage = { prompt_tokens: promptTokens, completion_tokens: FAKE_ARGUMENT_FRAGMENTS.length + 1, total_tokens: promptTokens + FAKE_ARGUMENT_FRAGMENTS.length + 1 };
+      if (body.stream_options?.include_usage) res.write(event([], { usage: callUsage }));
+      res.write("data: [DONE]\n\n");
+      finished = true;
+      return void res.end();
+    }
     if (delayMs <= 0) res.cork();
     for (let i = 0; i < count; i++) {
       if (delayMs > 0) await sleep(delayMs);
@@ -253,6 +277,23 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       await closed;
     },
   };
+}
+
+/** The fake's embedding of a text: its length, its first char code, then 0.25s (`dimensions` long, default 4). */
+export function fakeEmbedding(text: string, dimensions = 4): number[] {
+  return Array.from({ length: dimensions }, (_, i) => (i === 0 ? text.length : i === 1 ? text.charCodeAt(0) : 0.25));
+}
+
+/** The arguments a fake tool call streams, in these fragments. */
+export const FAKE_ARGUMENT_FRAGMENTS = ['{"city', '": "Par', 'is"}'];
+
+/** The call the fake makes when a chat request has tools and a choice other than "none": the named or first function. */
+function fakeToolCall(body: FakeRequestBody): { id: string; name: string } | undefined {
+  const tools = body.tools as Array<{ function?: { name?: string } }> | undefined;
+  const choice = body.tool_choice as string | { function?: { name?: string } } | undefined;
+  if (!tools?.length || choice === "none") return undefined;
+  const name = (typeof choice === "object" ? choice.function?.name : undefined) ?? tools[0]!.function?.name ?? "f";
+  return { id: "call_fake_0", name };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -34,6 +34,8 @@ export interface EdgeDeps {
   principals: PrincipalCache;
   chat: ChatCompletions;
   completions: Completions;
+  /** More OpenAI POST endpoints by path (/v1/responses, /v1/embeddings). */
+  apis?: Record<string, Pick<ChatCompletions, "handle">>;
   /** Services /healthz checks, by name → address. */
   healthTargets: Record<string, string>;
   /** The admin REST API under /admin/v1/ (absent: 404). */
@@ -82,6 +84,7 @@ export class EdgeHttpApi {
     on(["GET"], "/v1/models", async (req, res, rc) => this.#listModels(res, await this.#authenticate(req, rc.signal)));
     on(["POST"], "/v1/chat/completions", (req, res, rc) => this.#generate(req, res, rc, this.deps.chat));
     on(["POST"], "/v1/completions", (req, res, rc) => this.#generate(req, res, rc, this.deps.completions));
+    for (const [path, api] of Object.entries(deps.apis ?? {})) on(["POST"], path, (req, res, rc) => this.#generate(req, res, rc, api));
     const { experiments, admin } = deps;
     if (experiments) {
       on(["POST"], FEEDBACK_PATH, async (req, res, rc) => experiments.feedback(req, res, await this.#authenticate(req, rc.signal)));
@@ -130,7 +133,7 @@ export class EdgeHttpApi {
     }
   }
 
-  async #generate(req: IncomingMessage, res: ServerResponse, rc: RouteContext, api: ChatCompletions | Completions): Promise<void> {
+  async #generate(req: IncomingMessage, res: ServerResponse, rc: RouteContext, api: Pick<ChatCompletions, "handle">): Promise<void> {
     const principal = await this.#authenticate(req, rc.signal);
     const body = await readJson(req);
     const headers: Record<string, string> = { "x-request-id": rc.requestId };

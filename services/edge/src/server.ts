@@ -17,6 +17,8 @@ import { listenDualProtocol } from "./http-listener.js";
 import { ChatCompletions } from "./openai/chat-completions.js";
 import { Completions } from "./openai/completions.js";
 import { Generations } from "./openai/generation.js";
+import { Responses } from "./openai/responses.js";
+import { Embeddings } from "./openai/embeddings.js";
 import { PrincipalCache } from "./principal-cache.js";
 import { UsageRecorder } from "./usage-recorder.js";
 
@@ -35,14 +37,17 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   const stopWatch = new AbortController();
   void principals.follow(stopWatch.signal);
   const usage = new UsageRecorder(auth, log);
-  const generations = new Generations(router, usage, config.requestTimeoutMs, new Admission(auth));
+  const admission = new Admission(auth);
+  const generations = new Generations(router, usage, config.requestTimeoutMs, admission);
   const admin = new AdminApi(clients.keyAdmin, readJson);
   const chat = new ChatCompletions(generations);
   const completions = new Completions(generations);
   const adminToken = new AdminTokenCheck(clients.keyAdmin);
   const experiments = new ExperimentsApi({ experiments: clients.experimentAdmin, requireAdmin: (req) => adminToken.require(req), readJson });
-  const edge = new EdgeHttpApi({ router, principals, chat, completions, healthTargets: config.healthTargets, log, admin, experiments });
-  const inference = new InferenceServiceImpl({ generations, principals, router, log });
+  const embeddings = new Embeddings(router, usage, config.requestTimeoutMs, admission);
+  const apis = { "/v1/responses": new Responses(generations), "/v1/embeddings": embeddings };
+  const edge = new EdgeHttpApi({ router, principals, chat, completions, apis, healthTargets: config.healthTargets, log, admin, experiments });
+  const inference = new InferenceServiceImpl({ generations, principals, router, log, embeddings });
   const health = new HealthState([]);
   const rpc = connectNodeAdapter({
     grpc: true,

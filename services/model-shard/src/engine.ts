@@ -1,4 +1,4 @@
-import type { ChatMessage, SamplingParams } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { ChatMessage, SamplingParams, ToolSettings } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 
 /** One generation request as an engine sees it. */
 export interface EngineRequest {
@@ -10,6 +10,16 @@ export interface EngineRequest {
   /** Raw prompt text, for text completions on upstream engines. */
   prompt: string;
   sampling: SamplingParams;
+  /** Function tools, for engines that take them natively (openai-upstream). */
+  tools?: ToolSettings;
+}
+
+/** A streamed piece of a tool call (the first of a call has its id and name). */
+export interface EngineToolCallPiece {
+  index: number;
+  id: string;
+  name: string;
+  arguments: string;
 }
 
 /** Tokens generated since the previous chunk, with their (UTF-8 complete) text. */
@@ -18,9 +28,11 @@ export interface EngineChunk {
   text: string;
   /** Tokens this chunk stands for when ids are unknown (upstream engines). */
   tokenCount?: number;
+  /** Tool-call pieces an upstream streamed. */
+  toolCalls?: EngineToolCallPiece[];
 }
 
-export type EngineFinishReason = "stop" | "length" | "cancelled";
+export type EngineFinishReason = "stop" | "length" | "cancelled" | "tool_calls";
 
 /** How a generation ended, with the engine's own token counts. */
 export interface EngineResult {
@@ -47,4 +59,19 @@ export interface Engine {
   readonly info: EngineInfo;
   generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult>;
   close(): Promise<void>;
+}
+
+/** Inputs to embed: texts, or token ids. */
+export type EmbedInputValue = string | readonly number[];
+
+/** Embeddings of inputs, in order, and the tokens they took. */
+export interface EmbedResult {
+  vectors: ArrayLike<number>[];
+  promptTokens: number;
+}
+
+/** An engine that embeds (llama.cpp's embedding context, an upstream's /embeddings). */
+export interface Embedder {
+  /** `dimensions` 0 means the model's own length; another the model cannot give is InvalidArgument. */
+  embed(requestId: string, inputs: readonly EmbedInputValue[], dimensions: number, signal: AbortSignal): Promise<EmbedResult>;
 }

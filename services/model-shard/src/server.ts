@@ -5,8 +5,9 @@ import type { MetricsServer } from "../../../lib/metrics/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import type { ShardConfig } from "./config.js";
-import type { Engine } from "./engine.js";
+import type { Embedder, Engine } from "./engine.js";
 import { LlamaCppEngine } from "./engines/llama-cpp-engine.js";
+import { LlamaEmbedder } from "./engines/llama-embeddings.js";
 import { OpenAIUpstreamEngine } from "./engines/openai-upstream-engine.js";
 import { SimEngine } from "./engines/sim-engine.js";
 import { ShardService } from "./shard-service.js";
@@ -28,6 +29,13 @@ export async function createEngine(config: ShardConfig, log?: Logger): Promise<E
   }
 }
 
+/** What embeds for an engine: llama.cpp's embedding context on the same model, an upstream's /embeddings. */
+function embedderOf(engine: Engine, config: ShardConfig): Embedder | undefined {
+  if (engine instanceof LlamaCppEngine) return new LlamaEmbedder(engine.model, engine.threads.threads);
+  if (engine instanceof OpenAIUpstreamEngine) return engine;
+  return undefined;
+}
+
 /** Builds and starts model-shard around an engine. */
 export async function build(
   config: ShardConfig,
@@ -38,7 +46,7 @@ export async function build(
   if (theEngine.info.engine === "sim") log.warn({ model: config.model }, "this shard runs the load-test SIMULATOR: placeholder tokens, no model");
   const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
   const metrics = config.metricsPort === undefined ? undefined : new ShardMetrics(config.model, pool);
-  const service = new ShardService(theEngine, pool, log, metrics);
+  const service = new ShardService(theEngine, pool, log, metrics, embedderOf(theEngine, config));
   const server = await startRpcServer({
     host: config.host,
     port: config.port,

@@ -5,7 +5,7 @@ import type { EngineFinishReason, EngineResult } from "./engine.js";
 import type { SlotPool } from "./slot-pool.js";
 
 /** vLLM's `finished_reason` label values for our finish reasons. */
-const FINISHED_REASON: Record<EngineFinishReason, string> = { stop: "stop", length: "length", cancelled: "abort" };
+const FINISHED_REASON: Record<EngineFinishReason, string> = { stop: "stop", length: "length", cancelled: "abort", tool_calls: "tool_calls" };
 
 type Child<T extends { labels: (...args: never[]) => unknown }> = ReturnType<T["labels"]>;
 

@@ -1,17 +1,18 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
+  EmbedResponseSchema,
   FinishReason,
   GenerateResponseSchema,
   GetInfoResponseSchema,
   WatchLoadResponseSchema,
 } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { GenerateRequest, GenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { EmbedRequest, GenerateRequest, GenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { coalesce } from "./coalesce.js";
-import type { Engine, EngineResult } from "./engine.js";
+import type { Embedder, Engine, EngineResult, EngineToolCallPiece } from "./engine.js";
 import type { Load, SlotPool } from "./slot-pool.js";
 import type { ShardMetrics } from "./shard-metrics.js";
 
@@ -19,6 +20,7 @@ const FINISH_REASONS: Record<EngineResult["finishReason"], FinishReason> = {
   stop: FinishReason.STOP,
   length: FinishReason.LENGTH,
   cancelled: FinishReason.CANCELLED,
+  tool_calls: FinishReason.TOOL_CALLS,
 };
 
 /**
@@ -31,7 +33,17 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     private readonly pool: SlotPool,
     private readonly log: Logger,
     private readonly metrics?: ShardMetrics,
+    private readonly embedder?: Embedder,
   ) {}
+
+  /** Embeds a batch of inputs; Unimplemented on engines that do not embed. */
+  async embed(req: EmbedRequest, ctx: HandlerContext) {
+    if (!this.embedder) throw meshError(Code.Unimplemented, `the ${this.engine.info.engine} engine does not serve embeddings`, { reason: "unsupported_model", param: "model" });
+    if (req.inputs.length === 0) throw meshError(Code.InvalidArgument, "input must not be empty", { param: "input" });
+    const inputs = req.inputs.map((i) => (i.text || i.tokenIds.length === 0 ? i.text : i.tokenIds));
+    const { vectors, promptTokens } = await this.embedder.embed(req.requestId, inputs, req.dimensions, ctx.signal);
+    return create(EmbedResponseSchema, { embeddings: vectors.map((v) => ({ values: Array.from(v) })), promptTokens });
+  }
 
   async *generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
     const started = performance.now();
@@ -46,7 +58,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     try {
       const stops = new StopMatcher(sampling.stop);
       const generation = this.engine.generate(
-        { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling },
+        { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling, tools: req.tools },
         ctx.signal,
       );
       let generated = 0;
@@ -60,7 +72,9 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         const tokenIds: number[] = [];
         let text = "";
         let tokenCount = 0;
+        const toolCalls: EngineToolCallPiece[] = [];
         for (const chunk of next.value) {
+          if (chunk.toolCalls) toolCalls.push(...chunk.toolCalls);
           const count = chunk.tokenCount ?? chunk.tokenIds.length;
           generated += count;
           tokenCount += count;
@@ -69,7 +83,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
           if (stops.stopped) break;
         }
         timing?.tokens(tokenCount);
-        if (text || tokenIds.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount });
+        if (text || tokenIds.length > 0 || toolCalls.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls });
         if (stops.stopped) {
           // Ends the engine's generator: its sequence is free at once.
           await batches.return(undefined as never);

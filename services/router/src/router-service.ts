@@ -5,8 +5,9 @@ import {
   ListModelsResponseSchema,
   ModelInfoSchema,
 } from "../../../src/gen/mesh/router/v1/router_pb.js";
-import type { GenerateRequest, GenerateResponse, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
+import type { EmbedRequest, GenerateRequest, GenerateResponse, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { ToolCallDelta } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { Catalog, CatalogModel } from "../../../lib/catalog/index.js";
 import { systemFingerprintOf } from "../../../lib/catalog/index.js";
 import { asConnectError, Code, meshError, withRetryAfter } from "../../../lib/errors.js";
@@ -20,6 +21,9 @@ import type { Resolver } from "./replica-discovery.js";
 import { ReplicaSet } from "./replicas.js";
 import type { Replica, ReplicaChoice } from "./replicas.js";
 import { ShadowSender } from "./shadow.js";
+import { samplingWithTools, toolStreamMode, withToolCalls } from "./tool-calls.js";
+import { routeEmbed } from "./embeddings.js";
+import type { ToolFunction, ToolMessage } from "../../../lib/tool-calls/index.js";
 
 /** A request that failed before its first token is tried once more elsewhere. */
 const MAX_ATTEMPTS = 2;
@@ -36,7 +40,7 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_MODEL = 1024;
  * module itself (services/tokenizer: `TokenizerPool`), in this process.
  */
 export interface PromptEncoder {
-  encodeChat(model: string, messages: readonly { role: string; content: string }[], signal?: AbortSignal): Promise<{ tokenIds: number[]; contextLength: number }>;
+  encodeChat(model: string, messages: readonly ToolMessage[], signal?: AbortSignal, tools?: readonly ToolFunction[]): Promise<{ tokenIds: number[]; contextLength: number }>;
   encodeCompletion(model: string, text: string, signal?: AbortSignal): Promise<{ tokenIds: number[]; contextLength: number }>;
 }
 
@@ -139,6 +143,13 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     });
   }
 
+  /** Embeddings on the model's first backend (embeddings.ts: routing, retry). */
+  embed(req: EmbedRequest, ctx: HandlerContext) {
+    const routed = this.#models.get(req.model);
+    if (!routed) throw meshError(Code.NotFound, `The model \`${req.model}\` does not exist`, { reason: "model_not_found", param: "model" });
+    return routeEmbed(routed.model, routed.backends.values().next().value!, req, ctx, this.log);
+  }
+
   async *generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
     const measure: Measure = { startedAt: performance.now(), firstTokenAt: undefined, promptTokens: 0, completionTokens: 0, error: undefined, finished: false };
     const routed = this.#models.get(req.model);
@@ -150,7 +161,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     const { backend, assignment } = this.#chooseBackend(routed, req);
     routed.inFlight++;
     try {
-      yield* this.#serve(routed, backend, assignment, req, ctx, measure);
+      yield* withToolCalls(this.#serve(routed, backend, assignment, req, ctx, measure), toolStreamMode(routed.model, backend.backend, req));
     } catch (err) {
       const error = asConnectError(err);
       measure.error = ctx.signal.aborted ? "cancelled" : errorType(error);
@@ -193,7 +204,8 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       promptTokenIds: tokenIds,
       messages: req.messages,
       prompt: req.prompt,
-      sampling: { ...sampling, maxTokens },
+      sampling: { ...samplingWithTools(sampling, backend.backend, req), maxTokens },
+      tools: req.tools,
     };
     const shadowBackend = assignment?.shadowBackend;
     if (shadowBackend) {
@@ -224,7 +236,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
           }
           if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) measure.firstTokenAt = performance.now();
           if (res.finishReason !== FinishReason.UNSPECIFIED) {
-            if (res.text) yield delta(res.text, 0);
+            if (res.text || res.toolCalls.length > 0) yield delta(res.text, 0, res.toolCalls);
             replica.succeeded();
             measure.promptTokens = res.promptTokens;
             measure.completionTokens = res.completionTokens;
@@ -240,7 +252,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
             finished = true;
             continue;
           }
-          yield delta(res.text, res.tokenCount || res.tokenIds.length);
+          yield delta(res.text, res.tokenCount || res.tokenIds.length, res.toolCalls);
         }
         if (finished) return;
         throw meshError(Code.Unavailable, "the shard ended the stream without finishing");
@@ -280,7 +292,8 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   }
 
   #tokenize(req: GenerateRequest, ctx: HandlerContext): Promise<{ tokenIds: number[]; contextLength: number }> {
-    return req.messages.length > 0 ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal) : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
+    const tools = req.tools?.choice === "none" ? [] : (req.tools?.tools ?? []);
+    return req.messages.length > 0 ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal, tools) : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
   }
 }
 
@@ -290,7 +303,7 @@ function shardFailure(err: unknown): ConnectError {
   return error.code === Code.Canceled ? meshError(Code.Unavailable, "the shard went away during the generation", { cause: err }) : error;
 }
 
-function delta(text: string, tokenCount: number): GenerateResponse {
-  return create(GenerateResponseSchema, { event: { case: "delta", value: { text, tokenCount } } });
+function delta(text: string, tokenCount: number, toolCalls: ToolCallDelta[] = []): GenerateResponse {
+  return create(GenerateResponseSchema, { event: { case: "delta", value: { text, tokenCount, toolCalls } } });
 }
 

@@ -1,6 +1,7 @@
 import { readGgufFileInfo } from "node-llama-cpp";
 import type { Llama, LlamaModel, Token } from "node-llama-cpp";
 import { ChatTemplate } from "./chat-template.js";
+import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 
 export type { ModelTokenizer, TemplateMessage };
@@ -37,8 +38,8 @@ export class GgufTokenizer implements ModelTokenizer {
     );
   }
 
-  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
-    return this.template.render(messages, addGenerationPrompt);
+  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean, tools?: readonly ToolFunction[]): string {
+    return this.template.render(messages, addGenerationPrompt, tools);
   }
 
   encodeText(text: string, continuation: boolean): number[] {

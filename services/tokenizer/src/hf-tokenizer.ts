@@ -5,6 +5,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError } from "../../../lib/runtime/index.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 import { ChatTemplate } from "./chat-template.js";
+import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 
 /** model_max_length values above this are the "unlimited" sentinel, not a real length. */
 const MAX_REAL_CONTEXT_TOKENS = 10_000_000;
@@ -59,8 +60,8 @@ export class HfTokenizer implements ModelTokenizer {
     );
   }
 
-  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string {
-    return this.template.render(messages, addGenerationPrompt);
+  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean, tools?: readonly ToolFunction[]): string {
+    return this.template.render(messages, addGenerationPrompt, tools);
   }
 
   /**

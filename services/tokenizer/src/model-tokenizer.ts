@@ -1,4 +1,5 @@
 import type { TemplateMessage } from "./chat-template.js";
+import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 
 export type { TemplateMessage };
 
@@ -19,7 +20,8 @@ export interface ModelTokenizer {
   readonly maxBytesPerToken: number;
   /** Control-token text → id, as the engine parses it in trusted (template) text. */
   readonly specialTokens: ReadonlyMap<string, number>;
-  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean): string;
+  /** Renders the chat template; `tools` go to a template that reads them, else into the default tool prompt. */
+  renderChat(messages: readonly TemplateMessage[], addGenerationPrompt: boolean, tools?: readonly ToolFunction[]): string;
   /**
    * Tokenizes plain text with special-token parsing off. `continuation`:
    * the text continues a longer run cut for tokenizing (no leading-space

@@ -1,5 +1,6 @@
 import { Code, meshError } from "../../../lib/errors.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
+import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 
 /**
  * Longest run of text handed to the native tokenizer at once. llama.cpp's
@@ -47,9 +48,10 @@ export function contentBytes(messages: readonly TemplateMessage[]): number {
  * tokens, each tokenized on its own), so a benign conversation gets exactly
  * the ids `tokenize(rendered, true)` would give.
  */
-export function encodeChat(tokenizer: ModelTokenizer, messages: readonly TemplateMessage[], addGenerationPrompt: boolean): EncodedPrompt {
+export function encodeChat(tokenizer: ModelTokenizer, messages: readonly TemplateMessage[], addGenerationPrompt: boolean, tools?: readonly ToolFunction[]): EncodedPrompt {
   checkPromptBytes(tokenizer, contentBytes(messages), "messages");
-  const rendered = tokenizer.renderChat(messages, addGenerationPrompt);
+  refuseControlTokensInTools(tokenizer.specialTokens, messages, tools ?? []);
+  const rendered = tokenizer.renderChat(messages, addGenerationPrompt, tools);
   const untrusted = contentRanges(rendered, messages, tokenizer.specialTokens);
   const ids: number[] = [];
   let run = "";
@@ -70,6 +72,24 @@ export function encodeCompletion(tokenizer: ModelTokenizer, text: string): Encod
   const ids = [...tokenizer.completionPrefix];
   encodeRun(tokenizer, text, ids);
   return { tokenIds: ids, contextLength: tokenizer.contextLength };
+}
+
+/**
+ * Tool definitions and the tool calls of the history are rendered as
+ * template text (their JSON is not a message's content), so control-token
+ * text in them would parse as control tokens: it is refused instead,
+ * naming `tools` or `messages`.
+ */
+function refuseControlTokensInTools(specials: ReadonlyMap<string, number>, messages: readonly TemplateMessage[], tools: readonly ToolFunction[]): void {
+  const refuse = (text: string, param: string): void => {
+    const special = firstSpecial(specials, text);
+    if (special) throw meshError(Code.InvalidArgument, `${param} contains the control token ${JSON.stringify(special.text)}; remove it`, { reason: "invalid_content", param });
+  };
+  for (const tool of tools) refuse(`${tool.name}\n${tool.description ?? ""}\n${tool.parametersJson}`, "tools");
+  for (const m of messages) {
+    for (const call of m.toolCalls ?? []) refuse(`${call.id}\n${call.name}\n${call.arguments}`, "messages");
+    if (m.toolCallId) refuse(m.toolCallId, "messages");
+  }
 }
 
 /**

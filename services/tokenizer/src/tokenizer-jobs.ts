@@ -1,11 +1,12 @@
 import { Code, meshError } from "../../../lib/errors.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
+import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 import { checkPromptBytes, contentBytes, encodeChat, encodeCompletion } from "./prompt-encoder.js";
 import type { EncodedPrompt } from "./prompt-encoder.js";
 
 /** One unit of tokenizer work: a chat to render and encode, or a completion prompt. */
 export type TokenizerWork =
-  | { kind: "chat"; model: string; messages: TemplateMessage[]; addGenerationPrompt: boolean }
+  | { kind: "chat"; model: string; messages: TemplateMessage[]; addGenerationPrompt: boolean; tools?: ToolFunction[] }
   | { kind: "completion"; model: string; text: string };
 
 /** A unit of work as posted to a worker. */
@@ -19,7 +20,7 @@ export type TokenizerJobResult =
 /** Runs a job against the loaded tokenizers (in a worker or inline). */
 export function encodeJob(tokenizers: ReadonlyMap<string, ModelTokenizer>, job: TokenizerWork): EncodedPrompt {
   const tokenizer = tokenizerFor(tokenizers, job);
-  return job.kind === "chat" ? encodeChat(tokenizer, job.messages, job.addGenerationPrompt) : encodeCompletion(tokenizer, job.text);
+  return job.kind === "chat" ? encodeChat(tokenizer, job.messages, job.addGenerationPrompt, job.tools) : encodeCompletion(tokenizer, job.text);
 }
 
 /** The refusals that cost no tokenizing: unknown model, empty chat, more bytes than the context can hold. */

@@ -10,6 +10,7 @@ import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 import type { EncodedPrompt } from "./prompt-encoder.js";
 import { encodeJob, jobChars, precheckJob } from "./tokenizer-jobs.js";
 import type { TokenizerJob, TokenizerJobResult, TokenizerWork } from "./tokenizer-jobs.js";
+import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 
 /** Inputs up to this many characters are encoded inline: well under a millisecond, not worth a thread hop. */
 export const INLINE_MAX_CHARS = 8_192;
@@ -96,8 +97,8 @@ export class TokenizerPool {
   }
 
   /** Renders and encodes a conversation (specials only from the template). */
-  encodeChat(model: string, messages: readonly TemplateMessage[], signal?: AbortSignal): Promise<EncodedPrompt> {
-    return this.#run({ kind: "chat", model, messages: messages.map((m) => ({ role: m.role, content: m.content })), addGenerationPrompt: true }, signal);
+  encodeChat(model: string, messages: readonly TemplateMessage[], signal?: AbortSignal, tools: readonly ToolFunction[] = []): Promise<EncodedPrompt> {
+    return this.#run({ kind: "chat", model, messages: messages.map(plainMessage), addGenerationPrompt: true, tools: tools.map(plainTool) }, signal);
   }
 
   /** Encodes a raw completion prompt (specials off, the model's BOS first). */
@@ -218,4 +219,17 @@ function workerFile(): string {
   const built = path.join(root, "dist", path.relative(root, sibling));
   if (!existsSync(built)) throw new Error(`tokenizer worker not built: ${built} (run npm run build)`);
   return built;
+}
+
+/** A message as plain data (structured-clonable for a worker): tool calls and results kept. */
+function plainMessage(m: TemplateMessage): TemplateMessage {
+  const out: TemplateMessage = { role: m.role, content: m.content };
+  if (m.toolCalls?.length) out.toolCalls = m.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments }));
+  if (m.toolCallId) out.toolCallId = m.toolCallId;
+  if (m.name) out.name = m.name;
+  return out;
+}
+
+function plainTool(t: ToolFunction): ToolFunction {
+  return { name: t.name, description: t.description ?? "", parametersJson: t.parametersJson };
 }

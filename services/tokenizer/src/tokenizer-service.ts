@@ -28,7 +28,7 @@ export class TokenizerService implements ServiceImpl<typeof TokenizerServiceDesc
   renderChat(req: RenderChatRequest) {
     const tokenizer = this.#get(req.model);
     if (req.messages.length === 0) throw meshError(Code.InvalidArgument, "messages must not be empty");
-    return create(RenderChatResponseSchema, encodeChat(tokenizer, req.messages, req.addGenerationPrompt));
+    return create(RenderChatResponseSchema, encodeChat(tokenizer, req.messages, req.addGenerationPrompt, req.tools));
   }
 
   tokenize(req: TokenizeRequest) {

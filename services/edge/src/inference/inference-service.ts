@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   CreateChatCompletionResponseSchema,
+  EmbedResponseSchema,
   ListModelsResponseSchema,
   StreamChatCompletionResponseSchema,
 } from "../../../../src/gen/mesh/inference/v1/inference_pb.js";
@@ -9,6 +10,8 @@ import type {
   ChatCompletionParams,
   CreateChatCompletionRequest,
   CreateChatCompletionResponse,
+  EmbedRequest,
+  EmbedResponse,
   InferenceService as InferenceServiceDesc,
   ListModelsResponse,
   StreamChatCompletionRequest,
@@ -23,6 +26,10 @@ import { toPublicConnectError } from "../openai/errors.js";
 import { collectGeneration, mayUse } from "../openai/generation.js";
 import type { Generations, RequestContext } from "../openai/generation.js";
 import type { PrincipalCache } from "../principal-cache.js";
+import { embeddingsRequestSchema } from "../openai/embeddings.js";
+import type { Embeddings } from "../openai/embeddings.js";
+import { parseWith } from "../openai/chat-request.js";
+import { assembleToolCalls } from "../openai/tools.js";
 import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId } from "../request-parsing.js";
 
 const LIST_MODELS_TIMEOUT_MS = 2_000;
@@ -32,6 +39,8 @@ export interface InferenceDeps {
   principals: PrincipalCache;
   router: Client<typeof RouterService>;
   log: Logger;
+  /** Embed (absent: Unimplemented). */
+  embeddings?: Embeddings;
 }
 
 /**
@@ -49,7 +58,7 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     try {
       const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
       const created = BigInt(Math.floor(Date.now() / 1000));
-      const { started, text, finished } = await collectGeneration(this.deps.generations.run(input, rc));
+      const { started, text, toolCalls, finished } = await collectGeneration(this.deps.generations.run(input, rc));
       ctx.responseHeader.set("server-timing", finished.serverTiming);
       return create(CreateChatCompletionResponseSchema, {
         id: `chatcmpl-${rc.requestId}`,
@@ -59,6 +68,7 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
         usage: toUsage(finished.usage),
         created,
         backend: started.backend,
+        toolCalls: assembleToolCalls(toolCalls).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })),
       });
     } catch (err) {
       throw this.#fail(err, rc);
@@ -71,12 +81,32 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
       const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
       const id = `chatcmpl-${rc.requestId}`;
       for await (const event of this.deps.generations.run(input, rc)) {
-        if (event.type === "delta") yield create(StreamChatCompletionResponseSchema, { id, delta: event.text });
+        if (event.type === "delta") yield create(StreamChatCompletionResponseSchema, { id, delta: event.text, toolCalls: event.toolCalls ?? [] });
         else if (event.type === "finished") {
           ctx.responseTrailer.set("server-timing", event.serverTiming);
           yield create(StreamChatCompletionResponseSchema, { id, finishReason: event.finishReason, usage: toUsage(event.usage) });
         }
       }
+    } catch (err) {
+      throw this.#fail(err, rc);
+    }
+  }
+
+  async embed(req: EmbedRequest, ctx: HandlerContext): Promise<EmbedResponse> {
+    const rc = await this.#begin(ctx);
+    try {
+      if (!this.deps.embeddings) throw meshError(Code.Unimplemented, "embeddings are not served here");
+      const body = parseWith(embeddingsRequestSchema, {
+        model: req.model,
+        input: req.input.length === 1 ? req.input[0] : [...req.input],
+        ...(req.dimensions ? { dimensions: req.dimensions } : {}),
+        ...(req.user ? { user: req.user } : {}),
+      });
+      const answer = await this.deps.embeddings.embed(body, rc);
+      return create(EmbedResponseSchema, {
+        data: answer.embeddings.map((e) => ({ values: e.values })),
+        usage: { promptTokens: answer.promptTokens, completionTokens: 0, totalTokens: answer.promptTokens },
+      });
     } catch (err) {
       throw this.#fail(err, rc);
     }
@@ -134,8 +164,21 @@ export function toChatBody(params: ChatCompletionParams | undefined): Record<str
   if (!params) return {};
   const body: Record<string, unknown> = {
     model: params.model,
-    messages: params.messages.map((m) => ({ role: m.role, content: m.content })),
+    messages: params.messages.map((m) => ({
+      role: m.role,
+      content: m.content,
+      ...(m.toolCalls.length > 0 ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } })) } : {}),
+      ...(m.toolCallId ? { tool_call_id: m.toolCallId } : {}),
+    })),
   };
+  if (params.tools.length > 0) {
+    body.tools = params.tools.map((t) => ({
+      type: "function",
+      function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parametersJson ? { parameters: parseParameters(t.parametersJson) } : {}) },
+    }));
+  }
+  if (params.toolChoice) body.tool_choice = ["none", "auto", "required"].includes(params.toolChoice) ? params.toolChoice : { type: "function", function: { name: params.toolChoice } };
+  if (params.parallelToolCalls !== undefined) body.parallel_tool_calls = params.parallelToolCalls;
   const optional: [string, number | undefined][] = [
     ["max_tokens", params.maxTokens],
     ["temperature", float(params.temperature)],
@@ -152,6 +195,15 @@ export function toChatBody(params: ChatCompletionParams | undefined): Record<str
   if (params.user) body.user = params.user;
   if (params.ignoreEos) body.ignore_eos = true;
   return body;
+}
+
+/** A tool's parameters JSON; not JSON is a 400 naming `tools`. */
+function parseParameters(json: string): unknown {
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    throw meshError(Code.InvalidArgument, "tools[].parameters_json is not valid JSON", { reason: "invalid_value", param: "tools" });
+  }
 }
 
 /** A float32 field back to the decimal the client most likely wrote (0.7, not 0.699999988). */

@@ -1,8 +1,12 @@
 import type { ServerResponse } from "node:http";
 import { chatGenerationInput, parseChatRequest } from "./chat-request.js";
+import type { ChatRequest } from "./chat-request.js";
 import { collectGeneration } from "./generation.js";
-import type { Generations, GenerationEvent, RequestContext } from "./generation.js";
+import type { Generations, GenerationEvent, GenerationInput, RequestContext } from "./generation.js";
 import { streamGeneration } from "./sse.js";
+import { assembleToolCalls, toolCallDeltas } from "./tools.js";
+import type { ToolCallPiece } from "./tools.js";
+import { choiceInputs, mergeChoices, streamChoices } from "./choices.js";
 
 /**
  * POST /v1/chat/completions: validates, runs the shared generation and
@@ -16,6 +20,8 @@ export class ChatCompletions {
     const input = chatGenerationInput(body);
     const id = `chatcmpl-${ctx.requestId}`;
     const created = Math.floor(Date.now() / 1000);
+    const n = body.n ?? 1;
+    if (n > 1) return this.#choices(res, body, choiceInputs(input, n), ctx, id, created);
     const events = this.generations.run(input, ctx);
     let fingerprint = "";
     if (body.stream === true) {
@@ -32,24 +38,58 @@ export class ChatCompletions {
           fingerprint = event.fingerprint;
           return chunk({ role: "assistant", content: "" }, null);
         },
-        delta: (text) => chunk({ content: text }, null),
+        delta: (text, toolCalls) => chunk(toolCalls?.length ? { ...(text ? { content: text } : {}), tool_calls: toolCallDeltas(toolCalls) } : { content: text }, null),
         finished: (finishReason) => chunk({}, finishReason),
         usage: (usage) => ({ id, object: "chat.completion.chunk", created, model: body.model, system_fingerprint: fingerprint, choices: [], usage }),
         includeUsage: body.stream_options?.include_usage === true,
       });
       return;
     }
-    const { started, text, finished } = await collectGeneration(events);
+    const { started, text, toolCalls, finished } = await collectGeneration(events);
+    const message = messageOf(text, toolCalls);
     sendCompletionJson(res, ctx, finished, {
       id,
       object: "chat.completion",
       created,
       model: body.model,
       system_fingerprint: started.fingerprint,
-      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finished.finishReason }],
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finished.finishReason }],
       usage: finished.usage,
     });
   }
+
+  /** n > 1: n sequences at once, choices indexed, usage with the prompt once and the completions summed. */
+  async #choices(res: ServerResponse, body: ChatRequest, inputs: GenerationInput[], ctx: RequestContext, id: string, created: number): Promise<void> {
+    const base = { id, object: "chat.completion.chunk", created, model: body.model, system_fingerprint: "" };
+    if (body.stream === true) {
+      const chunk = (index: number, delta: object, finishReason: string | null) => ({ ...base, choices: [{ index, delta, logprobs: null, finish_reason: finishReason }] });
+      return streamChoices(res, mergeChoices(this.generations, inputs, ctx), ctx, inputs.length, {
+        role: (index) => chunk(index, { role: "assistant", content: "" }, null),
+        delta: (index, e) => chunk(index, e.toolCalls?.length ? { ...(e.text ? { content: e.text } : {}), tool_calls: toolCallDeltas(e.toolCalls) } : { content: e.text }, null),
+        finished: (index, e) => chunk(index, {}, e.finishReason),
+        usage: (usage) => ({ ...base, choices: [], usage }),
+        includeUsage: body.stream_options?.include_usage === true,
+      });
+    }
+    const results = await Promise.all(inputs.map((input) => collectGeneration(this.generations.run(input, ctx))));
+    const completionTokens = results.reduce((sum, r) => sum + r.finished.usage.completion_tokens, 0);
+    const promptTokens = results[0]!.finished.usage.prompt_tokens;
+    sendCompletionJson(res, ctx, results[0]!.finished, {
+      id,
+      object: "chat.completion",
+      created,
+      model: body.model,
+      system_fingerprint: results[0]!.started.fingerprint,
+      choices: results.map((r, index) => ({ index, message: messageOf(r.text, r.toolCalls), logprobs: null, finish_reason: r.finished.finishReason })),
+      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    });
+  }
+}
+
+/** The assistant message of a choice: its text, and its tool calls when it made any (content null without text). */
+function messageOf(text: string, toolCalls: readonly ToolCallPiece[]): object {
+  const calls = assembleToolCalls(toolCalls);
+  return calls.length > 0 ? { role: "assistant", content: text || null, refusal: null, tool_calls: calls } : { role: "assistant", content: text, refusal: null };
 }
 
 /** Writes a finished non-stream response with the timing headers. */

@@ -2,6 +2,11 @@ import { z } from "zod";
 import { Code, meshError } from "../../../../lib/errors.js";
 import type { ConnectError } from "../../../../lib/errors.js";
 import type { GenerationInput } from "./generation.js";
+import { strictSchema } from "./strict-schema.js";
+import { MAX_TOOLS, toolCallSchema, toolChoiceSchema, toolSchema, toolSettingsOf } from "./tools.js";
+
+/** Most choices (`n`) one chat request may ask for: each is its own sequence. */
+export const MAX_CHOICES = 16;
 
 /** Most stop sequences OpenAI accepts. */
 export const MAX_STOP_SEQUENCES = 4;
@@ -13,7 +18,8 @@ const message = z.discriminatedUnion("role", [
   z.object({ role: z.literal("system"), content, name: z.string().optional() }),
   z.object({ role: z.literal("developer"), content, name: z.string().optional() }),
   z.object({ role: z.literal("user"), content, name: z.string().optional() }),
-  z.object({ role: z.literal("assistant"), content: content.nullable().optional(), name: z.string().optional() }),
+  z.object({ role: z.literal("assistant"), content: content.nullable().optional(), name: z.string().optional(), tool_calls: z.array(toolCallSchema).max(MAX_TOOLS).nullable().optional() }),
+  z.object({ role: z.literal("tool"), content, tool_call_id: z.string().min(1).max(256) }),
 ]);
 
 const stop = z
@@ -66,8 +72,9 @@ export const chatRequestSchema = z.object({
     ])
     .nullable()
     .optional(),
-  tools: z.array(z.unknown()).nullable().optional(),
-  tool_choice: z.unknown().optional(),
+  tools: z.array(toolSchema).nullable().optional(),
+  tool_choice: toolChoiceSchema.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
   functions: z.array(z.unknown()).nullable().optional(),
   function_call: z.unknown().optional(),
 });
@@ -104,8 +111,8 @@ function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /** Checks what the schema allows but the mesh does not serve: a clear 400 rather than a silent ignore. */
-export function checkSupported(request: SamplingRequest): void {
-  if (request.n != null && request.n !== 1) throw invalidParam("n", "Only n=1 is supported by this mesh.", "unsupported_value");
+export function checkSupported(request: SamplingRequest, maxN = 1): void {
+  if (request.n != null && request.n > maxN) throw invalidParam("n", maxN === 1 ? "Only n=1 is supported on this endpoint." : `At most n=${maxN} is supported by this mesh.`, "unsupported_value");
   if (request.stream_options != null && request.stream !== true) {
     throw invalidParam("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
   }
@@ -117,17 +124,14 @@ export function checkSupported(request: SamplingRequest): void {
 /** Validates a parsed JSON body; a 400 naming the bad `param` otherwise. */
 export function parseChatRequest(body: unknown): ChatRequest {
   const request = parseWith(chatRequestSchema, body);
-  checkSupported(request);
+  checkSupported(request, MAX_CHOICES);
   if (request.logprobs === true || (request.top_logprobs ?? 0) > 0) {
     throw invalidParam(request.logprobs === true ? "logprobs" : "top_logprobs", "logprobs are not supported by this mesh.", "unsupported_parameter");
   }
   responseFormatSchema(request);
-  for (const field of ["tools", "functions"] as const) {
-    if (request[field] != null && request[field].length > 0) throw invalidParam(field, `${field} (function calling) are not supported by this mesh.`, "unsupported_parameter");
-  }
-  for (const field of ["tool_choice", "function_call"] as const) {
-    if (request[field] != null && request[field] !== "none") throw invalidParam(field, `${field} is not supported by this mesh.`, "unsupported_parameter");
-  }
+  if (request.functions != null && request.functions.length > 0) throw invalidParam("functions", "functions (deprecated) are not supported by this mesh: use tools.", "unsupported_parameter");
+  if (request.function_call != null && request.function_call !== "none") throw invalidParam("function_call", "function_call (deprecated) is not supported by this mesh: use tool_choice.", "unsupported_parameter");
+  toolSettingsOf(request.tools, request.tool_choice, request.parallel_tool_calls);
   return request;
 }
 
@@ -173,18 +177,29 @@ export function responseFormatSchema(request: Pick<ChatRequest, "response_format
   if (!types.every((t) => typeof t === "string" && JSON_SCHEMA_TYPES.has(t))) {
     throw invalidParam("response_format", `response_format.json_schema.schema has an invalid type: ${JSON.stringify(schema.type)}`);
   }
-  return JSON.stringify(schema);
+  return JSON.stringify(strictSchema(schema, "response_format", "response_format.json_schema.schema"));
 }
 
 /** A validated chat request as the protocol-neutral generation input. */
 export function chatGenerationInput(request: ChatRequest): GenerationInput {
   return {
     model: request.model,
-    messages: request.messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) })),
+    messages: request.messages.map(chatMessageOf),
     prompt: "",
     sampling: samplingOf(request, request.max_completion_tokens ?? request.max_tokens),
     jsonSchema: responseFormatSchema(request),
     user: request.user ?? "",
     request,
+    tools: toolSettingsOf(request.tools, request.tool_choice, request.parallel_tool_calls),
   };
+}
+
+/** A request message as the mesh carries it (tool calls and results included). */
+function chatMessageOf(m: ChatRequest["messages"][number]): GenerationInput["messages"][number] {
+  const base = { role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) };
+  if (m.role === "tool") return { ...base, toolCallId: m.tool_call_id };
+  if (m.role === "assistant" && m.tool_calls?.length) {
+    return { ...base, toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) };
+  }
+  return base;
 }

@@ -4,6 +4,7 @@ import { GenerateRequestSchema } from "../../../../src/gen/mesh/router/v1/router
 import type { GenerateRequest, RouterService } from "../../../../src/gen/mesh/router/v1/router_pb.js";
 import { FinishReason } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { ToolCallPiece, ToolSettingsInit } from "./tools.js";
 import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { UsageStatus } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { asConnectError, Code, meshError } from "../../../../lib/errors.js";
@@ -29,7 +30,7 @@ export interface RequestContext {
 export interface GenerationInput {
   model: string;
   /** The conversation; empty for a text completion. */
-  messages: { role: string; content: string }[];
+  messages: { role: string; content: string; toolCalls?: { id: string; name: string; arguments: string }[]; toolCallId?: string }[];
   /** The text completion prompt; used when `messages` is empty. */
   prompt: string;
   sampling: Omit<SamplingParams, "$typeName" | "$unknown" | "minTokens" | "jsonSchema">;
@@ -39,9 +40,11 @@ export interface GenerationInput {
   user: string;
   /** The request as the client sent it (validated), for retention. */
   request: unknown;
+  /** Function tools and the tool choice (absent: none). */
+  tools?: ToolSettingsInit;
 }
 
-export type FinishReasonName = "stop" | "length";
+export type FinishReasonName = "stop" | "length" | "tool_calls";
 
 export interface TokenUsage {
   prompt_tokens: number;
@@ -52,12 +55,13 @@ export interface TokenUsage {
 /** What a generation yields, protocol-neutral: started, deltas, finished. */
 export type GenerationEvent =
   | { type: "started"; promptTokens: number; backend: string; experiment: string; fingerprint: string }
-  | { type: "delta"; text: string }
+  | { type: "delta"; text: string; toolCalls?: ToolCallPiece[] }
   | { type: "finished"; finishReason: FinishReasonName; usage: TokenUsage; engineMs: number; serverTiming: string };
 
 const FINISH_REASON_NAMES: Partial<Record<FinishReason, FinishReasonName>> = {
   [FinishReason.STOP]: "stop",
   [FinishReason.LENGTH]: "length",
+  [FinishReason.TOOL_CALLS]: "tool_calls",
 };
 
 /** Builds the router request from a generation input. */
@@ -71,6 +75,7 @@ export function toRouterRequest(input: GenerationInput, ctx: Pick<RequestContext
     unitId: input.user || ctx.principal.keyId,
     keyId: ctx.principal.keyId,
     forceBackend: ctx.principal.admin ? (ctx.forceBackend ?? "") : "",
+    tools: input.tools,
   });
 }
 
@@ -88,6 +93,8 @@ export interface GenerationGate {
 export interface CollectedGeneration {
   started: Extract<GenerationEvent, { type: "started" }>;
   text: string;
+  /** Tool-call pieces in order (put back together with assembleToolCalls). */
+  toolCalls: ToolCallPiece[];
   finished: Extract<GenerationEvent, { type: "finished" }>;
 }
 
@@ -96,15 +103,18 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>):
   let started: CollectedGeneration["started"] | undefined;
   let finished: CollectedGeneration["finished"] | undefined;
   let text = "";
+  const toolCalls: ToolCallPiece[] = [];
   // Read to the end even after "finished": leaving the loop early would
   // cancel the router call (an RST_STREAM), and Node's HTTP/2 rapid-reset
   // guard closes a session that receives many, failing every call on it.
   for await (const event of events) {
     if (event.type === "started") started = event;
-    else if (event.type === "delta") text += event.text;
-    else finished = event;
+    else if (event.type === "delta") {
+      text += event.text;
+      if (event.toolCalls) toolCalls.push(...event.toolCalls);
+    } else finished = event;
   }
-  if (started && finished) return { started, text, finished };
+  if (started && finished) return { started, text, toolCalls, finished };
   throw meshError(Code.Unavailable, "the generation ended without finishing");
 }
 
@@ -157,11 +167,12 @@ export class Generations {
             break;
           }
           case "delta": {
-            const { text, tokenCount } = event.event.value;
+            const { text, tokenCount, toolCalls } = event.event.value;
             if (!ttftMs) ttftMs = performance.now() - ctx.startedAt;
             completionTokens += tokenCount;
             if (retain) content += text;
-            if (text) yield { type: "delta", text };
+            if (toolCalls.length > 0) yield { type: "delta", text, toolCalls: toolCalls.map(({ index, id, name, arguments: args }) => ({ index, id, name, arguments: args })) };
+            else if (text) yield { type: "delta", text };
             break;
           }
           case "finished": {

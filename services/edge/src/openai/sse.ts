@@ -2,6 +2,7 @@ import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { FinishReasonName, GenerationEvent, RequestContext, TokenUsage } from "./generation.js";
 import { toHttpError } from "./errors.js";
+import type { ToolCallPiece } from "./tools.js";
 
 /** Starts a Server-Sent Events response. */
 export function startEventStream(res: ServerResponse, headers: Record<string, string>): void {
@@ -33,7 +34,7 @@ export function endEventStream(res: ServerResponse): void {
 /** How one API shapes its chunks (chat.completion.chunk, text_completion). */
 export interface ChunkFramer {
   started(event: Extract<GenerationEvent, { type: "started" }>): object | undefined;
-  delta(text: string): object;
+  delta(text: string, toolCalls?: readonly ToolCallPiece[]): object;
   finished(finishReason: FinishReasonName): object;
   usage(usage: TokenUsage): object;
   includeUsage: boolean;
@@ -57,7 +58,7 @@ export async function streamGeneration(res: ServerResponse, events: AsyncGenerat
         startEventStream(res, { ...ctx.headers, "server-timing": `mesh;dur=${meshMs.toFixed(2)}`, "openai-processing-ms": String(Math.round(meshMs)) });
         chunk = framer.started(event);
       } else if (event.type === "delta") {
-        chunk = framer.delta(event.text);
+        chunk = framer.delta(event.text, event.toolCalls);
       } else {
         writeEvent(res, framer.finished(event.finishReason));
         if (framer.includeUsage) writeEvent(res, framer.usage(event.usage));

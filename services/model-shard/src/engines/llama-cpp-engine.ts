@@ -54,6 +54,11 @@ export class LlamaCppEngine implements Engine {
   /** End-of-generation tokens: generated, counted, never shown as text. */
   readonly #eog: ReadonlySet<Token>;
 
+  /** The loaded model (an embedding context shares its weights: llama-embeddings.ts). */
+  get model(): LlamaModel {
+    return this.#model;
+  }
+
   /** Decode batches dispatched and sequences they held (sequence order only): their ratio is the mean batch width. */
   get batchStats(): { batches: number; items: number } {
     return { ...this.#decodes };

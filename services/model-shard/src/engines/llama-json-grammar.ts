@@ -46,11 +46,30 @@ export class JsonGrammars {
     const schema = parseSchema(jsonSchema);
     if (Object.keys(schema).length === 0) return this.llama.getGrammarFor("json");
     try {
-      return await this.llama.createGrammarForJsonSchema(schema as never); // node-llama-cpp checks the subset it supports
+      const grammar = await this.llama.createGrammarForJsonSchema(schema as never); // node-llama-cpp checks the subset it supports
+      const exact = exactNumbers(grammar.grammar);
+      if (exact === grammar.grammar) return grammar;
+      return await this.llama.createGrammar({ grammar: exact, stopGenerationTriggers: grammar.stopGenerationTriggers, trimWhitespaceSuffix: grammar.trimWhitespaceSuffix });
     } catch (err) {
       throw invalid(`response_format.json_schema.schema cannot be used: ${(err as Error).message}`, err);
     }
   }
+}
+
+/** Integer digits allowed: 15 keeps every value a safe integer. */
+const INTEGER_RULE = 'integer-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,14})';
+/** Fraction exponents of at most 2 digits: no value overflows to Infinity. */
+const EXPONENT = '([eE] [-+]? ("0" | [1-9] [0-9]{0,1}))?';
+
+/**
+ * node-llama-cpp's number rules allow an exponent on integers and exponents
+ * of 16 digits (`9e1802221` is an "integer" that parses as Infinity): the
+ * integer rule becomes plain digits, the fractional exponent two digits.
+ */
+export function exactNumbers(gbnf: string): string {
+  return gbnf
+    .replace(/^integer-number-rule ::= .*$/m, INTEGER_RULE)
+    .replace(/^(fractional-number-rule ::= .*)\(\[eE\] \[-\+\]\? \("0" \| \[1-9\] \[0-9\]\{0,15\}\)\)\?$/m, (_m, head: string) => head + EXPONENT);
 }
 
 /**

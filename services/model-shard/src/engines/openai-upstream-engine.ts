@@ -1,16 +1,23 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { meshError } from "../../../../lib/errors.js";
 import type { UpstreamBackend } from "../../../../lib/catalog/index.js";
-import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
+import type { ChatMessage, SamplingParams, ToolSettings } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { EmbedInputValue, EmbedResult, Embedder, Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
 import { readSseData } from "./sse-reader.js";
 
 /** One streamed chunk of an OpenAI-compatible server (chat or text completion). */
 interface UpstreamChunk {
-  choices?: Array<{ delta?: { content?: string | null }; text?: string; finish_reason?: string | null }>;
+  choices?: Array<{ delta?: { content?: string | null; tool_calls?: UpstreamToolCallDelta[] | null }; text?: string; finish_reason?: string | null }>;
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string; code?: number | string };
   system_fingerprint?: string | null;
+}
+
+/** One `delta.tool_calls` entry of an upstream chunk. */
+interface UpstreamToolCallDelta {
+  index?: number;
+  id?: string | null;
+  function?: { name?: string | null; arguments?: string | null } | null;
 }
 
 /**
@@ -23,7 +30,7 @@ interface UpstreamChunk {
  * (the router retries those before the first token), no answer within
  * `timeout_ms` → DeadlineExceeded. A cancelled call aborts the upstream request.
  */
-export class OpenAIUpstreamEngine implements Engine {
+export class OpenAIUpstreamEngine implements Engine, Embedder {
   readonly info: EngineInfo;
   readonly #base: string;
   readonly #headers: Record<string, string>;
@@ -54,7 +61,8 @@ export class OpenAIUpstreamEngine implements Engine {
       stream_options: { include_usage: true },
       ...samplingBody(request.sampling),
     };
-    if (chat) body.messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
+    if (chat) body.messages = request.messages.map(upstreamMessage);
+    if (chat && request.tools && request.tools.tools.length > 0) Object.assign(body, toolsBody(request.tools));
     else body.prompt = request.prompt || [...request.promptTokenIds];
 
     const upstream = new AbortController();
@@ -86,11 +94,17 @@ export class OpenAIUpstreamEngine implements Engine {
         const choice = chunk.choices?.[0];
         if (!choice) continue;
         const text = choice.delta?.content ?? choice.text ?? "";
-        if (text) {
+        const toolCalls = (choice.delta?.tool_calls ?? []).map((t, i) => ({
+          index: t.index ?? i,
+          id: t.id ?? "",
+          name: t.function?.name ?? "",
+          arguments: t.function?.arguments ?? "",
+        }));
+        if (text || toolCalls.length > 0) {
           completionTokens++;
-          yield { tokenIds: [], text, tokenCount: 1 };
+          yield { tokenIds: [], text, tokenCount: 1, ...(toolCalls.length > 0 ? { toolCalls } : {}) };
         }
-        if (choice.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : "stop";
+        if (choice.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : choice.finish_reason === "tool_calls" ? "tool_calls" : "stop";
       }
       return {
         finishReason,
@@ -110,7 +124,51 @@ export class OpenAIUpstreamEngine implements Engine {
     }
   }
 
+  /** Embeddings by pass-through to the upstream's /embeddings (floats, in input order). */
+  async embed(requestId: string, inputs: readonly EmbedInputValue[], dimensions: number, signal: AbortSignal): Promise<EmbedResult> {
+    const body: Record<string, unknown> = { model: this.#model, input: inputs.map((i) => (typeof i === "string" ? i : [...i])), encoding_format: "float" };
+    if (dimensions > 0) body.dimensions = dimensions;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}/embeddings`, { method: "POST", headers: { ...this.#headers, accept: "application/json", "x-request-id": requestId }, body: JSON.stringify(body), signal: AbortSignal.any([signal, timeout]) });
+    } catch (err) {
+      if (timeout.aborted) throw meshError(Code.DeadlineExceeded, `the upstream did not answer within ${this.#timeoutMs} ms`, { cause: err });
+      if (signal.aborted) throw meshError(Code.Canceled, "the caller cancelled", { cause: err });
+      throw meshError(Code.Unavailable, `the upstream could not be reached: ${describe(err)}`, { cause: err });
+    }
+    if (!res.ok) throw await statusError(res);
+    const json = (await res.json()) as { data?: { index?: number; embedding?: number[] }[]; usage?: { prompt_tokens?: number } };
+    const data = [...(json.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    if (data.length !== inputs.length || !data.every((d) => Array.isArray(d.embedding))) throw meshError(Code.Unavailable, "the upstream answered a malformed embeddings body");
+    return { vectors: data.map((d) => d.embedding!), promptTokens: json.usage?.prompt_tokens ?? 0 };
+  }
+
   async close(): Promise<void> {}
+}
+
+/** A conversation message as OpenAI takes it (tool calls and tool results included). */
+function upstreamMessage(m: ChatMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  // Messages built in code (not decoded from the wire) may leave the repeated field out.
+  if (m.toolCalls?.length) {
+    out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
+    if (!m.content) out.content = null;
+  }
+  if (m.toolCallId) out.tool_call_id = m.toolCallId;
+  return out;
+}
+
+/** `tools`, `tool_choice` and `parallel_tool_calls` as OpenAI takes them. */
+export function toolsBody(use: ToolSettings): Record<string, unknown> {
+  return {
+    tools: use.tools.map((t) => ({
+      type: "function",
+      function: { name: t.name, ...(t.description ? { description: t.description } : {}), parameters: JSON.parse(t.parametersJson || "{}") as unknown, ...(t.strict ? { strict: true } : {}) },
+    })),
+    tool_choice: use.choice === "function" ? { type: "function", function: { name: use.functionName } } : use.choice || "auto",
+    parallel_tool_calls: use.parallel,
+  };
 }
 
 /** Sampling parameters as OpenAI (and vLLM's extensions) name them; unset ones are left out. */

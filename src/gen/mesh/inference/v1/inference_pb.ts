@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file mesh/inference/v1/inference.proto.
  */
 export const file_mesh_inference_v1_inference: GenFile = /*@__PURE__*/
-  fileDesc("CiFtZXNoL2luZmVyZW5jZS92MS9pbmZlcmVuY2UucHJvdG8SEW1lc2guaW5mZXJlbmNlLnYxIigKB01lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIu0DChRDaGF0Q29tcGxldGlvblBhcmFtcxINCgVtb2RlbBgBIAEoCRIsCghtZXNzYWdlcxgCIAMoCzIaLm1lc2guaW5mZXJlbmNlLnYxLk1lc3NhZ2USFwoKbWF4X3Rva2VucxgDIAEoDUgAiAEBEhgKC3RlbXBlcmF0dXJlGAQgASgCSAGIAQESEgoFdG9wX3AYBSABKAJIAogBARISCgV0b3BfaxgGIAEoBUgDiAEBEhIKBW1pbl9wGAcgASgCSASIAQESHwoScmVwZXRpdGlvbl9wZW5hbHR5GAggASgCSAWIAQESHgoRZnJlcXVlbmN5X3BlbmFsdHkYCSABKAJIBogBARIdChBwcmVzZW5jZV9wZW5hbHR5GAogASgCSAeIAQESEQoEc2VlZBgLIAEoDUgIiAEBEgwKBHN0b3AYDCADKAkSDAoEdXNlchgNIAEoCRISCgppZ25vcmVfZW9zGA4gASgIQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eUITChFfcHJlc2VuY2VfcGVuYWx0eUIHCgVfc2VlZCJPCgVVc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAEgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAIgASgNEhQKDHRvdGFsX3Rva2VucxgDIAEoDSJWChtDcmVhdGVDaGF0Q29tcGxldGlvblJlcXVlc3QSNwoGcGFyYW1zGAEgASgLMicubWVzaC5pbmZlcmVuY2UudjEuQ2hhdENvbXBsZXRpb25QYXJhbXMirAEKHENyZWF0ZUNoYXRDb21wbGV0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSDwoHY29udGVudBgDIAEoCRIVCg1maW5pc2hfcmVhc29uGAQgASgJEicKBXVzYWdlGAUgASgLMhgubWVzaC5pbmZlcmVuY2UudjEuVXNhZ2USDwoHY3JlYXRlZBgGIAEoAxIPCgdiYWNrZW5kGAcgASgJIlYKG1N0cmVhbUNoYXRDb21wbGV0aW9uUmVxdWVzdBI3CgZwYXJhbXMYASABKAsyJy5tZXNoLmluZmVyZW5jZS52MS5DaGF0Q29tcGxldGlvblBhcmFtcyJ5ChxTdHJlYW1DaGF0Q29tcGxldGlvblJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBWRlbHRhGAIgASgJEhUKDWZpbmlzaF9yZWFzb24YAyABKAkSJwoFdXNhZ2UYBCABKAsyGC5tZXNoLmluZmVyZW5jZS52MS5Vc2FnZSITChFMaXN0TW9kZWxzUmVxdWVzdCI+ChJMaXN0TW9kZWxzUmVzcG9uc2USKAoGbW9kZWxzGAEgAygLMhgubWVzaC5pbmZlcmVuY2UudjEuTW9kZWwiTgoFTW9kZWwSCgoCaWQYASABKAkSDwoHY3JlYXRlZBgCIAEoAxIQCghvd25lZF9ieRgDIAEoCRIWCg5jb250ZXh0X2xlbmd0aBgEIAEoDTLhAgoQSW5mZXJlbmNlU2VydmljZRJ3ChRDcmVhdGVDaGF0Q29tcGxldGlvbhIuLm1lc2guaW5mZXJlbmNlLnYxLkNyZWF0ZUNoYXRDb21wbGV0aW9uUmVxdWVzdBovLm1lc2guaW5mZXJlbmNlLnYxLkNyZWF0ZUNoYXRDb21wbGV0aW9uUmVzcG9uc2USeQoUU3RyZWFtQ2hhdENvbXBsZXRpb24SLi5tZXNoLmluZmVyZW5jZS52MS5TdHJlYW1DaGF0Q29tcGxldGlvblJlcXVlc3QaLy5tZXNoLmluZmVyZW5jZS52MS5TdHJlYW1DaGF0Q29tcGxldGlvblJlc3BvbnNlMAESWQoKTGlzdE1vZGVscxIkLm1lc2guaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiUubWVzaC5pbmZlcmVuY2UudjEuTGlzdE1vZGVsc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFtZXNoL2luZmVyZW5jZS92MS9pbmZlcmVuY2UucHJvdG8SEW1lc2guaW5mZXJlbmNlLnYxIm8KB01lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEi8KCnRvb2xfY2FsbHMYAyADKAsyGy5tZXNoLmluZmVyZW5jZS52MS5Ub29sQ2FsbBIUCgx0b29sX2NhbGxfaWQYBCABKAkiNwoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkiSgoMRnVuY3Rpb25Ub29sEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki7AQKFENoYXRDb21wbGV0aW9uUGFyYW1zEg0KBW1vZGVsGAEgASgJEiwKCG1lc3NhZ2VzGAIgAygLMhoubWVzaC5pbmZlcmVuY2UudjEuTWVzc2FnZRIXCgptYXhfdG9rZW5zGAMgASgNSACIAQESGAoLdGVtcGVyYXR1cmUYBCABKAJIAYgBARISCgV0b3BfcBgFIAEoAkgCiAEBEhIKBXRvcF9rGAYgASgFSAOIAQESEgoFbWluX3AYByABKAJIBIgBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYCCABKAJIBYgBARIeChFmcmVxdWVuY3lfcGVuYWx0eRgJIAEoAkgGiAEBEh0KEHByZXNlbmNlX3BlbmFsdHkYCiABKAJIB4gBARIRCgRzZWVkGAsgASgNSAiIAQESDAoEc3RvcBgMIAMoCRIMCgR1c2VyGA0gASgJEhIKCmlnbm9yZV9lb3MYDiABKAgSLgoFdG9vbHMYDyADKAsyHy5tZXNoLmluZmVyZW5jZS52MS5GdW5jdGlvblRvb2wSEwoLdG9vbF9jaG9pY2UYECABKAkSIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgRIAEoCEgJiAEBQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eUITChFfcHJlc2VuY2VfcGVuYWx0eUIHCgVfc2VlZEIWChRfcGFyYWxsZWxfdG9vbF9jYWxscyJPCgVVc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAEgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAIgASgNEhQKDHRvdGFsX3Rva2VucxgDIAEoDSJWChtDcmVhdGVDaGF0Q29tcGxldGlvblJlcXVlc3QSNwoGcGFyYW1zGAEgASgLMicubWVzaC5pbmZlcmVuY2UudjEuQ2hhdENvbXBsZXRpb25QYXJhbXMi3QEKHENyZWF0ZUNoYXRDb21wbGV0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSDwoHY29udGVudBgDIAEoCRIVCg1maW5pc2hfcmVhc29uGAQgASgJEicKBXVzYWdlGAUgASgLMhgubWVzaC5pbmZlcmVuY2UudjEuVXNhZ2USDwoHY3JlYXRlZBgGIAEoAxIPCgdiYWNrZW5kGAcgASgJEi8KCnRvb2xfY2FsbHMYCCADKAsyGy5tZXNoLmluZmVyZW5jZS52MS5Ub29sQ2FsbCJWChtTdHJlYW1DaGF0Q29tcGxldGlvblJlcXVlc3QSNwoGcGFyYW1zGAEgASgLMicubWVzaC5pbmZlcmVuY2UudjEuQ2hhdENvbXBsZXRpb25QYXJhbXMirwEKHFN0cmVhbUNoYXRDb21wbGV0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSDQoFZGVsdGEYAiABKAkSFQoNZmluaXNoX3JlYXNvbhgDIAEoCRInCgV1c2FnZRgEIAEoCzIYLm1lc2guaW5mZXJlbmNlLnYxLlVzYWdlEjQKCnRvb2xfY2FsbHMYBSADKAsyIC5tZXNoLmluZmVyZW5jZS52MS5Ub29sQ2FsbERlbHRhIhMKEUxpc3RNb2RlbHNSZXF1ZXN0Ij4KEkxpc3RNb2RlbHNSZXNwb25zZRIoCgZtb2RlbHMYASADKAsyGC5tZXNoLmluZmVyZW5jZS52MS5Nb2RlbCJOCgVNb2RlbBIKCgJpZBgBIAEoCRIPCgdjcmVhdGVkGAIgASgDEhAKCG93bmVkX2J5GAMgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAQgASgNIk4KDEVtYmVkUmVxdWVzdBINCgVtb2RlbBgBIAEoCRINCgVpbnB1dBgCIAMoCRISCgpkaW1lbnNpb25zGAMgASgNEgwKBHVzZXIYBCABKAkiGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiJkCg1FbWJlZFJlc3BvbnNlEioKBGRhdGEYASADKAsyHC5tZXNoLmluZmVyZW5jZS52MS5FbWJlZGRpbmcSJwoFdXNhZ2UYAiABKAsyGC5tZXNoLmluZmVyZW5jZS52MS5Vc2FnZTKtAwoQSW5mZXJlbmNlU2VydmljZRJ3ChRDcmVhdGVDaGF0Q29tcGxldGlvbhIuLm1lc2guaW5mZXJlbmNlLnYxLkNyZWF0ZUNoYXRDb21wbGV0aW9uUmVxdWVzdBovLm1lc2guaW5mZXJlbmNlLnYxLkNyZWF0ZUNoYXRDb21wbGV0aW9uUmVzcG9uc2USeQoUU3RyZWFtQ2hhdENvbXBsZXRpb24SLi5tZXNoLmluZmVyZW5jZS52MS5TdHJlYW1DaGF0Q29tcGxldGlvblJlcXVlc3QaLy5tZXNoLmluZmVyZW5jZS52MS5TdHJlYW1DaGF0Q29tcGxldGlvblJlc3BvbnNlMAESWQoKTGlzdE1vZGVscxIkLm1lc2guaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiUubWVzaC5pbmZlcmVuY2UudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEkoKBUVtYmVkEh8ubWVzaC5pbmZlcmVuY2UudjEuRW1iZWRSZXF1ZXN0GiAubWVzaC5pbmZlcmVuY2UudjEuRW1iZWRSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message mesh.inference.v1.Message
@@ -25,6 +25,20 @@ export type Message = Message$1<"mesh.inference.v1.Message"> & {
    * @generated from field: string content = 2;
    */
   content: string;
+
+  /**
+   * The calls an assistant message made.
+   *
+   * @generated from field: repeated mesh.inference.v1.ToolCall tool_calls = 3;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * For role "tool": the call this message answers.
+   *
+   * @generated from field: string tool_call_id = 4;
+   */
+  toolCallId: string;
 };
 
 /**
@@ -33,6 +47,100 @@ export type Message = Message$1<"mesh.inference.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_mesh_inference_v1_inference, 0);
+
+/**
+ * ToolCall is one function call (arguments as JSON text).
+ *
+ * @generated from message mesh.inference.v1.ToolCall
+ */
+export type ToolCall = Message$1<"mesh.inference.v1.ToolCall"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string arguments = 3;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message mesh.inference.v1.ToolCall.
+ * Use `create(ToolCallSchema)` to create a new message.
+ */
+export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 1);
+
+/**
+ * FunctionTool is one function the model may call.
+ *
+ * @generated from message mesh.inference.v1.FunctionTool
+ */
+export type FunctionTool = Message$1<"mesh.inference.v1.FunctionTool"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The arguments' JSON schema as JSON text; empty means any object.
+   *
+   * @generated from field: string parameters_json = 3;
+   */
+  parametersJson: string;
+};
+
+/**
+ * Describes the message mesh.inference.v1.FunctionTool.
+ * Use `create(FunctionToolSchema)` to create a new message.
+ */
+export const FunctionToolSchema: GenMessage<FunctionTool> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 2);
+
+/**
+ * ToolCallDelta is a streamed piece of a call: id and name first, then argument fragments.
+ *
+ * @generated from message mesh.inference.v1.ToolCallDelta
+ */
+export type ToolCallDelta = Message$1<"mesh.inference.v1.ToolCallDelta"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string arguments = 4;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message mesh.inference.v1.ToolCallDelta.
+ * Use `create(ToolCallDeltaSchema)` to create a new message.
+ */
+export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 3);
 
 /**
  * @generated from message mesh.inference.v1.ChatCompletionParams
@@ -109,6 +217,23 @@ export type ChatCompletionParams = Message$1<"mesh.inference.v1.ChatCompletionPa
    * @generated from field: bool ignore_eos = 14;
    */
   ignoreEos: boolean;
+
+  /**
+   * @generated from field: repeated mesh.inference.v1.FunctionTool tools = 15;
+   */
+  tools: FunctionTool[];
+
+  /**
+   * "none", "auto" (default), "required", or a function's name to force that call.
+   *
+   * @generated from field: string tool_choice = 16;
+   */
+  toolChoice: string;
+
+  /**
+   * @generated from field: optional bool parallel_tool_calls = 17;
+   */
+  parallelToolCalls?: boolean | undefined;
 };
 
 /**
@@ -116,7 +241,7 @@ export type ChatCompletionParams = Message$1<"mesh.inference.v1.ChatCompletionPa
  * Use `create(ChatCompletionParamsSchema)` to create a new message.
  */
 export const ChatCompletionParamsSchema: GenMessage<ChatCompletionParams> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 1);
+  messageDesc(file_mesh_inference_v1_inference, 4);
 
 /**
  * @generated from message mesh.inference.v1.Usage
@@ -143,7 +268,7 @@ export type Usage = Message$1<"mesh.inference.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 2);
+  messageDesc(file_mesh_inference_v1_inference, 5);
 
 /**
  * @generated from message mesh.inference.v1.CreateChatCompletionRequest
@@ -160,7 +285,7 @@ export type CreateChatCompletionRequest = Message$1<"mesh.inference.v1.CreateCha
  * Use `create(CreateChatCompletionRequestSchema)` to create a new message.
  */
 export const CreateChatCompletionRequestSchema: GenMessage<CreateChatCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 3);
+  messageDesc(file_mesh_inference_v1_inference, 6);
 
 /**
  * @generated from message mesh.inference.v1.CreateChatCompletionResponse
@@ -182,7 +307,7 @@ export type CreateChatCompletionResponse = Message$1<"mesh.inference.v1.CreateCh
   content: string;
 
   /**
-   * "stop" or "length".
+   * "stop", "length" or "tool_calls".
    *
    * @generated from field: string finish_reason = 4;
    */
@@ -202,6 +327,11 @@ export type CreateChatCompletionResponse = Message$1<"mesh.inference.v1.CreateCh
    * @generated from field: string backend = 7;
    */
   backend: string;
+
+  /**
+   * @generated from field: repeated mesh.inference.v1.ToolCall tool_calls = 8;
+   */
+  toolCalls: ToolCall[];
 };
 
 /**
@@ -209,7 +339,7 @@ export type CreateChatCompletionResponse = Message$1<"mesh.inference.v1.CreateCh
  * Use `create(CreateChatCompletionResponseSchema)` to create a new message.
  */
 export const CreateChatCompletionResponseSchema: GenMessage<CreateChatCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 4);
+  messageDesc(file_mesh_inference_v1_inference, 7);
 
 /**
  * @generated from message mesh.inference.v1.StreamChatCompletionRequest
@@ -226,7 +356,7 @@ export type StreamChatCompletionRequest = Message$1<"mesh.inference.v1.StreamCha
  * Use `create(StreamChatCompletionRequestSchema)` to create a new message.
  */
 export const StreamChatCompletionRequestSchema: GenMessage<StreamChatCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 5);
+  messageDesc(file_mesh_inference_v1_inference, 8);
 
 /**
  * @generated from message mesh.inference.v1.StreamChatCompletionResponse
@@ -253,6 +383,11 @@ export type StreamChatCompletionResponse = Message$1<"mesh.inference.v1.StreamCh
    * @generated from field: mesh.inference.v1.Usage usage = 4;
    */
   usage?: Usage | undefined;
+
+  /**
+   * @generated from field: repeated mesh.inference.v1.ToolCallDelta tool_calls = 5;
+   */
+  toolCalls: ToolCallDelta[];
 };
 
 /**
@@ -260,7 +395,7 @@ export type StreamChatCompletionResponse = Message$1<"mesh.inference.v1.StreamCh
  * Use `create(StreamChatCompletionResponseSchema)` to create a new message.
  */
 export const StreamChatCompletionResponseSchema: GenMessage<StreamChatCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 6);
+  messageDesc(file_mesh_inference_v1_inference, 9);
 
 /**
  * @generated from message mesh.inference.v1.ListModelsRequest
@@ -273,7 +408,7 @@ export type ListModelsRequest = Message$1<"mesh.inference.v1.ListModelsRequest">
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 7);
+  messageDesc(file_mesh_inference_v1_inference, 10);
 
 /**
  * @generated from message mesh.inference.v1.ListModelsResponse
@@ -290,7 +425,7 @@ export type ListModelsResponse = Message$1<"mesh.inference.v1.ListModelsResponse
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 8);
+  messageDesc(file_mesh_inference_v1_inference, 11);
 
 /**
  * @generated from message mesh.inference.v1.Model
@@ -322,7 +457,80 @@ export type Model = Message$1<"mesh.inference.v1.Model"> & {
  * Use `create(ModelSchema)` to create a new message.
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 9);
+  messageDesc(file_mesh_inference_v1_inference, 12);
+
+/**
+ * @generated from message mesh.inference.v1.EmbedRequest
+ */
+export type EmbedRequest = Message$1<"mesh.inference.v1.EmbedRequest"> & {
+  /**
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * @generated from field: repeated string input = 2;
+   */
+  input: string[];
+
+  /**
+   * 0: the model's own length.
+   *
+   * @generated from field: uint32 dimensions = 3;
+   */
+  dimensions: number;
+
+  /**
+   * @generated from field: string user = 4;
+   */
+  user: string;
+};
+
+/**
+ * Describes the message mesh.inference.v1.EmbedRequest.
+ * Use `create(EmbedRequestSchema)` to create a new message.
+ */
+export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 13);
+
+/**
+ * @generated from message mesh.inference.v1.Embedding
+ */
+export type Embedding = Message$1<"mesh.inference.v1.Embedding"> & {
+  /**
+   * @generated from field: repeated float values = 1;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message mesh.inference.v1.Embedding.
+ * Use `create(EmbeddingSchema)` to create a new message.
+ */
+export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 14);
+
+/**
+ * @generated from message mesh.inference.v1.EmbedResponse
+ */
+export type EmbedResponse = Message$1<"mesh.inference.v1.EmbedResponse"> & {
+  /**
+   * @generated from field: repeated mesh.inference.v1.Embedding data = 1;
+   */
+  data: Embedding[];
+
+  /**
+   * @generated from field: mesh.inference.v1.Usage usage = 2;
+   */
+  usage?: Usage | undefined;
+};
+
+/**
+ * Describes the message mesh.inference.v1.EmbedResponse.
+ * Use `create(EmbedResponseSchema)` to create a new message.
+ */
+export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 15);
 
 /**
  * InferenceService is the public API for internal services: the same models,
@@ -358,6 +566,16 @@ export const InferenceService: GenService<{
     methodKind: "unary";
     input: typeof ListModelsRequestSchema;
     output: typeof ListModelsResponseSchema;
+  },
+  /**
+   * Embed returns one embedding per input, as POST /v1/embeddings does.
+   *
+   * @generated from rpc mesh.inference.v1.InferenceService.Embed
+   */
+  embed: {
+    methodKind: "unary";
+    input: typeof EmbedRequestSchema;
+    output: typeof EmbedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mesh_inference_v1_inference, 0);

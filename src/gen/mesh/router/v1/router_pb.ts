@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { ChatMessage, FinishReason, SamplingParams } from "../../shard/v1/shard_pb.js";
+import type { ChatMessage, Embedding, EmbedInput, FinishReason, SamplingParams, ToolCallDelta, ToolSettings } from "../../shard/v1/shard_pb.js";
 import { file_mesh_shard_v1_shard } from "../../shard/v1/shard_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,71 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/router/v1/router.proto.
  */
 export const file_mesh_router_v1_router: GenFile = /*@__PURE__*/
-  fileDesc("ChttZXNoL3JvdXRlci92MS9yb3V0ZXIucHJvdG8SDm1lc2gucm91dGVyLnYxItsBCg9HZW5lcmF0ZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIsCghtZXNzYWdlcxgDIAMoCzIaLm1lc2guc2hhcmQudjEuQ2hhdE1lc3NhZ2USDgoGcHJvbXB0GAQgASgJEi8KCHNhbXBsaW5nGAUgASgLMh0ubWVzaC5zaGFyZC52MS5TYW1wbGluZ1BhcmFtcxIPCgd1bml0X2lkGAYgASgJEg4KBmtleV9pZBgHIAEoCRIVCg1mb3JjZV9iYWNrZW5kGAggASgJIp0BChBHZW5lcmF0ZVJlc3BvbnNlEioKB3N0YXJ0ZWQYASABKAsyFy5tZXNoLnJvdXRlci52MS5TdGFydGVkSAASJgoFZGVsdGEYAiABKAsyFS5tZXNoLnJvdXRlci52MS5EZWx0YUgAEiwKCGZpbmlzaGVkGAMgASgLMhgubWVzaC5yb3V0ZXIudjEuRmluaXNoZWRIAEIHCgVldmVudCJyCgdTdGFydGVkEhUKDXByb21wdF90b2tlbnMYASABKA0SDwoHYmFja2VuZBgCIAEoCRIPCgdyZXBsaWNhGAMgASgJEhIKCmV4cGVyaW1lbnQYBCABKAkSGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIioKBURlbHRhEgwKBHRleHQYASABKAkSEwoLdG9rZW5fY291bnQYAiABKA0ilgEKCEZpbmlzaGVkEjIKDWZpbmlzaF9yZWFzb24YASABKA4yGy5tZXNoLnNoYXJkLnYxLkZpbmlzaFJlYXNvbhIVCg1wcm9tcHRfdG9rZW5zGAIgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgNEhEKCWVuZ2luZV9tcxgEIAEoARIRCglyb3V0ZXJfbXMYBSABKAEiEwoRTGlzdE1vZGVsc1JlcXVlc3QiPwoSTGlzdE1vZGVsc1Jlc3BvbnNlEikKBm1vZGVscxgBIAMoCzIZLm1lc2gucm91dGVyLnYxLk1vZGVsSW5mbyJmCglNb2RlbEluZm8SDAoEbmFtZRgBIAEoCRIWCg5jb250ZXh0X2xlbmd0aBgCIAEoDRIQCghiYWNrZW5kcxgDIAMoCRIQCghvd25lZF9ieRgEIAEoCRIPCgdjcmVhdGVkGAUgASgDIrgBCgpFeHBlcmltZW50EgwKBG5hbWUYASABKAkSDQoFbW9kZWwYAiABKAkSDAoEdW5pdBgDIAEoCRIrCgRhcm1zGAQgAygLMh0ubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudEFybRIsCgZzaGFkb3cYBSABKAsyHC5tZXNoLnJvdXRlci52MS5TaGFkb3dUYXJnZXQSDAoEc2FsdBgGIAEoCRIWCg5wcmltYXJ5X21ldHJpYxgHIAEoCSIwCg1FeHBlcmltZW50QXJtEg8KB2JhY2tlbmQYASABKAkSDgoGd2VpZ2h0GAIgASgBIjAKDFNoYWRvd1RhcmdldBIPCgdiYWNrZW5kGAEgASgJEg8KB3BlcmNlbnQYAiABKAEiWQoVU2V0RXhwZXJpbWVudHNSZXF1ZXN0Ei8KC2V4cGVyaW1lbnRzGAEgAygLMhoubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudBIPCgdyZXBsYWNlGAIgASgIIk8KFlNldEV4cGVyaW1lbnRzUmVzcG9uc2USNQoLZXhwZXJpbWVudHMYASADKAsyIC5tZXNoLnJvdXRlci52MS5FeHBlcmltZW50U3RhdHVzIhgKFkxpc3RFeHBlcmltZW50c1JlcXVlc3QiUAoXTGlzdEV4cGVyaW1lbnRzUmVzcG9uc2USNQoLZXhwZXJpbWVudHMYASADKAsyIC5tZXNoLnJvdXRlci52MS5FeHBlcmltZW50U3RhdHVzInIKEEV4cGVyaW1lbnRTdGF0dXMSLgoKZXhwZXJpbWVudBgBIAEoCzIaLm1lc2gucm91dGVyLnYxLkV4cGVyaW1lbnQSDQoFc3RhdGUYAiABKAkSEAoIcmVxdWVzdHMYAyABKAQSDQoFc2luY2UYBCABKAkiKgoaR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJNChtHZXRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USEwoLcmVwb3J0X2pzb24YASABKAkSDAoEdGV4dBgCIAEoCRILCgNzdmcYAyABKAkiJQoVU3RvcEV4cGVyaW1lbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiTgoWU3RvcEV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudFN0YXR1cyKFAQoVUmVjb3JkRmVlZGJhY2tSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDgoGbWV0cmljGAIgASgJEhAKBm51bWJlchgDIAEoAUgAEg4KBGZsYWcYBCABKAhIABIOCgZrZXlfaWQYBSABKAkSDQoFYWRtaW4YBiABKAhCBwoFdmFsdWUiOQoWUmVjb3JkRmVlZGJhY2tSZXNwb25zZRISCgpleHBlcmltZW50GAEgASgJEgsKA2FybRgCIAEoCTK1AQoNUm91dGVyU2VydmljZRJPCghHZW5lcmF0ZRIfLm1lc2gucm91dGVyLnYxLkdlbmVyYXRlUmVxdWVzdBogLm1lc2gucm91dGVyLnYxLkdlbmVyYXRlUmVzcG9uc2UwARJTCgpMaXN0TW9kZWxzEiEubWVzaC5yb3V0ZXIudjEuTGlzdE1vZGVsc1JlcXVlc3QaIi5tZXNoLnJvdXRlci52MS5MaXN0TW9kZWxzUmVzcG9uc2UyjwQKFkV4cGVyaW1lbnRBZG1pblNlcnZpY2USXwoOU2V0RXhwZXJpbWVudHMSJS5tZXNoLnJvdXRlci52MS5TZXRFeHBlcmltZW50c1JlcXVlc3QaJi5tZXNoLnJvdXRlci52MS5TZXRFeHBlcmltZW50c1Jlc3BvbnNlEmIKD0xpc3RFeHBlcmltZW50cxImLm1lc2gucm91dGVyLnYxLkxpc3RFeHBlcmltZW50c1JlcXVlc3QaJy5tZXNoLnJvdXRlci52MS5MaXN0RXhwZXJpbWVudHNSZXNwb25zZRJuChNHZXRFeHBlcmltZW50UmVwb3J0EioubWVzaC5yb3V0ZXIudjEuR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaKy5tZXNoLnJvdXRlci52MS5HZXRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USXwoOU3RvcEV4cGVyaW1lbnQSJS5tZXNoLnJvdXRlci52MS5TdG9wRXhwZXJpbWVudFJlcXVlc3QaJi5tZXNoLnJvdXRlci52MS5TdG9wRXhwZXJpbWVudFJlc3BvbnNlEl8KDlJlY29yZEZlZWRiYWNrEiUubWVzaC5yb3V0ZXIudjEuUmVjb3JkRmVlZGJhY2tSZXF1ZXN0GiYubWVzaC5yb3V0ZXIudjEuUmVjb3JkRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z", [file_mesh_shard_v1_shard]);
+  fileDesc("ChttZXNoL3JvdXRlci92MS9yb3V0ZXIucHJvdG8SDm1lc2gucm91dGVyLnYxIoABCgxFbWJlZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIpCgZpbnB1dHMYAyADKAsyGS5tZXNoLnNoYXJkLnYxLkVtYmVkSW5wdXQSEgoKZGltZW5zaW9ucxgEIAEoDRIOCgZrZXlfaWQYBSABKAkiZQoNRW1iZWRSZXNwb25zZRIsCgplbWJlZGRpbmdzGAEgAygLMhgubWVzaC5zaGFyZC52MS5FbWJlZGRpbmcSFQoNcHJvbXB0X3Rva2VucxgCIAEoDRIPCgdiYWNrZW5kGAMgASgJIocCCg9HZW5lcmF0ZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIsCghtZXNzYWdlcxgDIAMoCzIaLm1lc2guc2hhcmQudjEuQ2hhdE1lc3NhZ2USDgoGcHJvbXB0GAQgASgJEi8KCHNhbXBsaW5nGAUgASgLMh0ubWVzaC5zaGFyZC52MS5TYW1wbGluZ1BhcmFtcxIPCgd1bml0X2lkGAYgASgJEg4KBmtleV9pZBgHIAEoCRIVCg1mb3JjZV9iYWNrZW5kGAggASgJEioKBXRvb2xzGAkgASgLMhsubWVzaC5zaGFyZC52MS5Ub29sU2V0dGluZ3MinQEKEEdlbmVyYXRlUmVzcG9uc2USKgoHc3RhcnRlZBgBIAEoCzIXLm1lc2gucm91dGVyLnYxLlN0YXJ0ZWRIABImCgVkZWx0YRgCIAEoCzIVLm1lc2gucm91dGVyLnYxLkRlbHRhSAASLAoIZmluaXNoZWQYAyABKAsyGC5tZXNoLnJvdXRlci52MS5GaW5pc2hlZEgAQgcKBWV2ZW50InIKB1N0YXJ0ZWQSFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIPCgdiYWNrZW5kGAIgASgJEg8KB3JlcGxpY2EYAyABKAkSEgoKZXhwZXJpbWVudBgEIAEoCRIaChJzeXN0ZW1fZmluZ2VycHJpbnQYBSABKAkiXAoFRGVsdGESDAoEdGV4dBgBIAEoCRITCgt0b2tlbl9jb3VudBgCIAEoDRIwCgp0b29sX2NhbGxzGAMgAygLMhwubWVzaC5zaGFyZC52MS5Ub29sQ2FsbERlbHRhIpYBCghGaW5pc2hlZBIyCg1maW5pc2hfcmVhc29uGAEgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgCIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgDIAEoDRIRCgllbmdpbmVfbXMYBCABKAESEQoJcm91dGVyX21zGAUgASgBIhMKEUxpc3RNb2RlbHNSZXF1ZXN0Ij8KEkxpc3RNb2RlbHNSZXNwb25zZRIpCgZtb2RlbHMYASADKAsyGS5tZXNoLnJvdXRlci52MS5Nb2RlbEluZm8iZgoJTW9kZWxJbmZvEgwKBG5hbWUYASABKAkSFgoOY29udGV4dF9sZW5ndGgYAiABKA0SEAoIYmFja2VuZHMYAyADKAkSEAoIb3duZWRfYnkYBCABKAkSDwoHY3JlYXRlZBgFIAEoAyK4AQoKRXhwZXJpbWVudBIMCgRuYW1lGAEgASgJEg0KBW1vZGVsGAIgASgJEgwKBHVuaXQYAyABKAkSKwoEYXJtcxgEIAMoCzIdLm1lc2gucm91dGVyLnYxLkV4cGVyaW1lbnRBcm0SLAoGc2hhZG93GAUgASgLMhwubWVzaC5yb3V0ZXIudjEuU2hhZG93VGFyZ2V0EgwKBHNhbHQYBiABKAkSFgoOcHJpbWFyeV9tZXRyaWMYByABKAkiMAoNRXhwZXJpbWVudEFybRIPCgdiYWNrZW5kGAEgASgJEg4KBndlaWdodBgCIAEoASIwCgxTaGFkb3dUYXJnZXQSDwoHYmFja2VuZBgBIAEoCRIPCgdwZXJjZW50GAIgASgBIlkKFVNldEV4cGVyaW1lbnRzUmVxdWVzdBIvCgtleHBlcmltZW50cxgBIAMoCzIaLm1lc2gucm91dGVyLnYxLkV4cGVyaW1lbnQSDwoHcmVwbGFjZRgCIAEoCCJPChZTZXRFeHBlcmltZW50c1Jlc3BvbnNlEjUKC2V4cGVyaW1lbnRzGAEgAygLMiAubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudFN0YXR1cyIYChZMaXN0RXhwZXJpbWVudHNSZXF1ZXN0IlAKF0xpc3RFeHBlcmltZW50c1Jlc3BvbnNlEjUKC2V4cGVyaW1lbnRzGAEgAygLMiAubWVzaC5yb3V0ZXIudjEuRXhwZXJpbWVudFN0YXR1cyJyChBFeHBlcmltZW50U3RhdHVzEi4KCmV4cGVyaW1lbnQYASABKAsyGi5tZXNoLnJvdXRlci52MS5FeHBlcmltZW50Eg0KBXN0YXRlGAIgASgJEhAKCHJlcXVlc3RzGAMgASgEEg0KBXNpbmNlGAQgASgJIioKGkdldEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiTQobR2V0RXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlEhMKC3JlcG9ydF9qc29uGAEgASgJEgwKBHRleHQYAiABKAkSCwoDc3ZnGAMgASgJIiUKFVN0b3BFeHBlcmltZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJIk4KFlN0b3BFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLm1lc2gucm91dGVyLnYxLkV4cGVyaW1lbnRTdGF0dXMihQEKFVJlY29yZEZlZWRiYWNrUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBm1ldHJpYxgCIAEoCRIQCgZudW1iZXIYAyABKAFIABIOCgRmbGFnGAQgASgISAASDgoGa2V5X2lkGAUgASgJEg0KBWFkbWluGAYgASgIQgcKBXZhbHVlIjkKFlJlY29yZEZlZWRiYWNrUmVzcG9uc2USEgoKZXhwZXJpbWVudBgBIAEoCRILCgNhcm0YAiABKAky+wEKDVJvdXRlclNlcnZpY2USTwoIR2VuZXJhdGUSHy5tZXNoLnJvdXRlci52MS5HZW5lcmF0ZVJlcXVlc3QaIC5tZXNoLnJvdXRlci52MS5HZW5lcmF0ZVJlc3BvbnNlMAESUwoKTGlzdE1vZGVscxIhLm1lc2gucm91dGVyLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiIubWVzaC5yb3V0ZXIudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEkQKBUVtYmVkEhwubWVzaC5yb3V0ZXIudjEuRW1iZWRSZXF1ZXN0Gh0ubWVzaC5yb3V0ZXIudjEuRW1iZWRSZXNwb25zZTKPBAoWRXhwZXJpbWVudEFkbWluU2VydmljZRJfCg5TZXRFeHBlcmltZW50cxIlLm1lc2gucm91dGVyLnYxLlNldEV4cGVyaW1lbnRzUmVxdWVzdBomLm1lc2gucm91dGVyLnYxLlNldEV4cGVyaW1lbnRzUmVzcG9uc2USYgoPTGlzdEV4cGVyaW1lbnRzEiYubWVzaC5yb3V0ZXIudjEuTGlzdEV4cGVyaW1lbnRzUmVxdWVzdBonLm1lc2gucm91dGVyLnYxLkxpc3RFeHBlcmltZW50c1Jlc3BvbnNlEm4KE0dldEV4cGVyaW1lbnRSZXBvcnQSKi5tZXNoLnJvdXRlci52MS5HZXRFeHBlcmltZW50UmVwb3J0UmVxdWVzdBorLm1lc2gucm91dGVyLnYxLkdldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRJfCg5TdG9wRXhwZXJpbWVudBIlLm1lc2gucm91dGVyLnYxLlN0b3BFeHBlcmltZW50UmVxdWVzdBomLm1lc2gucm91dGVyLnYxLlN0b3BFeHBlcmltZW50UmVzcG9uc2USXwoOUmVjb3JkRmVlZGJhY2sSJS5tZXNoLnJvdXRlci52MS5SZWNvcmRGZWVkYmFja1JlcXVlc3QaJi5tZXNoLnJvdXRlci52MS5SZWNvcmRGZWVkYmFja1Jlc3BvbnNlYgZwcm90bzM", [file_mesh_shard_v1_shard]);
+
+/**
+ * @generated from message mesh.router.v1.EmbedRequest
+ */
+export type EmbedRequest = Message<"mesh.router.v1.EmbedRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * @generated from field: repeated mesh.shard.v1.EmbedInput inputs = 3;
+   */
+  inputs: EmbedInput[];
+
+  /**
+   * @generated from field: uint32 dimensions = 4;
+   */
+  dimensions: number;
+
+  /**
+   * @generated from field: string key_id = 5;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.EmbedRequest.
+ * Use `create(EmbedRequestSchema)` to create a new message.
+ */
+export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 0);
+
+/**
+ * @generated from message mesh.router.v1.EmbedResponse
+ */
+export type EmbedResponse = Message<"mesh.router.v1.EmbedResponse"> & {
+  /**
+   * @generated from field: repeated mesh.shard.v1.Embedding embeddings = 1;
+   */
+  embeddings: Embedding[];
+
+  /**
+   * @generated from field: uint32 prompt_tokens = 2;
+   */
+  promptTokens: number;
+
+  /**
+   * @generated from field: string backend = 3;
+   */
+  backend: string;
+};
+
+/**
+ * Describes the message mesh.router.v1.EmbedResponse.
+ * Use `create(EmbedResponseSchema)` to create a new message.
+ */
+export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_router_v1_router, 1);
 
 /**
  * @generated from message mesh.router.v1.GenerateRequest
@@ -65,6 +129,13 @@ export type GenerateRequest = Message<"mesh.router.v1.GenerateRequest"> & {
    * @generated from field: string force_backend = 8;
    */
   forceBackend: string;
+
+  /**
+   * Function tools; unset: none.
+   *
+   * @generated from field: mesh.shard.v1.ToolSettings tools = 9;
+   */
+  tools?: ToolSettings | undefined;
 };
 
 /**
@@ -72,7 +143,7 @@ export type GenerateRequest = Message<"mesh.router.v1.GenerateRequest"> & {
  * Use `create(GenerateRequestSchema)` to create a new message.
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 0);
+  messageDesc(file_mesh_router_v1_router, 2);
 
 /**
  * @generated from message mesh.router.v1.GenerateResponse
@@ -107,7 +178,7 @@ export type GenerateResponse = Message<"mesh.router.v1.GenerateResponse"> & {
  * Use `create(GenerateResponseSchema)` to create a new message.
  */
 export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 1);
+  messageDesc(file_mesh_router_v1_router, 3);
 
 /**
  * Started is sent once the prompt is tokenized and a replica was chosen.
@@ -148,7 +219,7 @@ export type Started = Message<"mesh.router.v1.Started"> & {
  * Use `create(StartedSchema)` to create a new message.
  */
 export const StartedSchema: GenMessage<Started> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 2);
+  messageDesc(file_mesh_router_v1_router, 4);
 
 /**
  * @generated from message mesh.router.v1.Delta
@@ -163,6 +234,13 @@ export type Delta = Message<"mesh.router.v1.Delta"> & {
    * @generated from field: uint32 token_count = 2;
    */
   tokenCount: number;
+
+  /**
+   * Tool-call pieces (parsed from the model's output or passed through).
+   *
+   * @generated from field: repeated mesh.shard.v1.ToolCallDelta tool_calls = 3;
+   */
+  toolCalls: ToolCallDelta[];
 };
 
 /**
@@ -170,7 +248,7 @@ export type Delta = Message<"mesh.router.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 3);
+  messageDesc(file_mesh_router_v1_router, 5);
 
 /**
  * @generated from message mesh.router.v1.Finished
@@ -207,7 +285,7 @@ export type Finished = Message<"mesh.router.v1.Finished"> & {
  * Use `create(FinishedSchema)` to create a new message.
  */
 export const FinishedSchema: GenMessage<Finished> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 4);
+  messageDesc(file_mesh_router_v1_router, 6);
 
 /**
  * @generated from message mesh.router.v1.ListModelsRequest
@@ -220,7 +298,7 @@ export type ListModelsRequest = Message<"mesh.router.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 5);
+  messageDesc(file_mesh_router_v1_router, 7);
 
 /**
  * @generated from message mesh.router.v1.ListModelsResponse
@@ -237,7 +315,7 @@ export type ListModelsResponse = Message<"mesh.router.v1.ListModelsResponse"> & 
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 6);
+  messageDesc(file_mesh_router_v1_router, 8);
 
 /**
  * @generated from message mesh.router.v1.ModelInfo
@@ -274,7 +352,7 @@ export type ModelInfo = Message<"mesh.router.v1.ModelInfo"> & {
  * Use `create(ModelInfoSchema)` to create a new message.
  */
 export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 7);
+  messageDesc(file_mesh_router_v1_router, 9);
 
 /**
  * Experiment mirrors the `experiments:` entry of mesh.yaml.
@@ -331,7 +409,7 @@ export type Experiment = Message<"mesh.router.v1.Experiment"> & {
  * Use `create(ExperimentSchema)` to create a new message.
  */
 export const ExperimentSchema: GenMessage<Experiment> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 8);
+  messageDesc(file_mesh_router_v1_router, 10);
 
 /**
  * @generated from message mesh.router.v1.ExperimentArm
@@ -353,7 +431,7 @@ export type ExperimentArm = Message<"mesh.router.v1.ExperimentArm"> & {
  * Use `create(ExperimentArmSchema)` to create a new message.
  */
 export const ExperimentArmSchema: GenMessage<ExperimentArm> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 9);
+  messageDesc(file_mesh_router_v1_router, 11);
 
 /**
  * @generated from message mesh.router.v1.ShadowTarget
@@ -375,7 +453,7 @@ export type ShadowTarget = Message<"mesh.router.v1.ShadowTarget"> & {
  * Use `create(ShadowTargetSchema)` to create a new message.
  */
 export const ShadowTargetSchema: GenMessage<ShadowTarget> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 10);
+  messageDesc(file_mesh_router_v1_router, 12);
 
 /**
  * @generated from message mesh.router.v1.SetExperimentsRequest
@@ -397,7 +475,7 @@ export type SetExperimentsRequest = Message<"mesh.router.v1.SetExperimentsReques
  * Use `create(SetExperimentsRequestSchema)` to create a new message.
  */
 export const SetExperimentsRequestSchema: GenMessage<SetExperimentsRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 11);
+  messageDesc(file_mesh_router_v1_router, 13);
 
 /**
  * @generated from message mesh.router.v1.SetExperimentsResponse
@@ -414,7 +492,7 @@ export type SetExperimentsResponse = Message<"mesh.router.v1.SetExperimentsRespo
  * Use `create(SetExperimentsResponseSchema)` to create a new message.
  */
 export const SetExperimentsResponseSchema: GenMessage<SetExperimentsResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 12);
+  messageDesc(file_mesh_router_v1_router, 14);
 
 /**
  * @generated from message mesh.router.v1.ListExperimentsRequest
@@ -427,7 +505,7 @@ export type ListExperimentsRequest = Message<"mesh.router.v1.ListExperimentsRequ
  * Use `create(ListExperimentsRequestSchema)` to create a new message.
  */
 export const ListExperimentsRequestSchema: GenMessage<ListExperimentsRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 13);
+  messageDesc(file_mesh_router_v1_router, 15);
 
 /**
  * @generated from message mesh.router.v1.ListExperimentsResponse
@@ -444,7 +522,7 @@ export type ListExperimentsResponse = Message<"mesh.router.v1.ListExperimentsRes
  * Use `create(ListExperimentsResponseSchema)` to create a new message.
  */
 export const ListExperimentsResponseSchema: GenMessage<ListExperimentsResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 14);
+  messageDesc(file_mesh_router_v1_router, 16);
 
 /**
  * ExperimentStatus is an experiment's configuration and where it stands.
@@ -482,7 +560,7 @@ export type ExperimentStatus = Message<"mesh.router.v1.ExperimentStatus"> & {
  * Use `create(ExperimentStatusSchema)` to create a new message.
  */
 export const ExperimentStatusSchema: GenMessage<ExperimentStatus> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 15);
+  messageDesc(file_mesh_router_v1_router, 17);
 
 /**
  * @generated from message mesh.router.v1.GetExperimentReportRequest
@@ -499,7 +577,7 @@ export type GetExperimentReportRequest = Message<"mesh.router.v1.GetExperimentRe
  * Use `create(GetExperimentReportRequestSchema)` to create a new message.
  */
 export const GetExperimentReportRequestSchema: GenMessage<GetExperimentReportRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 16);
+  messageDesc(file_mesh_router_v1_router, 18);
 
 /**
  * @generated from message mesh.router.v1.GetExperimentReportResponse
@@ -533,7 +611,7 @@ export type GetExperimentReportResponse = Message<"mesh.router.v1.GetExperimentR
  * Use `create(GetExperimentReportResponseSchema)` to create a new message.
  */
 export const GetExperimentReportResponseSchema: GenMessage<GetExperimentReportResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 17);
+  messageDesc(file_mesh_router_v1_router, 19);
 
 /**
  * @generated from message mesh.router.v1.StopExperimentRequest
@@ -550,7 +628,7 @@ export type StopExperimentRequest = Message<"mesh.router.v1.StopExperimentReques
  * Use `create(StopExperimentRequestSchema)` to create a new message.
  */
 export const StopExperimentRequestSchema: GenMessage<StopExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 18);
+  messageDesc(file_mesh_router_v1_router, 20);
 
 /**
  * @generated from message mesh.router.v1.StopExperimentResponse
@@ -567,7 +645,7 @@ export type StopExperimentResponse = Message<"mesh.router.v1.StopExperimentRespo
  * Use `create(StopExperimentResponseSchema)` to create a new message.
  */
 export const StopExperimentResponseSchema: GenMessage<StopExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 19);
+  messageDesc(file_mesh_router_v1_router, 21);
 
 /**
  * @generated from message mesh.router.v1.RecordFeedbackRequest
@@ -619,7 +697,7 @@ export type RecordFeedbackRequest = Message<"mesh.router.v1.RecordFeedbackReques
  * Use `create(RecordFeedbackRequestSchema)` to create a new message.
  */
 export const RecordFeedbackRequestSchema: GenMessage<RecordFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 20);
+  messageDesc(file_mesh_router_v1_router, 22);
 
 /**
  * @generated from message mesh.router.v1.RecordFeedbackResponse
@@ -641,7 +719,7 @@ export type RecordFeedbackResponse = Message<"mesh.router.v1.RecordFeedbackRespo
  * Use `create(RecordFeedbackResponseSchema)` to create a new message.
  */
 export const RecordFeedbackResponseSchema: GenMessage<RecordFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_router_v1_router, 21);
+  messageDesc(file_mesh_router_v1_router, 23);
 
 /**
  * RouterService maps a model name to a backend and a replica, and streams
@@ -670,6 +748,16 @@ export const RouterService: GenService<{
     methodKind: "unary";
     input: typeof ListModelsRequestSchema;
     output: typeof ListModelsResponseSchema;
+  },
+  /**
+   * Embed routes one embeddings request to a replica of the model's first backend.
+   *
+   * @generated from rpc mesh.router.v1.RouterService.Embed
+   */
+  embed: {
+    methodKind: "unary";
+    input: typeof EmbedRequestSchema;
+    output: typeof EmbedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mesh_router_v1_router, 0);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/shard/v1/shard.proto.
  */
 export const file_mesh_shard_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIucCCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJQggKBl90b3BfcEIICgZfdG9wX2tCCAoGX21pbl9wQhUKE19yZXBldGl0aW9uX3BlbmFsdHlCBwoFX3NlZWQiLAoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIr0BCg9HZW5lcmF0ZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIYChBwcm9tcHRfdG9rZW5faWRzGAMgAygNEiwKCG1lc3NhZ2VzGAQgAygLMhoubWVzaC5zaGFyZC52MS5DaGF0TWVzc2FnZRIOCgZwcm9tcHQYBSABKAkSLwoIc2FtcGxpbmcYBiABKAsyHS5tZXNoLnNoYXJkLnYxLlNhbXBsaW5nUGFyYW1zIsEBChBHZW5lcmF0ZVJlc3BvbnNlEhEKCXRva2VuX2lkcxgBIAMoDRIMCgR0ZXh0GAIgASgJEjIKDWZpbmlzaF9yZWFzb24YAyABKA4yGy5tZXNoLnNoYXJkLnYxLkZpbmlzaFJlYXNvbhIVCg1wcm9tcHRfdG9rZW5zGAQgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAUgASgNEhEKCWVuZ2luZV9tcxgGIAEoARITCgt0b2tlbl9jb3VudBgHIAEoDSIQCg5HZXRJbmZvUmVxdWVzdCJ7Cg9HZXRJbmZvUmVzcG9uc2USDgoGZW5naW5lGAEgASgJEg0KBW1vZGVsGAIgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAMgASgNEhUKDW1heF9zZXF1ZW5jZXMYBCABKA0SGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIisKEFdhdGNoTG9hZFJlcXVlc3QSFwoPbWluX2ludGVydmFsX21zGAEgASgNImAKEVdhdGNoTG9hZFJlc3BvbnNlEg8KB3J1bm5pbmcYASABKA0SDgoGcXVldWVkGAIgASgNEhIKCmZyZWVfc2xvdHMYAyABKA0SFgoOa3ZfY2FjaGVfdXNhZ2UYBCABKAEqfAoMRmluaXNoUmVhc29uEh0KGUZJTklTSF9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJGSU5JU0hfUkVBU09OX1NUT1AQARIYChRGSU5JU0hfUkVBU09OX0xFTkdUSBACEhsKF0ZJTklTSF9SRUFTT05fQ0FOQ0VMTEVEEAMy+QEKDFNoYXJkU2VydmljZRJNCghHZW5lcmF0ZRIeLm1lc2guc2hhcmQudjEuR2VuZXJhdGVSZXF1ZXN0Gh8ubWVzaC5zaGFyZC52MS5HZW5lcmF0ZVJlc3BvbnNlMAESSAoHR2V0SW5mbxIdLm1lc2guc2hhcmQudjEuR2V0SW5mb1JlcXVlc3QaHi5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXNwb25zZRJQCglXYXRjaExvYWQSHy5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlcXVlc3QaIC5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlc3BvbnNlMAFiBnByb3RvMw");
+  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIucCCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJQggKBl90b3BfcEIICgZfdG9wX2tCCAoGX21pbl9wQhUKE19yZXBldGl0aW9uX3BlbmFsdHlCBwoFX3NlZWQifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki6QEKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyLzAQoQR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YSIQCg5HZXRJbmZvUmVxdWVzdCJ7Cg9HZXRJbmZvUmVzcG9uc2USDgoGZW5naW5lGAEgASgJEg0KBW1vZGVsGAIgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAMgASgNEhUKDW1heF9zZXF1ZW5jZXMYBCABKA0SGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIisKEFdhdGNoTG9hZFJlcXVlc3QSFwoPbWluX2ludGVydmFsX21zGAEgASgNImAKEVdhdGNoTG9hZFJlc3BvbnNlEg8KB3J1bm5pbmcYASABKA0SDgoGcXVldWVkGAIgASgNEhIKCmZyZWVfc2xvdHMYAyABKA0SFgoOa3ZfY2FjaGVfdXNhZ2UYBCABKAEiLQoKRW1iZWRJbnB1dBIMCgR0ZXh0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDSJwCgxFbWJlZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIpCgZpbnB1dHMYAyADKAsyGS5tZXNoLnNoYXJkLnYxLkVtYmVkSW5wdXQSEgoKZGltZW5zaW9ucxgEIAEoDSIbCglFbWJlZGRpbmcSDgoGdmFsdWVzGAEgAygCIlQKDUVtYmVkUmVzcG9uc2USLAoKZW1iZWRkaW5ncxgBIAMoCzIYLm1lc2guc2hhcmQudjEuRW1iZWRkaW5nEhUKDXByb21wdF90b2tlbnMYAiABKA0qmgEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIbChdGSU5JU0hfUkVBU09OX0NBTkNFTExFRBADEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAEMr0CCgxTaGFyZFNlcnZpY2USTQoIR2VuZXJhdGUSHi5tZXNoLnNoYXJkLnYxLkdlbmVyYXRlUmVxdWVzdBofLm1lc2guc2hhcmQudjEuR2VuZXJhdGVSZXNwb25zZTABEkgKB0dldEluZm8SHS5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXF1ZXN0Gh4ubWVzaC5zaGFyZC52MS5HZXRJbmZvUmVzcG9uc2USUAoJV2F0Y2hMb2FkEh8ubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXF1ZXN0GiAubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXNwb25zZTABEkIKBUVtYmVkEhsubWVzaC5zaGFyZC52MS5FbWJlZFJlcXVlc3QaHC5tZXNoLnNoYXJkLnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * SamplingParams are the sampling settings of one sequence. Unset optional
@@ -116,6 +116,27 @@ export type ChatMessage = Message<"mesh.shard.v1.ChatMessage"> & {
    * @generated from field: string content = 2;
    */
   content: string;
+
+  /**
+   * The calls an assistant message made (OpenAI `tool_calls`).
+   *
+   * @generated from field: repeated mesh.shard.v1.ToolCall tool_calls = 3;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * For role "tool": the call this message answers.
+   *
+   * @generated from field: string tool_call_id = 4;
+   */
+  toolCallId: string;
+
+  /**
+   * The function's name on a tool message, or the participant's name.
+   *
+   * @generated from field: string name = 5;
+   */
+  name: string;
 };
 
 /**
@@ -124,6 +145,147 @@ export type ChatMessage = Message<"mesh.shard.v1.ChatMessage"> & {
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
   messageDesc(file_mesh_shard_v1_shard, 1);
+
+/**
+ * ToolCall is one function call an assistant made.
+ *
+ * @generated from message mesh.shard.v1.ToolCall
+ */
+export type ToolCall = Message<"mesh.shard.v1.ToolCall"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The arguments as JSON text.
+   *
+   * @generated from field: string arguments = 3;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message mesh.shard.v1.ToolCall.
+ * Use `create(ToolCallSchema)` to create a new message.
+ */
+export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 2);
+
+/**
+ * ToolDefinition is one function the model may call (OpenAI `tools[].function`).
+ *
+ * @generated from message mesh.shard.v1.ToolDefinition
+ */
+export type ToolDefinition = Message<"mesh.shard.v1.ToolDefinition"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The JSON schema of the arguments, as JSON text; empty means any object.
+   *
+   * @generated from field: string parameters_json = 3;
+   */
+  parametersJson: string;
+
+  /**
+   * @generated from field: bool strict = 4;
+   */
+  strict: boolean;
+};
+
+/**
+ * Describes the message mesh.shard.v1.ToolDefinition.
+ * Use `create(ToolDefinitionSchema)` to create a new message.
+ */
+export const ToolDefinitionSchema: GenMessage<ToolDefinition> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 3);
+
+/**
+ * ToolSettings are the tools of one request and how the model may use them.
+ *
+ * @generated from message mesh.shard.v1.ToolSettings
+ */
+export type ToolSettings = Message<"mesh.shard.v1.ToolSettings"> & {
+  /**
+   * @generated from field: repeated mesh.shard.v1.ToolDefinition tools = 1;
+   */
+  tools: ToolDefinition[];
+
+  /**
+   * "auto" (the model decides), "none", "required" (at least one call), or
+   * "function" (a call of `function_name`).
+   *
+   * @generated from field: string choice = 2;
+   */
+  choice: string;
+
+  /**
+   * @generated from field: string function_name = 3;
+   */
+  functionName: string;
+
+  /**
+   * Whether more than one call may be made (OpenAI default: true).
+   *
+   * @generated from field: bool parallel = 4;
+   */
+  parallel: boolean;
+};
+
+/**
+ * Describes the message mesh.shard.v1.ToolSettings.
+ * Use `create(ToolSettingsSchema)` to create a new message.
+ */
+export const ToolSettingsSchema: GenMessage<ToolSettings> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 4);
+
+/**
+ * ToolCallDelta is a streamed piece of a tool call: the first one of a call
+ * carries its index, id and name, the later ones argument fragments.
+ *
+ * @generated from message mesh.shard.v1.ToolCallDelta
+ */
+export type ToolCallDelta = Message<"mesh.shard.v1.ToolCallDelta"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string arguments = 4;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message mesh.shard.v1.ToolCallDelta.
+ * Use `create(ToolCallDeltaSchema)` to create a new message.
+ */
+export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 5);
 
 /**
  * @generated from message mesh.shard.v1.GenerateRequest
@@ -167,6 +329,14 @@ export type GenerateRequest = Message<"mesh.shard.v1.GenerateRequest"> & {
    * @generated from field: mesh.shard.v1.SamplingParams sampling = 6;
    */
   sampling?: SamplingParams | undefined;
+
+  /**
+   * Tools for engines that take them natively (openai-upstream); llama.cpp
+   * gets them rendered into the prompt and, when forced, as `json_schema`.
+   *
+   * @generated from field: mesh.shard.v1.ToolSettings tools = 7;
+   */
+  tools?: ToolSettings | undefined;
 };
 
 /**
@@ -174,7 +344,7 @@ export type GenerateRequest = Message<"mesh.shard.v1.GenerateRequest"> & {
  * Use `create(GenerateRequestSchema)` to create a new message.
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 2);
+  messageDesc(file_mesh_shard_v1_shard, 6);
 
 /**
  * @generated from message mesh.shard.v1.GenerateResponse
@@ -227,6 +397,13 @@ export type GenerateResponse = Message<"mesh.shard.v1.GenerateResponse"> & {
    * @generated from field: uint32 token_count = 7;
    */
   tokenCount: number;
+
+  /**
+   * Tool-call pieces an upstream engine streamed (passed through as they are).
+   *
+   * @generated from field: repeated mesh.shard.v1.ToolCallDelta tool_calls = 8;
+   */
+  toolCalls: ToolCallDelta[];
 };
 
 /**
@@ -234,7 +411,7 @@ export type GenerateResponse = Message<"mesh.shard.v1.GenerateResponse"> & {
  * Use `create(GenerateResponseSchema)` to create a new message.
  */
 export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 3);
+  messageDesc(file_mesh_shard_v1_shard, 7);
 
 /**
  * @generated from message mesh.shard.v1.GetInfoRequest
@@ -247,7 +424,7 @@ export type GetInfoRequest = Message<"mesh.shard.v1.GetInfoRequest"> & {
  * Use `create(GetInfoRequestSchema)` to create a new message.
  */
 export const GetInfoRequestSchema: GenMessage<GetInfoRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 4);
+  messageDesc(file_mesh_shard_v1_shard, 8);
 
 /**
  * @generated from message mesh.shard.v1.GetInfoResponse
@@ -286,7 +463,7 @@ export type GetInfoResponse = Message<"mesh.shard.v1.GetInfoResponse"> & {
  * Use `create(GetInfoResponseSchema)` to create a new message.
  */
 export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 5);
+  messageDesc(file_mesh_shard_v1_shard, 9);
 
 /**
  * @generated from message mesh.shard.v1.WatchLoadRequest
@@ -303,7 +480,7 @@ export type WatchLoadRequest = Message<"mesh.shard.v1.WatchLoadRequest"> & {
  * Use `create(WatchLoadRequestSchema)` to create a new message.
  */
 export const WatchLoadRequestSchema: GenMessage<WatchLoadRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 6);
+  messageDesc(file_mesh_shard_v1_shard, 10);
 
 /**
  * @generated from message mesh.shard.v1.WatchLoadResponse
@@ -343,7 +520,108 @@ export type WatchLoadResponse = Message<"mesh.shard.v1.WatchLoadResponse"> & {
  * Use `create(WatchLoadResponseSchema)` to create a new message.
  */
 export const WatchLoadResponseSchema: GenMessage<WatchLoadResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 7);
+  messageDesc(file_mesh_shard_v1_shard, 11);
+
+/**
+ * EmbedInput is one text to embed, or its token ids (when `text` is empty).
+ *
+ * @generated from message mesh.shard.v1.EmbedInput
+ */
+export type EmbedInput = Message<"mesh.shard.v1.EmbedInput"> & {
+  /**
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * @generated from field: repeated uint32 token_ids = 2;
+   */
+  tokenIds: number[];
+};
+
+/**
+ * Describes the message mesh.shard.v1.EmbedInput.
+ * Use `create(EmbedInputSchema)` to create a new message.
+ */
+export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 12);
+
+/**
+ * @generated from message mesh.shard.v1.EmbedRequest
+ */
+export type EmbedRequest = Message<"mesh.shard.v1.EmbedRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * @generated from field: repeated mesh.shard.v1.EmbedInput inputs = 3;
+   */
+  inputs: EmbedInput[];
+
+  /**
+   * Wanted vector length; 0 means the model's own.
+   *
+   * @generated from field: uint32 dimensions = 4;
+   */
+  dimensions: number;
+};
+
+/**
+ * Describes the message mesh.shard.v1.EmbedRequest.
+ * Use `create(EmbedRequestSchema)` to create a new message.
+ */
+export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 13);
+
+/**
+ * Embedding is one vector, in input order.
+ *
+ * @generated from message mesh.shard.v1.Embedding
+ */
+export type Embedding = Message<"mesh.shard.v1.Embedding"> & {
+  /**
+   * @generated from field: repeated float values = 1;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message mesh.shard.v1.Embedding.
+ * Use `create(EmbeddingSchema)` to create a new message.
+ */
+export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 14);
+
+/**
+ * @generated from message mesh.shard.v1.EmbedResponse
+ */
+export type EmbedResponse = Message<"mesh.shard.v1.EmbedResponse"> & {
+  /**
+   * @generated from field: repeated mesh.shard.v1.Embedding embeddings = 1;
+   */
+  embeddings: Embedding[];
+
+  /**
+   * Tokens of all inputs together.
+   *
+   * @generated from field: uint32 prompt_tokens = 2;
+   */
+  promptTokens: number;
+};
+
+/**
+ * Describes the message mesh.shard.v1.EmbedResponse.
+ * Use `create(EmbedResponseSchema)` to create a new message.
+ */
+export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 15);
 
 /**
  * FinishReason says why a sequence ended.
@@ -376,6 +654,13 @@ export enum FinishReason {
    * @generated from enum value: FINISH_REASON_CANCELLED = 3;
    */
   CANCELLED = 3,
+
+  /**
+   * The model called tools.
+   *
+   * @generated from enum value: FINISH_REASON_TOOL_CALLS = 4;
+   */
+  TOOL_CALLS = 4,
 }
 
 /**
@@ -423,6 +708,17 @@ export const ShardService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchLoadRequestSchema;
     output: typeof WatchLoadResponseSchema;
+  },
+  /**
+   * Embed returns one embedding per input (engines that embed: llama.cpp
+   * through its embedding context, openai-upstream by pass-through).
+   *
+   * @generated from rpc mesh.shard.v1.ShardService.Embed
+   */
+  embed: {
+    methodKind: "unary";
+    input: typeof EmbedRequestSchema;
+    output: typeof EmbedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mesh_shard_v1_shard, 0);

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { ChatMessage } from "../../shard/v1/shard_pb.js";
+import type { ChatMessage, ToolDefinition } from "../../shard/v1/shard_pb.js";
 import { file_mesh_shard_v1_shard } from "../../shard/v1/shard_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/tokenizer/v1/tokenizer.proto.
  */
 export const file_mesh_tokenizer_v1_tokenizer: GenFile = /*@__PURE__*/
-  fileDesc("CiFtZXNoL3Rva2VuaXplci92MS90b2tlbml6ZXIucHJvdG8SEW1lc2gudG9rZW5pemVyLnYxIm8KEVJlbmRlckNoYXRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEiwKCG1lc3NhZ2VzGAIgAygLMhoubWVzaC5zaGFyZC52MS5DaGF0TWVzc2FnZRIdChVhZGRfZ2VuZXJhdGlvbl9wcm9tcHQYAyABKAgiTwoSUmVuZGVyQ2hhdFJlc3BvbnNlEg4KBnByb21wdBgBIAEoCRIRCgl0b2tlbl9pZHMYAiADKA0SFgoOY29udGV4dF9sZW5ndGgYAyABKA0iRgoPVG9rZW5pemVSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEgwKBHRleHQYAiABKAkSFgoOc3BlY2lhbF90b2tlbnMYAyABKAgiPQoQVG9rZW5pemVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SFgoOY29udGV4dF9sZW5ndGgYAiABKA0iNQoRRGV0b2tlbml6ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSEQoJdG9rZW5faWRzGAIgAygNIiIKEkRldG9rZW5pemVSZXNwb25zZRIMCgR0ZXh0GAEgASgJMp0CChBUb2tlbml6ZXJTZXJ2aWNlElkKClJlbmRlckNoYXQSJC5tZXNoLnRva2VuaXplci52MS5SZW5kZXJDaGF0UmVxdWVzdBolLm1lc2gudG9rZW5pemVyLnYxLlJlbmRlckNoYXRSZXNwb25zZRJTCghUb2tlbml6ZRIiLm1lc2gudG9rZW5pemVyLnYxLlRva2VuaXplUmVxdWVzdBojLm1lc2gudG9rZW5pemVyLnYxLlRva2VuaXplUmVzcG9uc2USWQoKRGV0b2tlbml6ZRIkLm1lc2gudG9rZW5pemVyLnYxLkRldG9rZW5pemVSZXF1ZXN0GiUubWVzaC50b2tlbml6ZXIudjEuRGV0b2tlbml6ZVJlc3BvbnNlYgZwcm90bzM", [file_mesh_shard_v1_shard]);
+  fileDesc("CiFtZXNoL3Rva2VuaXplci92MS90b2tlbml6ZXIucHJvdG8SEW1lc2gudG9rZW5pemVyLnYxIp0BChFSZW5kZXJDaGF0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIsCghtZXNzYWdlcxgCIAMoCzIaLm1lc2guc2hhcmQudjEuQ2hhdE1lc3NhZ2USHQoVYWRkX2dlbmVyYXRpb25fcHJvbXB0GAMgASgIEiwKBXRvb2xzGAQgAygLMh0ubWVzaC5zaGFyZC52MS5Ub29sRGVmaW5pdGlvbiJPChJSZW5kZXJDaGF0UmVzcG9uc2USDgoGcHJvbXB0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDRIWCg5jb250ZXh0X2xlbmd0aBgDIAEoDSJGCg9Ub2tlbml6ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDAoEdGV4dBgCIAEoCRIWCg5zcGVjaWFsX3Rva2VucxgDIAEoCCI9ChBUb2tlbml6ZVJlc3BvbnNlEhEKCXRva2VuX2lkcxgBIAMoDRIWCg5jb250ZXh0X2xlbmd0aBgCIAEoDSI1ChFEZXRva2VuaXplUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIRCgl0b2tlbl9pZHMYAiADKA0iIgoSRGV0b2tlbml6ZVJlc3BvbnNlEgwKBHRleHQYASABKAkynQIKEFRva2VuaXplclNlcnZpY2USWQoKUmVuZGVyQ2hhdBIkLm1lc2gudG9rZW5pemVyLnYxLlJlbmRlckNoYXRSZXF1ZXN0GiUubWVzaC50b2tlbml6ZXIudjEuUmVuZGVyQ2hhdFJlc3BvbnNlElMKCFRva2VuaXplEiIubWVzaC50b2tlbml6ZXIudjEuVG9rZW5pemVSZXF1ZXN0GiMubWVzaC50b2tlbml6ZXIudjEuVG9rZW5pemVSZXNwb25zZRJZCgpEZXRva2VuaXplEiQubWVzaC50b2tlbml6ZXIudjEuRGV0b2tlbml6ZVJlcXVlc3QaJS5tZXNoLnRva2VuaXplci52MS5EZXRva2VuaXplUmVzcG9uc2ViBnByb3RvMw", [file_mesh_shard_v1_shard]);
 
 /**
  * @generated from message mesh.tokenizer.v1.RenderChatRequest
@@ -32,6 +32,13 @@ export type RenderChatRequest = Message<"mesh.tokenizer.v1.RenderChatRequest"> &
    * @generated from field: bool add_generation_prompt = 3;
    */
   addGenerationPrompt: boolean;
+
+  /**
+   * Function tools, given to the template as `tools` (OpenAI shape).
+   *
+   * @generated from field: repeated mesh.shard.v1.ToolDefinition tools = 4;
+   */
+  tools: ToolDefinition[];
 };
 
 /**
