@@ -4,6 +4,7 @@ import type { UpstreamBackend } from "../../../../lib/catalog/index.js";
 import type { ChatMessage, SamplingParams, ToolSettings } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { EmbedInputValue, EmbedResult, Embedder, Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
 import { readSseData } from "./sse-reader.js";
+import { postJson } from "./upstream-http.js";
 
 /** One streamed chunk of an OpenAI-compatible server (chat or text completion). */
 interface UpstreamChunk {
@@ -33,12 +34,16 @@ interface UpstreamToolCallDelta {
 export class OpenAIUpstreamEngine implements Engine, Embedder {
   readonly info: EngineInfo;
   readonly #base: string;
+  readonly #chatUrl: URL;
+  readonly #completionsUrl: URL;
   readonly #headers: Record<string, string>;
   readonly #model: string;
   readonly #timeoutMs: number;
 
   constructor(modelName: string, backend: UpstreamBackend, env: NodeJS.ProcessEnv = process.env) {
     this.#base = backend.url.replace(/\/+$/, "");
+    this.#chatUrl = new URL(`${this.#base}/chat/completions`);
+    this.#completionsUrl = new URL(`${this.#base}/completions`);
     this.#model = backend.upstream_model ?? modelName;
     this.#timeoutMs = backend.timeout_ms;
     const apiKey = backend.api_key ?? (backend.api_key_env ? env[backend.api_key_env] : undefined);
@@ -61,31 +66,29 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
       stream_options: { include_usage: true },
       ...samplingBody(request.sampling),
     };
-    if (chat) body.messages = request.messages.map(upstreamMessage);
-    if (chat && request.tools && request.tools.tools.length > 0) Object.assign(body, toolsBody(request.tools));
-    else body.prompt = request.prompt || [...request.promptTokenIds];
+    if (chat) {
+      body.messages = request.messages.map(upstreamMessage);
+      if (request.tools && request.tools.tools.length > 0) Object.assign(body, toolsBody(request.tools));
+    } else {
+      body.prompt = request.prompt || [...request.promptTokenIds];
+    }
 
-    const upstream = new AbortController();
+    if (signal.aborted) return { finishReason: "cancelled", promptTokens: request.promptTokenIds.length, completionTokens: 0 };
+    const headers = { ...this.#headers, "x-request-id": request.requestId };
+    const call = postJson(chat ? this.#chatUrl : this.#completionsUrl, headers, JSON.stringify(body));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      upstream.abort();
+      call.stop("timeout");
     }, this.#timeoutMs);
-    const onAbort = (): void => upstream.abort();
+    const onAbort = (): void => call.stop("cancelled");
     signal.addEventListener("abort", onAbort, { once: true });
     let completionTokens = 0;
     let usage: UpstreamChunk["usage"];
     let finishReason: EngineResult["finishReason"] = "stop";
-    const headers = { ...this.#headers, "x-request-id": request.requestId };
     try {
-      if (signal.aborted) return { finishReason: "cancelled", promptTokens: request.promptTokenIds.length, completionTokens: 0 };
-      const res = await fetch(`${this.#base}/${chat ? "chat/completions" : "completions"}`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify(body),
-        signal: upstream.signal,
-      });
-      if (!res.ok || !res.body) throw await statusError(res);
+      const res = await call.response;
+      if (res.status < 200 || res.status >= 300) throw await statusError(res);
       for await (const data of readSseData(res.body)) {
         if (data === "[DONE]") continue; // read to the end: cancelling a finished body costs more
         const chunk = parseChunk(data);
@@ -119,8 +122,8 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
-      // Ends the upstream request when we stop early (stop sequence, cancel, error).
-      upstream.abort();
+      // Ends the upstream request when we stop early (stop sequence, cancel, error); a finished one keeps its socket.
+      call.stop("cancelled");
     }
   }
 
@@ -211,7 +214,7 @@ export function codeForStatus(status: number): Code {
   return Code.Unknown;
 }
 
-async function statusError(res: Response): Promise<ConnectError> {
+async function statusError(res: Pick<Response, "status" | "statusText" | "text">): Promise<ConnectError> {
   let message = res.statusText;
   try {
     const text = await res.text();

@@ -38,7 +38,7 @@ export class SseDataParser {
  * Reads `data:` payloads from a server-sent event stream, one per event,
  * as they arrive (see {@link SseDataParser}).
  */
-export async function* readSseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* readSseData(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   const parser = new SseDataParser();
   for await (const part of body as unknown as AsyncIterable<Uint8Array>) {
