@@ -190,5 +190,15 @@ export function describeKeyStoreContract(adapter: string, factory: KeyStoreFacto
       expect((await store.getRequestLog("new"))?.createdAtMs).toBe(T0 + DAY_MS);
       expect(await store.deleteRequestLogsBefore(T0 + 2)).toBe(0);
     });
+
+    it("says when each account's oldest stored request log was created", async () => {
+      expect(await store.oldestRequestLogs()).toEqual(new Map());
+      for (const [id, account, at] of [["a2", "acme", T0 + DAY_MS], ["a1", "acme", T0 + 5], ["b1", "beta", T0 + 7]] as const) {
+        await store.putRequestLog({ requestId: id, accountId: account, requestJson: "{}", responseText: "", createdAtMs: at });
+      }
+      expect(await store.oldestRequestLogs()).toEqual(new Map([["acme", T0 + 5], ["beta", T0 + 7]]));
+      await store.deleteRequestLogsBefore(T0 + 6);
+      expect(await store.oldestRequestLogs()).toEqual(new Map([["acme", T0 + DAY_MS], ["beta", T0 + 7]]));
+    });
   });
 }

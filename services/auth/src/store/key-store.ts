@@ -82,5 +82,7 @@ export interface KeyStore {
   getRequestLog(requestId: string): Promise<RequestLogRecord | undefined>;
   /** Deletes request logs created before `beforeMs`; returns how many. */
   deleteRequestLogsBefore(beforeMs: number): Promise<number>;
+  /** Per account, when its oldest stored request log was created (accounts with none are absent). */
+  oldestRequestLogs(): Promise<Map<string, number>>;
   close(): Promise<void>;
 }

@@ -38,6 +38,8 @@ const JS_CALL_TIMEOUT_MS = 2_000;
 const READ_RETRY_BUDGET_MS = 3_000;
 /** Header with a request log's creation time, so the sweeper scans headers only. */
 const CREATED_AT_HEADER = "Mesh-Created-At-Ms";
+/** The account of a request log, so scans by account read headers only. */
+const ACCOUNT_HEADER = "Mesh-Account";
 
 export interface NatsKeyStoreOptions {
   nc: NatsConnection;
@@ -245,6 +247,7 @@ export class NatsKeyStore implements KeyStore {
     const event = create(RequestLogSchema, { ...log, createdAtMs: BigInt(log.createdAtMs) });
     await this.#publish(this.names.requestLogSubject(log.requestId), log.requestId, toBinary(RequestLogSchema, event), {
       [CREATED_AT_HEADER]: String(log.createdAtMs),
+      [ACCOUNT_HEADER]: log.accountId,
     });
   }
 
@@ -278,6 +281,24 @@ export class NatsKeyStore implements KeyStore {
       throw unavailable(err);
     }
     return doomed.size;
+  }
+
+  /** One headers-only scan of the request-log stream. */
+  async oldestRequestLogs(): Promise<Map<string, number>> {
+    const oldest = new Map<string, number>();
+    try {
+      await retryTransient(() => {
+        oldest.clear();
+        return scanStream(this.js, this.names.requestLogStream, { headersOnly: true }, (msg) => {
+          const account = msg.headers?.get(ACCOUNT_HEADER);
+          const at = Number(msg.headers?.get(CREATED_AT_HEADER));
+          if (account && Number.isFinite(at) && at < (oldest.get(account) ?? Infinity)) oldest.set(account, at);
+        });
+      });
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return oldest;
   }
 
   async close(): Promise<void> {

@@ -81,6 +81,7 @@ const STATEMENTS = {
   putRequestLog: "INSERT OR IGNORE INTO request_logs (request_id, account_id, request_json, response_text, created_at_ms) VALUES (?, ?, ?, ?, ?)",
   getRequestLog: "SELECT * FROM request_logs WHERE request_id = ?",
   deleteRequestLogsBefore: "DELETE FROM request_logs WHERE created_at_ms < ?",
+  oldestRequestLogs: "SELECT account_id, MIN(created_at_ms) AS oldest FROM request_logs GROUP BY account_id",
 };
 type Statements = Record<keyof typeof STATEMENTS, Database.Statement>;
 
@@ -201,6 +202,11 @@ export class SqliteKeyStore implements KeyStore {
 
   async deleteRequestLogsBefore(beforeMs: number): Promise<number> {
     return this.#sql.deleteRequestLogsBefore.run(beforeMs).changes;
+  }
+
+  async oldestRequestLogs(): Promise<Map<string, number>> {
+    const rows = this.#sql.oldestRequestLogs.all() as { account_id: string; oldest: number }[];
+    return new Map(rows.map((r) => [r.account_id, Number(r.oldest)]));
   }
 
   async close(): Promise<void> {
