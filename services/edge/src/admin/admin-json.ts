@@ -26,7 +26,15 @@ export function keyJson(k: KeyInfo) {
 
 /** An account in admin JSON. */
 export function accountJson(a: Account) {
-  return { id: a.id, object: "account", name: a.name, retention: !a.retentionOptOut, created_at: isoOrNull(a.createdAtMs) };
+  return {
+    id: a.id,
+    object: "account",
+    name: a.name,
+    retention: !a.retentionOptOut,
+    created_at: isoOrNull(a.createdAtMs),
+    /** When the oldest stored request log of the account will be deleted; null when none is stored. */
+    oldest_request_log_deleted_at: isoOrNull(a.oldestRequestLogDeletedAtMs),
+  };
 }
 
 /** One usage aggregate in admin JSON. */
