@@ -19,7 +19,7 @@ const CHROMIUM = "/usr/bin/chromium";
 /** The flags that make Debian's Chromium quiet and offline in a container. */
 const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /** Screenshots land here (ignored by git). */
-const OUTPUT_DIR = path.resolve("test-results/console");
+const OUTPUT_DIR = path.resolve("test-results/console", process.env.MESH_TOPOLOGY || "split");
 const MODEL = "chat-model";
 const CATALOG = `
 models:
