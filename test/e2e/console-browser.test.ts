@@ -191,7 +191,9 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     const modelRow = page.locator("#usage-model-table tbody tr", { hasText: MODEL });
     await modelRow.waitFor();
     expect((await modelRow.locator("td").allTextContents())[0]).toBe("1");
-    expect(await page.locator("#keys-table tbody tr", { hasText: "browser-key" }).locator("td").nth(2).textContent()).toBe("1");
+    const keyCells = await page.locator("#keys-table tbody tr", { hasText: "browser-key" }).locator("td").allTextContents();
+    expect(keyCells[3]).toBe("1");
+    expect(keyCells[2]).toMatch(new RegExp(`^${new Date().toISOString().slice(0, 10)} \\d{2}:\\d{2} UTC$`));
     for (const id of ["chart-day-requests", "chart-day-tokens", "chart-model-tokens"]) {
       await until(() => page.locator(`#${id}`).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0), 10_000, 50);
     }

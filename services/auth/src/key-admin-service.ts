@@ -218,9 +218,10 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
       fromMs: Number(req.fromMs) || undefined,
       toMs: Number(req.toMs) || undefined,
       groupBy,
+      withLastAt: true,
     });
     return create(GetUsageResponseSchema, {
-      rows: rows.map((r) => ({ group: r.group, requests: BigInt(r.requests), promptTokens: BigInt(r.promptTokens), completionTokens: BigInt(r.completionTokens) })),
+      rows: rows.map((r) => ({ group: r.group, requests: BigInt(r.requests), promptTokens: BigInt(r.promptTokens), completionTokens: BigInt(r.completionTokens), lastAtMs: BigInt(r.lastAtMs ?? 0) })),
     });
   }
 

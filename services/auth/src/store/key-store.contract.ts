@@ -170,6 +170,11 @@ export function describeKeyStoreContract(adapter: string, factory: KeyStoreFacto
         { group: "big", requests: 1, promptTokens: 100, completionTokens: 50 },
       ]);
       expect(await store.queryUsage({ accountId: "nobody", groupBy: "day" })).toEqual([]);
+      expect((await store.queryUsage({ groupBy: "key", withLastAt: true })).map((r) => [r.group, r.lastAtMs])).toEqual([
+        ["k1", T0 + DAY_MS],
+        ["k2", T0 + 1_000],
+        ["k9", T0],
+      ]);
     });
 
     it("keeps the first request log of a request id and reads it back", async () => {

@@ -53,6 +53,8 @@ export interface UsageQuery {
   fromMs?: number;
   toMs?: number;
   groupBy: "day" | "model" | "key";
+  /** Also say when each group's latest request was made (`lastAtMs`). */
+  withLastAt?: boolean;
 }
 
 export interface UsageAggregate {
@@ -60,6 +62,8 @@ export interface UsageAggregate {
   requests: number;
   promptTokens: number;
   completionTokens: number;
+  /** Present when the query asked `withLastAt`. */
+  lastAtMs?: number;
 }
 
 /**

@@ -230,7 +230,8 @@ export class NatsKeyStore implements KeyStore {
           if ((query.fromMs && at < query.fromMs) || (query.toMs && at >= query.toMs) || seen.has(e.requestId)) return;
           seen.add(e.requestId);
           const group = query.groupBy === "day" ? dayOf(at) : query.groupBy === "model" ? e.model : e.keyId;
-          const row = groups.get(group) ?? { group, requests: 0, promptTokens: 0, completionTokens: 0 };
+          const row = groups.get(group) ?? { group, requests: 0, promptTokens: 0, completionTokens: 0, ...(query.withLastAt ? { lastAtMs: at } : {}) };
+          if (row.lastAtMs !== undefined && at > row.lastAtMs) row.lastAtMs = at;
           row.requests++;
           row.promptTokens += e.promptTokens;
           row.completionTokens += e.completionTokens;

@@ -174,13 +174,14 @@ export class SqliteKeyStore implements KeyStore {
     }
     const group = GROUP_EXPRESSIONS[query.groupBy];
     const sql = `SELECT ${group} AS grp, count(*) AS requests, sum(prompt_tokens) AS prompt_tokens,
-      sum(completion_tokens) AS completion_tokens FROM usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      sum(completion_tokens) AS completion_tokens, max(created_at_ms) AS last_at_ms FROM usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       GROUP BY grp ORDER BY grp`;
     return (this.#db.prepare(sql).all(...args) as Row[]).map((row) => ({
       group: String(row.grp),
       requests: Number(row.requests),
       promptTokens: Number(row.prompt_tokens),
       completionTokens: Number(row.completion_tokens),
+      ...(query.withLastAt ? { lastAtMs: Number(row.last_at_ms) } : {}),
     }));
   }
 

@@ -98,8 +98,13 @@ const accountQuery = () => `account=${encodeURIComponent(account)}`;
 
 async function loadKeys() {
   const from = new Date(Date.now() - WINDOW_DAYS * DAY_MS).toISOString();
-  const [{ data: keys }, { data: perKey }] = await Promise.all([api("GET", `keys?${accountQuery()}`), api("GET", `usage?${accountQuery()}&by=key&from=${from}`)]);
+  const [{ data: keys }, { data: perKey }, { data: ever }] = await Promise.all([
+    api("GET", `keys?${accountQuery()}`),
+    api("GET", `usage?${accountQuery()}&by=key&from=${from}`),
+    api("GET", `usage?${accountQuery()}&by=key`),
+  ]);
   const requests = new Map(perKey.map((r) => [r.group, r.requests]));
+  const lastUsed = new Map(ever.map((r) => [r.group, r.last_at]));
   const rows = keys.map((k) => {
     const tr = document.createElement("tr");
     tr.dataset.keyId = k.id;
@@ -110,6 +115,8 @@ async function loadKeys() {
     tr.append(th);
     cell(tr, k.hint);
     cell(tr, day(k.created_at));
+    const last = lastUsed.get(k.id);
+    cell(tr, last ? `${last.slice(0, 16).replace("T", " ")} UTC` : "never");
     cell(tr, String(requests.get(k.id) ?? 0));
     cell(tr, `${k.rpm ? `${k.rpm} req/min` : "no request limit"}, ${k.tpm ? `${k.tpm} tokens/min` : "no token limit"}`);
     cell(tr, k.models.length ? k.models.join(", ") : "all");
