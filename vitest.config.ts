@@ -9,6 +9,7 @@ const BOTH_TOPOLOGIES = [
   "test/e2e/usage-on-cancel.test.ts",
   "test/e2e/security-regressions.test.ts",
   "test/e2e/sustained-load.test.ts",
+  "test/e2e/console-browser.test.ts",
 ];
 
 const shared = {

@@ -7,6 +7,7 @@ import { upCommand, UP_USAGE } from "./up/up-command.js";
 import { keysCommand, KEYS_USAGE } from "./keys-command.js";
 import { accountsCommand, ACCOUNTS_USAGE } from "./accounts-command.js";
 import { usageCommand, USAGE_USAGE } from "./usage-command.js";
+import { consoleTokenCommand, CONSOLE_TOKEN_USAGE } from "./console-token-command.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string };
 
@@ -18,6 +19,7 @@ export const COMMANDS: Record<string, Command> = {
   keys: { run: keysCommand, usage: KEYS_USAGE },
   accounts: { run: accountsCommand, usage: ACCOUNTS_USAGE },
   usage: { run: usageCommand, usage: USAGE_USAGE },
+  "console-token": { run: consoleTokenCommand, usage: CONSOLE_TOKEN_USAGE },
   bench: { run: benchCommand, usage: BENCH_USAGE },
 };
 

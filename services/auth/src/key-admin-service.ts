@@ -5,6 +5,7 @@ import {
   CreateAccountResponseSchema,
   CreateKeyResponseSchema,
   GetUsageResponseSchema,
+  IssueConsoleTokenResponseSchema,
   KeyInfoSchema,
   ListAccountsResponseSchema,
   ListKeysResponseSchema,
@@ -18,6 +19,7 @@ import type {
   CreateAccountRequest,
   CreateKeyRequest,
   GetUsageRequest,
+  IssueConsoleTokenRequest,
   KeyAdminService as KeyAdminServiceDesc,
   KeyInfo,
   ListKeysRequest,
@@ -29,6 +31,8 @@ import { Code, meshError } from "../../../lib/errors.js";
 import { adminTokenMatches, bearerToken } from "./admin-token.js";
 import { generateKey, isKeyId, keyHint } from "./api-key.js";
 import { limitsOf } from "./auth-service.js";
+import { DEFAULT_CONSOLE_TOKEN_TTL_MS, MAX_CONSOLE_TOKEN_TTL_MS, signConsoleToken, verifyConsoleToken } from "./console-token.js";
+import { RETENTION_MS } from "./retention-sweeper.js";
 import type { KeyChange } from "./auth-service.js";
 import { DEFAULT_ACCOUNT_ID, newKeyRecord } from "./bootstrap.js";
 import type { KeyRateLimiter } from "./rate-limiter.js";
@@ -66,9 +70,23 @@ function keyInfoOf(key: KeyRecord): KeyInfo {
   });
 }
 
-function accountOf(a: AccountRecord): Account {
-  return create(AccountSchema, { id: a.id, name: a.name, retentionOptOut: a.retentionOptOut, createdAtMs: BigInt(a.createdAtMs) });
+function accountOf(a: AccountRecord, oldestLogs: Map<string, number>): Account {
+  const oldest = oldestLogs.get(a.id);
+  return create(AccountSchema, {
+    id: a.id,
+    name: a.name,
+    retentionOptOut: a.retentionOptOut,
+    createdAtMs: BigInt(a.createdAtMs),
+    oldestRequestLogDeletedAtMs: BigInt(oldest === undefined ? 0 : oldest + RETENTION_MS),
+  });
 }
+
+/**
+ * Who is calling: the operator (admin token, or an admin console token), or
+ * one account (its console token), which sees and changes only its own
+ * accounts, keys and usage.
+ */
+type Caller = { admin: true } | { admin: false; account: string };
 
 /**
  * Accounts, keys and usage for operators: the one implementation behind
@@ -82,37 +100,60 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
     this.#now = deps.now ?? Date.now;
   }
 
-  #authorize(ctx: HandlerContext): void {
+  #authorize(ctx: HandlerContext): Caller {
+    const token = bearerToken(ctx.requestHeader.get("authorization"));
+    if (adminTokenMatches(token, this.deps.adminToken)) return { admin: true };
+    const claims = token ? verifyConsoleToken(token, this.deps.adminToken, this.#now()) : undefined;
+    if (claims) return claims.account ? { admin: false, account: claims.account } : { admin: true };
+    throw meshError(Code.Unauthenticated, "a valid admin token or console token is required", { reason: "invalid_admin_token" });
+  }
+
+  /** The admin token itself (not a console token): for calls that mint credentials. */
+  #authorizeAdminToken(ctx: HandlerContext): void {
+    this.#authorize(ctx);
     if (!adminTokenMatches(bearerToken(ctx.requestHeader.get("authorization")), this.deps.adminToken)) {
-      throw meshError(Code.Unauthenticated, "a valid admin token is required", { reason: "invalid_admin_token" });
+      throw meshError(Code.PermissionDenied, "only the admin token may do this", { reason: "admin_token_required" });
     }
   }
 
+  /** An account caller may name only its own account (empty means its own). */
+  #accountFor(caller: Caller, requested: string): string {
+    if (caller.admin) return requested;
+    if (requested && requested !== caller.account) throw meshError(Code.PermissionDenied, "this token is scoped to another account", { param: "account_id", reason: "account_scope" });
+    return caller.account;
+  }
+
+  async #oldestLogs(): Promise<Map<string, number>> {
+    return this.deps.store.oldestRequestLogs();
+  }
+
   async createAccount(req: CreateAccountRequest, ctx: HandlerContext) {
-    this.#authorize(ctx);
+    if (!this.#authorize(ctx).admin) throw meshError(Code.PermissionDenied, "only the operator creates accounts", { reason: "admin_required" });
     if (!ACCOUNT_ID_PATTERN.test(req.id)) throw meshError(Code.InvalidArgument, "account id must be 1-64 letters, digits, '.', '_' or '-'", { param: "id" });
     if (await this.deps.store.getAccount(req.id)) throw meshError(Code.AlreadyExists, `account ${req.id} exists already`, { param: "id" });
     const account = await this.deps.store.createAccount({ id: req.id, name: checkName(req.name) || req.id, retentionOptOut: false, createdAtMs: this.#now() });
-    return create(CreateAccountResponseSchema, { account: accountOf(account) });
+    return create(CreateAccountResponseSchema, { account: accountOf(account, new Map()) });
   }
 
   async listAccounts(_req: unknown, ctx: HandlerContext) {
-    this.#authorize(ctx);
-    return create(ListAccountsResponseSchema, { accounts: (await this.deps.store.listAccounts()).map(accountOf) });
+    const caller = this.#authorize(ctx);
+    const accounts = caller.admin ? await this.deps.store.listAccounts() : [await this.#account(caller.account)];
+    const oldest = await this.#oldestLogs();
+    return create(ListAccountsResponseSchema, { accounts: accounts.map((a) => accountOf(a, oldest)) });
   }
 
   async setAccountRetention(req: SetAccountRetentionRequest, ctx: HandlerContext) {
-    this.#authorize(ctx);
-    const account = await this.#account(req.id);
+    const account = await this.#account(this.#accountFor(this.#authorize(ctx), req.id));
     account.retentionOptOut = !req.retention;
     await this.deps.store.updateAccount(account);
     for (const key of await this.deps.store.listKeys(account.id)) this.deps.publish({ kind: ChangeKind.UPDATED, keyId: key.id });
-    return create(SetAccountRetentionResponseSchema, { account: accountOf(account) });
+    return create(SetAccountRetentionResponseSchema, { account: accountOf(account, await this.#oldestLogs()) });
   }
 
   async createKey(req: CreateKeyRequest, ctx: HandlerContext) {
-    this.#authorize(ctx);
-    const account = await this.#account(req.accountId || DEFAULT_ACCOUNT_ID);
+    const caller = this.#authorize(ctx);
+    if (req.admin && !caller.admin) throw meshError(Code.PermissionDenied, "an account token cannot create admin keys", { param: "admin", reason: "admin_required" });
+    const account = await this.#account(this.#accountFor(caller, req.accountId) || DEFAULT_ACCOUNT_ID);
     if (req.allowedModels.length > MAX_ALLOWED_MODELS || req.allowedModels.some((m) => !m || m.length > MAX_NAME_CHARS)) {
       throw meshError(Code.InvalidArgument, "allowed models must be non-empty names", { param: "allowed_models" });
     }
@@ -137,13 +178,12 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
   }
 
   async listKeys(req: ListKeysRequest, ctx: HandlerContext) {
-    this.#authorize(ctx);
-    return create(ListKeysResponseSchema, { keys: (await this.deps.store.listKeys(req.accountId || undefined)).map(keyInfoOf) });
+    const accountId = this.#accountFor(this.#authorize(ctx), req.accountId);
+    return create(ListKeysResponseSchema, { keys: (await this.deps.store.listKeys(accountId || undefined)).map(keyInfoOf) });
   }
 
   async revokeKey(req: RevokeKeyRequest, ctx: HandlerContext) {
-    this.#authorize(ctx);
-    const key = await this.#key(req.id);
+    const key = await this.#key(req.id, this.#authorize(ctx));
     if (key.revokedAtMs === 0) {
       key.revokedAtMs = this.#now();
       await this.deps.store.putKey(key);
@@ -154,8 +194,7 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
   }
 
   async rotateKey(req: RotateKeyRequest, ctx: HandlerContext) {
-    this.#authorize(ctx);
-    const key = await this.#key(req.id);
+    const key = await this.#key(req.id, this.#authorize(ctx));
     if (key.revokedAtMs > 0) throw meshError(Code.FailedPrecondition, `key ${key.id} is revoked`, { param: "id" });
     const graceMs = Number(req.graceMs);
     if (graceMs < 0) throw meshError(Code.InvalidArgument, "grace must not be negative", { param: "grace_ms" });
@@ -171,18 +210,31 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
   }
 
   async getUsage(req: GetUsageRequest, ctx: HandlerContext) {
-    this.#authorize(ctx);
+    const accountId = this.#accountFor(this.#authorize(ctx), req.accountId);
     const groupBy = (req.groupBy || "day") as UsageQuery["groupBy"];
     if (!GROUPS.has(groupBy)) throw meshError(Code.InvalidArgument, "group_by must be day, model or key", { param: "group_by" });
     const rows = await this.deps.store.queryUsage({
-      accountId: req.accountId || undefined,
+      accountId: accountId || undefined,
       fromMs: Number(req.fromMs) || undefined,
       toMs: Number(req.toMs) || undefined,
       groupBy,
+      withLastAt: true,
     });
     return create(GetUsageResponseSchema, {
-      rows: rows.map((r) => ({ group: r.group, requests: BigInt(r.requests), promptTokens: BigInt(r.promptTokens), completionTokens: BigInt(r.completionTokens) })),
+      rows: rows.map((r) => ({ group: r.group, requests: BigInt(r.requests), promptTokens: BigInt(r.promptTokens), completionTokens: BigInt(r.completionTokens), lastAtMs: BigInt(r.lastAtMs ?? 0) })),
     });
+  }
+
+  async issueConsoleToken(req: IssueConsoleTokenRequest, ctx: HandlerContext) {
+    this.#authorizeAdminToken(ctx);
+    const ttlMs = Number(req.ttlMs) || DEFAULT_CONSOLE_TOKEN_TTL_MS;
+    if (ttlMs < 0 || ttlMs > MAX_CONSOLE_TOKEN_TTL_MS) {
+      throw meshError(Code.InvalidArgument, `ttl must be between 1 ms and ${MAX_CONSOLE_TOKEN_TTL_MS / 3_600_000} hours`, { param: "ttl_ms" });
+    }
+    if (req.accountId) await this.#account(req.accountId);
+    const expiresAtMs = this.#now() + ttlMs;
+    const token = signConsoleToken({ account: req.accountId, expiresAtMs }, this.deps.adminToken!);
+    return create(IssueConsoleTokenResponseSchema, { token, accountId: req.accountId, expiresAtMs: BigInt(expiresAtMs) });
   }
 
   async #account(id: string): Promise<AccountRecord> {
@@ -191,9 +243,11 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
     return account;
   }
 
-  async #key(id: string): Promise<KeyRecord> {
+  async #key(id: string, caller: Caller): Promise<KeyRecord> {
     const wellFormed = isKeyId(id);
-    const key = wellFormed ? await this.deps.store.getKey(id) : undefined;
+    const found = wellFormed ? await this.deps.store.getKey(id) : undefined;
+    // Another account's key reads as absent: an account token cannot probe for key ids.
+    const key = found && (caller.admin || found.accountId === caller.account) ? found : undefined;
     // Never echo what is not a key id: it may be a whole key pasted by mistake.
     if (!key) throw meshError(Code.NotFound, wellFormed ? `no key ${id}` : "no key with this id (use the public id, not the key)", { param: "id", reason: "key_not_found" });
     return key;

@@ -46,5 +46,6 @@ export function routeOf(path: string): string {
   if (ROUTES.has(path)) return path;
   if (path === EXPERIMENTS_PREFIX || path.startsWith(`${EXPERIMENTS_PREFIX}/`)) return EXPERIMENTS_PREFIX;
   if (path.startsWith(ADMIN_PREFIX)) return ADMIN_PREFIX;
+  if (path === "/console" || path.startsWith("/console/")) return "/console";
   return "other";
 }

@@ -42,6 +42,8 @@ export interface EdgeDeps {
   admin?: AdminApi;
   /** POST /v1/feedback and /admin/v1/experiments (absent: 404). */
   experiments?: ExperimentsApi;
+  /** Everything under /console: the account console (absent: 404). */
+  console?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   log: Logger;
 }
 
@@ -89,6 +91,10 @@ export class EdgeHttpApi {
     if (experiments) {
       on(["POST"], FEEDBACK_PATH, async (req, res, rc) => experiments.feedback(req, res, await this.#authenticate(req, rc.signal)));
       for (const [method, path, route] of EXPERIMENT_ROUTES) r.on(method, path, ((req: IncomingMessage, res: ServerResponse, rc: RouteContext) => experiments.admin(req, res, route, rc)) as never);
+    }
+    if (deps.console) {
+      const page = deps.console;
+      for (const path of ["/console", "/console/*"]) r.on(["GET", "POST", "PUT", "PATCH", "DELETE"], path, ((req: IncomingMessage, res: ServerResponse) => page(req, res)) as never);
     }
     if (admin) {
       for (const [method, path, route] of ADMIN_ROUTES) r.on(method, path, ((req: IncomingMessage, res: ServerResponse, rc: RouteContext) => admin.handle(req, res, route, rc)) as never);

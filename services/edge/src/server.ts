@@ -8,11 +8,12 @@ import { grpcClient, HealthState, ServingStatus } from "../../../lib/rpc/index.j
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import type { EdgeConfig } from "./config.js";
 import { EdgeHttpApi, MAX_BODY_BYTES, readJson } from "./http-api.js";
-import { AdminApi } from "./admin/admin-api.js";
+import { ADMIN_ROUTES, AdminApi } from "./admin/admin-api.js";
 import { Admission } from "./admission.js";
 import { InferenceServiceImpl } from "./inference/inference-service.js";
 import { AdminTokenCheck } from "./experiments/admin-token-check.js";
-import { ExperimentsApi } from "./experiments/experiments-api.js";
+import { EXPERIMENT_ROUTES, ExperimentsApi } from "./experiments/experiments-api.js";
+import { adminRouteTable, ConsoleHandler } from "./console/index.js";
 import { listenDualProtocol } from "./http-listener.js";
 import { ChatCompletions } from "./openai/chat-completions.js";
 import { Completions } from "./openai/completions.js";
@@ -46,7 +47,15 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   const experiments = new ExperimentsApi({ experiments: clients.experimentAdmin, requireAdmin: (req) => adminToken.require(req), readJson });
   const embeddings = new Embeddings(router, usage, config.requestTimeoutMs, admission);
   const apis = { "/v1/responses": new Responses(generations), "/v1/embeddings": embeddings };
-  const edge = new EdgeHttpApi({ router, principals, chat, completions, apis, healthTargets: config.healthTargets, log, admin, experiments });
+  const consolePage = new ConsoleHandler({
+    keyAdmin: clients.keyAdmin,
+    adminRoutes: adminRouteTable([
+      { routes: ADMIN_ROUTES, handle: (req, res, route, rc) => admin.handle(req, res, route, rc) },
+      { routes: EXPERIMENT_ROUTES, handle: (req, res, route, rc) => experiments.admin(req, res, route, rc) },
+    ]),
+    log,
+  });
+  const edge = new EdgeHttpApi({ router, principals, chat, completions, apis, healthTargets: config.healthTargets, log, admin, experiments, console: consolePage.handle });
   const inference = new InferenceServiceImpl({ generations, principals, router, log, embeddings });
   const health = new HealthState([]);
   const rpc = connectNodeAdapter({

@@ -18,7 +18,9 @@ port.on("message", (job: TokenizerJob) => {
     result = { id: job.id, tokenIds: Uint32Array.from(encoded.tokenIds), contextLength: encoded.contextLength };
   } catch (err) {
     const error = asConnectError(err);
-    result = { id: job.id, error: { code: error.code, message: error.rawMessage, metadata: [...error.metadata.entries()] } };
+    const metadata: Array<[string, string]> = [];
+    error.metadata.forEach((value, key) => metadata.push([key, value]));
+    result = { id: job.id, error: { code: error.code, message: error.rawMessage, metadata } };
   }
   port.postMessage(result, "tokenIds" in result ? [result.tokenIds.buffer as ArrayBuffer] : []);
 });

@@ -170,6 +170,11 @@ export function describeKeyStoreContract(adapter: string, factory: KeyStoreFacto
         { group: "big", requests: 1, promptTokens: 100, completionTokens: 50 },
       ]);
       expect(await store.queryUsage({ accountId: "nobody", groupBy: "day" })).toEqual([]);
+      expect((await store.queryUsage({ groupBy: "key", withLastAt: true })).map((r) => [r.group, r.lastAtMs])).toEqual([
+        ["k1", T0 + DAY_MS],
+        ["k2", T0 + 1_000],
+        ["k9", T0],
+      ]);
     });
 
     it("keeps the first request log of a request id and reads it back", async () => {
@@ -189,6 +194,16 @@ export function describeKeyStoreContract(adapter: string, factory: KeyStoreFacto
       expect(await store.getRequestLog("old2")).toBeUndefined();
       expect((await store.getRequestLog("new"))?.createdAtMs).toBe(T0 + DAY_MS);
       expect(await store.deleteRequestLogsBefore(T0 + 2)).toBe(0);
+    });
+
+    it("says when each account's oldest stored request log was created", async () => {
+      expect(await store.oldestRequestLogs()).toEqual(new Map());
+      for (const [id, account, at] of [["a2", "acme", T0 + DAY_MS], ["a1", "acme", T0 + 5], ["b1", "beta", T0 + 7]] as const) {
+        await store.putRequestLog({ requestId: id, accountId: account, requestJson: "{}", responseText: "", createdAtMs: at });
+      }
+      expect(await store.oldestRequestLogs()).toEqual(new Map([["acme", T0 + 5], ["beta", T0 + 7]]));
+      await store.deleteRequestLogsBefore(T0 + 6);
+      expect(await store.oldestRequestLogs()).toEqual(new Map([["acme", T0 + DAY_MS], ["beta", T0 + 7]]));
     });
   });
 }

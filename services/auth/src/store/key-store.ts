@@ -53,6 +53,8 @@ export interface UsageQuery {
   fromMs?: number;
   toMs?: number;
   groupBy: "day" | "model" | "key";
+  /** Also say when each group's latest request was made (`lastAtMs`). */
+  withLastAt?: boolean;
 }
 
 export interface UsageAggregate {
@@ -60,6 +62,8 @@ export interface UsageAggregate {
   requests: number;
   promptTokens: number;
   completionTokens: number;
+  /** Present when the query asked `withLastAt`. */
+  lastAtMs?: number;
 }
 
 /**
@@ -82,5 +86,7 @@ export interface KeyStore {
   getRequestLog(requestId: string): Promise<RequestLogRecord | undefined>;
   /** Deletes request logs created before `beforeMs`; returns how many. */
   deleteRequestLogsBefore(beforeMs: number): Promise<number>;
+  /** Per account, when its oldest stored request log was created (accounts with none are absent). */
+  oldestRequestLogs(): Promise<Map<string, number>>;
   close(): Promise<void>;
 }

@@ -38,6 +38,8 @@ const JS_CALL_TIMEOUT_MS = 2_000;
 const READ_RETRY_BUDGET_MS = 3_000;
 /** Header with a request log's creation time, so the sweeper scans headers only. */
 const CREATED_AT_HEADER = "Mesh-Created-At-Ms";
+/** The account of a request log, so scans by account read headers only. */
+const ACCOUNT_HEADER = "Mesh-Account";
 
 export interface NatsKeyStoreOptions {
   nc: NatsConnection;
@@ -228,7 +230,8 @@ export class NatsKeyStore implements KeyStore {
           if ((query.fromMs && at < query.fromMs) || (query.toMs && at >= query.toMs) || seen.has(e.requestId)) return;
           seen.add(e.requestId);
           const group = query.groupBy === "day" ? dayOf(at) : query.groupBy === "model" ? e.model : e.keyId;
-          const row = groups.get(group) ?? { group, requests: 0, promptTokens: 0, completionTokens: 0 };
+          const row = groups.get(group) ?? { group, requests: 0, promptTokens: 0, completionTokens: 0, ...(query.withLastAt ? { lastAtMs: at } : {}) };
+          if (row.lastAtMs !== undefined && at > row.lastAtMs) row.lastAtMs = at;
           row.requests++;
           row.promptTokens += e.promptTokens;
           row.completionTokens += e.completionTokens;
@@ -245,6 +248,7 @@ export class NatsKeyStore implements KeyStore {
     const event = create(RequestLogSchema, { ...log, createdAtMs: BigInt(log.createdAtMs) });
     await this.#publish(this.names.requestLogSubject(log.requestId), log.requestId, toBinary(RequestLogSchema, event), {
       [CREATED_AT_HEADER]: String(log.createdAtMs),
+      [ACCOUNT_HEADER]: log.accountId,
     });
   }
 
@@ -278,6 +282,24 @@ export class NatsKeyStore implements KeyStore {
       throw unavailable(err);
     }
     return doomed.size;
+  }
+
+  /** One headers-only scan of the request-log stream. */
+  async oldestRequestLogs(): Promise<Map<string, number>> {
+    const oldest = new Map<string, number>();
+    try {
+      await retryTransient(() => {
+        oldest.clear();
+        return scanStream(this.js, this.names.requestLogStream, { headersOnly: true }, (msg) => {
+          const account = msg.headers?.get(ACCOUNT_HEADER);
+          const at = Number(msg.headers?.get(CREATED_AT_HEADER));
+          if (account && Number.isFinite(at) && at < (oldest.get(account) ?? Infinity)) oldest.set(account, at);
+        });
+      });
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return oldest;
   }
 
   async close(): Promise<void> {

@@ -81,6 +81,7 @@ const STATEMENTS = {
   putRequestLog: "INSERT OR IGNORE INTO request_logs (request_id, account_id, request_json, response_text, created_at_ms) VALUES (?, ?, ?, ?, ?)",
   getRequestLog: "SELECT * FROM request_logs WHERE request_id = ?",
   deleteRequestLogsBefore: "DELETE FROM request_logs WHERE created_at_ms < ?",
+  oldestRequestLogs: "SELECT account_id, MIN(created_at_ms) AS oldest FROM request_logs GROUP BY account_id",
 };
 type Statements = Record<keyof typeof STATEMENTS, Database.Statement>;
 
@@ -173,13 +174,14 @@ export class SqliteKeyStore implements KeyStore {
     }
     const group = GROUP_EXPRESSIONS[query.groupBy];
     const sql = `SELECT ${group} AS grp, count(*) AS requests, sum(prompt_tokens) AS prompt_tokens,
-      sum(completion_tokens) AS completion_tokens FROM usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      sum(completion_tokens) AS completion_tokens, max(created_at_ms) AS last_at_ms FROM usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       GROUP BY grp ORDER BY grp`;
     return (this.#db.prepare(sql).all(...args) as Row[]).map((row) => ({
       group: String(row.grp),
       requests: Number(row.requests),
       promptTokens: Number(row.prompt_tokens),
       completionTokens: Number(row.completion_tokens),
+      ...(query.withLastAt ? { lastAtMs: Number(row.last_at_ms) } : {}),
     }));
   }
 
@@ -201,6 +203,11 @@ export class SqliteKeyStore implements KeyStore {
 
   async deleteRequestLogsBefore(beforeMs: number): Promise<number> {
     return this.#sql.deleteRequestLogsBefore.run(beforeMs).changes;
+  }
+
+  async oldestRequestLogs(): Promise<Map<string, number>> {
+    const rows = this.#sql.oldestRequestLogs.all() as { account_id: string; oldest: number }[];
+    return new Map(rows.map((r) => [r.account_id, Number(r.oldest)]));
   }
 
   async close(): Promise<void> {

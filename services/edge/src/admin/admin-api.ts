@@ -3,10 +3,10 @@ import type { CallOptions, Client } from "@connectrpc/connect";
 import { z } from "zod";
 import type { KeyAdminService } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { HttpError } from "../openai/errors.js";
-import { accountJson, keyJson, usageJson } from "./admin-json.js";
+import { accountJson, isoOrNull, keyJson, usageJson } from "./admin-json.js";
 import type { HTTPMethod } from "find-my-way";
 import { parseBody, sendJson } from "../request-parsing.js";
-import { adminTokenOf } from "../experiments/admin-token-check.js";
+import { managementTokenOf } from "../experiments/admin-token-check.js";
 
 /** Where the admin REST API lives on the edge. */
 export const ADMIN_PREFIX = "/admin/v1/";
@@ -26,6 +26,7 @@ const createKeyBody = z.object({
   admin: z.boolean().optional(),
 });
 const rotateBody = z.object({ grace_ms: z.number().int().min(0).optional() });
+const consoleTokenBody = z.object({ account: z.string().max(64).optional(), ttl_ms: z.number().int().min(0).optional() });
 
 /** The admin routes (method, path, the handler's case). */
 export const ADMIN_ROUTES: ReadonlyArray<readonly [HTTPMethod, string, string]> = [
@@ -38,6 +39,7 @@ export const ADMIN_ROUTES: ReadonlyArray<readonly [HTTPMethod, string, string]> 
   ["DELETE", "/admin/v1/keys/:id", "DELETE keys/:id"],
   ["POST", "/admin/v1/keys/:id/rotate", "POST keys/:id/rotate"],
   ["GET", "/admin/v1/usage", "GET usage"],
+  ["POST", "/admin/v1/console-tokens", "POST console-tokens"],
 ];
 
 /** Reads a JSON request body. */
@@ -46,8 +48,9 @@ export type ReadJson = (req: IncomingMessage) => Promise<unknown>;
 /**
  * The admin REST API (`/admin/v1/...`, JSON), a thin face over auth's
  * KeyAdminService: the admin token travels on to auth, which checks it;
- * anything that is not an admin token (an API key, nothing) is refused here
- * without being forwarded.
+ * anything that is not an admin token or a console token (an API key,
+ * nothing) is refused here without being forwarded. A console token is
+ * scoped by auth to its account: the same routes answer for that account only.
  *
  *   GET  accounts                  POST accounts {id, name}
  *   PATCH accounts/{id} {retention: bool}
@@ -55,6 +58,7 @@ export type ReadJson = (req: IncomingMessage) => Promise<unknown>;
  *   POST keys/{id}/revoke          DELETE keys/{id}
  *   POST keys/{id}/rotate {grace_ms}
  *   GET  usage?account=A&from=DATE&to=DATE&by=day|model|key
+ *   POST console-tokens {account, ttl_ms}   (admin token only)
  */
 export class AdminApi {
   constructor(
@@ -64,7 +68,7 @@ export class AdminApi {
 
   /** One admin route (routed by the edge's table: `route` is its case in ADMIN_ROUTES). */
   async handle(req: IncomingMessage, res: ServerResponse, route: string, rc: { params: Record<string, string | undefined>; query: URLSearchParams }): Promise<void> {
-    const call: CallOptions = { headers: { authorization: `Bearer ${adminTokenOf(req)}` }, timeoutMs: ADMIN_TIMEOUT_MS };
+    const call: CallOptions = { headers: { authorization: `Bearer ${managementTokenOf(req)}` }, timeoutMs: ADMIN_TIMEOUT_MS };
     const id = rc.params.id ?? "";
     const q = rc.query;
     switch (route) {
@@ -118,6 +122,11 @@ export class AdminApi {
           call,
         );
         return send(res, 200, { object: "list", group_by: by, data: rows.map(usageJson) });
+      }
+      case "POST console-tokens": {
+        const body = parseBody(consoleTokenBody, await this.#body(req));
+        const issued = await this.admin.issueConsoleToken({ accountId: body.account ?? "", ttlMs: BigInt(body.ttl_ms ?? 0) }, call);
+        return send(res, 201, { object: "console_token", token: issued.token, account: issued.accountId || null, expires_at: isoOrNull(issued.expiresAtMs) });
       }
       default:
         throw new HttpError(404, `Unknown admin URL: ${req.method} ${req.url}`, "invalid_request_error", null, "unknown_url");

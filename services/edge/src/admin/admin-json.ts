@@ -26,12 +26,20 @@ export function keyJson(k: KeyInfo) {
 
 /** An account in admin JSON. */
 export function accountJson(a: Account) {
-  return { id: a.id, object: "account", name: a.name, retention: !a.retentionOptOut, created_at: isoOrNull(a.createdAtMs) };
+  return {
+    id: a.id,
+    object: "account",
+    name: a.name,
+    retention: !a.retentionOptOut,
+    created_at: isoOrNull(a.createdAtMs),
+    /** When the oldest stored request log of the account will be deleted; null when none is stored. */
+    oldest_request_log_deleted_at: isoOrNull(a.oldestRequestLogDeletedAtMs),
+  };
 }
 
 /** One usage aggregate in admin JSON. */
 export function usageJson(r: UsageRow) {
   const prompt = Number(r.promptTokens);
   const completion = Number(r.completionTokens);
-  return { group: r.group, requests: Number(r.requests), prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  return { group: r.group, requests: Number(r.requests), prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, last_at: isoOrNull(r.lastAtMs) };
 }

@@ -4,6 +4,7 @@ import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { KeyAdminService } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { HttpError } from "../openai/errors.js";
+import { isConsoleToken } from "../../../auth/src/console-token.js";
 
 const ADMIN_TOKEN_PATTERN = /^Bearer +(mesh-admin-[A-Za-z0-9_-]{43}) *$/i;
 /** How long a token auth accepted is trusted without asking again. */
@@ -24,9 +25,12 @@ export class AdminTokenCheck {
 
   constructor(private readonly keyAdmin: Client<typeof KeyAdminService>) {}
 
-  /** Resolves when the request carries a valid admin token; 401 otherwise. */
+  /**
+   * Resolves when the request carries a valid admin token, or a console token
+   * of an admin session (auth refuses the probe for account-scoped ones); 401 otherwise.
+   */
   async require(req: IncomingMessage): Promise<void> {
-    const token = adminTokenOf(req);
+    const token = managementTokenOf(req);
     const digest = createHash("sha256").update(token).digest("hex");
     if ((this.#verified.get(digest) ?? 0) > Date.now()) return;
     try {
@@ -50,4 +54,10 @@ export function adminTokenOf(req: IncomingMessage): string {
 
 function invalid(): HttpError {
   return new HttpError(401, "The admin API needs the admin token as 'Authorization: Bearer mesh-admin-…' (API keys are not accepted).", "invalid_request_error", null, "invalid_admin_token");
+}
+
+/** The admin token or a console token of a request (`Authorization: Bearer …`); a 401 for anything else. */
+export function managementTokenOf(req: IncomingMessage): string {
+  const token = /^Bearer +(mesh-console-[A-Za-z0-9_.-]{1,500}) *$/i.exec(req.headers.authorization ?? "")?.[1];
+  return token && isConsoleToken(token) ? token : adminTokenOf(req);
 }
