@@ -107,14 +107,12 @@ describe("writeTinyModel", () => {
     try {
       const sequence = context.getSequence();
       const generated: Token[] = [];
-      const started = performance.now();
       for await (const token of sequence.evaluate(model.tokenize("Hello world"), { temperature: 0.8, seed: 1, yieldEogToken: true })) {
         generated.push(token);
         if (generated.length >= 20) break;
       }
-      const ms = performance.now() - started;
+      // Speed is the benchmarks' business (docs/benchmarks.md), not a test's.
       expect(generated.length).toBe(20);
-      expect(ms).toBeLessThan(10_000);
       expect(typeof model.detokenize(generated)).toBe("string");
     } finally {
       await context.dispose();

@@ -95,18 +95,31 @@ describe("prompt encoding", () => {
     expect(encodeCompletion(gguf, "the end </s> not really").tokenIds).not.toContain(eos);
   });
 
-  it("refuses a prompt whose bytes alone exceed the context, before tokenizing", () => {
+  it("refuses a prompt whose bytes alone exceed the context, before rendering or tokenizing", () => {
     const huge = "中".repeat(1_000_000);
-    const started = performance.now();
-    const refuse = () => encodeChat(gguf, [{ role: "user", content: huge }], true);
-    expect(refuse).toThrow(/maximum context length is 4096 tokens/);
+    const calls: string[] = [];
+    const watched: ModelTokenizer = {
+      ...gguf,
+      contextLength: gguf.contextLength,
+      maxBytesPerToken: gguf.maxBytesPerToken,
+      specialTokens: gguf.specialTokens,
+      completionPrefix: gguf.completionPrefix,
+      renderChat: (m, g) => (calls.push("render"), gguf.renderChat(m, g)),
+      encodeText: (t, c) => (calls.push("encode"), gguf.encodeText(t, c)),
+      tokenize: (t, sp) => (calls.push("tokenize"), gguf.tokenize(t, sp)),
+      detokenize: (ids) => gguf.detokenize(ids),
+    };
+    let error: unknown;
     try {
-      refuse();
+      encodeChat(watched, [{ role: "user", content: huge }], true);
     } catch (err) {
-      expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+      error = err;
     }
-    // Refusing is a byte count: nowhere near the seconds that tokenizing would take.
-    expect(performance.now() - started).toBeLessThan(1_000);
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((error as ConnectError).rawMessage).toMatch(/maximum context length is 4096 tokens/);
+    expect(calls).toEqual([]);
+    expect(() => encodeCompletion(watched, huge)).toThrow(/maximum context length/);
+    expect(calls).toEqual([]);
   });
 
   it("tokenizes long runs in pieces without changing the text", () => {
