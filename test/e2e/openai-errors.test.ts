@@ -52,7 +52,7 @@ describe("openai errors", () => {
   });
 
   it.each([
-    [{ model: MODEL, messages, n: 3 }, "n", "unsupported_value"],
+    [{ model: MODEL, messages, n: 17 }, "n", "unsupported_value"],
     [{ model: MODEL, messages, logprobs: true }, "logprobs", "unsupported_parameter"],
     [{ model: MODEL, messages, response_format: { type: "xml" } }, "response_format.type", "invalid_value"],
     [{ model: MODEL, messages, stream_options: { include_usage: true } }, "stream_options", "invalid_value"],
