@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Catalog } from "../../lib/catalog/index.js";
-import { ConfigError, freePort } from "../../lib/runtime/index.js";
+import { ConfigError, freePort, preparePrivateDir } from "../../lib/runtime/index.js";
 import { ensureAdminToken, isAdminToken } from "../../services/auth/src/admin-token.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { checkHealth } from "../../lib/rpc/index.js";
@@ -126,7 +126,8 @@ export interface Mesh {
 export async function launch(options: LaunchOptions): Promise<Mesh> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const launchedAt = Date.now();
-  await mkdir(options.dataDir, { recursive: true });
+  // 0700, and refused (before anything starts) when group or others can write it.
+  preparePrivateDir(options.dataDir);
   const catalog = await resolveCatalog(options);
   const planned = await plan(catalog, options, await adminTokenFor(options.dataDir));
   const processes = new Map<string, SupervisedProcess>();
