@@ -65,6 +65,7 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   };
   const server = await listenDualProtocol(config.host, config.port, route, (req, res) =>
     route(req as unknown as IncomingMessage, res as unknown as ServerResponse),
+    config.connections,
   );
   health.setAll(ServingStatus.SERVING);
   return {
