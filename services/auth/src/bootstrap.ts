@@ -48,6 +48,7 @@ export function newKeyRecord(fields: Pick<KeyRecord, "id" | "accountId" | "name"
     allowedModels: [],
     requestsPerMinute: 0,
     tokensPerMinute: 0,
+    maxConcurrent: 0,
     expiresAtMs: 0,
     revokedAtMs: 0,
     admin: false,

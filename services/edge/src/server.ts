@@ -10,6 +10,7 @@ import type { EdgeConfig } from "./config.js";
 import { EdgeHttpApi, MAX_BODY_BYTES, readJson } from "./http-api.js";
 import { AdminApi } from "./admin/admin-api.js";
 import { Admission } from "./admission.js";
+import { limitConcurrency } from "./concurrency-gate.js";
 import { InferenceServiceImpl } from "./inference/inference-service.js";
 import { AdminTokenCheck } from "./experiments/admin-token-check.js";
 import { ExperimentsApi } from "./experiments/experiments-api.js";
@@ -38,7 +39,8 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   void principals.follow(stopWatch.signal);
   const usage = new UsageRecorder(auth, log);
   const admission = new Admission(auth);
-  const generations = new Generations(router, usage, config.requestTimeoutMs, admission);
+  // Per-key concurrency limits (keys' max_concurrent) in front of rate-limit admission.
+  const generations = limitConcurrency(new Generations(router, usage, config.requestTimeoutMs, admission));
   const admin = new AdminApi(clients.keyAdmin, readJson);
   const chat = new ChatCompletions(generations);
   const completions = new Completions(generations);
