@@ -3,7 +3,7 @@ import { intFlag, parseCommandArgs, UsageError } from "./args.js";
 
 export const KEYS_USAGE = `llm-mesh keys create|list|revoke|rotate ... — manage API keys
 
-  llm-mesh keys create [--account A] [--name N] [--models m1,m2] [--rpm N] [--tpm N] [--expires 30d] [--json]
+  llm-mesh keys create [--account A] [--name N] [--models m1,m2] [--rpm N] [--tpm N] [--max-concurrent N] [--expires 30d] [--json]
       prints the full key once (--json: {id, key, ...})
   llm-mesh keys list [--account A] [--json]      never shows secrets
   llm-mesh keys revoke ID                        every edge refuses the key within a second
@@ -19,6 +19,7 @@ interface KeyJson {
   models: string[];
   rpm: number;
   tpm: number;
+  max_concurrent?: number;
   expires_at: string | null;
   revoked_at: string | null;
   previous_secret_valid_until: string | null;
@@ -33,6 +34,7 @@ export async function keysCommand(args: string[]): Promise<void> {
     models: { type: "string" },
     rpm: { type: "string" },
     tpm: { type: "string" },
+    "max-concurrent": { type: "string" },
     expires: { type: "string" },
     grace: { type: "string" },
   });
@@ -49,6 +51,7 @@ export async function keysCommand(args: string[]): Promise<void> {
         models: values.models ? values.models.split(",").map((m) => m.trim()).filter(Boolean) : undefined,
         rpm: intFlag("rpm", values.rpm, 0),
         tpm: intFlag("tpm", values.tpm, 0),
+        max_concurrent: intFlag("max-concurrent", values["max-concurrent"], 0),
         expires_in_ms: durationFlag("expires", values.expires),
       };
       const client = await AdminClient.fromFlags(values);
@@ -63,8 +66,8 @@ export async function keysCommand(args: string[]): Promise<void> {
       const { data } = await client.request<{ data: KeyJson[] }>("GET", `keys${query}`);
       if (values.json) return printJson(data);
       printTable(
-        ["ID", "ACCOUNT", "NAME", "KEY", "MODELS", "RPM", "TPM", "EXPIRES", "STATUS"],
-        data.map((k) => [k.id, k.account, k.name, k.hint, k.models.join(",") || "*", String(k.rpm || "-"), String(k.tpm || "-"), k.expires_at ?? "never", status(k)]),
+        ["ID", "ACCOUNT", "NAME", "KEY", "MODELS", "RPM", "TPM", "CONC", "EXPIRES", "STATUS"],
+        data.map((k) => [k.id, k.account, k.name, k.hint, k.models.join(",") || "*", String(k.rpm || "-"), String(k.tpm || "-"), String(k.max_concurrent || "-"), k.expires_at ?? "never", status(k)]),
       );
       return;
     }

@@ -1,14 +1,15 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Catalog } from "../../lib/catalog/index.js";
-import { ConfigError, freePort } from "../../lib/runtime/index.js";
+import { ConfigError, freePort, preparePrivateDir } from "../../lib/runtime/index.js";
 import { ensureAdminToken, isAdminToken } from "../../services/auth/src/admin-token.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
-import { checkHealth } from "../../lib/rpc/index.js";
+import { checkHealth, SERVICE_TOKEN_ENV } from "../../lib/rpc/index.js";
 import { catalogFromModelFlags } from "./catalog-file.js";
 import { SupervisedProcess } from "./process-supervisor.js";
+import { serviceTokenFor } from "./service-token-file.js";
 import type { ProcessSpec } from "./process-supervisor.js";
 
 /** Name under which the embedded default model is served. */
@@ -64,8 +65,9 @@ export async function resolveCatalog(options: LaunchOptions): Promise<Catalog> {
 }
 
 /** Assigns every process its port and fills the catalog's replica addresses. */
-async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string): Promise<Planned[]> {
-  const common = { MESH_DATA_DIR: path.resolve(options.dataDir), HOST: "127.0.0.1" };
+async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string, serviceToken: string): Promise<Planned[]> {
+  // Every child authenticates its internal gRPC calls with the service token.
+  const common = { MESH_DATA_DIR: path.resolve(options.dataDir), HOST: "127.0.0.1", [SERVICE_TOKEN_ENV]: serviceToken };
   const planned: Planned[] = [];
   const add = async (name: string, service: string, env: Record<string, string>, dependsOn: string[], port?: number): Promise<Planned> => {
     const p = port ?? (await freePort());
@@ -116,6 +118,8 @@ export interface Mesh {
   url: string;
   processes: Map<string, SupervisedProcess>;
   firstApiKey: string | undefined;
+  /** The service token every child authenticates internal gRPC with (for tools that call a service directly). */
+  serviceToken: string;
   stop(): Promise<void>;
 }
 
@@ -126,9 +130,11 @@ export interface Mesh {
 export async function launch(options: LaunchOptions): Promise<Mesh> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const launchedAt = Date.now();
-  await mkdir(options.dataDir, { recursive: true });
+  // 0700, and refused (before anything starts) when group or others can write it.
+  preparePrivateDir(options.dataDir);
   const catalog = await resolveCatalog(options);
-  const planned = await plan(catalog, options, await adminTokenFor(options.dataDir));
+  const serviceToken = await serviceTokenFor(options.dataDir);
+  const planned = await plan(catalog, options, await adminTokenFor(options.dataDir), serviceToken);
   const processes = new Map<string, SupervisedProcess>();
   const ready = new Map<string, Promise<void>>();
   let stopping = false;
@@ -158,7 +164,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   let firstApiKey: string | undefined;
   if (existsSync(keyFile) && (await stat(keyFile)).mtimeMs >= launchedAt - 1_000) firstApiKey = (await readFile(keyFile, "utf8")).trim();
   const edgePort = planned.find((p) => p.spec.name === FRONT[options.topology ?? "split"])!.address.split(":")[1];
-  return { url: `http://127.0.0.1:${edgePort}`, processes, firstApiKey, stop };
+  return { url: `http://127.0.0.1:${edgePort}`, processes, firstApiKey, serviceToken, stop };
 }
 
 /**

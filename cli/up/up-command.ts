@@ -64,7 +64,7 @@ export async function upCommand(args: string[]): Promise<void> {
     `  OpenAI base URL: ${mesh.url}/v1`,
   ];
   if (mesh.firstApiKey) {
-    lines.push(`  Your first API key (shown once; also in ${dataDir}/first-api-key, mode 0600):`, `    ${mesh.firstApiKey}`);
+    lines.push(...firstKeyLines(mesh.firstApiKey, `${dataDir}/first-api-key`, process.stdout.isTTY === true));
   } else {
     lines.push(`  API key: the one created on the first start (${dataDir}/first-api-key) or MESH_BOOTSTRAP_API_KEY`);
   }
@@ -75,4 +75,15 @@ export async function upCommand(args: string[]): Promise<void> {
     "",
   );
   process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/**
+ * The banner's lines about a key created on this start: the full key only
+ * to a terminal (a person reads it once); to a pipe or a log file only where
+ * it is saved and its non-secret id, so no log that captures stdout holds it.
+ */
+export function firstKeyLines(apiKey: string, file: string, toTerminal: boolean): string[] {
+  if (toTerminal) return [`  Your first API key (shown once; also in ${file}, mode 0600):`, `    ${apiKey}`];
+  const hint = /^(sk-[a-z]+-[a-z0-9]+)-/.exec(apiKey)?.[1];
+  return [`  Your first API key${hint ? ` (${hint}-…)` : ""} is saved in ${file} (mode 0600); it is printed in full only to a terminal`];
 }

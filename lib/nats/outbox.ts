@@ -139,7 +139,7 @@ export class JetStreamOutbox {
     if (this.#buffer.length === 0) return;
     if (this.options.spillFile) {
       const saved: SpilledMessage[] = this.#buffer.map((m) => ({ subject: m.subject, msgId: m.msgId, data: Buffer.from(m.data).toString("base64"), firstOnSubject: m.firstOnSubject, headers: m.headers }));
-      await writeFile(this.options.spillFile, JSON.stringify(saved));
+      await writeFile(this.options.spillFile, JSON.stringify(saved), { mode: 0o600 });
       this.options.log?.warn({ messages: saved.length, file: this.options.spillFile }, "saved buffered NATS messages for the next start");
     } else {
       this.options.log?.error({ messages: this.#buffer.length }, "buffered NATS messages lost at close");

@@ -3,11 +3,12 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallOptions, Client } from "@connectrpc/connect";
 import { asMessage, headersToMetadata, methodDefinition, toConnectError } from "./grpc-codec.js";
+import { MAX_MESSAGE_BYTES } from "./limits.js";
+import { processServiceToken, SERVICE_TOKEN_METADATA } from "./service-token.js";
 
 /** Ping an idle connection this often so a dead peer is noticed. */
 const CLIENT_KEEPALIVE_TIME_MS = 15_000;
 const CLIENT_KEEPALIVE_TIMEOUT_MS = 5_000;
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const channels = new Map<string, grpc.Client>();
 
@@ -41,22 +42,24 @@ function failure(err: unknown, deadline: number | undefined): ConnectError {
 }
 
 /** What grpc-js needs to start one call: metadata and the absolute deadline (fixed when the call starts). */
-function callStart(options: CallOptions | undefined) {
+function callStart(options: CallOptions | undefined, serviceToken: string | undefined) {
   const deadline = options?.timeoutMs !== undefined && options.timeoutMs > 0 ? Date.now() + options.timeoutMs : undefined;
+  const metadata = options?.headers ? headersToMetadata(new Headers(options.headers)) : new grpc.Metadata();
+  if (serviceToken) metadata.set(SERVICE_TOKEN_METADATA, serviceToken);
   return {
-    metadata: options?.headers ? headersToMetadata(new Headers(options.headers)) : new grpc.Metadata(),
+    metadata,
     callOptions: (deadline === undefined ? {} : { deadline }) satisfies grpc.CallOptions,
     deadline,
   };
 }
 
-function unary(client: grpc.Client, method: DescMethod) {
+function unary(client: grpc.Client, method: DescMethod, serviceToken: string | undefined) {
   const def = methodDefinition(method);
   return (request: object, options?: CallOptions): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const signal = options?.signal;
       if (signal?.aborted) return reject(new ConnectError("cancelled", Code.Canceled));
-      const { metadata, callOptions, deadline } = callStart(options);
+      const { metadata, callOptions, deadline } = callStart(options, serviceToken);
       const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, asMessage(method.input, request), metadata, callOptions, (err, res) => {
         signal?.removeEventListener("abort", cancel);
         if (err) reject(failure(err, deadline));
@@ -67,13 +70,13 @@ function unary(client: grpc.Client, method: DescMethod) {
     });
 }
 
-function serverStream(client: grpc.Client, method: DescMethod) {
+function serverStream(client: grpc.Client, method: DescMethod, serviceToken: string | undefined) {
   const def = methodDefinition(method);
   return (request: object, options?: CallOptions): AsyncIterable<unknown> => ({
     async *[Symbol.asyncIterator]() {
       const signal = options?.signal;
       if (signal?.aborted) throw new ConnectError("cancelled", Code.Canceled);
-      const { metadata, callOptions, deadline } = callStart(options);
+      const { metadata, callOptions, deadline } = callStart(options, serviceToken);
       const call = client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, asMessage(method.input, request), metadata, callOptions);
       const cancel = (): void => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
@@ -94,17 +97,24 @@ function serverStream(client: grpc.Client, method: DescMethod) {
   });
 }
 
+export interface GrpcClientOptions {
+  /** The service token every call carries; default MESH_SERVICE_TOKEN; "" sends none. */
+  serviceToken?: string;
+}
+
 /**
  * A typed client for `service` at `address` with connect's client interface
  * (promises for unary calls, async iterables for server streams, `signal` and
- * `timeoutMs` options, ConnectError failures), carried by grpc-js.
+ * `timeoutMs` options, ConnectError failures), carried by grpc-js. Every
+ * call carries the mesh's service token (MESH_SERVICE_TOKEN) when there is one.
  */
-export function grpcClient<T extends DescService>(service: T, address: string): Client<T> {
+export function grpcClient<T extends DescService>(service: T, address: string, options: GrpcClientOptions = {}): Client<T> {
   const client = channel(address);
+  const token = options.serviceToken === undefined ? processServiceToken() : options.serviceToken || undefined;
   const methods: Record<string, unknown> = {};
   for (const method of service.methods) {
-    if (method.methodKind === "unary") methods[method.localName] = unary(client, method);
-    else if (method.methodKind === "server_streaming") methods[method.localName] = serverStream(client, method);
+    if (method.methodKind === "unary") methods[method.localName] = unary(client, method, token);
+    else if (method.methodKind === "server_streaming") methods[method.localName] = serverStream(client, method, token);
   }
   return methods as Client<T>;
 }

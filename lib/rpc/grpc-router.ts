@@ -3,6 +3,8 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { headersToMetadata, metadataToHeaders, serviceDefinition, toStatus } from "./grpc-codec.js";
+import { HEALTH_SERVICE, SERVICE_TOKEN_METADATA } from "./service-token.js";
+import type { ServiceTokenCheck } from "./service-token.js";
 
 /** The part of connect's ConnectRouter our internal services use. */
 export interface ServiceRegistrar {
@@ -24,7 +26,12 @@ type Impl = Record<string, ((req: unknown, ctx: HandlerContext) => unknown) | un
  * code is written once in connect's style and served by grpc-js, which is
  * several times cheaper per call than connect-node's server here.
  */
-export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draining: AbortSignal): ServiceRegistrar {
+/**
+ * With `tokenCheck`, every call of every service but `grpc.health.v1` must
+ * carry the mesh's service token (see service-token.ts), else it ends
+ * UNAUTHENTICATED before the handler runs.
+ */
+export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draining: AbortSignal, tokenCheck?: ServiceTokenCheck): ServiceRegistrar {
   const registrar: ServiceRegistrar = {
     service(service, implementation) {
       const impl = implementation as Impl;
@@ -38,6 +45,7 @@ export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draini
             ? // Watch* streams are subscriptions, not work: they end as soon as draining starts.
               serverStreamHandler(service, method, bound, method.name.startsWith("Watch") ? AbortSignal.any([shutdown, draining]) : shutdown)
             : unaryHandler(service, method, bound, shutdown);
+        if (tokenCheck && service.typeName !== HEALTH_SERVICE) handlers[method.localName] = requireServiceToken(handlers[method.localName]!, tokenCheck);
       }
       server.addService(serviceDefinition(service), handlers);
       return registrar;
@@ -140,4 +148,26 @@ function trailers(headers: Headers): grpc.Metadata | undefined {
   let any = false;
   headers.forEach(() => (any = true));
   return any ? headersToMetadata(headers) : undefined;
+}
+
+const UNAUTHENTICATED_CALL = { code: grpc.status.UNAUTHENTICATED, details: "internal call without a valid service token" };
+
+/** Wraps a handler so a call without the service token ends UNAUTHENTICATED; the token is removed before the handler sees the metadata. */
+function requireServiceToken(handler: grpc.UntypedHandleCall, check: ServiceTokenCheck): grpc.UntypedHandleCall {
+  const allowed = (call: { metadata: grpc.Metadata }): boolean => {
+    const ok = check.matches(call.metadata.get(SERVICE_TOKEN_METADATA)[0]);
+    call.metadata.remove(SERVICE_TOKEN_METADATA);
+    return ok;
+  };
+  const unary = handler as grpc.handleUnaryCall<unknown, unknown>;
+  const stream = handler as grpc.handleServerStreamingCall<unknown, unknown>;
+  return ((call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
+    if (callback) {
+      if (!allowed(call)) return callback(UNAUTHENTICATED_CALL);
+      return unary(call as grpc.ServerUnaryCall<unknown, unknown>, callback);
+    }
+    const writable = call as grpc.ServerWritableStream<unknown, unknown>;
+    if (!allowed(writable)) return void writable.emit("error", UNAUTHENTICATED_CALL);
+    return stream(writable);
+  }) as grpc.UntypedHandleCall;
 }

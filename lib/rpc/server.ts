@@ -2,12 +2,13 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthState, ServingStatus } from "./health.js";
 import { grpcRegistrar } from "./grpc-router.js";
 import type { ServiceRegistrar } from "./grpc-router.js";
+import { processServiceToken, SERVICE_TOKEN_ENV, ServiceTokenCheck } from "./service-token.js";
+import { ConfigError } from "../runtime/config.js";
+import { MAX_MESSAGE_BYTES } from "./limits.js";
 
 /** Keepalive: ping an idle connection this often, give up when no answer in time. */
 const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 10_000;
-/** Largest message accepted (prompts of long contexts are big). */
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export interface RpcServerOptions {
   /** Loopback by default: services are internal. */
@@ -18,6 +19,12 @@ export interface RpcServerOptions {
   serviceNames: readonly string[];
   /** Registers connect-style service implementations. */
   routes: (router: ServiceRegistrar) => void;
+  /**
+   * The mesh's service token every call but health must carry; default
+   * MESH_SERVICE_TOKEN. Without one the server runs open, which it allows
+   * only on a loopback address.
+   */
+  serviceToken?: string;
 }
 
 /** A running gRPC server with `grpc.health.v1`. */
@@ -37,6 +44,11 @@ export interface RpcServer {
  * style (see grpc-router.ts).
  */
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
+  const host = options.host ?? "127.0.0.1";
+  const serviceToken = options.serviceToken ?? processServiceToken();
+  if (!serviceToken && !isLoopback(host)) {
+    throw new ConfigError(`${SERVICE_TOKEN_ENV} is not set: an internal gRPC server on ${host} would accept calls from anyone who can reach it (set it, or bind 127.0.0.1)`);
+  }
   const health = new HealthState(options.serviceNames);
   const shutdown = new AbortController();
   const server = new grpc.Server({
@@ -48,11 +60,11 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
   });
   const draining = new AbortController();
-  const registrar = grpcRegistrar(server, shutdown.signal, draining.signal);
+  const registrar = grpcRegistrar(server, shutdown.signal, draining.signal, serviceToken ? new ServiceTokenCheck(serviceToken) : undefined);
   health.register(registrar);
   options.routes(registrar);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host ?? "127.0.0.1"}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
     );
   });
@@ -80,4 +92,9 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       return closing;
     },
   };
+}
+
+/** Whether `host` is a loopback address (reachable from this machine only). */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

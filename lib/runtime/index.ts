@@ -4,3 +4,4 @@ export { parseConfig, ConfigError, portSchema, positiveIntSchema, jsonSchema } f
 export { runService, DRAIN_TIMEOUT_MS } from "./service-main.js";
 export type { RunningService, ListeningMessage } from "./service-main.js";
 export { freePort } from "./free-port.js";
+export { preparePrivateDir, ensurePrivateFile, tightenFiles, DATA_DIR_MODE, PRIVATE_FILE_MODE } from "./data-dir.js";

@@ -46,12 +46,14 @@ describe("llm-mesh up (the launcher)", () => {
     if (mesh && mesh.child.exitCode === null) await mesh.stop();
   });
 
-  it("creates the first key once, mode 0600, and prints it", () => {
+  it("creates the first key once, mode 0600, and prints where it is saved, never the key itself, to a pipe", () => {
     const file = path.join(mesh.dataDir, "first-api-key");
     expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(mesh.dataDir).mode & 0o777).toBe(0o700);
     const key = readFileSync(file, "utf8").trim();
     expect(key).toMatch(/^sk-mesh-[a-z0-9]{12}-[A-Za-z0-9_-]{43}$/);
-    expect(mesh.output()).toContain(key);
+    expect(mesh.output()).toContain(`is saved in ${mesh.dataDir}/first-api-key`);
+    expect(mesh.output()).not.toContain(key.slice(-43));
   });
 
   it("writes the tiny model into the data dir and prefixes service logs with their names", () => {

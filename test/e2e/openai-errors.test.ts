@@ -95,7 +95,7 @@ describe("openai errors", () => {
 describe("cancellation and deadlines", () => {
   /** Follows the shard's load reports; `until` waits for a condition on the running count. */
   function watchShard() {
-    const shard = grpcClient(ShardService, shardAddress(mesh));
+    const shard = grpcClient(ShardService, shardAddress(mesh), { serviceToken: mesh.serviceToken });
     const stop = new AbortController();
     let running = -1;
     let changed: (() => void) | undefined;

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
@@ -25,6 +25,8 @@ export interface LaunchedMesh {
   addresses: Map<string, string>;
   /** Everything the launcher printed, for failure messages. */
   output: string[];
+  /** The service token the launcher generated (data dir's service-token), for tests that call internal gRPC. */
+  serviceToken: string;
   stop(): Promise<void>;
 }
 
@@ -92,7 +94,8 @@ export async function launchMesh(env: Record<string, string> = {}): Promise<Laun
     throw err;
   }
   const url = `http://127.0.0.1:${port}`;
-  return { url, baseURL: `${url}/v1`, apiKey: E2E_API_KEY, addresses, output, stop };
+  const serviceToken = readFileSync(path.join(dataDir, "service-token"), "utf8").trim();
+  return { url, baseURL: `${url}/v1`, apiKey: E2E_API_KEY, addresses, output, serviceToken, stop };
 }
 
 /** The shard's address of the default tiny model. */

@@ -10,7 +10,7 @@ const SERVICES = ["edge", "auth", "router", "tokenizer", "model-shard"];
 
 interface Container {
   name: string;
-  env?: { name: string; value?: string; valueFrom?: { configMapKeyRef?: { name: string; key: string } } }[];
+  env?: { name: string; value?: string; valueFrom?: { configMapKeyRef?: { name: string; key: string }; secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
   readinessProbe?: Record<string, unknown>;
   livenessProbe?: Record<string, unknown>;
   resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
@@ -110,6 +110,33 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
     const nats = dev.find((r) => r.kind === "StatefulSet" && r.metadata.name === "nats")!;
     expect(Number(env.MESH_NATS_REPLICAS)).toBe(nats.spec!.replicas);
     expect(render("deploy/base").find((r) => r.kind === "StatefulSet")!.spec!.replicas).toBe(3);
+  });
+
+  it("gives every service the service token from the Secret mesh-service, required", () => {
+    for (const d of deployments) {
+      const env = containersOf(d)[0]!.env!.find((e) => e.name === "MESH_SERVICE_TOKEN");
+      expect(env?.valueFrom?.secretKeyRef, d.metadata.name).toEqual({ name: "mesh-service", key: "token" });
+    }
+  });
+
+  it("denies ingress by default and lets each internal service be reached only by its callers", () => {
+    const policies = dev.filter((r) => r.kind === "NetworkPolicy");
+    const deny = policies.find((p) => Object.keys(p.spec!.podSelector).length === 0);
+    expect(deny?.spec!.policyTypes).toEqual(["Ingress"]);
+    expect(deny?.spec!.ingress).toBeUndefined();
+    const callers = (name: string, port: string): string[] => {
+      const policy = policies.find((p) => p.spec!.podSelector.matchLabels?.["app.kubernetes.io/name"] === name);
+      const rules = (policy?.spec!.ingress ?? []) as { from?: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: string }[] }[];
+      return rules
+        .filter((r) => r.ports.some((p) => p.port === port))
+        .flatMap((r) => (r.from ? r.from.map((f) => f.podSelector?.matchLabels["app.kubernetes.io/name"] ?? "*") : ["*"]));
+    };
+    expect(callers("edge", "http")).toEqual(["*"]);
+    expect(callers("auth", "grpc")).toEqual(["edge"]);
+    expect(callers("router", "grpc")).toEqual(["edge"]);
+    expect(callers("tokenizer", "grpc")).toEqual(["router"]);
+    expect(callers("model-shard", "grpc")).toEqual(["router"]);
+    expect(callers("nats", "client")).toEqual(["auth"]);
   });
 
   it("gives the gpu overlay's shard an NVIDIA GPU and a CUDA backend", () => {

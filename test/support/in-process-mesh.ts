@@ -18,7 +18,7 @@ export type InProcessMesh = Awaited<ReturnType<typeof startInProcessMesh>>;
  * All five services in this process, each its own real gRPC server on a
  * port-0 loopback socket (the edge's HTTP port too), on the tiny model.
  */
-export async function startInProcessMesh(options: { sequences?: number; upstreamUrl?: string } = {}) {
+export async function startInProcessMesh(options: { sequences?: number; upstreamUrl?: string; adminToken?: string; routerMaxInFlight?: number } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "mesh-int-"));
   const modelPath = path.join(dir, "tiny.gguf");
   await writeTinyModel(modelPath);
@@ -38,8 +38,8 @@ export async function startInProcessMesh(options: { sequences?: number; upstream
     ],
   });
   const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
-  const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY }, log);
-  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog }, log);
+  const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY, adminToken: options.adminToken }, log);
+  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog, maxInFlightPerModel: options.routerMaxInFlight }, log);
   const edge = await buildEdge(
     {
       port: 0,

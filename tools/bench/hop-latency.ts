@@ -50,9 +50,9 @@ try {
     return `127.0.0.1:${proc.spec.env.PORT}`;
   };
   const messages = [{ role: "user", content: "hello there" }];
-  const tokenizer = grpcClient(TokenizerService, address("tokenizer"));
-  const shard = grpcClient(ShardService, address("shard"));
-  const router = grpcClient(RouterService, address("router"));
+  const tokenizer = grpcClient(TokenizerService, address("tokenizer"), { serviceToken: mesh.serviceToken });
+  const shard = grpcClient(ShardService, address("shard"), { serviceToken: mesh.serviceToken });
+  const router = grpcClient(RouterService, address("router"), { serviceToken: mesh.serviceToken });
   const { tokenIds } = await tokenizer.renderChat({ model: "m", messages, addGenerationPrompt: true });
   const drain = async (stream: AsyncIterable<unknown>): Promise<void> => {
     for await (const _ of stream);

@@ -47,9 +47,9 @@ function invalidKey(): Error {
   return meshError(Code.Unauthenticated, "invalid API key");
 }
 
-/** A key's per-minute limits (0 = unlimited), as the limiter and the protos take them. */
-export function limitsOf(key: KeyRecord): RateLimits {
-  return { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute };
+/** A key's limits (0 = unlimited), as the limiter and the protos take them; the edge enforces `maxConcurrent`. */
+export function limitsOf(key: KeyRecord): RateLimits & { maxConcurrent: number } {
+  return { requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute, maxConcurrent: key.maxConcurrent ?? 0 };
 }
 
 /** Builds the principal a key acts as. */

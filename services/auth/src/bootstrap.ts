@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { generateKey, hashSecret, parseKey } from "./api-key.js";
 import type { KeyRecord, KeyStore } from "./store/index.js";
@@ -33,7 +33,10 @@ export async function ensureFirstKey(store: KeyStore, dataDir: string, bootstrap
   if ((await store.countKeys()) > 0) return false;
   const key = generateKey();
   await store.putKey(newKeyRecord({ id: key.id, accountId: DEFAULT_ACCOUNT_ID, name: "first key", secretHash: key.secretHash, createdAtMs: now }));
-  await writeFile(path.join(dataDir, FIRST_KEY_FILE), `${key.apiKey}\n`, { mode: 0o600 });
+  const file = path.join(dataDir, FIRST_KEY_FILE);
+  await writeFile(file, `${key.apiKey}\n`, { mode: 0o600 });
+  // writeFile's mode applies only to a new file: an old one keeps its mode unless set.
+  await chmod(file, 0o600);
   return true;
 }
 
@@ -45,6 +48,7 @@ export function newKeyRecord(fields: Pick<KeyRecord, "id" | "accountId" | "name"
     allowedModels: [],
     requestsPerMinute: 0,
     tokensPerMinute: 0,
+    maxConcurrent: 0,
     expiresAtMs: 0,
     revokedAtMs: 0,
     admin: false,

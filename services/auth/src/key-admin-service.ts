@@ -170,6 +170,7 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
       allowedModels: [...new Set(req.allowedModels)],
       requestsPerMinute: req.limits?.requestsPerMinute ?? 0,
       tokensPerMinute: req.limits?.tokensPerMinute ?? 0,
+      maxConcurrent: req.limits?.maxConcurrent ?? 0,
       expiresAtMs: ttlMs > 0 ? now + ttlMs : 0,
       admin: req.admin,
     });

@@ -1,9 +1,9 @@
-import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import { AuthService as AuthServiceDesc, KeyAdminService as KeyAdminServiceDesc } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { startRpcServer } from "../../../lib/rpc/index.js";
+import { ensurePrivateFile, preparePrivateDir, tightenFiles } from "../../../lib/runtime/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
-import { readAdminToken } from "./admin-token.js";
+import { ADMIN_TOKEN_FILE, readAdminToken } from "./admin-token.js";
 import { AuthService } from "./auth-service.js";
 import type { AuthServiceOptions } from "./auth-service.js";
 import { ensureFirstKey, FIRST_KEY_FILE } from "./bootstrap.js";
@@ -11,7 +11,7 @@ import type { AuthConfig } from "./config.js";
 import { KeyAdminService } from "./key-admin-service.js";
 import { openRateLimiter } from "./open-rate-limiter.js";
 import { RetentionSweeper } from "./retention-sweeper.js";
-import { openKeyStore } from "./store/index.js";
+import { NATS_OUTBOX_FILE, openKeyStore } from "./store/index.js";
 
 export const DATABASE_FILE = "mesh.db";
 
@@ -26,8 +26,8 @@ export async function build(
   log: Logger,
   options: AuthBuildOptions = {},
 ): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; sweeper: RetentionSweeper }> {
-  await mkdir(config.dataDir, { recursive: true });
-  const { store, followChanges } = await openKeyStore(config, log, path.join(config.dataDir, DATABASE_FILE));
+  const databaseFile = securePrivateFiles(config);
+  const { store, followChanges } = await openKeyStore(config, log, databaseFile);
   if (await ensureFirstKey(store, config.dataDir, config.bootstrapApiKey)) {
     log.info({ file: path.join(config.dataDir, FIRST_KEY_FILE) }, "created the first API key");
   }
@@ -62,4 +62,18 @@ export async function build(
       await limiter.close?.();
     },
   };
+}
+
+/**
+ * The data dir 0700 (refused when group or others can write it), the
+ * SQLite file created 0600 before SQLite opens it (its -wal and -shm take
+ * its mode), and the secrets an older version left readable set to 0600.
+ * Returns the database file's path.
+ */
+function securePrivateFiles(config: AuthConfig): string {
+  preparePrivateDir(config.dataDir);
+  const databaseFile = path.join(config.dataDir, DATABASE_FILE);
+  if ((config.store ?? "sqlite") === "sqlite") ensurePrivateFile(databaseFile);
+  tightenFiles([`${databaseFile}-wal`, `${databaseFile}-shm`, FIRST_KEY_FILE, ADMIN_TOKEN_FILE, NATS_OUTBOX_FILE].map((f) => path.resolve(config.dataDir, f)));
+  return databaseFile;
 }

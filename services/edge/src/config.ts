@@ -1,5 +1,9 @@
 import { z } from "zod";
 import { jsonSchema, parseConfig, portSchema, positiveIntSchema } from "../../../lib/runtime/index.js";
+import { DEFAULT_CONNECTION_LIMITS } from "./http-listener.js";
+import type { ConnectionLimits } from "./http-listener.js";
+
+const L = DEFAULT_CONNECTION_LIMITS;
 
 const schema = z.object({
   PORT: portSchema.default(8080),
@@ -11,6 +15,17 @@ const schema = z.object({
   MESH_HEALTH_TARGETS: jsonSchema(z.record(z.string(), z.string())).optional(),
   /** Deadline of one inference request, end to end. */
   MESH_REQUEST_TIMEOUT_MS: positiveIntSchema.default(600_000),
+  /** Connection limits (see ConnectionLimits in http-listener.ts); times in milliseconds. */
+  MESH_HTTP_HEADERS_TIMEOUT_MS: positiveIntSchema.default(L.headersTimeoutMs),
+  MESH_HTTP_REQUEST_TIMEOUT_MS: positiveIntSchema.default(L.requestTimeoutMs),
+  MESH_HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveIntSchema.default(L.keepAliveTimeoutMs),
+  MESH_HTTP_PRE_PROTOCOL_TIMEOUT_MS: positiveIntSchema.default(L.preProtocolTimeoutMs),
+  MESH_HTTP_MAX_CONNECTIONS: positiveIntSchema.default(L.maxConnections),
+  MESH_HTTP2_MAX_CONCURRENT_STREAMS: positiveIntSchema.default(L.http2MaxConcurrentStreams),
+  MESH_HTTP2_MAX_SESSION_MEMORY_MB: positiveIntSchema.default(L.http2MaxSessionMemoryMb),
+}).refine((c) => c.MESH_HTTP_HEADERS_TIMEOUT_MS <= c.MESH_HTTP_REQUEST_TIMEOUT_MS, {
+  message: "MESH_HTTP_HEADERS_TIMEOUT_MS must not exceed MESH_HTTP_REQUEST_TIMEOUT_MS",
+  path: ["MESH_HTTP_HEADERS_TIMEOUT_MS"],
 });
 
 export interface EdgeConfig {
@@ -20,6 +35,8 @@ export interface EdgeConfig {
   routerAddress: string;
   healthTargets: Record<string, string>;
   requestTimeoutMs: number;
+  /** Slow, idle and numerous connections; DEFAULT_CONNECTION_LIMITS when absent. */
+  connections?: ConnectionLimits;
 }
 
 export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
@@ -31,5 +48,14 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
     routerAddress: raw.MESH_ROUTER_ADDR,
     healthTargets: raw.MESH_HEALTH_TARGETS ?? { auth: raw.MESH_AUTH_ADDR, router: raw.MESH_ROUTER_ADDR },
     requestTimeoutMs: raw.MESH_REQUEST_TIMEOUT_MS,
+    connections: {
+      headersTimeoutMs: raw.MESH_HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: raw.MESH_HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: raw.MESH_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      preProtocolTimeoutMs: raw.MESH_HTTP_PRE_PROTOCOL_TIMEOUT_MS,
+      maxConnections: raw.MESH_HTTP_MAX_CONNECTIONS,
+      http2MaxConcurrentStreams: raw.MESH_HTTP2_MAX_CONCURRENT_STREAMS,
+      http2MaxSessionMemoryMb: raw.MESH_HTTP2_MAX_SESSION_MEMORY_MB,
+    },
   };
 }

@@ -6,6 +6,42 @@ import type { AddressInfo } from "node:net";
 /** The HTTP/2 connection preface a cleartext (h2c, prior knowledge) client sends first. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/**
+ * How the edge bounds slow, idle and numerous connections (all times in
+ * milliseconds). Defaults in DEFAULT_CONNECTION_LIMITS; config.ts reads
+ * each from a MESH_HTTP_* env var.
+ */
+export interface ConnectionLimits {
+  /** HTTP/1.1: the request's headers must arrive within this (slowloris). */
+  headersTimeoutMs: number;
+  /** HTTP/1.1: the whole request (headers and body) must arrive within this; the answer may take longer. */
+  requestTimeoutMs: number;
+  /** An HTTP/1.1 keep-alive connection or an HTTP/2 session with no request open is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** A connection must send its first bytes, and an HTTP/2 session open its first stream, within this. */
+  preProtocolTimeoutMs: number;
+  /** Connections open at once on the port; more are refused (closed on accept). */
+  maxConnections: number;
+  /** HTTP/2: streams one session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  http2MaxConcurrentStreams: number;
+  /** HTTP/2: memory one session may hold in nghttp2, in megabytes (Node's unit). */
+  http2MaxSessionMemoryMb: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  // Longer than the 60 s idle timeout of common load balancers, so they close first.
+  keepAliveTimeoutMs: 65_000,
+  preProtocolTimeoutMs: 10_000,
+  maxConnections: 2_048,
+  http2MaxConcurrentStreams: 100,
+  http2MaxSessionMemoryMb: 32,
+};
+
+/** How often Node checks HTTP/1.1 connections against the headers and request timeouts (its default, 30 s, would let a slowloris live 40 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
 export interface DualProtocolServer {
   port: number;
   close(drainMs: number): Promise<void>;
@@ -20,12 +56,18 @@ export async function listenDualProtocol(
   port: number,
   h1Listener: http.RequestListener,
   h2Listener: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
 ): Promise<DualProtocolServer> {
   // HTTP/1.1 sockets with the number of requests in flight on each, so a
   // drain can close idle keep-alive connections at once and busy ones when done.
   const active = new Map<net.Socket, number>();
   let draining = false;
-  const h1 = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+  const h1 = http.createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+  }, (req, res) => {
     const socket = req.socket;
     active.set(socket, (active.get(socket) ?? 0) + 1);
     res.once("close", () => {
@@ -36,7 +78,10 @@ export async function listenDualProtocol(
     if (draining) res.setHeader("connection", "close");
     h1Listener(req, res);
   });
-  const h2 = http2.createServer({}, h2Listener);
+  // h1 never listens itself (the front hands it sockets), so start the headers and request
+  // timeout checks that Node otherwise starts on "listening".
+  h1.emit("listening");
+  const h2 = http2.createServer({ maxSessionMemory: limits.http2MaxSessionMemoryMb, settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams } }, h2Listener);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2Sockets = new WeakSet<object>();
@@ -44,12 +89,19 @@ export async function listenDualProtocol(
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
+    closeWhenIdle(s, limits);
   });
   const front = net.createServer((socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    // Nothing sent yet: a connection that stays silent is dropped.
+    const silent = setTimeout(() => socket.destroy(), limits.preProtocolTimeoutMs);
+    socket.once("close", () => {
+      clearTimeout(silent);
+      sockets.delete(socket);
+    });
     socket.setNoDelay(true);
     socket.once("readable", () => {
+      clearTimeout(silent);
       const head: Buffer | null = socket.read(Math.min(H2_PREFACE.length, socket.readableLength)) ?? socket.read();
       if (!head) return socket.destroy();
       socket.unshift(head);
@@ -58,6 +110,7 @@ export async function listenDualProtocol(
       (isH2 ? h2 : h1).emit("connection", socket);
     });
   });
+  front.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
     front.listen(port, host, () => resolve());
@@ -74,6 +127,27 @@ export async function listenDualProtocol(
       }, drainMs);
       await closed;
       clearTimeout(timer);
+      // Stops the timeout checks (h1 was never bound, so close reports that; nothing to do).
+      h1.close(() => {});
     },
   };
+}
+
+/**
+ * Closes an HTTP/2 session that opens no stream within the pre-protocol
+ * timeout (a client that sent only the preface, or never finished its
+ * SETTINGS), and one whose streams are all done for the keep-alive timeout.
+ */
+function closeWhenIdle(session: http2.ServerHttp2Session, limits: ConnectionLimits): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => session.destroy(), limits.preProtocolTimeoutMs);
+  session.on("stream", (stream) => {
+    open++;
+    clearTimeout(timer);
+    timer = undefined;
+    stream.once("close", () => {
+      if (--open === 0 && !session.closed && !session.destroyed) timer = setTimeout(() => session.close(), limits.keepAliveTimeoutMs);
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
 }

@@ -10,6 +10,7 @@ import type { EdgeConfig } from "./config.js";
 import { EdgeHttpApi, MAX_BODY_BYTES, readJson } from "./http-api.js";
 import { ADMIN_ROUTES, AdminApi } from "./admin/admin-api.js";
 import { Admission } from "./admission.js";
+import { limitConcurrency } from "./concurrency-gate.js";
 import { InferenceServiceImpl } from "./inference/inference-service.js";
 import { AdminTokenCheck } from "./experiments/admin-token-check.js";
 import { EXPERIMENT_ROUTES, ExperimentsApi } from "./experiments/experiments-api.js";
@@ -39,7 +40,8 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   void principals.follow(stopWatch.signal);
   const usage = new UsageRecorder(auth, log);
   const admission = new Admission(auth);
-  const generations = new Generations(router, usage, config.requestTimeoutMs, admission);
+  // Per-key concurrency limits (keys' max_concurrent) in front of rate-limit admission.
+  const generations = limitConcurrency(new Generations(router, usage, config.requestTimeoutMs, admission));
   const admin = new AdminApi(clients.keyAdmin, readJson);
   const chat = new ChatCompletions(generations);
   const completions = new Completions(generations);
@@ -74,6 +76,7 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   };
   const server = await listenDualProtocol(config.host, config.port, route, (req, res) =>
     route(req as unknown as IncomingMessage, res as unknown as ServerResponse),
+    config.connections,
   );
   health.setAll(ServingStatus.SERVING);
   return {

@@ -8,8 +8,14 @@ const RECORD_TIMEOUT_MS = 5_000;
 const RETRY_DELAYS_MS = [200, 1_000, 5_000];
 /** A batch leaves when it holds this many records... */
 export const MAX_BATCH_RECORDS = 128;
-/** ...or this long after its first record arrived. */
+/** ...or this long after its first record arrived... */
 export const BATCH_DELAY_MS = 10;
+/**
+ * ...or when its request logs may reach this many bytes (3 per UTF-16 unit,
+ * the most UTF-8 needs), so a batch stays under the 16 MiB gRPC message
+ * limit (MAX_MESSAGE_BYTES) however large its requests were.
+ */
+export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 export interface UsageEntry {
   requestId: string;
@@ -33,6 +39,7 @@ export interface UsageEntry {
  */
 export class UsageRecorder {
   #batch: RecordUsageRequest[] = [];
+  #batchBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -59,7 +66,8 @@ export class UsageRecorder {
         responseText: entry.responseText,
       }),
     );
-    if (this.#batch.length >= MAX_BATCH_RECORDS) this.#send();
+    this.#batchBytes += 3 * (entry.requestJson.length + entry.responseText.length);
+    if (this.#batch.length >= MAX_BATCH_RECORDS || this.#batchBytes >= MAX_BATCH_BYTES) this.#send();
     else this.#timer ??= setTimeout(() => this.#send(), BATCH_DELAY_MS);
   }
 
@@ -75,6 +83,7 @@ export class UsageRecorder {
     if (this.#batch.length === 0) return;
     const records = this.#batch;
     this.#batch = [];
+    this.#batchBytes = 0;
     const done = this.#deliver(records).finally(() => this.#inFlight.delete(done));
     this.#inFlight.add(done);
   }

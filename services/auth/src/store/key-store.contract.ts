@@ -23,6 +23,7 @@ function key(id: string, accountId: string, createdAtMs: number, overrides: Part
     allowedModels: [],
     requestsPerMinute: 0,
     tokensPerMinute: 0,
+    maxConcurrent: 0,
     createdAtMs,
     expiresAtMs: 0,
     revokedAtMs: 0,
@@ -109,6 +110,7 @@ export function describeKeyStoreContract(adapter: string, factory: KeyStoreFacto
         allowedModels: ["tiny", "big"],
         requestsPerMinute: 60,
         tokensPerMinute: 10_000,
+        maxConcurrent: 3,
         expiresAtMs: T0 + DAY_MS,
         admin: true,
       });

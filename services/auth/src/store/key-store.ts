@@ -18,6 +18,8 @@ export interface KeyRecord {
   allowedModels: string[];
   requestsPerMinute: number;
   tokensPerMinute: number;
+  /** Requests in flight at once (enforced per edge); 0 or absent (records from before it existed) = unlimited. */
+  maxConcurrent?: number;
   createdAtMs: number;
   expiresAtMs: number;
   revokedAtMs: number;

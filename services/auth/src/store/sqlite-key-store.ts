@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
   secret_hash TEXT NOT NULL, previous_secret_hash TEXT, previous_valid_until_ms INTEGER NOT NULL DEFAULT 0,
   allowed_models TEXT NOT NULL DEFAULT '[]', requests_per_minute INTEGER NOT NULL DEFAULT 0,
   tokens_per_minute INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL DEFAULT 0,
-  revoked_at_ms INTEGER NOT NULL DEFAULT 0, admin INTEGER NOT NULL DEFAULT 0);
+  revoked_at_ms INTEGER NOT NULL DEFAULT 0, admin INTEGER NOT NULL DEFAULT 0, max_concurrent INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS usage (
   request_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, account_id TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
   prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, status TEXT NOT NULL,
@@ -42,6 +42,7 @@ function toKey(row: Row): KeyRecord {
     allowedModels: JSON.parse(row.allowed_models as string) as string[],
     requestsPerMinute: Number(row.requests_per_minute),
     tokensPerMinute: Number(row.tokens_per_minute),
+    maxConcurrent: Number(row.max_concurrent ?? 0),
     createdAtMs: Number(row.created_at_ms),
     expiresAtMs: Number(row.expires_at_ms),
     revokedAtMs: Number(row.revoked_at_ms),
@@ -70,8 +71,8 @@ const STATEMENTS = {
   listAccounts: "SELECT * FROM accounts ORDER BY created_at_ms",
   updateAccount: "UPDATE accounts SET name = ?, retention_opt_out = ? WHERE id = ?",
   putKey: `INSERT OR REPLACE INTO api_keys (id, account_id, name, secret_hash, previous_secret_hash, previous_valid_until_ms,
-      allowed_models, requests_per_minute, tokens_per_minute, created_at_ms, expires_at_ms, revoked_at_ms, admin)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      allowed_models, requests_per_minute, tokens_per_minute, created_at_ms, expires_at_ms, revoked_at_ms, admin, max_concurrent)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   getKey: "SELECT * FROM api_keys WHERE id = ?",
   listKeys: "SELECT * FROM api_keys ORDER BY created_at_ms",
   listAccountKeys: "SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at_ms",
@@ -98,6 +99,9 @@ export class SqliteKeyStore implements KeyStore {
     // loss can only drop the last commits.
     this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
     this.#db.exec(SCHEMA);
+    // A database from before per-key concurrency limits: add the column (existing keys stay unlimited).
+    const columns = this.#db.prepare("PRAGMA table_info(api_keys)").all() as Row[];
+    if (!columns.some((c) => c.name === "max_concurrent")) this.#db.exec("ALTER TABLE api_keys ADD COLUMN max_concurrent INTEGER NOT NULL DEFAULT 0");
     const db = this.#db;
     this.#sql = Object.fromEntries(Object.entries(STATEMENTS).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
   }
@@ -135,6 +139,7 @@ export class SqliteKeyStore implements KeyStore {
       key.expiresAtMs,
       key.revokedAtMs,
       key.admin ? 1 : 0,
+      key.maxConcurrent ?? 0,
     );
   }
 

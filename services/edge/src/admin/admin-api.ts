@@ -21,6 +21,8 @@ const createKeyBody = z.object({
   models: z.array(z.string().min(1).max(200)).max(256).optional(),
   rpm: z.number().int().min(0).max(4_294_967_295).optional(),
   tpm: z.number().int().min(0).max(4_294_967_295).optional(),
+  /** Requests of the key in flight at once; 0 = unlimited. */
+  max_concurrent: z.number().int().min(0).max(4_294_967_295).optional(),
   /** Lifetime in milliseconds. */
   expires_in_ms: z.number().int().min(0).optional(),
   admin: z.boolean().optional(),
@@ -97,7 +99,7 @@ export class AdminApi {
             accountId: body.account ?? "",
             name: body.name ?? "",
             allowedModels: body.models ?? [],
-            limits: { requestsPerMinute: body.rpm ?? 0, tokensPerMinute: body.tpm ?? 0 },
+            limits: { requestsPerMinute: body.rpm ?? 0, tokensPerMinute: body.tpm ?? 0, maxConcurrent: body.max_concurrent ?? 0 },
             ttlMs: BigInt(body.expires_in_ms ?? 0),
             admin: body.admin ?? false,
           },

@@ -16,6 +16,7 @@ export function keyJson(k: KeyInfo) {
     models: k.allowedModels,
     rpm: k.limits?.requestsPerMinute ?? 0,
     tpm: k.limits?.tokensPerMinute ?? 0,
+    max_concurrent: k.limits?.maxConcurrent ?? 0,
     admin: k.admin,
     created_at: isoOrNull(k.createdAtMs),
     expires_at: isoOrNull(k.expiresAtMs),

@@ -56,6 +56,18 @@ export const ERROR_TABLE: Record<Code, TableRow> = {
 };
 
 /**
+ * Reasons that answer differently from their code's row. "overloaded" is
+ * the mesh at capacity (the router's in-flight bound, a full shard queue),
+ * not the caller's own limit: 503 with `retry-after`, so it does not read
+ * like a 429 rate limit.
+ */
+export const REASON_TABLE: Record<string, TableRow> = {
+  overloaded: { status: 503, type: "server_error", code: "overloaded" },
+};
+/** `retry-after` seconds when an overloaded answer carries none. */
+const OVERLOADED_RETRY_AFTER_S = "1";
+
+/**
  * Codes whose message the mesh writes about the client's own request (a bad
  * parameter, a limit, a missing model): shown as they are. Every other code
  * may carry a transport's or a dependency's words (addresses, "connect
@@ -97,10 +109,11 @@ export function hidesDetail(err: unknown): boolean {
 export function toHttpError(err: unknown, requestId: string): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof ConnectError) {
-    const row = ERROR_TABLE[err.code] ?? ERROR_TABLE[Code.Internal];
     const { reason, param } = errorDetails(err);
+    const byReason = reason === undefined ? undefined : REASON_TABLE[reason];
+    const row = byReason ?? ERROR_TABLE[err.code] ?? ERROR_TABLE[Code.Internal];
     const message = EXPOSED_CODES.has(err.code) ? err.rawMessage : plainMessage(err.code, requestId);
-    const retryAfter = err.metadata.get(RETRY_AFTER_HEADER);
+    const retryAfter = err.metadata.get(RETRY_AFTER_HEADER) ?? (byReason?.status === 503 ? OVERLOADED_RETRY_AFTER_S : null);
     return new HttpError(row.status, message, row.type, param ?? null, reason ?? row.code, retryAfter ? { [RETRY_AFTER_HEADER]: retryAfter } : {});
   }
   return new HttpError(500, `The server had an error processing your request (request id ${requestId}).`, "server_error");
