@@ -24,6 +24,8 @@ import { ShadowSender } from "./shadow.js";
 import { samplingWithTools, toolStreamMode, withToolCalls } from "./tool-calls.js";
 import { routeEmbed } from "./embeddings.js";
 import type { ToolFunction, ToolMessage } from "../../../lib/tool-calls/index.js";
+import { endAttempt, RouterTelemetry } from "./router-telemetry.js";
+import type { RouterSpan } from "./router-telemetry.js";
 
 /** A request that failed before its first token is tried once more elsewhere. */
 const MAX_ATTEMPTS = 2;
@@ -87,6 +89,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   readonly #shadow: ShadowSender;
   readonly #maxInFlight: number;
   readonly #discovery: ReplicaDiscovery[] = [];
+  readonly #telemetry = new RouterTelemetry();
 
   constructor(
     catalog: Catalog,
@@ -159,15 +162,20 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       throw withRetryAfter(meshError(Code.ResourceExhausted, `model "${req.model}" is overloaded: ${routed.inFlight} requests in flight; retry later`, { reason: "overloaded" }), 1_000);
     }
     const { backend, assignment } = this.#chooseBackend(routed, req);
+    const span = this.#telemetry.begin(req, ctx.requestHeader);
+    span?.routed(backend.backend.name, assignment?.entry.config.name, assignment?.arm);
     routed.inFlight++;
+    let failure: ConnectError | undefined;
     try {
-      yield* withToolCalls(this.#serve(routed, backend, assignment, req, ctx, measure), toolStreamMode(routed.model, backend.backend, req));
+      yield* withToolCalls(this.#serve(routed, backend, assignment, req, ctx, measure, span), toolStreamMode(routed.model, backend.backend, req));
     } catch (err) {
       const error = asConnectError(err);
+      failure = error;
       measure.error = ctx.signal.aborted ? "cancelled" : errorType(error);
       throw error;
     } finally {
       routed.inFlight--;
+      span?.end(failure ?? (measure.finished ? undefined : asConnectError(meshError(Code.Canceled, "cancelled"))), ctx.signal.aborted);
       if (assignment) {
         if (!measure.finished && measure.error === undefined) measure.error = "cancelled";
         const { subject, measurements } = assignment.entry;
@@ -185,9 +193,11 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     req: GenerateRequest,
     ctx: HandlerContext,
     measure: Measure,
+    span: RouterSpan | undefined,
   ): AsyncGenerator<GenerateResponse> {
     const sampling = req.sampling!;
-    const { tokenIds, contextLength } = await this.#tokenize(req, ctx);
+    const tokenizing = span?.tokenize();
+    const { tokenIds, contextLength } = await this.#tokenize(req, ctx).finally(() => tokenizing?.end());
     const maxTokens = sampling.maxTokens || Math.max(0, contextLength - tokenIds.length);
     if (tokenIds.length + maxTokens > contextLength) {
       throw meshError(
@@ -224,8 +234,10 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       if (!replica) break;
       tried.add(replica);
       replica.inFlight++;
+      const tracing = span?.attempt(replica.address, attempt);
+      let attemptError: ConnectError | undefined;
       try {
-        const stream = replica.client.generate(shardRequest, { signal: ctx.signal, timeoutMs: ctx.timeoutMs() });
+        const stream = replica.client.generate(shardRequest, { signal: ctx.signal, timeoutMs: ctx.timeoutMs(), headers: tracing?.headers });
         let finished = false;
         for await (const res of stream) {
           if (!started) {
@@ -234,13 +246,17 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
               event: { case: "started", value: { promptTokens: tokenIds.length, backend: backend.backend.name, replica: replica.address, experiment, systemFingerprint: systemFingerprintOf(backend.backend) } },
             });
           }
-          if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) measure.firstTokenAt = performance.now();
+          if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) {
+            measure.firstTokenAt = performance.now();
+            span?.firstToken();
+          }
           if (res.finishReason !== FinishReason.UNSPECIFIED) {
             if (res.text || res.toolCalls.length > 0) yield delta(res.text, 0, res.toolCalls);
             replica.succeeded();
             measure.promptTokens = res.promptTokens;
             measure.completionTokens = res.completionTokens;
             measure.finished = true;
+            span?.finished(FinishReason[res.finishReason].toLowerCase(), res.promptTokens, res.completionTokens);
             yield create(GenerateResponseSchema, {
               event: {
                 case: "finished",
@@ -260,6 +276,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
         if (ctx.signal.aborted) throw asConnectError(err);
         // The caller is still here, so a "cancelled" call means the shard went away (its server shut down).
         const error = shardFailure(err);
+        attemptError = error;
         if (FAILURE_CODES.has(error.code)) replica.failed(Date.now());
         const retryable = !started && RETRYABLE_CODES.has(error.code);
         this.log.warn({ requestId: req.requestId, replica: replica.address, code: Code[error.code], retry: retryable && attempt < MAX_ATTEMPTS }, "shard call failed");
@@ -267,6 +284,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
         lastError = error;
       } finally {
         replica.inFlight--;
+        endAttempt(tracing, attemptError);
       }
     }
     if (lastError?.code === Code.ResourceExhausted) {
