@@ -129,7 +129,8 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
       { headers: { traceparent: parent.header } },
     );
     let spans: ReceivedSpan[] = [];
-    await until(() => (spans = receiver.trace(parent.traceId)).some((s) => s.service === "llm-mesh-model-shard"), 15_000, 50);
+    // The edge's span ends last: wait for it, not just for the shard's.
+    await until(() => (spans = receiver.trace(parent.traceId)).some((s) => s.service === "llm-mesh-edge"), 15_000, 50);
     const edge = spans.find((s) => s.service === "llm-mesh-edge")!;
     expect(edge.attributes["gen_ai.usage.output_tokens"]).toBeGreaterThan(0);
     expect(edge.attributes["gen_ai.input.messages"]).toBeUndefined();
