@@ -26,6 +26,7 @@ import { routeEmbed } from "./embeddings.js";
 import type { ToolFunction, ToolMessage } from "../../../lib/tool-calls/index.js";
 import { endAttempt, RouterTelemetry } from "./router-telemetry.js";
 import type { RouterSpan } from "./router-telemetry.js";
+import type { RouterMetrics } from "./router-metrics.js";
 
 /** A request that failed before its first token is tried once more elsewhere. */
 const MAX_ATTEMPTS = 2;
@@ -57,6 +58,8 @@ export interface RouterOptions {
   resolver?: Resolver;
   /** How often `dns:///` replica addresses are resolved again. */
   resolveIntervalMs?: number;
+  /** Prometheus metrics (requests, retries, per arm); absent: none kept. */
+  metrics?: RouterMetrics;
 }
 
 interface RoutedModel {
@@ -90,6 +93,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   readonly #maxInFlight: number;
   readonly #discovery: ReplicaDiscovery[] = [];
   readonly #telemetry = new RouterTelemetry();
+  readonly #metrics: RouterMetrics | undefined;
 
   constructor(
     catalog: Catalog,
@@ -105,6 +109,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     this.experiments = options.experiments ?? new ExperimentRegistry(catalog.models, catalog.experiments ?? []);
     this.#shadow = new ShadowSender(log);
     this.#maxInFlight = options.maxInFlightPerModel ?? DEFAULT_MAX_IN_FLIGHT_PER_MODEL;
+    this.#metrics = options.metrics;
     for (const routed of this.#models.values()) {
       for (const set of routed.backends.values()) {
         if (ReplicaDiscovery.needed(set)) this.#discovery.push(new ReplicaDiscovery(set, log, options.resolver, options.resolveIntervalMs));
@@ -176,6 +181,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     } finally {
       routed.inFlight--;
       span?.end(failure ?? (measure.finished ? undefined : asConnectError(meshError(Code.Canceled, "cancelled"))), ctx.signal.aborted);
+      this.#metrics?.routed(routedOutcome(req.model, backend.backend.name, assignment, measure, ctx.signal.aborted));
       if (assignment) {
         if (!measure.finished && measure.error === undefined) measure.error = "cancelled";
         const { subject, measurements } = assignment.entry;
@@ -232,6 +238,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const replica = backend.pick(tried);
       if (!replica) break;
+      if (attempt > 1) this.#metrics?.retried(req.model, backend.backend.name);
       tried.add(replica);
       replica.inFlight++;
       const tracing = span?.attempt(replica.address, attempt);
@@ -313,6 +320,15 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     const tools = req.tools?.choice === "none" ? [] : (req.tools?.tools ?? []);
     return req.messages.length > 0 ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal, tools) : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
   }
+}
+
+/** What the metrics record of one routed request. */
+function routedOutcome(model: string, backend: string, assignment: Assignment | undefined, m: Measure, aborted: boolean) {
+  const now = performance.now();
+  const status = m.finished ? "ok" : aborted || m.error === "cancelled" ? "cancelled" : "error";
+  const ttftSeconds = m.firstTokenAt === undefined ? undefined : (m.firstTokenAt - m.startedAt) / 1000;
+  const tpotSeconds = m.firstTokenAt !== undefined && m.completionTokens > 1 ? (now - m.firstTokenAt) / 1000 / (m.completionTokens - 1) : undefined;
+  return { model, backend, status, experiment: assignment?.entry.config.name, arm: assignment?.arm, ttftSeconds, tpotSeconds };
 }
 
 /** A shard call's failure as the router reports it: Canceled while our caller waits is the shard leaving, Unavailable. */
