@@ -103,7 +103,8 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
     await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);
     return planned;
   }
-  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv }, []);
+  const authMetrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
+  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...authMetrics }, []);
   // The router tokenizes in process; the tokenizer service serves gRPC callers.
   await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
   const router = await add("router", "router", routerEnv, shards);

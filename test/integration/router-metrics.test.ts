@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startInProcessMesh } from "../support/in-process-mesh.js";
 import type { InProcessMesh } from "../support/in-process-mesh.js";
 import { TEST_API_KEY } from "../support/mesh-process.js";
+import { until } from "../support/until.js";
 
-describe("router metrics", () => {
+describe("router and auth metrics", () => {
   let mesh: InProcessMesh;
   beforeAll(async () => {
     mesh = await startInProcessMesh();
@@ -29,5 +30,18 @@ describe("router metrics", () => {
     const edge = await (await fetch(`${mesh.url}/metrics`)).text();
     expect(edge).toMatch(/^mesh_overhead_seconds_count\{model="tiny-llama"\} 1$/m);
     expect(edge).toMatch(/^gen_ai_server_request_duration_seconds_count\{gen_ai_operation_name="chat",gen_ai_request_model="tiny-llama",error_type=""\} 1$/m);
+  });
+
+  it("counts admissions by result and usage batches, records and lag at auth, with fixed-word labels only", async () => {
+    let text = "";
+    await until(async () => (text = await mesh.auth.metrics.registry.metrics()).includes('mesh_auth_usage_records_total{recorded="true"}'), 10_000, 50);
+    // The tiny mesh's key has no limits (no admission call): ask auth once directly, for a key that does not exist.
+    await expect(mesh.auth.auth.admit({ keyId: "no-such-key", requestId: "r", reserveTokens: 1 } as never)).rejects.toThrow();
+    text = await mesh.auth.metrics.registry.metrics();
+    expect(text).toMatch(/^mesh_auth_admissions_total\{result="error"\} 1$/m);
+    expect(text).toMatch(/^mesh_auth_usage_batches_total [1-9]/m);
+    expect(text).toMatch(/^mesh_auth_usage_lag_seconds_count [1-9]/m);
+    expect(text).not.toContain(TEST_API_KEY);
+    expect(text).not.toContain("no-such-key");
   });
 });
