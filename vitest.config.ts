@@ -10,6 +10,7 @@ const BOTH_TOPOLOGIES = [
   "test/e2e/security-regressions.test.ts",
   "test/e2e/sustained-load.test.ts",
   "test/e2e/console-browser.test.ts",
+  "test/e2e/telemetry.test.ts",
 ];
 
 const shared = {

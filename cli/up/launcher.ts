@@ -3,7 +3,8 @@ import { readFile, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Catalog } from "../../lib/catalog/index.js";
-import { ConfigError, freePort, preparePrivateDir } from "../../lib/runtime/index.js";
+import { ConfigError, freePort, logFormatFrom, preparePrivateDir } from "../../lib/runtime/index.js";
+import type { LogFormat } from "../../lib/runtime/index.js";
 import { ensureAdminToken, isAdminToken } from "../../services/auth/src/admin-token.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { checkHealth, SERVICE_TOKEN_ENV } from "../../lib/rpc/index.js";
@@ -33,6 +34,8 @@ export interface LaunchOptions {
   topology?: Topology;
   /** Where lines go (stdout by default). */
   out?: (line: string) => void;
+  /** How service log lines are shown (default: `LOG_FORMAT`, else pretty on a terminal, JSON otherwise). */
+  logFormat?: LogFormat;
 }
 
 /** How the services are spread over processes. */
@@ -92,13 +95,16 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   }
   const catalogJson = JSON.stringify(catalog);
   // Run-time experiment changes survive restarts.
-  const routerEnv = { MESH_CATALOG: catalogJson, MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json") };
+  const routerEnv: Record<string, string> = { MESH_CATALOG: catalogJson, MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json") };
+  // METRICS_PORT set for `up`: the router's metrics get a port of their own too (it logs it).
+  if (process.env.METRICS_PORT) routerEnv.METRICS_PORT = String(await freePort());
   if (options.topology === "combined") {
     const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
     await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);
     return planned;
   }
-  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv }, []);
+  const authMetrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
+  const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...authMetrics }, []);
   // The router tokenizes in process; the tokenizer service serves gRPC callers.
   await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
   const router = await add("router", "router", routerEnv, shards);
@@ -129,6 +135,9 @@ export interface Mesh {
  */
 export async function launch(options: LaunchOptions): Promise<Mesh> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // Given an `out`, lines go to code, not a terminal: JSON unless asked otherwise.
+  const terminal = !options.out && Boolean(process.stdout.isTTY);
+  const logFormat = options.logFormat ?? logFormatFrom(process.env, terminal);
   const launchedAt = Date.now();
   // 0700, and refused (before anything starts) when group or others can write it.
   preparePrivateDir(options.dataDir);
@@ -148,7 +157,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
       const started = (async () => {
         await Promise.all(item.dependsOn.map((d) => ready.get(d)));
         if (stopping) return;
-        const proc = new SupervisedProcess(item.spec, out);
+        const proc = new SupervisedProcess(item.spec, out, logFormat, terminal);
         processes.set(item.spec.name, proc);
         proc.start();
         await waitServing(item.spec.name, item.address, () => stopping);

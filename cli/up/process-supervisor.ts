@@ -1,6 +1,8 @@
 import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import * as readline from "node:readline";
+import { prettyLogLine } from "../../lib/runtime/index.js";
+import type { LogFormat } from "../../lib/runtime/index.js";
 
 /** Restart back-off: doubles from the first delay up to the cap. */
 const RESTART_FIRST_DELAY_MS = 500;
@@ -33,6 +35,9 @@ export class SupervisedProcess {
   constructor(
     readonly spec: ProcessSpec,
     private readonly out: (line: string) => void,
+    /** "json": the services' lines as they are, prefixed `[name]`; "pretty": readable lines. */
+    private readonly format: LogFormat = "json",
+    private readonly color = false,
   ) {}
 
   start(): void {
@@ -44,7 +49,9 @@ export class SupervisedProcess {
     this.#child = child;
     const prefix = `[${this.spec.name}]`;
     for (const stream of [child.stdout!, child.stderr!]) {
-      readline.createInterface({ input: stream }).on("line", (line) => this.out(`${prefix} ${line}`));
+      readline
+        .createInterface({ input: stream })
+        .on("line", (line) => this.out(this.format === "pretty" ? prettyLogLine(line, this.spec.name, this.color) : `${prefix} ${line}`));
     }
     child.once("exit", (code, signal) => {
       if (this.#child === child) this.#child = undefined;

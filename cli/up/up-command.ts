@@ -2,6 +2,7 @@ import { catalogFromModelFlags, readCatalogFile } from "./catalog-file.js";
 import { launch, TOPOLOGIES } from "./launcher.js";
 import type { Topology } from "./launcher.js";
 import { intFlag, parseCommandArgs, UsageError } from "../args.js";
+import { telemetryConfigFrom } from "../../lib/telemetry/index.js";
 
 export const UP_USAGE = `llm-mesh up [--port N] [--model FILE.gguf | --model NAME=FILE.gguf]... [--config mesh.yaml] [--data-dir DIR] [--topology split|combined]
 
@@ -15,7 +16,11 @@ as supervised child processes on loopback; the edge listens on --port.
   --topology  split (default: every service its own process, as on Kubernetes) or combined
               (edge, auth, router, tokenizer in one process; shards apart) (env MESH_TOPOLOGY)
   --nats      keep accounts, keys and usage in NATS JetStream at this URL (comma-separated
-              for a cluster) instead of SQLite (env MESH_NATS_URL)`;
+              for a cluster) instead of SQLite (env MESH_NATS_URL)
+
+Every service inherits the environment: OTEL_* (traces, off unless OTEL_EXPORTER_OTLP_ENDPOINT
+or OTEL_TRACES_EXPORTER is set), LOG_LEVEL, and LOG_FORMAT (pretty: readable lines, the default
+on a terminal; json: JSON lines, the default when output is piped).`;
 
 /** `llm-mesh up`: starts the mesh and runs until Ctrl-C / SIGTERM. */
 export async function upCommand(args: string[]): Promise<void> {
@@ -37,6 +42,8 @@ export async function upCommand(args: string[]): Promise<void> {
   const port = intFlag("port", values.port ?? process.env.PORT, 8080);
   const dataDir = values["data-dir"] ?? process.env.MESH_DATA_DIR ?? ".mesh";
   const startedAt = performance.now();
+  // Bad OTEL_* values fail here, once, rather than in every service.
+  const telemetry = telemetryConfigFrom(process.env);
   const natsUrl = values.nats ?? process.env.MESH_NATS_URL;
   const mesh = await launch({ port, host: values.host ?? "0.0.0.0", dataDir, catalog, natsUrl, topology: topology as Topology });
   let stopping = false;
@@ -69,6 +76,8 @@ export async function upCommand(args: string[]): Promise<void> {
     lines.push(`  API key: the one created on the first start (${dataDir}/first-api-key) or MESH_BOOTSTRAP_API_KEY`);
   }
   lines.push(
+    `  Metrics (Prometheus): ${mesh.url}/metrics`,
+    `  Traces: ${telemetry.enabled ? `${telemetry.exporter === "console" ? "console" : `OTLP ${telemetry.protocol} to ${process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT}`} as ${telemetry.serviceNamePrefix}-<service>` : "off (set OTEL_EXPORTER_OTLP_ENDPOINT)"}`,
     `  Admin token (keys, accounts, usage, experiments): ${process.env.MESH_ADMIN_TOKEN ? "MESH_ADMIN_TOKEN" : `${dataDir}/admin-token`}`,
     `  Try: curl ${mesh.url}/v1/models -H "Authorization: Bearer $(cat ${dataDir}/first-api-key)"`,
     `       npx llm-mesh keys create --name my-app --url ${mesh.url}`,

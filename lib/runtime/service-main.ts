@@ -1,5 +1,6 @@
 import { ConfigError } from "./config.js";
 import { createLogger } from "./logger.js";
+import { shutdownTelemetry } from "../telemetry/tracing.js";
 import type { Logger } from "./logger.js";
 
 /** How long in-flight calls get to finish after SIGTERM. */
@@ -59,6 +60,8 @@ export async function runService(name: string, start: (log: Logger) => Promise<R
     }, DRAIN_TIMEOUT_MS + FORCED_EXIT_GRACE_MS).unref();
     service
       .close(DRAIN_TIMEOUT_MS)
+      // Spans still buffered are exported before the process goes.
+      .then(() => shutdownTelemetry().catch((err: unknown) => log.warn({ err: (err as Error).message }, "traces not exported")))
       .then(() => {
         log.info("stopped");
         process.exit(0);

@@ -18,6 +18,8 @@ const schema = z.object({
   MESH_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** Prefix of bucket, stream and subject names, so meshes can share one NATS. */
   MESH_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default("mesh"),
+  /** Prometheus `GET /metrics` on this port (unset: not served; 0: a free port). */
+  METRICS_PORT: portSchema.optional(),
 });
 
 export interface AuthConfig {
@@ -31,6 +33,7 @@ export interface AuthConfig {
   natsUrl?: string;
   natsReplicas?: number;
   natsPrefix?: string;
+  metricsPort?: number;
 }
 
 export function loadAuthConfig(env: NodeJS.ProcessEnv): AuthConfig {
@@ -43,6 +46,7 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv): AuthConfig {
     adminToken: raw.MESH_ADMIN_TOKEN || undefined,
     store: raw.MESH_STORE,
     natsUrl: raw.MESH_NATS_URL,
+    metricsPort: raw.METRICS_PORT,
     natsReplicas: raw.MESH_NATS_REPLICAS,
     natsPrefix: raw.MESH_NATS_PREFIX,
   };

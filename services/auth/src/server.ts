@@ -5,6 +5,9 @@ import { ensurePrivateFile, preparePrivateDir, tightenFiles } from "../../../lib
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import { ADMIN_TOKEN_FILE, readAdminToken } from "./admin-token.js";
 import { AuthService } from "./auth-service.js";
+import { AuthMetrics } from "./auth-metrics.js";
+import { startMetricsServer } from "../../../lib/metrics/index.js";
+import type { MetricsServer } from "../../../lib/metrics/index.js";
 import type { AuthServiceOptions } from "./auth-service.js";
 import { ensureFirstKey, FIRST_KEY_FILE } from "./bootstrap.js";
 import type { AuthConfig } from "./config.js";
@@ -25,7 +28,7 @@ export async function build(
   config: AuthConfig,
   log: Logger,
   options: AuthBuildOptions = {},
-): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; sweeper: RetentionSweeper }> {
+): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; sweeper: RetentionSweeper; metrics: AuthMetrics; metricsPort?: number }> {
   const databaseFile = securePrivateFiles(config);
   const { store, followChanges } = await openKeyStore(config, log, databaseFile);
   if (await ensureFirstKey(store, config.dataDir, config.bootstrapApiKey)) {
@@ -34,6 +37,8 @@ export async function build(
   const now = options.now ?? Date.now;
   const limiter = await openRateLimiter(config, log, now);
   const auth = new AuthService(store, { now, heartbeatMs: options.heartbeatMs, limiter });
+  const metrics = new AuthMetrics();
+  metrics.instrument(auth);
   const adminToken = config.adminToken ?? (await readAdminToken(config.dataDir));
   if (!adminToken) log.warn("no admin token (MESH_ADMIN_TOKEN or <data dir>/admin-token): the admin API refuses every call");
   // With NATS every replica (this one too) pushes changes from the KV watch, so the admin's own push would double them.
@@ -50,14 +55,22 @@ export async function build(
       router.service(KeyAdminServiceDesc, admin);
     },
   });
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = await startMetricsServer(metrics.registry, { host: config.host, port: config.metricsPort });
+    log.info({ port: metricsServer.port }, "metrics on GET /metrics");
+  }
   return {
     port: server.port,
+    metrics,
+    metricsPort: metricsServer?.port,
     auth,
     admin,
     sweeper,
     async close(drainMs) {
       sweeper.stop();
       await server.close(drainMs);
+      await metricsServer?.close();
       await store.close();
       await limiter.close?.();
     },

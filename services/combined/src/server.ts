@@ -25,7 +25,8 @@ const INTERNAL_PORT = "0";
  * PORT and HOST for the edge.
  */
 export async function build(env: NodeJS.ProcessEnv, log: Logger): Promise<RunningService> {
-  const internal = { ...env, PORT: INTERNAL_PORT, HOST: "127.0.0.1" };
+  // METRICS_PORT set: auth and the router each serve metrics on a free port of their own (logged), not on one shared number.
+  const internal = { ...env, PORT: INTERNAL_PORT, HOST: "127.0.0.1", METRICS_PORT: env.METRICS_PORT === undefined ? undefined : INTERNAL_PORT };
   const auth = await buildAuth(loadAuthConfig(internal), log.child({ service: "auth" }));
   const router = await buildRouter(loadRouterConfig(internal), log.child({ service: "router" }));
   // One copy of every vocabulary in the process: the tokenizer service serves the router's.

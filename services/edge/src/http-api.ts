@@ -17,6 +17,8 @@ import { EXPERIMENT_ROUTES, FEEDBACK_PATH, forcedBackend } from "./experiments/e
 import type { ExperimentsApi } from "./experiments/experiments-api.js";
 import { serveMetrics } from "../../../lib/metrics/index.js";
 import { EdgeMetrics } from "./edge-metrics.js";
+import { logAccess } from "./access-log.js";
+import type { AccessRecord } from "./generation-telemetry.js";
 import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId, sendJson } from "./request-parsing.js";
 
 /** Largest request body accepted, in bytes. */
@@ -45,6 +47,8 @@ export interface EdgeDeps {
   /** Everything under /console: the account console (absent: 404). */
   console?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   log: Logger;
+  /** The registry /metrics serves (default: a fresh one). */
+  metrics?: EdgeMetrics;
 }
 
 /** What every route handler gets: the request's id, its abort signal and the parsed URL. */
@@ -55,6 +59,8 @@ export interface RouteContext {
   signal: AbortSignal;
   params: Record<string, string | undefined>;
   query: URLSearchParams;
+  /** What a generation adds to the request's access line. */
+  access: AccessRecord;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, rc: RouteContext) => Promise<void>;
@@ -68,10 +74,11 @@ type Handler = (req: IncomingMessage, res: ServerResponse, rc: RouteContext) => 
  */
 export class EdgeHttpApi {
   /** Served at GET /metrics on the edge's own port. */
-  readonly metrics = new EdgeMetrics();
+  readonly metrics: EdgeMetrics;
   readonly #routes = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 256 });
 
   constructor(private readonly deps: EdgeDeps) {
+    this.metrics = deps.metrics ?? new EdgeMetrics();
     const r = this.#routes;
     const on = (methods: string[], path: string, handler: Handler): void => {
       r.on(methods as FindMyWay.HTTPMethod[], path, handler as unknown as FindMyWay.Handler<FindMyWay.HTTPVersion.V1>);
@@ -117,9 +124,11 @@ export class EdgeHttpApi {
     const queryAt = url.indexOf("?");
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
     let route = "other";
+    const access: AccessRecord = {};
     res.once("close", () => {
       if (!res.writableFinished) abort.abort();
       this.metrics.record(route, res.statusCode, startedAt);
+      logAccess(this.deps.log, req.method ?? "", path, res.statusCode, startedAt, requestId, access);
     });
     try {
       if (path.length > MAX_PATH_CHARS) throw new HttpError(414, "URL too long", "invalid_request_error", null, "invalid_url");
@@ -128,7 +137,7 @@ export class EdgeHttpApi {
       if (!found) throw new HttpError(404, `Unknown request URL: ${req.method} ${path}`, "invalid_request_error", null, "unknown_url");
       route = path;
       const query = new URLSearchParams(queryAt < 0 ? "" : url.slice(queryAt + 1));
-      const rc: RouteContext = { requestId, clientRequestId, startedAt, signal: abort.signal, params: found.params, query };
+      const rc: RouteContext = { requestId, clientRequestId, startedAt, signal: abort.signal, params: found.params, query, access };
       await (found.handler as unknown as Handler)(req, res, rc);
     } catch (err) {
       const error = toHttpError(err, requestId);
@@ -152,6 +161,8 @@ export class EdgeHttpApi {
       headers,
       timeoutMs: timeoutOf(req),
       forceBackend: forcedBackend(req, principal),
+      requestHeaders: req.headers,
+      access: rc.access,
     };
     await api.handle(res, body, ctx);
   }

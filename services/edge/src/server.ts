@@ -7,6 +7,8 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { grpcClient, HealthState, ServingStatus } from "../../../lib/rpc/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import type { EdgeConfig } from "./config.js";
+import { EdgeMetrics } from "./edge-metrics.js";
+import { GenerationTelemetry } from "./generation-telemetry.js";
 import { EdgeHttpApi, MAX_BODY_BYTES, readJson } from "./http-api.js";
 import { ADMIN_ROUTES, AdminApi } from "./admin/admin-api.js";
 import { Admission } from "./admission.js";
@@ -41,7 +43,8 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   const usage = new UsageRecorder(auth, log);
   const admission = new Admission(auth);
   // Per-key concurrency limits (keys' max_concurrent) in front of rate-limit admission.
-  const generations = limitConcurrency(new Generations(router, usage, config.requestTimeoutMs, admission));
+  const metrics = new EdgeMetrics();
+  const generations = limitConcurrency(new Generations(router, usage, config.requestTimeoutMs, admission, new GenerationTelemetry(metrics.registry)));
   const admin = new AdminApi(clients.keyAdmin, readJson);
   const chat = new ChatCompletions(generations);
   const completions = new Completions(generations);
@@ -57,7 +60,7 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
     ]),
     log,
   });
-  const edge = new EdgeHttpApi({ router, principals, chat, completions, apis, healthTargets: config.healthTargets, log, admin, experiments, console: consolePage.handle });
+  const edge = new EdgeHttpApi({ router, principals, chat, completions, apis, healthTargets: config.healthTargets, log, admin, experiments, console: consolePage.handle, metrics });
   const inference = new InferenceServiceImpl({ generations, principals, router, log, embeddings });
   const health = new HealthState([]);
   const rpc = connectNodeAdapter({

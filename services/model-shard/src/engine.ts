@@ -12,6 +12,8 @@ export interface EngineRequest {
   sampling: SamplingParams;
   /** Function tools, for engines that take them natively (openai-upstream). */
   tools?: ToolSettings;
+  /** W3C trace context for engines that call out (openai-upstream sends it as HTTP headers); absent when not tracing. */
+  traceHeaders?: Record<string, string>;
 }
 
 /** A streamed piece of a tool call (the first of a call has its id and name). */

@@ -15,6 +15,7 @@ import { coalesce } from "./coalesce.js";
 import type { Embedder, Engine, EngineResult, EngineToolCallPiece } from "./engine.js";
 import type { Load, SlotPool } from "./slot-pool.js";
 import type { ShardMetrics } from "./shard-metrics.js";
+import { ShardTelemetry } from "./shard-telemetry.js";
 
 const FINISH_REASONS: Record<EngineResult["finishReason"], FinishReason> = {
   stop: FinishReason.STOP,
@@ -28,13 +29,17 @@ const FINISH_REASONS: Record<EngineResult["finishReason"], FinishReason> = {
  * sequences on top of any engine, and load reports.
  */
 export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
+  readonly #telemetry: ShardTelemetry;
+
   constructor(
     private readonly engine: Engine,
     private readonly pool: SlotPool,
     private readonly log: Logger,
     private readonly metrics?: ShardMetrics,
     private readonly embedder?: Embedder,
-  ) {}
+  ) {
+    this.#telemetry = new ShardTelemetry(engine.info.engine);
+  }
 
   /** Embeds a batch of inputs; Unimplemented on engines that do not embed. */
   async embed(req: EmbedRequest, ctx: HandlerContext) {
@@ -50,15 +55,19 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     const sampling = req.sampling;
     if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
     const timing = this.metrics?.start(started);
+    const span = this.#telemetry.begin(req, ctx.requestHeader);
     let result: EngineResult | undefined;
+    let failure: ReturnType<typeof asConnectError> | undefined;
     const release = await this.pool.acquire(ctx.signal).catch((err: unknown) => {
       timing?.end(undefined, ctx.signal.aborted, !ctx.signal.aborted && asConnectError(err).code === Code.ResourceExhausted);
+      span?.end(undefined, performance.now() - started, asConnectError(err));
       throw err;
     });
+    span?.slotAcquired();
     try {
       const stops = new StopMatcher(sampling.stop);
       const generation = this.engine.generate(
-        { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling, tools: req.tools },
+        { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling, tools: req.tools, traceHeaders: span?.headers() },
         ctx.signal,
       );
       let generated = 0;
@@ -83,6 +92,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
           if (stops.stopped) break;
         }
         timing?.tokens(tokenCount);
+        if (tokenCount > 0) span?.tokens();
         if (text || tokenIds.length > 0 || toolCalls.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls });
         if (stops.stopped) {
           // Ends the engine's generator: its sequence is free at once.
@@ -99,11 +109,13 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       });
     } catch (err) {
       const error = asConnectError(err);
+      failure = error;
       if (!ctx.signal.aborted) this.log.warn({ requestId: req.requestId, code: error.code, err: error.message }, "generate failed");
       throw error;
     } finally {
       release();
       timing?.end(result, ctx.signal.aborted);
+      span?.end(result, performance.now() - started, failure);
     }
   }
 

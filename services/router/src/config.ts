@@ -23,6 +23,8 @@ const schema = z.object({
   MESH_ROUTER_REPLICA_CHOICE: z.enum(["least-loaded-of-two", "random"]).default("least-loaded-of-two"),
   /** Where experiments changed at run time are kept across restarts (JSON); unset: not kept. */
   MESH_ROUTER_EXPERIMENTS_FILE: z.string().min(1).optional(),
+  /** Prometheus `GET /metrics` on this port (unset: not served; 0: a free port). */
+  METRICS_PORT: portSchema.optional(),
 });
 
 export interface RouterConfig {
@@ -36,6 +38,7 @@ export interface RouterConfig {
   replicaChoice?: "least-loaded-of-two" | "random";
   resolveIntervalMs?: number;
   experimentsFile?: string;
+  metricsPort?: number;
 }
 
 export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
@@ -50,5 +53,6 @@ export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
     replicaChoice: raw.MESH_ROUTER_REPLICA_CHOICE,
     resolveIntervalMs: raw.MESH_ROUTER_RESOLVE_INTERVAL_MS,
     experimentsFile: raw.MESH_ROUTER_EXPERIMENTS_FILE,
+    metricsPort: raw.METRICS_PORT,
   };
 }

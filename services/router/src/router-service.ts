@@ -24,6 +24,9 @@ import { ShadowSender } from "./shadow.js";
 import { samplingWithTools, toolStreamMode, withToolCalls } from "./tool-calls.js";
 import { routeEmbed } from "./embeddings.js";
 import type { ToolFunction, ToolMessage } from "../../../lib/tool-calls/index.js";
+import { endAttempt, RouterTelemetry } from "./router-telemetry.js";
+import type { RouterSpan } from "./router-telemetry.js";
+import type { RouterMetrics } from "./router-metrics.js";
 
 /** A request that failed before its first token is tried once more elsewhere. */
 const MAX_ATTEMPTS = 2;
@@ -55,6 +58,8 @@ export interface RouterOptions {
   resolver?: Resolver;
   /** How often `dns:///` replica addresses are resolved again. */
   resolveIntervalMs?: number;
+  /** Prometheus metrics (requests, retries, per arm); absent: none kept. */
+  metrics?: RouterMetrics;
 }
 
 interface RoutedModel {
@@ -87,6 +92,8 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   readonly #shadow: ShadowSender;
   readonly #maxInFlight: number;
   readonly #discovery: ReplicaDiscovery[] = [];
+  readonly #telemetry = new RouterTelemetry();
+  readonly #metrics: RouterMetrics | undefined;
 
   constructor(
     catalog: Catalog,
@@ -102,6 +109,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     this.experiments = options.experiments ?? new ExperimentRegistry(catalog.models, catalog.experiments ?? []);
     this.#shadow = new ShadowSender(log);
     this.#maxInFlight = options.maxInFlightPerModel ?? DEFAULT_MAX_IN_FLIGHT_PER_MODEL;
+    this.#metrics = options.metrics;
     for (const routed of this.#models.values()) {
       for (const set of routed.backends.values()) {
         if (ReplicaDiscovery.needed(set)) this.#discovery.push(new ReplicaDiscovery(set, log, options.resolver, options.resolveIntervalMs));
@@ -159,15 +167,21 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       throw withRetryAfter(meshError(Code.ResourceExhausted, `model "${req.model}" is overloaded: ${routed.inFlight} requests in flight; retry later`, { reason: "overloaded" }), 1_000);
     }
     const { backend, assignment } = this.#chooseBackend(routed, req);
+    const span = this.#telemetry.begin(req, ctx.requestHeader);
+    span?.routed(backend.backend.name, assignment?.entry.config.name, assignment?.arm);
     routed.inFlight++;
+    let failure: ConnectError | undefined;
     try {
-      yield* withToolCalls(this.#serve(routed, backend, assignment, req, ctx, measure), toolStreamMode(routed.model, backend.backend, req));
+      yield* withToolCalls(this.#serve(routed, backend, assignment, req, ctx, measure, span), toolStreamMode(routed.model, backend.backend, req));
     } catch (err) {
       const error = asConnectError(err);
+      failure = error;
       measure.error = ctx.signal.aborted ? "cancelled" : errorType(error);
       throw error;
     } finally {
       routed.inFlight--;
+      span?.end(failure ?? (measure.finished ? undefined : asConnectError(meshError(Code.Canceled, "cancelled"))), ctx.signal.aborted);
+      this.#metrics?.routed(routedOutcome(req.model, backend.backend.name, assignment, measure, ctx.signal.aborted));
       if (assignment) {
         if (!measure.finished && measure.error === undefined) measure.error = "cancelled";
         const { subject, measurements } = assignment.entry;
@@ -185,9 +199,11 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     req: GenerateRequest,
     ctx: HandlerContext,
     measure: Measure,
+    span: RouterSpan | undefined,
   ): AsyncGenerator<GenerateResponse> {
     const sampling = req.sampling!;
-    const { tokenIds, contextLength } = await this.#tokenize(req, ctx);
+    const tokenizing = span?.tokenize();
+    const { tokenIds, contextLength } = await this.#tokenize(req, ctx).finally(() => tokenizing?.end());
     const maxTokens = sampling.maxTokens || Math.max(0, contextLength - tokenIds.length);
     if (tokenIds.length + maxTokens > contextLength) {
       throw meshError(
@@ -222,10 +238,13 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const replica = backend.pick(tried);
       if (!replica) break;
+      if (attempt > 1) this.#metrics?.retried(req.model, backend.backend.name);
       tried.add(replica);
       replica.inFlight++;
+      const tracing = span?.attempt(replica.address, attempt);
+      let attemptError: ConnectError | undefined;
       try {
-        const stream = replica.client.generate(shardRequest, { signal: ctx.signal, timeoutMs: ctx.timeoutMs() });
+        const stream = replica.client.generate(shardRequest, { signal: ctx.signal, timeoutMs: ctx.timeoutMs(), headers: tracing?.headers });
         let finished = false;
         for await (const res of stream) {
           if (!started) {
@@ -234,13 +253,17 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
               event: { case: "started", value: { promptTokens: tokenIds.length, backend: backend.backend.name, replica: replica.address, experiment, systemFingerprint: systemFingerprintOf(backend.backend) } },
             });
           }
-          if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) measure.firstTokenAt = performance.now();
+          if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) {
+            measure.firstTokenAt = performance.now();
+            span?.firstToken();
+          }
           if (res.finishReason !== FinishReason.UNSPECIFIED) {
             if (res.text || res.toolCalls.length > 0) yield delta(res.text, 0, res.toolCalls);
             replica.succeeded();
             measure.promptTokens = res.promptTokens;
             measure.completionTokens = res.completionTokens;
             measure.finished = true;
+            span?.finished(FinishReason[res.finishReason].toLowerCase(), res.promptTokens, res.completionTokens);
             yield create(GenerateResponseSchema, {
               event: {
                 case: "finished",
@@ -260,6 +283,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
         if (ctx.signal.aborted) throw asConnectError(err);
         // The caller is still here, so a "cancelled" call means the shard went away (its server shut down).
         const error = shardFailure(err);
+        attemptError = error;
         if (FAILURE_CODES.has(error.code)) replica.failed(Date.now());
         const retryable = !started && RETRYABLE_CODES.has(error.code);
         this.log.warn({ requestId: req.requestId, replica: replica.address, code: Code[error.code], retry: retryable && attempt < MAX_ATTEMPTS }, "shard call failed");
@@ -267,6 +291,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
         lastError = error;
       } finally {
         replica.inFlight--;
+        endAttempt(tracing, attemptError);
       }
     }
     if (lastError?.code === Code.ResourceExhausted) {
@@ -295,6 +320,15 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     const tools = req.tools?.choice === "none" ? [] : (req.tools?.tools ?? []);
     return req.messages.length > 0 ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal, tools) : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
   }
+}
+
+/** What the metrics record of one routed request. */
+function routedOutcome(model: string, backend: string, assignment: Assignment | undefined, m: Measure, aborted: boolean) {
+  const now = performance.now();
+  const status = m.finished ? "ok" : aborted || m.error === "cancelled" ? "cancelled" : "error";
+  const ttftSeconds = m.firstTokenAt === undefined ? undefined : (m.firstTokenAt - m.startedAt) / 1000;
+  const tpotSeconds = m.firstTokenAt !== undefined && m.completionTokens > 1 ? (now - m.firstTokenAt) / 1000 / (m.completionTokens - 1) : undefined;
+  return { model, backend, status, experiment: assignment?.entry.config.name, arm: assignment?.arm, ttftSeconds, tpotSeconds };
 }
 
 /** A shard call's failure as the router reports it: Canceled while our caller waits is the shard leaving, Unavailable. */

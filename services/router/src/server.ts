@@ -9,8 +9,14 @@ import { ExperimentRegistry } from "./experiment-registry.js";
 import { readExperimentsFile, writeExperimentsFile } from "./experiments-file.js";
 import { HealthChecker } from "./health-checker.js";
 import { RouterService } from "./router-service.js";
+import { RouterMetrics } from "./router-metrics.js";
+import { startMetricsServer } from "../../../lib/metrics/index.js";
+import type { MetricsServer } from "../../../lib/metrics/index.js";
 
-export async function build(config: RouterConfig, log: Logger): Promise<RunningService & { router: RouterService; admin: ExperimentAdminService; tokenizers: TokenizerPool }> {
+export async function build(
+  config: RouterConfig,
+  log: Logger,
+): Promise<RunningService & { router: RouterService; admin: ExperimentAdminService; tokenizers: TokenizerPool; metrics: RouterMetrics; metricsPort?: number }> {
   const registry = new ExperimentRegistry(config.catalog.models, config.catalog.experiments ?? []);
   const file = config.experimentsFile;
   const saved = file ? readExperimentsFile(file) : undefined;
@@ -23,12 +29,16 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
     if (file) writeExperimentsFile(file, { experiments: registry.list().map((e) => ({ config: e.config, state: e.state })) });
   };
   const tokenizers = new TokenizerPool(config.catalog, await loadTokenizers(config.catalog), log, { workers: config.tokenizerWorkers ?? 1 });
+  let routerService: RouterService | undefined;
+  const metrics = new RouterMetrics(() => routerService?.replicas() ?? []);
   const router = new RouterService(config.catalog, tokenizers, log, {
+    metrics,
     experiments: registry,
     maxInFlightPerModel: config.maxInFlightPerModel,
     replicaChoice: config.replicaChoice,
     resolveIntervalMs: config.resolveIntervalMs,
   });
+  routerService = router;
   const admin = new ExperimentAdminService(registry, log, persist);
   const stopWatching = new AbortController();
   await router.discoverReplicas(stopWatching.signal);
@@ -43,13 +53,21 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningS
       r.service(ExperimentAdminServiceDesc, admin);
     },
   });
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = await startMetricsServer(metrics.registry, { host: config.host, port: config.metricsPort });
+    log.info({ port: metricsServer.port }, "metrics on GET /metrics");
+  }
   return {
     port: server.port,
+    metricsPort: metricsServer?.port,
+    metrics,
     router,
     admin,
     tokenizers,
     async close(drainMs) {
       await server.close(drainMs);
+      await metricsServer?.close();
       stopWatching.abort();
       await tokenizers.close();
     },

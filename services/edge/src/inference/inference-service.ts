@@ -133,7 +133,7 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     ctx.responseHeader.set("x-request-id", requestId);
     const clientRequestId = clientRequestIdOf((name) => ctx.requestHeader.get(name));
     if (clientRequestId) ctx.responseHeader.set(CLIENT_REQUEST_ID_HEADER, clientRequestId);
-    const partial = { requestId, principal: undefined as unknown as Principal, startedAt, signal: ctx.signal, headers: {} };
+    const partial = { requestId, principal: undefined as unknown as Principal, startedAt, signal: ctx.signal, headers: {}, requestHeaders: ctx.requestHeader };
     try {
       const principal = await this.#authenticate(ctx);
       return { ...partial, principal, timeoutMs: finiteOrUndefined(ctx.timeoutMs()) };

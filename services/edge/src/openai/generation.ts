@@ -8,7 +8,10 @@ import type { ToolCallPiece, ToolSettingsInit } from "./tools.js";
 import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { UsageStatus } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { asConnectError, Code, meshError } from "../../../../lib/errors.js";
+import type { ConnectError } from "@connectrpc/connect";
 import type { UsageRecorder } from "../usage-recorder.js";
+import type { HeaderSource } from "../../../../lib/telemetry/index.js";
+import type { AccessRecord, GenerationTelemetry } from "../generation-telemetry.js";
 
 /** What one request needs from the edge around it. */
 export interface RequestContext {
@@ -24,6 +27,10 @@ export interface RequestContext {
   timeoutMs?: number;
   /** An experiment arm forced by an admin key (header x-mesh-force-backend). */
   forceBackend?: string;
+  /** The incoming request's headers or metadata (the client's `traceparent`). */
+  requestHeaders?: HeaderSource;
+  /** Filled for the request's access log line (model, backend, tokens, TTFT, trace id). */
+  access?: AccessRecord;
 }
 
 /** A validated request, whatever protocol it came in on. */
@@ -132,6 +139,7 @@ export class Generations {
     private readonly usage: UsageRecorder,
     private readonly requestTimeoutMs: number,
     private readonly gate?: GenerationGate,
+    private readonly telemetry?: GenerationTelemetry,
   ) {}
 
   /** Streams one generation; abandoning the iteration cancels it in the shard. */
@@ -152,8 +160,10 @@ export class Generations {
     let status = UsageStatus.OK;
     let reachedModel = false;
     let finished = false;
+    let failure: ConnectError | undefined;
+    const observed = this.telemetry?.begin(input, ctx);
     try {
-      const events = this.router.generate(toRouterRequest(input, ctx), { signal: ctx.signal, timeoutMs });
+      const events = this.router.generate(toRouterRequest(input, ctx), { signal: ctx.signal, timeoutMs, headers: observed?.headers });
       for await (const event of events) {
         switch (event.event.case) {
           case "started": {
@@ -163,12 +173,14 @@ export class Generations {
             backend = started.backend;
             ctx.headers["x-mesh-backend"] = backend;
             if (started.experiment) ctx.headers["x-mesh-experiment"] = started.experiment;
+            observed?.started(backend, started.experiment);
             yield { type: "started", promptTokens, backend, experiment: started.experiment, fingerprint: started.systemFingerprint || `mesh-${backend}` };
             break;
           }
           case "delta": {
             const { text, tokenCount, toolCalls } = event.event.value;
             if (!ttftMs) ttftMs = performance.now() - ctx.startedAt;
+            observed?.delta(text);
             completionTokens += tokenCount;
             if (retain) content += text;
             if (toolCalls.length > 0) yield { type: "delta", text, toolCalls: toolCalls.map(({ index, id, name, arguments: args }) => ({ index, id, name, arguments: args })) };
@@ -180,6 +192,7 @@ export class Generations {
             promptTokens = done.promptTokens;
             completionTokens = done.completionTokens;
             finished = true;
+            observed?.finished(FINISH_REASON_NAMES[done.finishReason] ?? "stop", promptTokens, completionTokens, done.engineMs);
             const meshMs = Math.max(0, performance.now() - ctx.startedAt - done.engineMs);
             yield {
               type: "finished",
@@ -198,10 +211,12 @@ export class Generations {
       const error = asConnectError(err);
       const cancelled = ctx.signal.aborted || error.code === Code.Canceled || error.code === Code.DeadlineExceeded;
       status = cancelled ? UsageStatus.CANCELLED : UsageStatus.ERROR;
+      if (!cancelled) failure = error;
       throw error;
     } finally {
       // The consumer stopped early (client gone): the generation was cancelled.
       if (!finished && status === UsageStatus.OK) status = UsageStatus.CANCELLED;
+      observed?.end(status === UsageStatus.OK ? "ok" : status === UsageStatus.CANCELLED ? "cancelled" : "error", promptTokens, completionTokens, failure);
       if (reachedModel) {
         this.usage.record({
           requestId: ctx.requestId,

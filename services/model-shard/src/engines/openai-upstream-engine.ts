@@ -74,7 +74,7 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
     }
 
     if (signal.aborted) return { finishReason: "cancelled", promptTokens: request.promptTokenIds.length, completionTokens: 0 };
-    const headers = { ...this.#headers, "x-request-id": request.requestId };
+    const headers = { ...this.#headers, ...request.traceHeaders, "x-request-id": request.requestId };
     const call = postJson(chat ? this.#chatUrl : this.#completionsUrl, headers, JSON.stringify(body));
     let timedOut = false;
     const timer = setTimeout(() => {
