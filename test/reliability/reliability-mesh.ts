@@ -1,12 +1,11 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { freePort } from "../../cli/up/launcher.js";
-import { buildProject } from "../e2e/openai-launcher.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
@@ -87,12 +86,12 @@ function childrenOf(parentPid: number): MeshChild[] {
 }
 
 /**
- * Builds, writes the tiny model and a catalog (replicas, sequences), runs
- * `node bin/llm-mesh.js up` on a free port and waits for "llm-mesh is ready".
+ * Writes the tiny model and a catalog (replicas, sequences), runs
+ * `node bin/llm-mesh.js up` (the build in dist/) on a free port and waits for "llm-mesh is ready".
  * The topology follows MESH_TOPOLOGY (the vitest project sets it).
  */
 export async function startReliabilityMesh(options: ReliabilityMeshOptions = {}): Promise<ReliabilityMesh> {
-  buildProject();
+  if (!existsSync(path.join(ROOT, "dist", "cli", "main.js"))) throw new Error("dist/ is missing: run `npm run build` first (npm test does)");
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), "mesh-rel-"));
   const modelFile = path.join(dataDir, "tiny-llama.gguf");
