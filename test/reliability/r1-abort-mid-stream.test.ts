@@ -20,6 +20,8 @@ const GOAL_FREE_MS = 50;
 const BOUND_FREE_MS = size("R1_FREE_BOUND_MS", 1_000);
 const MAX_TOKENS = 2_000;
 const SEQUENCES = 4;
+/** How long the clients wait for all of them to be in at the shard (running or queued). */
+const ALL_IN_TIMEOUT_MS = 20_000;
 
 type UsageRow = { request_id: string; status: string; completion_tokens: number };
 
@@ -70,11 +72,17 @@ describe("R1: clients abort mid-stream", () => {
     const latencies: number[] = [];
     const requestIds: Array<{ id: string; seenTokens: number }> = [];
     const failures: string[] = [];
+    let allInRounds = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const events: Array<{ at: number; abort: boolean }> = [];
       // Nobody leaves before all CLIENTS are in (running or queued): then each drop of running + queued is one leaver.
       let allInAt = Infinity;
       const allIn = new Promise<void>((resolve) => {
+        // Never hang: if the shard never holds all of them at once, leave anyway and fail below.
+        setTimeout(() => {
+          onLoad = undefined;
+          resolve();
+        }, ALL_IN_TIMEOUT_MS);
         onLoad = () => {
           if (loads.at(-1)!.total >= CLIENTS) {
             allInAt = loads.at(-1)!.at;
@@ -124,6 +132,7 @@ describe("R1: clients abort mid-stream", () => {
       const deadline = Date.now() + 10_000;
       while (loads.at(-1)?.total !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       events.sort((a, b) => a.at - b.at);
+      allInRounds += allInAt < Infinity ? 1 : 0;
       const roundLoads = loads.filter((l) => l.at >= allInAt);
       events.forEach((event, k) => {
         if (!event.abort) return;
@@ -159,6 +168,8 @@ describe("R1: clients abort mid-stream", () => {
         `(${generated - recorded} generated after the client left, before the cancel reached the shard: not billed)\n`,
     );
     expect(failures.slice(0, 5)).toEqual([]);
+    // Every round had all its clients at the shard at once (else the drops cannot be matched to aborts).
+    expect(allInRounds).toBe(ROUNDS);
     expect(requestIds.length).toBe(CLIENTS * ROUNDS);
     expect(Math.max(...latencies)).toBeLessThanOrEqual(BOUND_FREE_MS);
     expect(rows).toHaveLength(requestIds.length);
