@@ -26,6 +26,8 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const HEALTH_CHECK_TIMEOUT_MS = 500;
 /** A client's own deadline for one request (capped by the edge's). */
 const TIMEOUT_HEADER = "x-mesh-timeout-ms";
+/** Path segments this long may be secrets (keys are ~60 characters, ids ≤ 24): access lines cut them. */
+const LONG_SEGMENT = /\/[^/]{32,}/g;
 /** Longest URL path routed; longer ones are 414. */
 const MAX_PATH_CHARS = 2_048;
 /** `.` or `..` as a path segment, raw or percent-encoded, and encoded slashes: never routed. */
@@ -128,7 +130,8 @@ export class EdgeHttpApi {
     res.once("close", () => {
       if (!res.writableFinished) abort.abort();
       this.metrics.record(route, res.statusCode, startedAt);
-      logAccess(this.deps.log, req.method ?? "", path, res.statusCode, startedAt, requestId, access);
+      // An unmatched path is the client's own text (a key pasted into a URL, say): never logged; long segments of a matched one are cut.
+      logAccess(this.deps.log, req.method ?? "", route === "other" ? "(unmatched)" : path.replace(LONG_SEGMENT, "/…"), res.statusCode, startedAt, requestId, access);
     });
     try {
       if (path.length > MAX_PATH_CHARS) throw new HttpError(414, "URL too long", "invalid_request_error", null, "invalid_url");

@@ -36,7 +36,8 @@ export async function* coalesce<T, R>(source: AsyncGenerator<T, R>): AsyncGenera
       yield batch;
     }
   } finally {
-    // The consumer stopped early: end the source too (after its pending step).
-    void pending.then(() => source.return(undefined as R)).catch(() => {});
+    // The consumer stopped early: end the source too (after its pending step),
+    // and only then end, so the caller's return() resolves once the source let go.
+    await pending.then(() => source.return(undefined as R)).catch(() => {});
   }
 }

@@ -12,7 +12,7 @@ import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { coalesce } from "./coalesce.js";
-import type { Embedder, Engine, EngineResult, EngineToolCallPiece } from "./engine.js";
+import type { Embedder, Engine, EngineChunk, EngineResult, EngineToolCallPiece } from "./engine.js";
 import type { Load, SlotPool } from "./slot-pool.js";
 import type { ShardMetrics } from "./shard-metrics.js";
 import { ShardTelemetry } from "./shard-telemetry.js";
@@ -64,14 +64,15 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       throw err;
     });
     span?.slotAcquired();
+    let batches: AsyncGenerator<EngineChunk[], EngineResult> | undefined;
+    let generated = 0;
     try {
       const stops = new StopMatcher(sampling.stop);
       const generation = this.engine.generate(
         { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling, tools: req.tools, traceHeaders: span?.headers() },
         ctx.signal,
       );
-      let generated = 0;
-      const batches = coalesce(generation);
+      batches = coalesce(generation);
       while (!result) {
         const next = await batches.next();
         if (next.done) {
@@ -95,8 +96,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         if (tokenCount > 0) span?.tokens();
         if (text || tokenIds.length > 0 || toolCalls.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls });
         if (stops.stopped) {
-          // Ends the engine's generator: its sequence is free at once.
-          await batches.return(undefined as never);
+          // The engine's generator is ended below (finally), off the response path.
           result = { finishReason: "stop", promptTokens: req.promptTokenIds.length, completionTokens: generated };
         }
       }
@@ -113,8 +113,14 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       if (!ctx.signal.aborted) this.log.warn({ requestId: req.requestId, code: error.code, err: error.message }, "generate failed");
       throw error;
     } finally {
-      release();
-      timing?.end(result, ctx.signal.aborted);
+      // The slot goes back only once the engine has let go of its sequence
+      // (after its pending step): a waiter granted it earlier would find no
+      // free sequence and be answered overloaded (R1 in docs/reliability.md).
+      if (batches) void batches.return(undefined as never).catch(() => {}).finally(release);
+      else release();
+      // A stream cancelled between messages has no engine result: count what it generated.
+      const counted = result ?? (generated > 0 ? { finishReason: "cancelled" as const, promptTokens: req.promptTokenIds.length, completionTokens: generated } : undefined);
+      timing?.end(counted, ctx.signal.aborted);
       span?.end(result, performance.now() - started, failure);
     }
   }

@@ -16,7 +16,8 @@ export const UNHEALTHY_AFTER_CHECKS = 2;
  * status on an interval and keeps `replica.healthy` current. A replica that
  * answers NOT_SERVING (draining) is out at once; one that does not answer is
  * out after UNHEALTHY_AFTER_CHECKS misses. Passive ejection (replicas.ts) is
- * separate: it reacts to failed requests between checks.
+ * separate: it reacts to failed requests between checks; a replica that
+ * turns healthy again leaves its ejection early, on probation.
  */
 export class HealthChecker {
   readonly #misses = new WeakMap<Replica, number>();
@@ -56,6 +57,10 @@ export class HealthChecker {
     if (status === ServingStatus.SERVING) {
       this.#misses.set(replica, 0);
       replica.healthy = true;
+      // Back after being out (a restarted shard): end the ejection its
+      // failures while down earned (up to a minute) and let it serve on
+      // probation; its first failure ejects it again (R2 in docs/reliability.md).
+      if (!was) replica.ejectedUntilMs = 0;
     } else if (status === ServingStatus.NOT_SERVING) {
       replica.healthy = false;
     } else {

@@ -1,0 +1,207 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import { fileURLToPath } from "node:url";
+import { writeTinyModel } from "../../lib/gguf/index.js";
+import { freePort } from "../../cli/up/launcher.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const READY_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+/** The bootstrap key every reliability mesh accepts (R8 searches for it afterwards). */
+export const RELIABILITY_API_KEY = "sk-reliability-0123456789abcdefghijklmn";
+
+/** A size from the environment: the short form inside `npm test`, the full one under `npm run test:reliability`. */
+export function size(name: string, short: number): number {
+  const raw = process.env[name];
+  return raw === undefined || raw === "" ? short : Number(raw);
+}
+
+/** Options for one reliability mesh. */
+export interface ReliabilityMeshOptions {
+  /** Shard replicas of the one backend (catalog `replicas`). */
+  replicas?: number;
+  /** Sequences (generation slots) per shard. */
+  sequences?: number;
+  /** The shard's wait queue in front of its sequences (catalog `max_queue`). */
+  maxQueue?: number;
+  /** Extra `llm-mesh up` arguments (e.g. --nats URL). */
+  args?: string[];
+  /** Extra environment for the launcher (and so every service). */
+  env?: Record<string, string>;
+  /** Keep the data dir after stop (R8 reads it). */
+  keepDataDir?: boolean;
+}
+
+/** A process of the mesh, found under the launcher by its PORT. */
+export interface MeshChild {
+  pid: number;
+  port: number;
+  script: string;
+}
+
+/** `llm-mesh up` as a real process, with what the reliability tests need to look inside it. */
+export interface ReliabilityMesh {
+  url: string;
+  baseURL: string;
+  apiKey: string;
+  dataDir: string;
+  launcherPid: number;
+  /** host:port from the launcher's "listening" lines, by process name (e.g. "shard:tiny-llama/local#0"). */
+  addresses: Map<string, string>;
+  /** Every line the launcher printed (all services, prefixed with their names). */
+  output: string[];
+  /** The live child process serving `name` (by its port); undefined while it restarts. */
+  child(name: string): MeshChild | undefined;
+  /** host:port of each process's metrics server (METRICS_PORT set), by process name. */
+  metrics: Map<string, string>;
+  /** Names of the shard processes. */
+  shardNames(): string[];
+  /** Resolves once `name` logged "listening" again after `since` lines of output. */
+  relistened(name: string, since: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Children of `parentPid` from /proc, each with its PORT environment variable and script. */
+function childrenOf(parentPid: number): MeshChild[] {
+  const found: MeshChild[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== parentPid) continue;
+      const env = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
+      const port = Number(env.find((e) => e.startsWith("PORT="))?.slice(5));
+      const script = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")[1] ?? "";
+      found.push({ pid: Number(entry), port, script });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/**
+ * Writes the tiny model and a catalog (replicas, sequences), runs
+ * `node bin/llm-mesh.js up` (the build in dist/) on a free port and waits for "llm-mesh is ready".
+ * The topology follows MESH_TOPOLOGY (the vitest project sets it).
+ */
+export async function startReliabilityMesh(options: ReliabilityMeshOptions = {}): Promise<ReliabilityMesh> {
+  if (!existsSync(path.join(ROOT, "dist", "cli", "main.js"))) throw new Error("dist/ is missing: run `npm run build` first (npm test does)");
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "mesh-rel-"));
+  const modelFile = path.join(dataDir, "tiny-llama.gguf");
+  await writeTinyModel(modelFile);
+  const backend = { name: "local", engine: "llama.cpp", model: modelFile, sequences: options.sequences ?? 4, threads: 1, gpu: false, replicas: options.replicas ?? 1, ...(options.maxQueue === undefined ? {} : { max_queue: options.maxQueue }) };
+  const configFile = path.join(dataDir, "mesh.yaml");
+  writeFileSync(configFile, JSON.stringify({ models: [{ name: "tiny-llama", backends: [backend] }] }, null, 2));
+  const args = ["bin/llm-mesh.js", "up", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--config", configFile, ...(options.args ?? [])];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, MESH_BOOTSTRAP_API_KEY: RELIABILITY_API_KEY, LOG_LEVEL: "info", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const addresses = new Map<string, string>();
+  const metrics = new Map<string, string>();
+  const listeners = new Set<() => void>();
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mesh not ready in ${READY_TIMEOUT_MS} ms:\n${output.slice(-40).join("\n")}`)), READY_TIMEOUT_MS);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      readline.createInterface({ input: stream }).on("line", (line) => {
+        output.push(line);
+        const listening = /^\[([^\]]+)\] .*"port":(\d+).*"msg":"listening"/.exec(line);
+        if (listening) addresses.set(listening[1]!, `127.0.0.1:${listening[2]}`);
+        const metricsLine = /^\[([^\]]+)\] .*"port":(\d+).*"msg":"metrics on GET \/metrics"/.exec(line);
+        if (metricsLine) metrics.set(metricsLine[1]!, `127.0.0.1:${metricsLine[2]}`);
+        for (const l of listeners) l();
+        if (line.includes("llm-mesh is ready on")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`launcher exited (${code}):\n${output.slice(-40).join("\n")}`));
+    });
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await ready;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    baseURL: `${url}/v1`,
+    apiKey: RELIABILITY_API_KEY,
+    dataDir,
+    launcherPid: child.pid!,
+    addresses,
+    metrics,
+    output,
+    child(name) {
+      const address = addresses.get(name);
+      if (!address) throw new Error(`no process ${name}; known: ${[...addresses.keys()].join(", ")}`);
+      const p = Number(address.split(":")[1]);
+      return childrenOf(child.pid!).find((c) => c.port === p);
+    },
+    shardNames: () => [...addresses.keys()].filter((n) => n.startsWith("shard:")),
+    relistened(name, since, timeoutMs = 60_000) {
+      return new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (output.slice(since).some((l) => l.startsWith(`[${name}] `) && l.includes('"msg":"listening"'))) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`${name} did not listen again in ${timeoutMs} ms:\n${output.slice(-20).join("\n")}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+    stop,
+  };
+}
+
+/** Sends one chat completion with fetch and reads it to its end; returns a failure text, or undefined when it succeeded. */
+export async function chatOnce(mesh: ReliabilityMesh, i: number, options: { stream: boolean; maxTokens?: number; signal?: AbortSignal }): Promise<string | undefined> {
+  const res = await fetch(`${mesh.baseURL}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: `request ${i}` }], max_tokens: options.maxTokens ?? 4, ignore_eos: true, stream: options.stream }),
+    signal: options.signal,
+  });
+  const text = await res.text();
+  if (res.status !== 200) return `${res.status} ${text.slice(0, 200)}`;
+  if (options.stream && !text.trimEnd().endsWith("data: [DONE]")) return `stream without [DONE]: ${text.slice(-200)}`;
+  if (options.stream && text.includes('"error"')) return `error event: ${text.slice(-200)}`;
+  return undefined;
+}
+
+/** Milliseconds percentile of a sorted-or-not list. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
