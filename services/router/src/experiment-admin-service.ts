@@ -33,14 +33,14 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
   constructor(
     private readonly registry: ExperimentRegistry,
     private readonly log: Logger,
-    /** Called after every change (persistence). */
-    private readonly changed: () => void = () => {},
+    /** Called after every change (persistence: a file, or NATS for every router); a failure fails the call. */
+    private readonly changed: () => void | Promise<void> = () => {},
   ) {}
 
-  setExperiments(req: SetExperimentsRequest) {
+  async setExperiments(req: SetExperimentsRequest) {
     const entries = this.registry.set(req.experiments.map(fromProto), req.replace);
     this.log.info({ experiments: entries.map((e) => e.config.name), replace: req.replace }, "experiments set");
-    this.changed();
+    await this.changed();
     return create(SetExperimentsResponseSchema, { experiments: entries.map(toStatus) });
   }
 
@@ -58,10 +58,10 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
     });
   }
 
-  stopExperiment(req: StopExperimentRequest) {
+  async stopExperiment(req: StopExperimentRequest) {
     const entry = this.registry.stop(req.name);
     this.log.info({ experiment: req.name }, "experiment stopped");
-    this.changed();
+    await this.changed();
     return create(StopExperimentResponseSchema, { experiment: toStatus(entry) });
   }
 

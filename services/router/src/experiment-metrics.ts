@@ -14,6 +14,14 @@ export interface ReportSubject extends ExperimentConfig {
   shadowBackend?: string;
 }
 
+/** One router's statistics of an experiment phase, as another router published them. */
+export interface PeerMeasurements {
+  /** The router that published them (contributions are merged in this order). */
+  routerId: string;
+  stats: ExperimentStats;
+  shadow: ExperimentStats;
+}
+
 /** An experiment report plus, when shadow traffic ran, the shadow comparison. */
 export type ExperimentReportWithShadow = ExperimentReport & { shadow?: ExperimentReport };
 
@@ -35,7 +43,31 @@ export class ExperimentMeasurements {
   #previous: ExperimentReport | null = null;
   #previousShadow: ExperimentReport | null = null;
 
-  constructor(readonly since: Date = new Date()) {}
+  /**
+   * @param peers the other routers' statistics of this phase (cluster mode):
+   *   reports merge them with this router's, so every router reports the cluster
+   * @param routerId this router's id (its place in the merge order)
+   */
+  constructor(
+    readonly since: Date = new Date(),
+    private readonly peers: () => readonly PeerMeasurements[] = () => [],
+    private readonly routerId = "",
+  ) {}
+
+  /** This router's and its peers' statistics merged, in router-id order (the same result on every router). */
+  merged(): { stats: ExperimentStats; shadow: ExperimentStats } {
+    const peers = this.peers();
+    if (peers.length === 0) return { stats: this.stats, shadow: this.shadow };
+    const all = [...peers.filter((p) => p.routerId !== this.routerId), { routerId: this.routerId, stats: this.stats, shadow: this.shadow }];
+    all.sort((a, b) => (a.routerId < b.routerId ? -1 : a.routerId > b.routerId ? 1 : 0));
+    const stats = new ExperimentStats(this.stats.reservoirSize);
+    const shadow = new ExperimentStats(this.shadow.reservoirSize);
+    for (const p of all) {
+      stats.merge(p.stats);
+      shadow.merge(p.shadow);
+    }
+    return { stats, shadow };
+  }
 
   get requests(): number {
     return this.#requests;
@@ -58,20 +90,21 @@ export class ExperimentMeasurements {
 
   /** Builds the report now (and remembers it for the next one and the history). */
   report(subject: ReportSubject, now = new Date()): ExperimentReportWithShadow {
+    const merged = this.merged();
     const report = buildReport({
       experiment: subject,
-      stats: this.stats,
+      stats: merged.stats,
       primaryMetric: subject.primaryMetric,
       previous: this.#previous,
       generatedAt: now.toISOString(),
     });
     this.#previous = report;
     this.#addHistory(report);
-    if (!subject.shadowBackend && this.shadow.arms.size === 0) return report;
-    const shadowBackend = subject.shadowBackend ?? [...this.shadow.arms.keys()].find((a) => a !== SERVED_ARM) ?? "shadow";
+    if (!subject.shadowBackend && merged.shadow.arms.size === 0) return report;
+    const shadowBackend = subject.shadowBackend ?? [...merged.shadow.arms.keys()].find((a) => a !== SERVED_ARM) ?? "shadow";
     const shadow = buildReport({
       experiment: { name: `${subject.name} shadow`, arms: [{ backend: SERVED_ARM, weight: 1 }, { backend: shadowBackend, weight: 1 }] },
-      stats: this.shadow,
+      stats: merged.shadow,
       primaryMetric: subject.primaryMetric,
       previous: this.#previousShadow,
       generatedAt: now.toISOString(),
