@@ -98,6 +98,8 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   const routerEnv: Record<string, string> = { MESH_CATALOG: catalogJson, MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json") };
   // METRICS_PORT set for `up`: the router's metrics get a port of their own too (it logs it).
   if (process.env.METRICS_PORT) routerEnv.METRICS_PORT = String(await freePort());
+  // With --nats, experiments (config and statistics) are shared with every mesh on that NATS.
+  if (options.natsUrl) routerEnv.MESH_NATS_URL = options.natsUrl;
   if (options.topology === "combined") {
     const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
     await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);

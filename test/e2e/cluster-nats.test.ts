@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,13 +46,13 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     return router;
   }
 
-  /** A real model-shard process (sim engine) from the build, announcing itself on NATS. */
+  /** A real shard process from the build (`llm-mesh serve shard`, sim engine), announcing itself on NATS. */
   async function startShard(): Promise<{ child: ChildProcess; address: string }> {
     const port = await freePort();
-    const child = spawn(process.execPath, ["dist/services/model-shard/src/main.js"], {
-      env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", MESH_SHARD_MODEL: "pooled", MESH_SHARD_BACKEND: JSON.stringify(simBackend), MESH_NATS_URL: nats.url, MESH_NATS_PREFIX: "cluster", LOG_LEVEL: "warn" },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+    const backendFile = path.join(dir, "backend.json");
+    await writeFile(backendFile, JSON.stringify(simBackend));
+    const args = ["serve", "shard", "--port", String(port), "--host", "127.0.0.1", "--model", "pooled", "--backend", backendFile, "--nats", nats.url, "--nats-prefix", "cluster"];
+    const child = spawn(process.execPath, ["bin/llm-mesh.js", ...args], { env: { ...process.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
     children.push(child);
     return { child, address: `127.0.0.1:${port}` };
   }
