@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExperimentAdminService, RouterService as RouterServiceDesc } from "../../src/gen/mesh/router/v1/router_pb.js";
 import type { GenerateResponse } from "../../src/gen/mesh/router/v1/router_pb.js";
@@ -133,4 +134,33 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     expect(withoutTime(text2)).toBe(withoutTime(text1));
     expect(r2.arms.map((x) => [x.arm, x.requests])).toEqual(r1.arms.map((x) => [x.arm, x.requests]));
   }, 40_000);
+
+  it("rides out a NATS outage: pools stay as they were, an experiment change fails whole, and both come back", async () => {
+    const shard = await startShard();
+    await within(20_000, () => routers.every((r) => pooled(r).includes(shard.address)));
+    const admin1 = grpcClient(ExperimentAdminService, `127.0.0.1:${routers[0]!.port}`);
+    const before = (await admin1.listExperiments({})).experiments.map((e) => [e.experiment!.name, e.state]);
+
+    await nats.stop();
+    await new Promise((r) => setTimeout(r, 4_500)); // past the shards' expiry
+    for (const r of routers) expect(pooled(r)).toContain(shard.address);
+    const change = admin1.setExperiments({ experiments: [{ name: "during-outage", model: "m", unit: "user", arms: [{ backend: "a", weight: 1 }, { backend: "b", weight: 1 }] }], replace: true });
+    await expect(change).rejects.toMatchObject({ code: Code.Unavailable });
+    expect((await admin1.listExperiments({})).experiments.map((e) => [e.experiment!.name, e.state])).toEqual(before);
+
+    await nats.start();
+    const stopped = { experiments: [], replace: true };
+    let stored = false;
+    const deadline = Date.now() + 20_000;
+    while (!stored && Date.now() < deadline) {
+      stored = await admin1.setExperiments(stopped).then(() => true, () => false);
+      if (!stored) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(stored).toBe(true);
+    await within(5_000, () => routers[1]!.router.experiments.running("m") === undefined);
+    await new Promise((r) => setTimeout(r, 4_000));
+    for (const r of routers) expect(pooled(r)).toContain(shard.address);
+    shard.child.kill("SIGKILL");
+    await within(5_000, () => routers.every((r) => !pooled(r).includes(shard.address)));
+  }, 90_000);
 });

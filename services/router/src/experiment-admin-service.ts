@@ -38,9 +38,10 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
   ) {}
 
   async setExperiments(req: SetExperimentsRequest) {
+    const before = this.registry.snapshot();
     const entries = this.registry.set(req.experiments.map(fromProto), req.replace);
+    await this.#persist(before);
     this.log.info({ experiments: entries.map((e) => e.config.name), replace: req.replace }, "experiments set");
-    await this.changed();
     return create(SetExperimentsResponseSchema, { experiments: entries.map(toStatus) });
   }
 
@@ -59,10 +60,21 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
   }
 
   async stopExperiment(req: StopExperimentRequest) {
+    const before = this.registry.snapshot();
     const entry = this.registry.stop(req.name);
+    await this.#persist(before);
     this.log.info({ experiment: req.name }, "experiment stopped");
-    await this.changed();
     return create(StopExperimentResponseSchema, { experiment: toStatus(entry) });
+  }
+
+  /** Persists a change; when that fails the registry goes back to `before` (a change not stored is not made). */
+  async #persist(before: ReturnType<ExperimentRegistry["snapshot"]>): Promise<void> {
+    try {
+      await this.changed();
+    } catch (err) {
+      this.registry.load(before);
+      throw err;
+    }
   }
 
   recordFeedback(req: RecordFeedbackRequest) {

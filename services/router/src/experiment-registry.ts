@@ -128,10 +128,12 @@ export class ExperimentRegistry {
   }
 
   /**
-   * Makes the registry exactly `stored` (another router's change, read from
-   * NATS): an experiment whose phase stays keeps its measurements, one not
-   * listed is stopped. Entries this router cannot serve (a backend its
-   * catalog lacks) are skipped; their problems are returned.
+   * Makes the registry exactly `stored` (a change read from NATS, or the
+   * state before a change that could not be stored): an experiment whose
+   * phase stays keeps its measurements, one not listed is stopped and
+   * forgotten (the stored list is the whole truth). Entries this router
+   * cannot serve (a backend its catalog lacks) are skipped; their problems
+   * are returned.
    */
   load(stored: readonly StoredExperiment[]): string[] {
     const problems: string[] = [];
@@ -150,7 +152,11 @@ export class ExperimentRegistry {
       this.#byName.set(config.name, { config, subject: reportSubject(config), state: s.state === "stopped" ? "stopped" : "running", measurements, phase });
       listed.add(config.name);
     }
-    for (const entry of this.#byName.values()) if (!listed.has(entry.config.name)) entry.state = "stopped";
+    for (const [name, entry] of this.#byName) {
+      if (listed.has(name)) continue;
+      entry.state = "stopped"; // requests already assigned to it see it stopped
+      this.#byName.delete(name);
+    }
     return problems;
   }
 

@@ -15,11 +15,17 @@ export const SWEEP_INTERVAL_MS = 250;
  * dropped, and its channel closed. Announcements for a model or backend this
  * router does not route are ignored. On start it probes, so shards answer at
  * once instead of at their next heartbeat.
+ *
+ * While this router's own NATS connection is down nothing expires (silence
+ * then says nothing about the shards): the pools stay as they were, and the
+ * active health checks and ejection still take dead shards out of choice. On
+ * reconnect every shard gets a fresh expiry and a probe asks all to announce.
  */
 export class NatsReplicaDiscovery {
   readonly #seen = new Map<string, { announcement: ShardAnnouncement; at: number }>();
   #sub: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #connected = true;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -48,6 +54,7 @@ export class NatsReplicaDiscovery {
     this.#timer = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
     this.#timer.unref();
     signal.addEventListener("abort", () => this.stop(), { once: true });
+    void this.#followConnection();
     this.nc.publish(this.names.shardProbeSubject);
     await new Promise((r) => setTimeout(r, settleMs));
   }
@@ -55,6 +62,18 @@ export class NatsReplicaDiscovery {
   stop(): void {
     clearInterval(this.#timer);
     this.#sub?.unsubscribe();
+  }
+
+  async #followConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === "disconnect") this.#connected = false;
+      else if (s.type === "reconnect") {
+        this.#connected = true;
+        const now = this.now();
+        for (const seen of this.#seen.values()) seen.at = now;
+        this.nc.publish(this.names.shardProbeSubject);
+      }
+    }
   }
 
   #heard(a: ShardAnnouncement): void {
@@ -72,6 +91,7 @@ export class NatsReplicaDiscovery {
   }
 
   #sweep(): void {
+    if (!this.#connected || this.nc.isClosed()) return;
     const now = this.now();
     for (const [id, s] of this.#seen) {
       if (now - s.at < this.expiryMs) continue;
