@@ -11,8 +11,11 @@ const schema = z.object({
   MESH_SHARD_BACKEND: jsonSchema(backendSchema),
   /** Serves Prometheus `GET /metrics` on this port (0: a free one); unset: no metrics listener. */
   METRICS_PORT: portSchema.optional(),
-  /** NATS seed servers (comma-separated): set, the shard announces itself there for routers to find; unset, it does not. */
-  MESH_NATS_URL: z.string().min(1).optional(),
+  /** NATS seed servers (comma-separated): set, the shard announces itself there for routers to find; unset or empty, it does not. */
+  MESH_NATS_URL: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
   /** Prefix of every NATS name (several meshes on one NATS). */
   MESH_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default("mesh"),
   /** The "host:port" announced to routers; default: HOST:PORT, or this machine's first IPv4 address when HOST is 0.0.0.0. */

@@ -25,8 +25,11 @@ const schema = z.object({
   MESH_ROUTER_EXPERIMENTS_FILE: z.string().min(1).optional(),
   /** Prometheus `GET /metrics` on this port (unset: not served; 0: a free port). */
   METRICS_PORT: portSchema.optional(),
-  /** NATS seed servers (comma-separated): set, shards are discovered and experiments shared there (cluster mode); unset, neither. */
-  MESH_NATS_URL: z.string().min(1).optional(),
+  /** NATS seed servers (comma-separated): set, shards are discovered and experiments shared there (cluster mode); unset or empty, neither. */
+  MESH_NATS_URL: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
   /** Prefix of every NATS name (several meshes on one NATS). */
   MESH_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default("mesh"),
   /** JetStream replicas of the router's KV buckets (3 on a 3-node NATS cluster). */
