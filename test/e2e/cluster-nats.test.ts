@@ -133,6 +133,7 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     const withoutTime = (t: string) => t.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<time>");
     expect(withoutTime(text2)).toBe(withoutTime(text1));
     expect(r2.arms.map((x) => [x.arm, x.requests])).toEqual(r1.arms.map((x) => [x.arm, x.requests]));
+    for (const admin of [admin1, admin2]) expect((await admin.listExperiments({})).experiments[0]!.requests).toBe(60n);
   }, 40_000);
 
   it("rides out a NATS outage: pools stay as they were, an experiment change fails whole, and both come back", async () => {

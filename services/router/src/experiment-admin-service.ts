@@ -121,7 +121,7 @@ function toStatus(entry: ExperimentEntry): ExperimentStatus {
   return create(ExperimentStatusSchema, {
     experiment: toProto(entry.config),
     state: entry.state,
-    requests: BigInt(entry.measurements.requests),
+    requests: BigInt(entry.measurements.clusterRequests),
     since: entry.measurements.since.toISOString(),
   });
 }

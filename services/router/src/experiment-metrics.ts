@@ -1,5 +1,5 @@
 import { ExperimentStats, buildReport, historyPointFromReport } from "./experiments/index.js";
-import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, Observation } from "./experiments/index.js";
+import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, ExperimentStatsSnapshot, Observation } from "./experiments/index.js";
 
 /** Requests between two points of the report history at first (the interval doubles as history fills). */
 export const HISTORY_EVERY_REQUESTS = 100;
@@ -12,6 +12,32 @@ export const SERVED_ARM = "served";
 export interface ReportSubject extends ExperimentConfig {
   primaryMetric?: string;
   shadowBackend?: string;
+}
+
+/**
+ * Percentile sample values per metric a router shares with the others (its
+ * own reservoir keeps more): 1,024 values × a handful of metrics × arms keeps
+ * a published snapshot far below NATS's 1 MB message limit.
+ */
+export const SHARED_SAMPLE_SIZE = 1_024;
+
+/**
+ * The statistics as a router publishes them: exact moments and counts, each
+ * percentile sample thinned to SHARED_SAMPLE_SIZE by a fixed stride
+ * (deterministic, so a router merging its own statistics this way gets what
+ * the others read from NATS).
+ */
+export function sharedSnapshot(stats: ExperimentStats): ExperimentStatsSnapshot {
+  const snapshot = stats.toJSON();
+  for (const arm of snapshot.arms) {
+    for (const metric of Object.values(arm.metrics)) {
+      const values = metric.reservoir.values;
+      if (values.length <= SHARED_SAMPLE_SIZE) continue;
+      const stride = values.length / SHARED_SAMPLE_SIZE;
+      metric.reservoir.values = Array.from({ length: SHARED_SAMPLE_SIZE }, (_, i) => values[Math.floor(i * stride)]!);
+    }
+  }
+  return snapshot;
 }
 
 /** One router's statistics of an experiment phase, as another router published them. */
@@ -58,7 +84,9 @@ export class ExperimentMeasurements {
   merged(): { stats: ExperimentStats; shadow: ExperimentStats } {
     const peers = this.peers();
     if (peers.length === 0) return { stats: this.stats, shadow: this.shadow };
-    const all = [...peers.filter((p) => p.routerId !== this.routerId), { routerId: this.routerId, stats: this.stats, shadow: this.shadow }];
+    // This router's own part as the others see it (the shared sample), so every router merges the same inputs.
+    const own = { routerId: this.routerId, stats: ExperimentStats.fromJSON(sharedSnapshot(this.stats)), shadow: ExperimentStats.fromJSON(sharedSnapshot(this.shadow)) };
+    const all = [...peers.filter((p) => p.routerId !== this.routerId), own];
     all.sort((a, b) => (a.routerId < b.routerId ? -1 : a.routerId > b.routerId ? 1 : 0));
     const stats = new ExperimentStats(this.stats.reservoirSize);
     const shadow = new ExperimentStats(this.shadow.reservoirSize);
@@ -69,8 +97,18 @@ export class ExperimentMeasurements {
     return { stats, shadow };
   }
 
+  /** Requests this router recorded. */
   get requests(): number {
     return this.#requests;
+  }
+
+  /** Requests every router recorded (this one's alone without peers). */
+  get clusterRequests(): number {
+    const peers = this.peers();
+    if (peers.length === 0) return this.#requests;
+    let total = this.#requests;
+    for (const p of peers) if (p.routerId !== this.routerId) for (const arm of p.stats.arms.values()) total += arm.requests;
+    return total;
   }
 
   /** Records one request served by `arm`; every HISTORY_EVERY_REQUESTS it also adds a history point. */

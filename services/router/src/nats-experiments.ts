@@ -11,6 +11,7 @@ import { Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { ExperimentStats } from "./experiments/index.js";
 import type { ExperimentStatsSnapshot } from "./experiments/index.js";
+import { sharedSnapshot } from "./experiment-metrics.js";
 import type { PeerMeasurements } from "./experiment-metrics.js";
 import type { ExperimentPeers, ExperimentRegistry, StoredExperiment } from "./experiment-registry.js";
 
@@ -142,7 +143,7 @@ export class NatsExperiments implements ExperimentPeers {
     for (const entry of registry.list()) {
       const m = entry.measurements;
       if (m.stats.arms.size === 0 && m.shadow.arms.size === 0) continue;
-      const value: StatsValue = { experiment: entry.config.name, phase: entry.phase, routerId: this.routerId, stats: m.stats.toJSON(), shadow: m.shadow.toJSON() };
+      const value: StatsValue = { experiment: entry.config.name, phase: entry.phase, routerId: this.routerId, stats: sharedSnapshot(m.stats), shadow: sharedSnapshot(m.shadow) };
       const text = JSON.stringify(value);
       const key = `${subjectToken(entry.config.name)}.${this.routerId}`;
       if (this.#published.get(key) === text) continue;
