@@ -148,7 +148,7 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
     expect(callers("router", "grpc")).toEqual(["edge"]);
     expect(callers("tokenizer", "grpc")).toEqual(["router"]);
     expect(callers("model-shard", "grpc")).toEqual(["router"]);
-    expect(callers("nats", "client")).toEqual(["auth"]);
+    expect(callers("nats", "client")).toEqual(["auth", "router", "model-shard"]);
   });
 
   it("gives the gpu overlay's shard an NVIDIA GPU and a CUDA backend", () => {
