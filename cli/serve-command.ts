@@ -61,7 +61,7 @@ const COMMON_FLAGS: readonly (keyof typeof FLAGS)[] = ["port", "host", "nats", "
  */
 export async function serveEnvironment(service: string, args: string[], env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
   const name = service === "model-shard" ? "shard" : service;
-  if (!SERVE_SERVICES.includes(name as ServeService)) throw new UsageError(`serve: unknown service "${service}"; one of ${SERVE_SERVICES.join(", ")}`);
+  if (!SERVE_SERVICES.includes(name as ServeService)) throw new UsageError(`unknown service "${service}"; one of ${SERVE_SERVICES.join(", ")}`);
   const { values } = parseCommandArgs(args, FLAGS, false);
   const allowed = new Set([...COMMON_FLAGS, ...SERVICE_FLAGS[name as ServeService]]);
   for (const flag of Object.keys(values)) if (!allowed.has(flag as keyof typeof FLAGS)) throw new UsageError(`--${flag} is not a flag of "serve ${name}"`);
@@ -139,7 +139,7 @@ async function start(service: ServeService, env: NodeJS.ProcessEnv, log: Logger)
 /** `llm-mesh serve <service> [flags]`: one service in the foreground until SIGTERM / Ctrl-C. */
 export async function serveCommand(args: string[]): Promise<void> {
   const [service, ...rest] = args;
-  if (!service) throw new UsageError("serve: which service? one of edge, auth, router, tokenizer, shard");
+  if (!service) throw new UsageError("which service? one of edge, auth, router, tokenizer, shard");
   const env = await serveEnvironment(service, rest, process.env);
   const name: ServeService = service === "model-shard" ? "shard" : (service as ServeService);
   await runService(name === "shard" ? "model-shard" : name, (log) => start(name, env, log));
