@@ -8,12 +8,14 @@ import { keysCommand, KEYS_USAGE } from "./keys-command.js";
 import { accountsCommand, ACCOUNTS_USAGE } from "./accounts-command.js";
 import { usageCommand, USAGE_USAGE } from "./usage-command.js";
 import { consoleTokenCommand, CONSOLE_TOKEN_USAGE } from "./console-token-command.js";
+import { serveCommand, SERVE_USAGE } from "./serve-command.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string };
 
 /** Every `llm-mesh` command. Others register here as they are built. */
 export const COMMANDS: Record<string, Command> = {
   up: { run: upCommand, usage: UP_USAGE },
+  serve: { run: serveCommand, usage: SERVE_USAGE },
   "tiny-model": { run: tinyModelCommand, usage: TINY_MODEL_USAGE },
   experiments: { run: experimentsCommand, usage: EXPERIMENTS_USAGE },
   keys: { run: keysCommand, usage: KEYS_USAGE },

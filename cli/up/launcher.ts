@@ -87,7 +87,8 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
         const name = `shard:${model.name}/${backend.name}${backend.replicas > 1 ? `#${i}` : ""}`;
         // METRICS_PORT set for `up` means "expose metrics": each shard gets a port of its own.
         const metrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
-        const shard = await add(name, "model-shard", { MESH_SHARD_MODEL: model.name, MESH_SHARD_BACKEND: JSON.stringify({ ...backend, addresses: undefined }), ...metrics }, []);
+        // MESH_NATS_URL empty: the launcher's shards are on loopback and known by address; announcing them would hand other machines' routers 127.0.0.1.
+        const shard = await add(name, "model-shard", { MESH_SHARD_MODEL: model.name, MESH_SHARD_BACKEND: JSON.stringify({ ...backend, addresses: undefined }), MESH_NATS_URL: "", ...metrics }, []);
         backend.addresses.push(shard.address);
         shards.push(name);
       }
@@ -98,6 +99,8 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   const routerEnv: Record<string, string> = { MESH_CATALOG: catalogJson, MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json") };
   // METRICS_PORT set for `up`: the router's metrics get a port of their own too (it logs it).
   if (process.env.METRICS_PORT) routerEnv.METRICS_PORT = String(await freePort());
+  // With --nats, experiments (config and statistics) are shared with every mesh on that NATS.
+  if (options.natsUrl) routerEnv.MESH_NATS_URL = options.natsUrl;
   if (options.topology === "combined") {
     const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
     await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);

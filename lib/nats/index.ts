@@ -7,3 +7,5 @@ export type { OutboxMessage, OutboxOptions, OutboxResult } from "./outbox.js";
 export { scanStream } from "./stream-scan.js";
 export type { StreamScanOptions } from "./stream-scan.js";
 export { retryTransient, isTransientNatsError, TRANSIENT_RETRY_BUDGET_MS } from "./retry.js";
+export { SHARD_HEARTBEAT_MS, SHARD_EXPIRY_MS, shardAnnouncementSchema, parseShardAnnouncement } from "./shard-announcement.js";
+export type { ShardAnnouncement } from "./shard-announcement.js";

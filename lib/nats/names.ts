@@ -63,6 +63,16 @@ export interface MeshNatsNames {
   accountKey(accountId: string): string;
   /** The KV key of an API key record. */
   apiKeyKey(keyId: string): string;
+  /** Core subject a shard heartbeats its announcement on (JSON `ShardAnnouncement`), one per shard id. */
+  shardAnnounceSubject(shardId: string): string;
+  /** Every shard's announcements (a wildcard filter). */
+  shardAnnounceSubjects: string;
+  /** Core subject a router publishes on to have every shard announce itself at once. */
+  shardProbeSubject: string;
+  /** KV bucket of the experiments' config: one key, `config`, the whole list (JSON). */
+  experimentsBucket: string;
+  /** KV bucket of per-router experiment statistics: `<experiment>.<router id>` (JSON snapshots). */
+  experimentStatsBucket: string;
 }
 
 const NAME_PREFIX = /^[a-z][a-z0-9_]{0,31}$/;
@@ -83,5 +93,10 @@ export function meshNatsNames(prefix = "mesh"): MeshNatsNames {
     requestLogSubject: (requestId) => `${prefix}.events.v1.request_log.${subjectToken(requestId)}`,
     accountKey: (accountId) => `account.${subjectToken(accountId)}`,
     apiKeyKey: (keyId) => `key.${subjectToken(keyId)}`,
+    shardAnnounceSubject: (shardId) => `${prefix}.shards.v1.announce.${subjectToken(shardId)}`,
+    shardAnnounceSubjects: `${prefix}.shards.v1.announce.*`,
+    shardProbeSubject: `${prefix}.shards.v1.probe`,
+    experimentsBucket: `${prefix}_experiments`,
+    experimentStatsBucket: `${prefix}_experiment_stats`,
   };
 }

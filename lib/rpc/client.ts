@@ -118,3 +118,22 @@ export function grpcClient<T extends DescService>(service: T, address: string, o
   }
   return methods as Client<T>;
 }
+
+/**
+ * Closes the shared channel to `address` (a replica that left the pool):
+ * calls already running on it finish, the next client for the address opens
+ * a new channel. Returns whether one was open.
+ */
+export function closeChannel(address: string): boolean {
+  const target = address.replace(/^https?:\/\//, "");
+  const client = channels.get(target);
+  if (!client) return false;
+  channels.delete(target);
+  client.close();
+  return true;
+}
+
+/** Whether a shared channel to `address` is open (for tests and diagnostics). */
+export function hasChannel(address: string): boolean {
+  return channels.has(address.replace(/^https?:\/\//, ""));
+}

@@ -104,6 +104,18 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
     }
   });
 
+  it("runs every service with `llm-mesh serve <service>`, and shards and routers in cluster mode on NATS", () => {
+    const serveName: Record<string, string> = { "model-shard": "shard" };
+    for (const d of deployments) {
+      const [c] = containersOf(d) as (Container & { command?: string[] })[];
+      expect(c!.command, d.metadata.name).toEqual(["node", "bin/llm-mesh.js", "serve", serveName[d.metadata.name] ?? d.metadata.name]);
+    }
+    for (const name of ["router", "model-shard"]) {
+      const env = Object.fromEntries(containersOf(deployments.find((d) => d.metadata.name === name)!)[0]!.env!.map((e) => [e.name, e.value]));
+      expect(env.MESH_NATS_URL, name).toBe("nats://nats:4222");
+    }
+  });
+
   it("runs auth on NATS JetStream with as many replicas as the NATS StatefulSet has nodes", () => {
     const env = Object.fromEntries(containersOf(deployments.find((d) => d.metadata.name === "auth")!)[0]!.env!.map((e) => [e.name, e.value]));
     expect(env.MESH_STORE).toBe("nats");
@@ -136,7 +148,7 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
     expect(callers("router", "grpc")).toEqual(["edge"]);
     expect(callers("tokenizer", "grpc")).toEqual(["router"]);
     expect(callers("model-shard", "grpc")).toEqual(["router"]);
-    expect(callers("nats", "client")).toEqual(["auth"]);
+    expect(callers("nats", "client")).toEqual(["auth", "router", "model-shard"]);
   });
 
   it("gives the gpu overlay's shard an NVIDIA GPU and a CUDA backend", () => {

@@ -12,6 +12,8 @@ import { OpenAIUpstreamEngine } from "./engines/openai-upstream-engine.js";
 import { SimEngine } from "./engines/sim-engine.js";
 import { ShardService } from "./shard-service.js";
 import { ShardMetrics } from "./shard-metrics.js";
+import { ShardAnnouncer, advertisedAddress } from "./shard-announcer.js";
+import { connectNats, meshNatsNames } from "../../../lib/nats/index.js";
 import { SlotPool } from "./slot-pool.js";
 
 /** Creates the engine a backend entry names. */
@@ -41,7 +43,7 @@ export async function build(
   config: ShardConfig,
   log: Logger,
   engine?: Engine,
-): Promise<RunningService & { engine: Engine; pool: SlotPool; metricsPort?: number }> {
+): Promise<RunningService & { engine: Engine; pool: SlotPool; metricsPort?: number; announcer?: ShardAnnouncer }> {
   const theEngine = engine ?? (await createEngine(config, log));
   if (theEngine.info.engine === "sim") log.warn({ model: config.model }, "this shard runs the load-test SIMULATOR: placeholder tokens, no model");
   const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
@@ -58,12 +60,25 @@ export async function build(
     metricsServer = await startMetricsServer(metrics.registry, { host: config.host, port: config.metricsPort! });
     log.info({ port: metricsServer.port }, "metrics on GET /metrics");
   }
+  let announcer: ShardAnnouncer | undefined;
+  if (config.natsUrl) {
+    const nc = await connectNats({ url: config.natsUrl, name: `model-shard ${config.model}`, log });
+    const address = config.advertiseAddress ?? advertisedAddress(config.host, server.port);
+    announcer = new ShardAnnouncer(nc, meshNatsNames(config.natsPrefix), { address, model: config.model, backend: config.backend.name, engine: theEngine.info.engine, pool }, log);
+    announcer.start();
+  }
   return {
     port: server.port,
     engine: theEngine,
     pool,
     metricsPort: metricsServer?.port,
+    announcer,
     async close(drainMs: number) {
+      // Leave the routers' pools first, so no new request comes while draining.
+      if (announcer) {
+        await announcer.stop();
+        await announcer.nc.close().catch(() => {});
+      }
       await server.close(drainMs);
       await metricsServer?.close();
       await theEngine.close();

@@ -25,6 +25,15 @@ const schema = z.object({
   MESH_ROUTER_EXPERIMENTS_FILE: z.string().min(1).optional(),
   /** Prometheus `GET /metrics` on this port (unset: not served; 0: a free port). */
   METRICS_PORT: portSchema.optional(),
+  /** NATS seed servers (comma-separated): set, shards are discovered and experiments shared there (cluster mode); unset or empty, neither. */
+  MESH_NATS_URL: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
+  /** Prefix of every NATS name (several meshes on one NATS). */
+  MESH_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default("mesh"),
+  /** JetStream replicas of the router's KV buckets (3 on a 3-node NATS cluster). */
+  MESH_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
 });
 
 export interface RouterConfig {
@@ -39,6 +48,10 @@ export interface RouterConfig {
   resolveIntervalMs?: number;
   experimentsFile?: string;
   metricsPort?: number;
+  /** Cluster mode: shards and experiments on NATS. */
+  natsUrl?: string;
+  natsPrefix?: string;
+  natsReplicas?: number;
 }
 
 export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
@@ -54,5 +67,8 @@ export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
     resolveIntervalMs: raw.MESH_ROUTER_RESOLVE_INTERVAL_MS,
     experimentsFile: raw.MESH_ROUTER_EXPERIMENTS_FILE,
     metricsPort: raw.METRICS_PORT,
+    natsUrl: raw.MESH_NATS_URL,
+    natsPrefix: raw.MESH_NATS_PREFIX,
+    natsReplicas: raw.MESH_NATS_REPLICAS,
   };
 }

@@ -33,14 +33,15 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
   constructor(
     private readonly registry: ExperimentRegistry,
     private readonly log: Logger,
-    /** Called after every change (persistence). */
-    private readonly changed: () => void = () => {},
+    /** Called after every change (persistence: a file, or NATS for every router); a failure fails the call. */
+    private readonly changed: () => void | Promise<void> = () => {},
   ) {}
 
-  setExperiments(req: SetExperimentsRequest) {
+  async setExperiments(req: SetExperimentsRequest) {
+    const before = this.registry.snapshot();
     const entries = this.registry.set(req.experiments.map(fromProto), req.replace);
+    await this.#persist(before);
     this.log.info({ experiments: entries.map((e) => e.config.name), replace: req.replace }, "experiments set");
-    this.changed();
     return create(SetExperimentsResponseSchema, { experiments: entries.map(toStatus) });
   }
 
@@ -58,11 +59,22 @@ export class ExperimentAdminService implements ServiceImpl<typeof ExperimentAdmi
     });
   }
 
-  stopExperiment(req: StopExperimentRequest) {
+  async stopExperiment(req: StopExperimentRequest) {
+    const before = this.registry.snapshot();
     const entry = this.registry.stop(req.name);
+    await this.#persist(before);
     this.log.info({ experiment: req.name }, "experiment stopped");
-    this.changed();
     return create(StopExperimentResponseSchema, { experiment: toStatus(entry) });
+  }
+
+  /** Persists a change; when that fails the registry goes back to `before` (a change not stored is not made). */
+  async #persist(before: ReturnType<ExperimentRegistry["snapshot"]>): Promise<void> {
+    try {
+      await this.changed();
+    } catch (err) {
+      this.registry.load(before);
+      throw err;
+    }
   }
 
   recordFeedback(req: RecordFeedbackRequest) {
@@ -109,7 +121,7 @@ function toStatus(entry: ExperimentEntry): ExperimentStatus {
   return create(ExperimentStatusSchema, {
     experiment: toProto(entry.config),
     state: entry.state,
-    requests: BigInt(entry.measurements.requests),
+    requests: BigInt(entry.measurements.clusterRequests),
     since: entry.measurements.since.toISOString(),
   });
 }

@@ -1,5 +1,5 @@
 import { ExperimentStats, buildReport, historyPointFromReport } from "./experiments/index.js";
-import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, Observation } from "./experiments/index.js";
+import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, ExperimentStatsSnapshot, Observation } from "./experiments/index.js";
 
 /** Requests between two points of the report history at first (the interval doubles as history fills). */
 export const HISTORY_EVERY_REQUESTS = 100;
@@ -12,6 +12,40 @@ export const SERVED_ARM = "served";
 export interface ReportSubject extends ExperimentConfig {
   primaryMetric?: string;
   shadowBackend?: string;
+}
+
+/**
+ * Percentile sample values per metric a router shares with the others (its
+ * own reservoir keeps more): 1,024 values × a handful of metrics × arms keeps
+ * a published snapshot far below NATS's 1 MB message limit.
+ */
+export const SHARED_SAMPLE_SIZE = 1_024;
+
+/**
+ * The statistics as a router publishes them: exact moments and counts, each
+ * percentile sample thinned to SHARED_SAMPLE_SIZE by a fixed stride
+ * (deterministic, so a router merging its own statistics this way gets what
+ * the others read from NATS).
+ */
+export function sharedSnapshot(stats: ExperimentStats): ExperimentStatsSnapshot {
+  const snapshot = stats.toJSON();
+  for (const arm of snapshot.arms) {
+    for (const metric of Object.values(arm.metrics)) {
+      const values = metric.reservoir.values;
+      if (values.length <= SHARED_SAMPLE_SIZE) continue;
+      const stride = values.length / SHARED_SAMPLE_SIZE;
+      metric.reservoir.values = Array.from({ length: SHARED_SAMPLE_SIZE }, (_, i) => values[Math.floor(i * stride)]!);
+    }
+  }
+  return snapshot;
+}
+
+/** One router's statistics of an experiment phase, as another router published them. */
+export interface PeerMeasurements {
+  /** The router that published them (contributions are merged in this order). */
+  routerId: string;
+  stats: ExperimentStats;
+  shadow: ExperimentStats;
 }
 
 /** An experiment report plus, when shadow traffic ran, the shadow comparison. */
@@ -35,10 +69,46 @@ export class ExperimentMeasurements {
   #previous: ExperimentReport | null = null;
   #previousShadow: ExperimentReport | null = null;
 
-  constructor(readonly since: Date = new Date()) {}
+  /**
+   * @param peers the other routers' statistics of this phase (cluster mode):
+   *   reports merge them with this router's, so every router reports the cluster
+   * @param routerId this router's id (its place in the merge order)
+   */
+  constructor(
+    readonly since: Date = new Date(),
+    private readonly peers: () => readonly PeerMeasurements[] = () => [],
+    private readonly routerId = "",
+  ) {}
 
+  /** This router's and its peers' statistics merged, in router-id order (the same result on every router). */
+  merged(): { stats: ExperimentStats; shadow: ExperimentStats } {
+    const peers = this.peers();
+    if (peers.length === 0) return { stats: this.stats, shadow: this.shadow };
+    // This router's own part as the others see it (the shared sample), so every router merges the same inputs.
+    const own = { routerId: this.routerId, stats: ExperimentStats.fromJSON(sharedSnapshot(this.stats)), shadow: ExperimentStats.fromJSON(sharedSnapshot(this.shadow)) };
+    const all = [...peers.filter((p) => p.routerId !== this.routerId), own];
+    all.sort((a, b) => (a.routerId < b.routerId ? -1 : a.routerId > b.routerId ? 1 : 0));
+    const stats = new ExperimentStats(this.stats.reservoirSize);
+    const shadow = new ExperimentStats(this.shadow.reservoirSize);
+    for (const p of all) {
+      stats.merge(p.stats);
+      shadow.merge(p.shadow);
+    }
+    return { stats, shadow };
+  }
+
+  /** Requests this router recorded. */
   get requests(): number {
     return this.#requests;
+  }
+
+  /** Requests every router recorded (this one's alone without peers). */
+  get clusterRequests(): number {
+    const peers = this.peers();
+    if (peers.length === 0) return this.#requests;
+    let total = this.#requests;
+    for (const p of peers) if (p.routerId !== this.routerId) for (const arm of p.stats.arms.values()) total += arm.requests;
+    return total;
   }
 
   /** Records one request served by `arm`; every HISTORY_EVERY_REQUESTS it also adds a history point. */
@@ -58,20 +128,21 @@ export class ExperimentMeasurements {
 
   /** Builds the report now (and remembers it for the next one and the history). */
   report(subject: ReportSubject, now = new Date()): ExperimentReportWithShadow {
+    const merged = this.merged();
     const report = buildReport({
       experiment: subject,
-      stats: this.stats,
+      stats: merged.stats,
       primaryMetric: subject.primaryMetric,
       previous: this.#previous,
       generatedAt: now.toISOString(),
     });
     this.#previous = report;
     this.#addHistory(report);
-    if (!subject.shadowBackend && this.shadow.arms.size === 0) return report;
-    const shadowBackend = subject.shadowBackend ?? [...this.shadow.arms.keys()].find((a) => a !== SERVED_ARM) ?? "shadow";
+    if (!subject.shadowBackend && merged.shadow.arms.size === 0) return report;
+    const shadowBackend = subject.shadowBackend ?? [...merged.shadow.arms.keys()].find((a) => a !== SERVED_ARM) ?? "shadow";
     const shadow = buildReport({
       experiment: { name: `${subject.name} shadow`, arms: [{ backend: SERVED_ARM, weight: 1 }, { backend: shadowBackend, weight: 1 }] },
-      stats: this.shadow,
+      stats: merged.shadow,
       primaryMetric: subject.primaryMetric,
       previous: this.#previousShadow,
       generatedAt: now.toISOString(),

@@ -1,9 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { experimentProblems, experimentSchema } from "../../../lib/catalog/index.js";
 import type { CatalogExperiment, CatalogModel } from "../../../lib/catalog/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import { assignArm, shouldShadow } from "./experiments/index.js";
 import { ExperimentMeasurements, RESERVED_METRICS } from "./experiment-metrics.js";
-import type { ReportSubject } from "./experiment-metrics.js";
+import type { PeerMeasurements, ReportSubject } from "./experiment-metrics.js";
 
 /** Requests remembered for feedback (request id → experiment and arm); the oldest are forgotten first. */
 export const FEEDBACK_INDEX_SIZE = 100_000;
@@ -17,6 +18,22 @@ export interface ExperimentEntry {
   state: "running" | "stopped";
   /** The measurements of the current allocation (a change of arms, weights, salt or unit starts a new one). */
   measurements: ExperimentMeasurements;
+  /** Names the allocation the measurements belong to: routers merge statistics of the same phase only. */
+  phase: string;
+}
+
+/** An experiment as stored (experiments file, NATS KV): config, state and phase. */
+export interface StoredExperiment {
+  config: CatalogExperiment;
+  state: "running" | "stopped";
+  /** Absent in files written before phases existed. */
+  phase?: string;
+}
+
+/** The cluster hooks of a registry: this router's id and its peers' statistics of a phase. */
+export interface ExperimentPeers {
+  routerId: string;
+  measurements(experiment: string, phase: string): readonly PeerMeasurements[];
 }
 
 /** Where a request went when an experiment assigned it. */
@@ -50,6 +67,8 @@ interface FeedbackTarget {
 export class ExperimentRegistry {
   readonly #byName = new Map<string, ExperimentEntry>();
   readonly #feedback = new Map<string, FeedbackTarget>();
+  /** Set in cluster mode (before any experiment is created): reports merge the peers' statistics. */
+  peers: ExperimentPeers | undefined;
 
   constructor(
     private readonly models: readonly CatalogModel[],
@@ -94,11 +113,56 @@ export class ExperimentRegistry {
     if (replace) for (const entry of this.#byName.values()) if (!names.has(entry.config.name)) entry.state = "stopped";
     return configs.map((config) => {
       const existing = this.#byName.get(config.name);
-      const measurements = existing && sameAllocation(existing.config, config) ? existing.measurements : new ExperimentMeasurements();
-      const entry: ExperimentEntry = { config, subject: reportSubject(config), state: "running", measurements };
+      const same = existing && sameAllocation(existing.config, config);
+      const phase = same ? existing.phase : randomUUID();
+      const measurements = same ? existing.measurements : this.#measurements(config.name, phase);
+      const entry: ExperimentEntry = { config, subject: reportSubject(config), state: "running", measurements, phase };
       this.#byName.set(config.name, entry);
       return entry;
     });
+  }
+
+  /** Every experiment as stored. */
+  snapshot(): StoredExperiment[] {
+    return this.list().map((e) => ({ config: e.config, state: e.state, phase: e.phase }));
+  }
+
+  /**
+   * Makes the registry exactly `stored` (a change read from NATS, or the
+   * state before a change that could not be stored): an experiment whose
+   * phase stays keeps its measurements, one not listed is stopped and
+   * forgotten (the stored list is the whole truth). Entries this router
+   * cannot serve (a backend its catalog lacks) are skipped; their problems
+   * are returned.
+   */
+  load(stored: readonly StoredExperiment[]): string[] {
+    const problems: string[] = [];
+    const listed = new Set<string>();
+    for (const s of stored) {
+      const parsed = experimentSchema.safeParse(s.config);
+      const issues = parsed.success ? experimentProblems(this.models, parsed.data) : [parsed.error.issues[0]!.message];
+      if (!parsed.success || issues.length > 0) {
+        problems.push(`${s.config?.name ?? "?"}: ${issues.join("; ")}`);
+        continue;
+      }
+      const config = parsed.data;
+      const existing = this.#byName.get(config.name);
+      const phase = s.phase ?? existing?.phase ?? randomUUID();
+      const measurements = existing && existing.phase === phase ? existing.measurements : this.#measurements(config.name, phase);
+      this.#byName.set(config.name, { config, subject: reportSubject(config), state: s.state === "stopped" ? "stopped" : "running", measurements, phase });
+      listed.add(config.name);
+    }
+    for (const [name, entry] of this.#byName) {
+      if (listed.has(name)) continue;
+      entry.state = "stopped"; // requests already assigned to it see it stopped
+      this.#byName.delete(name);
+    }
+    return problems;
+  }
+
+  #measurements(name: string, phase: string): ExperimentMeasurements {
+    const peers = this.peers;
+    return peers ? new ExperimentMeasurements(new Date(), () => peers.measurements(name, phase), peers.routerId) : new ExperimentMeasurements();
   }
 
   /** Ends assignment for `name`; its measurements stay readable. */

@@ -78,7 +78,8 @@ export class ReplicaDiscovery {
         }
       }),
     );
-    const { added, removed } = this.set.setAddresses(lists.flat());
+    // The catalog's addresses, expanded: they replace the set's "catalog" source (NATS discovery adds its own beside them).
+    const { added, removed } = this.set.setSource("catalog", lists.flat());
     if (added.length > 0 || removed.length > 0) this.log.info({ backend: this.set.backend.name, added, removed }, "replicas changed");
   }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ShardService } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { CatalogBackend } from "../../../lib/catalog/index.js";
-import { grpcClient } from "../../../lib/rpc/index.js";
+import { closeChannel, grpcClient } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { isDnsTarget } from "./replica-discovery.js";
 
@@ -55,9 +55,10 @@ export class Replica {
     return this.#removed.signal;
   }
 
-  /** Marks the replica as dropped from its set: its load watch stops. */
+  /** Marks the replica as dropped from its set: its load watch stops and its channel closes (calls already on it finish). */
   remove(): void {
     this.#removed.abort();
+    closeChannel(this.address);
   }
 
   succeeded(): void {
@@ -83,19 +84,33 @@ export class Replica {
 /**
  * The replicas of one backend, picked by load (power of two choices). Built
  * from the backend's plain "host:port" addresses; `dns:///NAME:PORT` entries
- * are left to ReplicaDiscovery, which calls `setAddresses`.
+ * are left to ReplicaDiscovery, shards announced on NATS to
+ * NatsReplicaDiscovery; both call `setSource`.
  */
 export class ReplicaSet {
   /** The current replicas (replaced, not mutated, by `setAddresses`). */
   replicas: Replica[];
   #watch: { signal: AbortSignal; log: Logger } | undefined;
+  /** Addresses by where they came from ("catalog", expanded by DNS discovery; "nats"); the set is their union. */
+  readonly #sources = new Map<string, readonly string[]>();
 
   constructor(
     readonly backend: CatalogBackend,
     private readonly random: () => number = Math.random,
     private readonly choice: ReplicaChoice = "least-loaded-of-two",
   ) {
-    this.replicas = [...new Set((backend.addresses ?? []).filter((a) => !isDnsTarget(a)))].map((address) => new Replica(backend.name, address));
+    const plain = (backend.addresses ?? []).filter((a) => !isDnsTarget(a));
+    this.#sources.set("catalog", plain);
+    this.replicas = [...new Set(plain)].map((address) => new Replica(backend.name, address));
+  }
+
+  /**
+   * Replaces the addresses one discovery source contributes ("catalog", "nats")
+   * and makes the set their union with every other source's (see setAddresses).
+   */
+  setSource(source: string, addresses: Iterable<string>): { added: string[]; removed: string[] } {
+    this.#sources.set(source, [...addresses]);
+    return this.setAddresses([...this.#sources.values()].flat());
   }
 
   /**

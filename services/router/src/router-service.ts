@@ -126,6 +126,11 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     await Promise.all(this.#discovery.map((d) => d.start(signal)));
   }
 
+  /** The replica set of `model`'s backend `backend`, if this router routes it. */
+  replicaSet(model: string, backend: string): ReplicaSet | undefined {
+    return this.#models.get(model)?.backends.get(backend);
+  }
+
   /** Every replica of every backend. */
   replicas(): Replica[] {
     return [...this.#models.values()].flatMap((m) => [...m.backends.values()].flatMap((s) => s.replicas));

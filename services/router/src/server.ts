@@ -12,21 +12,44 @@ import { RouterService } from "./router-service.js";
 import { RouterMetrics } from "./router-metrics.js";
 import { startMetricsServer } from "../../../lib/metrics/index.js";
 import type { MetricsServer } from "../../../lib/metrics/index.js";
+import { connectNats, meshNatsNames } from "../../../lib/nats/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { NatsExperiments } from "./nats-experiments.js";
+import { NatsReplicaDiscovery } from "./nats-replica-discovery.js";
 
-export async function build(
-  config: RouterConfig,
-  log: Logger,
-): Promise<RunningService & { router: RouterService; admin: ExperimentAdminService; tokenizers: TokenizerPool; metrics: RouterMetrics; metricsPort?: number }> {
-  const registry = new ExperimentRegistry(config.catalog.models, config.catalog.experiments ?? []);
-  const file = config.experimentsFile;
+/** What build() returns: the running router and, in cluster mode, its NATS parts. */
+export type RunningRouter = RunningService & {
+  router: RouterService;
+  admin: ExperimentAdminService;
+  tokenizers: TokenizerPool;
+  metrics: RouterMetrics;
+  metricsPort?: number;
+  shards?: NatsReplicaDiscovery;
+  experiments?: NatsExperiments;
+};
+
+export async function build(config: RouterConfig, log: Logger): Promise<RunningRouter> {
+  let nc: NatsConnection | undefined;
+  let shared: NatsExperiments | undefined;
+  const names = meshNatsNames(config.natsPrefix);
+  const registry = new ExperimentRegistry(config.catalog.models);
+  if (config.natsUrl) {
+    nc = await connectNats({ url: config.natsUrl, name: "router", log });
+    shared = await NatsExperiments.open(nc, names, { replicas: config.natsReplicas, log });
+    registry.peers = shared;
+  }
+  if (config.catalog.experiments?.length) registry.set(config.catalog.experiments, false);
+  const file = shared ? undefined : config.experimentsFile;
   const saved = file ? readExperimentsFile(file) : undefined;
   if (saved) {
     // What was set at run time wins over the catalog, states included.
     registry.set(saved.experiments.map((e) => e.config), false);
     for (const e of saved.experiments) if (e.state === "stopped") registry.stop(e.config.name);
   }
-  const persist = (): void => {
-    if (file) writeExperimentsFile(file, { experiments: registry.list().map((e) => ({ config: e.config, state: e.state })) });
+  if (shared) await shared.attach(registry);
+  const persist = async (): Promise<void> => {
+    if (shared) await shared.save(registry);
+    else if (file) writeExperimentsFile(file, { experiments: registry.snapshot() });
   };
   const tokenizers = new TokenizerPool(config.catalog, await loadTokenizers(config.catalog), log, { workers: config.tokenizerWorkers ?? 1 });
   let routerService: RouterService | undefined;
@@ -43,6 +66,11 @@ export async function build(
   const stopWatching = new AbortController();
   await router.discoverReplicas(stopWatching.signal);
   router.watchLoad(stopWatching.signal);
+  let shards: NatsReplicaDiscovery | undefined;
+  if (nc) {
+    shards = new NatsReplicaDiscovery(nc, names, (model, backend) => router.replicaSet(model, backend), log);
+    await shards.start(stopWatching.signal);
+  }
   if (config.healthCheckIntervalMs !== 0) new HealthChecker(() => router.replicas(), log, config.healthCheckIntervalMs).start(stopWatching.signal);
   const server = await startRpcServer({
     host: config.host,
@@ -65,10 +93,17 @@ export async function build(
     router,
     admin,
     tokenizers,
+    shards,
+    experiments: shared,
     async close(drainMs) {
       await server.close(drainMs);
       await metricsServer?.close();
       stopWatching.abort();
+      if (shared) {
+        await shared.publish(registry);
+        shared.stop();
+      }
+      await nc?.close().catch(() => {});
       await tokenizers.close();
     },
   };

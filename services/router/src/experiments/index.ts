@@ -6,7 +6,7 @@
 export { assignArm, shouldShadow } from "./assignment.js";
 export type { ExperimentConfig } from "./assignment.js";
 export { ExperimentStats } from "./stats.js";
-export type { Observation } from "./stats.js";
+export type { Observation, ExperimentStatsSnapshot } from "./stats.js";
 export { buildReport, formatReportText } from "./report.js";
 export type { ExperimentReport } from "./report.js";
 export { historyPointFromReport, renderReportSvg } from "./svg.js";

@@ -180,6 +180,37 @@ export class Reservoir {
     return this.sortedCache;
   }
 
+  /**
+   * Fold another reservoir into this one: the result is a sample of both
+   * streams with each contributing in proportion to what it has seen (values
+   * drawn without replacement by this reservoir's PRNG, so the same inputs in
+   * the same order give the same sample on every replica).
+   */
+  merge(other: Reservoir): void {
+    const total = this.seenCount + other.seenCount;
+    if (other.seenCount === 0) return;
+    const k = Math.min(this.capacity, this.values.length + other.values.length);
+    let fromOther = Math.min(other.values.length, Math.round((k * other.seenCount) / total));
+    let fromThis = Math.min(this.values.length, k - fromOther);
+    fromOther = Math.min(other.values.length, k - fromThis);
+    fromThis = Math.min(this.values.length, k - fromOther);
+    const mine = this.#draw(this.values, fromThis);
+    const theirs = this.#draw(other.values, fromOther);
+    this.values.splice(0, this.values.length, ...mine, ...theirs);
+    this.seenCount = total;
+    this.sortedCache = null;
+  }
+
+  /** `n` values of `from` chosen uniformly without replacement (partial Fisher-Yates on a copy). */
+  #draw(from: readonly number[], n: number): number[] {
+    const copy = [...from];
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(this.rng() * (copy.length - i));
+      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+    }
+    return copy.slice(0, n);
+  }
+
   /** JSON-serializable state (includes the PRNG state so sampling resumes identically). */
   toJSON(): ReservoirSnapshot {
     return { capacity: this.capacity, seen: this.seenCount, values: [...this.values], rngState: this.rng.state() };

@@ -195,3 +195,43 @@ describe("ArmStats", () => {
     }
   });
 });
+
+describe("merging statistics of several routers", () => {
+  it("gives the counts, means and errors of one stream, and the same result in the same order", () => {
+    const whole = new ExperimentStats();
+    const parts = [new ExperimentStats(), new ExperimentStats()];
+    for (let i = 0; i < 400; i++) {
+      const obs = i % 10 === 0 ? { error: "timeout" } : { metrics: { ttft_ms: i }, flags: { liked: i % 3 === 0 } };
+      whole.record(i % 2 ? "a" : "b", obs);
+      parts[i % 4 < 2 ? 0 : 1]!.record(i % 2 ? "a" : "b", obs);
+    }
+    const merge = () => {
+      const m = new ExperimentStats();
+      for (const p of parts) m.merge(ExperimentStats.fromJSON(p.toJSON()));
+      return m;
+    };
+    const merged = merge();
+    for (const arm of ["a", "b"]) {
+      const w = whole.arm(arm);
+      const m = merged.arm(arm);
+      expect(m.requests).toBe(w.requests);
+      expect(m.errorCount).toBe(w.errorCount);
+      expect(m.metrics.get("ttft_ms")!.moments.count).toBe(w.metrics.get("ttft_ms")!.moments.count);
+      expect(m.metrics.get("ttft_ms")!.moments.mean).toBeCloseTo(w.metrics.get("ttft_ms")!.moments.mean, 9);
+      expect(m.proportions.get("liked")!.successes).toBe(w.proportions.get("liked")!.successes);
+      expect(m.metrics.get("ttft_ms")!.reservoir.seen).toBe(w.metrics.get("ttft_ms")!.reservoir.seen);
+    }
+    expect(JSON.stringify(merge().toJSON())).toBe(JSON.stringify(merged.toJSON()));
+  });
+
+  it("keeps a merged reservoir within capacity, drawing from each side by what it saw", () => {
+    const big = new Reservoir(100, 1);
+    const small = new Reservoir(100, 2);
+    for (let i = 0; i < 900; i++) big.push(1);
+    for (let i = 0; i < 100; i++) small.push(2);
+    big.merge(small);
+    expect(big.size).toBe(100);
+    expect(big.seen).toBe(1000);
+    expect(big.sorted().filter((v) => v === 2)).toHaveLength(10);
+  });
+});

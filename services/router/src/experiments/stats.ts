@@ -101,6 +101,12 @@ export class MetricAccumulator {
     return { moments: this.moments.toJSON(), reservoir: this.reservoir.toJSON() };
   }
 
+  /** Fold another accumulator of the same metric into this one (another router's). */
+  merge(other: MetricAccumulator): void {
+    this.moments.merge(other.moments);
+    this.reservoir.merge(other.reservoir);
+  }
+
   /** Restore from {@link MetricAccumulator.toJSON} output. */
   static fromJSON(s: MetricSnapshot): MetricAccumulator {
     return new MetricAccumulator(s.reservoir.capacity, undefined, s);
@@ -159,6 +165,12 @@ export class ProportionAccumulator {
   /** JSON-serializable state. */
   toJSON(): ProportionSnapshot {
     return { count: this.count, successes: this.successes };
+  }
+
+  /** Adds another counter of the same metric. */
+  merge(other: ProportionAccumulator): void {
+    this.count += other.count;
+    this.successes += other.successes;
   }
 
   /** Restore from {@link ProportionAccumulator.toJSON} output. */
@@ -277,6 +289,21 @@ export class ArmStats {
     return { arm: this.arm, reservoirSize: this.reservoirSize, requests: this.requests, errors: Object.fromEntries(this.errors), metrics, proportions };
   }
 
+  /** Fold another router's statistics of the same arm into this one. */
+  merge(other: ArmStats): void {
+    this.requests += other.requests;
+    for (const [k, n] of other.errors) this.errors.set(k, (this.errors.get(k) ?? 0) + n);
+    for (const [k, acc] of other.metrics) {
+      let mine = this.metrics.get(k);
+      if (mine === undefined) {
+        mine = new MetricAccumulator(this.reservoirSize, fnv1a(`${this.arm}\u0000${k}`));
+        this.metrics.set(k, mine);
+      }
+      mine.merge(acc);
+    }
+    for (const [k, acc] of other.proportions) this.proportion(k).merge(acc);
+  }
+
   /** Restore from {@link ArmStats.toJSON} output. */
   static fromJSON(s: ArmStatsSnapshot): ArmStats {
     const first = Object.values(s.metrics)[0];
@@ -323,6 +350,11 @@ export class ExperimentStats {
   /** JSON-serializable state. */
   toJSON(): ExperimentStatsSnapshot {
     return { reservoirSize: this.reservoirSize, arms: [...this.arms.values()].map((a) => a.toJSON()) };
+  }
+
+  /** Fold another router's statistics of the same experiment into this one, arm by arm. */
+  merge(other: ExperimentStats): void {
+    for (const [name, arm] of other.arms) this.arm(name).merge(arm);
   }
 
   /** Restore from {@link ExperimentStats.toJSON} output. */
