@@ -1,14 +1,6 @@
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
-import * as readline from "node:readline";
-import { fileURLToPath } from "node:url";
-import { writeTinyModel } from "../../lib/gguf/index.js";
-import { freePort } from "../../cli/up/launcher.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { startLauncher } from "../support/launcher-process.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const READY_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
 
 /** The bootstrap key every reliability mesh accepts (R8 searches for it afterwards). */
@@ -91,70 +83,25 @@ function childrenOf(parentPid: number): MeshChild[] {
  * The topology follows MESH_TOPOLOGY (the vitest project sets it).
  */
 export async function startReliabilityMesh(options: ReliabilityMeshOptions = {}): Promise<ReliabilityMesh> {
-  if (!existsSync(path.join(ROOT, "dist", "cli", "main.js"))) throw new Error("dist/ is missing: run `npm run build` first (npm test does)");
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), "mesh-rel-"));
-  const modelFile = path.join(dataDir, "tiny-llama.gguf");
-  await writeTinyModel(modelFile);
-  const backend = { name: "local", engine: "llama.cpp", model: modelFile, sequences: options.sequences ?? 4, threads: 1, gpu: false, replicas: options.replicas ?? 1, ...(options.maxQueue === undefined ? {} : { max_queue: options.maxQueue }) };
-  const configFile = path.join(dataDir, "mesh.yaml");
-  writeFileSync(configFile, JSON.stringify({ models: [{ name: "tiny-llama", backends: [backend] }] }, null, 2));
-  const args = ["bin/llm-mesh.js", "up", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--config", configFile, ...(options.args ?? [])];
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, MESH_BOOTSTRAP_API_KEY: RELIABILITY_API_KEY, LOG_LEVEL: "info", ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const output: string[] = [];
-  const addresses = new Map<string, string>();
-  const metrics = new Map<string, string>();
-  const listeners = new Set<() => void>();
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mesh not ready in ${READY_TIMEOUT_MS} ms:\n${output.slice(-40).join("\n")}`)), READY_TIMEOUT_MS);
-    for (const stream of [child.stdout!, child.stderr!]) {
-      readline.createInterface({ input: stream }).on("line", (line) => {
-        output.push(line);
-        const listening = /^\[([^\]]+)\] .*"port":(\d+).*"msg":"listening"/.exec(line);
-        if (listening) addresses.set(listening[1]!, `127.0.0.1:${listening[2]}`);
-        const metricsLine = /^\[([^\]]+)\] .*"port":(\d+).*"msg":"metrics on GET \/metrics"/.exec(line);
-        if (metricsLine) metrics.set(metricsLine[1]!, `127.0.0.1:${metricsLine[2]}`);
-        for (const l of listeners) l();
-        if (line.includes("llm-mesh is ready on")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    }
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`launcher exited (${code}):\n${output.slice(-40).join("\n")}`));
-    });
-  });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
-    if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
-  };
-  try {
-    await ready;
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    url,
-    baseURL: `${url}/v1`,
+  const backend = { sequences: options.sequences ?? 4, replicas: options.replicas ?? 1, ...(options.maxQueue === undefined ? {} : { max_queue: options.maxQueue }) };
+  const mesh = await startLauncher({
     apiKey: RELIABILITY_API_KEY,
-    dataDir,
+    backend,
+    args: options.args,
+    env: { LOG_LEVEL: "info", ...options.env },
+    keepDataDir: options.keepDataDir,
+    dataDirPrefix: "mesh-rel-",
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+  });
+  const { addresses, output, child } = mesh;
+  return {
+    url: mesh.url,
+    baseURL: `${mesh.url}/v1`,
+    apiKey: RELIABILITY_API_KEY,
+    dataDir: mesh.dataDir,
     launcherPid: child.pid!,
     addresses,
-    metrics,
+    metrics: mesh.metrics,
     output,
     child(name) {
       const address = addresses.get(name);
@@ -167,20 +114,20 @@ export async function startReliabilityMesh(options: ReliabilityMeshOptions = {})
       return new Promise<void>((resolve, reject) => {
         const check = (): void => {
           if (output.slice(since).some((l) => l.startsWith(`[${name}] `) && l.includes('"msg":"listening"'))) {
-            listeners.delete(check);
+            unsubscribe();
             clearTimeout(timer);
             resolve();
           }
         };
         const timer = setTimeout(() => {
-          listeners.delete(check);
+          unsubscribe();
           reject(new Error(`${name} did not listen again in ${timeoutMs} ms:\n${output.slice(-20).join("\n")}`));
         }, timeoutMs);
-        listeners.add(check);
+        const unsubscribe = mesh.onLine(check);
         check();
       });
     },
-    stop,
+    stop: mesh.stop,
   };
 }
 
