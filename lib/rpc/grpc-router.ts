@@ -32,6 +32,9 @@ type Impl = Record<string, ((req: unknown, ctx: HandlerContext) => unknown) | un
  * UNAUTHENTICATED before the handler runs.
  */
 export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draining: AbortSignal, tokenCheck?: ServiceTokenCheck): ServiceRegistrar {
+  const work = new InFlight(shutdown);
+  // Watch* streams are subscriptions, not work: they end as soon as draining starts.
+  const watches = new InFlight(AbortSignal.any([shutdown, draining]));
   const registrar: ServiceRegistrar = {
     service(service, implementation) {
       const impl = implementation as Impl;
@@ -42,9 +45,8 @@ export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draini
         const bound = fn.bind(implementation);
         handlers[method.localName] =
           method.methodKind === "server_streaming"
-            ? // Watch* streams are subscriptions, not work: they end as soon as draining starts.
-              serverStreamHandler(service, method, bound, method.name.startsWith("Watch") ? AbortSignal.any([shutdown, draining]) : shutdown)
-            : unaryHandler(service, method, bound, shutdown);
+            ? serverStreamHandler(service, method, bound, method.name.startsWith("Watch") ? watches : work)
+            : unaryHandler(service, method, bound, work);
         if (tokenCheck && service.typeName !== HEALTH_SERVICE) handlers[method.localName] = requireServiceToken(handlers[method.localName]!, tokenCheck);
       }
       server.addService(serviceDefinition(service), handlers);
@@ -54,6 +56,31 @@ export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draini
   return registrar;
 }
 
+/**
+ * The calls in flight under one shutdown signal, aborted together when it
+ * fires: one listener on the signal instead of one per call (which also
+ * made Node warn MaxListenersExceeded past ten concurrent calls).
+ */
+class InFlight {
+  readonly #calls = new Set<AbortController>();
+
+  constructor(private readonly signal: AbortSignal) {
+    signal.addEventListener("abort", () => {
+      for (const call of this.#calls) call.abort(SERVER_SHUTDOWN);
+      this.#calls.clear();
+    }, { once: true });
+  }
+
+  add(call: AbortController): void {
+    if (this.signal.aborted) call.abort(SERVER_SHUTDOWN);
+    else this.#calls.add(call);
+  }
+
+  delete(call: AbortController): void {
+    this.#calls.delete(call);
+  }
+}
+
 interface CallLike {
   metadata: grpc.Metadata;
   getDeadline(): grpc.Deadline;
@@ -61,13 +88,12 @@ interface CallLike {
   sendMetadata(metadata: grpc.Metadata): void;
 }
 
-function contextFor(service: DescService, method: DescMethod, call: CallLike, shutdown: AbortSignal) {
+function contextFor(service: DescService, method: DescMethod, call: CallLike, inFlight: InFlight) {
   const abort = new AbortController();
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? Number(deadline) : undefined;
   call.on("cancelled", () => abort.abort(CALL_CANCELLED));
-  const onShutdown = (): void => abort.abort(SERVER_SHUTDOWN);
-  shutdown.addEventListener("abort", onShutdown, { once: true });
+  inFlight.add(abort);
   let timer: NodeJS.Timeout | undefined;
   if (deadlineMs !== undefined) timer = setTimeout(() => abort.abort(CALL_DEADLINE), Math.max(0, deadlineMs - Date.now()));
   const responseTrailer = new Headers();
@@ -92,7 +118,7 @@ function contextFor(service: DescService, method: DescMethod, call: CallLike, sh
   } as unknown as HandlerContext;
   const done = (): void => {
     clearTimeout(timer);
-    shutdown.removeEventListener("abort", onShutdown);
+    inFlight.delete(abort);
     abort.abort(CALL_DONE);
   };
   /** The status for a failure: past the deadline, whatever was thrown, it is DEADLINE_EXCEEDED. */
@@ -101,9 +127,9 @@ function contextFor(service: DescService, method: DescMethod, call: CallLike, sh
   return { ctx, done, responseTrailer, statusOf };
 }
 
-function unaryHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, shutdown: AbortSignal): grpc.handleUnaryCall<unknown, unknown> {
+function unaryHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, inFlight: InFlight): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const { ctx, done, responseTrailer, statusOf } = contextFor(service, method, call, shutdown);
+    const { ctx, done, responseTrailer, statusOf } = contextFor(service, method, call, inFlight);
     Promise.resolve()
       .then(() => fn(call.request, ctx))
       .then(
@@ -114,9 +140,9 @@ function unaryHandler(service: DescService, method: DescMethod, fn: (req: unknow
   };
 }
 
-function serverStreamHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, shutdown: AbortSignal): grpc.handleServerStreamingCall<unknown, unknown> {
+function serverStreamHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, inFlight: InFlight): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, done, responseTrailer, statusOf } = contextFor(service, method, call, shutdown);
+    const { ctx, done, responseTrailer, statusOf } = contextFor(service, method, call, inFlight);
     void (async () => {
       const iterator = (fn(call.request, ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
       const stop = (): void => void iterator.return?.(undefined).catch(() => {});
