@@ -1,11 +1,6 @@
 import { Counter, Histogram } from "prom-client";
 import type { Registry } from "prom-client";
 import { createRegistry } from "../../../lib/metrics/index.js";
-import { ADMIN_PREFIX } from "./admin/admin-api.js";
-import { EXPERIMENTS_PREFIX } from "./experiments/experiments-api.js";
-
-/** Paths that are their own `route` label; anything else is "other" (bounded cardinality). */
-const ROUTES = new Set(["/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/feedback", "/healthz", "/metrics"]);
 
 /** Request-duration buckets in seconds: sub-millisecond health checks up to long generations. */
 const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -33,19 +28,12 @@ export class EdgeMetrics {
     });
   }
 
-  /** Records one finished (or abandoned) request that arrived at `startedAt` (performance.now()). */
-  record(path: string, status: number, startedAt: number): void {
-    const route = routeOf(path);
+  /**
+   * Records one finished (or abandoned) request that arrived at `startedAt`
+   * (performance.now()); `route` is the label its route-table entry carries, "other" when none matched.
+   */
+  record(route: string, status: number, startedAt: number): void {
     this.#requests.inc({ route, status: String(status) });
     this.#duration.observe({ route }, (performance.now() - startedAt) / 1000);
   }
-}
-
-/** The `route` label for a request path. */
-export function routeOf(path: string): string {
-  if (ROUTES.has(path)) return path;
-  if (path === EXPERIMENTS_PREFIX || path.startsWith(`${EXPERIMENTS_PREFIX}/`)) return EXPERIMENTS_PREFIX;
-  if (path.startsWith(ADMIN_PREFIX)) return ADMIN_PREFIX;
-  if (path === "/console" || path.startsWith("/console/")) return "/console";
-  return "other";
 }

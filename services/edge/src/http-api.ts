@@ -11,9 +11,9 @@ import { mayUse } from "./openai/generation.js";
 import type { RequestContext } from "./openai/generation.js";
 import { hidesDetail, HttpError, sendError, toHttpError } from "./openai/errors.js";
 import type { PrincipalCache } from "./principal-cache.js";
-import { ADMIN_ROUTES } from "./admin/admin-api.js";
+import { ADMIN_PREFIX, ADMIN_ROUTES } from "./admin/admin-api.js";
 import type { AdminApi } from "./admin/admin-api.js";
-import { EXPERIMENT_ROUTES, FEEDBACK_PATH, forcedBackend } from "./experiments/experiments-api.js";
+import { EXPERIMENT_ROUTES, EXPERIMENTS_PREFIX, FEEDBACK_PATH, forcedBackend } from "./experiments/experiments-api.js";
 import type { ExperimentsApi } from "./experiments/experiments-api.js";
 import { serveMetrics } from "../../../lib/metrics/index.js";
 import { EdgeMetrics } from "./edge-metrics.js";
@@ -81,14 +81,16 @@ export class EdgeHttpApi {
 
   constructor(private readonly deps: EdgeDeps) {
     this.metrics = deps.metrics ?? new EdgeMetrics();
-    const r = this.#routes;
+    // Each route carries its metrics label (its own path, or its API's prefix for the admin tables): one list, bounded.
+    const add = (methods: string[], path: string, handler: Handler, label = path): void =>
+      void this.#routes.on(methods as FindMyWay.HTTPMethod[], path, handler as unknown as FindMyWay.Handler<FindMyWay.HTTPVersion.V1>, { label });
     const on = (methods: string[], path: string, handler: Handler): void => {
-      r.on(methods as FindMyWay.HTTPMethod[], path, handler as unknown as FindMyWay.Handler<FindMyWay.HTTPVersion.V1>);
+      add(methods, path, handler);
       const others = ["GET", "POST", "PUT", "PATCH", "DELETE"].filter((m) => !methods.includes(m));
       const refuse: Handler = async () => {
         throw new HttpError(405, `Use ${methods.join(" or ")} for ${path}`, "invalid_request_error", null, "method_not_allowed", { allow: methods.join(", ") });
       };
-      if (!path.includes(":")) r.on(others as FindMyWay.HTTPMethod[], path, refuse as unknown as FindMyWay.Handler<FindMyWay.HTTPVersion.V1>);
+      if (!path.includes(":")) add(others, path, refuse);
     };
     on(["GET"], "/healthz", (_req, res) => this.#healthz(res));
     on(["GET"], "/metrics", async (req, res) => void (await serveMetrics(this.metrics.registry, req, res)));
@@ -99,14 +101,14 @@ export class EdgeHttpApi {
     const { experiments, admin } = deps;
     if (experiments) {
       on(["POST"], FEEDBACK_PATH, async (req, res, rc) => experiments.feedback(req, res, await this.#authenticate(req, rc.signal)));
-      for (const [method, path, route] of EXPERIMENT_ROUTES) r.on(method, path, ((req: IncomingMessage, res: ServerResponse, rc: RouteContext) => experiments.admin(req, res, route, rc)) as never);
+      for (const [method, path, route] of EXPERIMENT_ROUTES) add([method], path, (req, res, rc) => experiments.admin(req, res, route, rc), EXPERIMENTS_PREFIX);
     }
     if (deps.console) {
       const page = deps.console;
-      for (const path of ["/console", "/console/*"]) r.on(["GET", "POST", "PUT", "PATCH", "DELETE"], path, ((req: IncomingMessage, res: ServerResponse) => page(req, res)) as never);
+      for (const path of ["/console", "/console/*"]) add(["GET", "POST", "PUT", "PATCH", "DELETE"], path, (req, res) => page(req, res), "/console");
     }
     if (admin) {
-      for (const [method, path, route] of ADMIN_ROUTES) r.on(method, path, ((req: IncomingMessage, res: ServerResponse, rc: RouteContext) => admin.handle(req, res, route, rc)) as never);
+      for (const [method, path, route] of ADMIN_ROUTES) add([method], path, (req, res, rc) => admin.handle(req, res, route, rc), ADMIN_PREFIX);
     }
   }
 
@@ -138,7 +140,7 @@ export class EdgeHttpApi {
       if (UNSAFE_PATH.test(path)) throw new HttpError(400, "Malformed URL: dot segments and encoded slashes are not allowed", "invalid_request_error", null, "invalid_url");
       const found = this.#routes.find(req.method as FindMyWay.HTTPMethod, path);
       if (!found) throw new HttpError(404, `Unknown request URL: ${req.method} ${path}`, "invalid_request_error", null, "unknown_url");
-      route = path;
+      route = (found.store as { label: string }).label;
       const query = new URLSearchParams(queryAt < 0 ? "" : url.slice(queryAt + 1));
       const rc: RouteContext = { requestId, clientRequestId, startedAt, signal: abort.signal, params: found.params, query, access };
       await (found.handler as unknown as Handler)(req, res, rc);

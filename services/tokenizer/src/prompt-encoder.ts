@@ -156,7 +156,7 @@ function firstSpecial(specials: ReadonlyMap<string, number>, text: string): { at
 }
 
 /** Tokenizes one raw run (no control tokens parsed), in pieces of at most MAX_RUN_CHARS. */
-export function encodeRun(tokenizer: ModelTokenizer, run: string, ids: number[]): void {
+function encodeRun(tokenizer: ModelTokenizer, run: string, ids: number[]): void {
   let start = 0;
   while (start < run.length) {
     const end = cutPoint(run, start);

@@ -91,14 +91,9 @@ export class TokenizerPool {
     while (!this.#closed && this.#slots.length < this.#workers) this.#slots.push(this.#spawn());
   }
 
-  /** The model's tokenizer (for context length and byte checks). */
-  tokenizer(model: string): ModelTokenizer | undefined {
-    return this.tokenizers.get(model);
-  }
-
   /** Renders and encodes a conversation (specials only from the template). */
   encodeChat(model: string, messages: readonly TemplateMessage[], signal?: AbortSignal, tools: readonly ToolFunction[] = []): Promise<EncodedPrompt> {
-    return this.#run({ kind: "chat", model, messages: messages.map(plainMessage), addGenerationPrompt: true, tools: tools.map(plainTool) }, signal);
+    return this.#run({ kind: "chat", model, messages: messages as TemplateMessage[], addGenerationPrompt: true, tools: tools as ToolFunction[] }, signal);
   }
 
   /** Encodes a raw completion prompt (specials off, the model's BOS first). */
@@ -132,7 +127,9 @@ export class TokenizerPool {
       return Promise.reject(meshError(Code.ResourceExhausted, "too many large prompts are waiting to be tokenized; retry later", { reason: "overloaded" }));
     }
     return new Promise((resolve, reject) => {
-      const pending: Pending = { job: { ...job, id: this.#nextId++ } as TokenizerJob, resolve, reject, signal };
+      // Only what the worker reads crosses the thread (the inline path above uses the messages as they are).
+      const plain: Job = job.kind === "chat" ? { ...job, messages: job.messages.map(plainMessage), tools: job.tools?.map(plainTool) } : job;
+      const pending: Pending = { job: { ...plain, id: this.#nextId++ } as TokenizerJob, resolve, reject, signal };
       if (signal) {
         pending.onAbort = () => {
           const at = this.#queue.indexOf(pending);

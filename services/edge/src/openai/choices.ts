@@ -1,8 +1,7 @@
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
-import { toHttpError } from "./errors.js";
 import type { GenerationEvent, GenerationInput, Generations, RequestContext } from "./generation.js";
-import { endEventStream, startEventStream, writeEvent } from "./sse.js";
+import { endEventStream, endStreamWithError, startEventStream, writeEvent } from "./sse.js";
 
 /** One event of one of n choices. */
 export interface ChoiceEvent {
@@ -89,11 +88,7 @@ export async function streamChoices(res: ServerResponse, events: AsyncGenerator<
       }
     }
   } catch (err) {
-    if (!res.headersSent) throw err;
-    if (!res.writableEnded && !ctx.signal.aborted) {
-      writeEvent(res, toHttpError(err, ctx.requestId).body());
-      endEventStream(res);
-    }
+    endStreamWithError(res, err, ctx);
   } finally {
     if (!res.writableEnded && res.headersSent) res.end();
   }

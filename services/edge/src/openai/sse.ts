@@ -74,13 +74,21 @@ export async function streamGeneration(res: ServerResponse, events: AsyncGenerat
       if (!writeEvent(res, chunk)) await once(res, "drain", { signal: ctx.signal });
     }
   } catch (err) {
-    if (!res.headersSent) throw err;
-    // The stream is open: say what went wrong in-band, then end it.
-    if (!res.writableEnded && !ctx.signal.aborted) {
-      writeEvent(res, toHttpError(err, ctx.requestId).body());
-      endEventStream(res);
-    }
+    endStreamWithError(res, err, ctx);
   } finally {
     if (!res.writableEnded && res.headersSent) res.end();
+  }
+}
+
+/**
+ * A failure while streaming: before the headers it is the caller's to answer
+ * (plain JSON with its status), rethrown; once the stream is open, it is said
+ * in-band as an error event, then the stream ends.
+ */
+export function endStreamWithError(res: ServerResponse, err: unknown, ctx: Pick<RequestContext, "requestId" | "signal">): void {
+  if (!res.headersSent) throw err;
+  if (!res.writableEnded && !ctx.signal.aborted) {
+    writeEvent(res, toHttpError(err, ctx.requestId).body());
+    endEventStream(res);
   }
 }
