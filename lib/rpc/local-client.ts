@@ -27,51 +27,33 @@ export function localClient<T extends DescService>(service: T, impl: ServiceImpl
   return methods as Client<T>;
 }
 
-interface Call {
-  ctx: HandlerContext;
-  abort: AbortController;
-  timedOut: () => boolean;
-  done(): void;
-}
+/** The call is over: releases connect's deadline timer and the listener on the caller's signal. */
+const CALL_DONE = new ConnectError("the call is complete", Code.Canceled);
+const CALL_CANCELLED = new ConnectError("cancelled", Code.Canceled);
 
+type Call = ReturnType<typeof createHandlerContext>;
+
+/**
+ * connect's own handler context: it links the caller's signal and the
+ * deadline (a DeadlineExceeded reason when it passes) into `ctx.signal`, so
+ * no second controller or timer is needed here.
+ */
 function startCall(service: DescService, method: DescMethod, options: CallOptions | undefined): Call {
-  const abort = new AbortController();
-  const caller = options?.signal;
-  const onAbort = (): void => abort.abort(caller?.reason);
-  if (caller?.aborted) abort.abort(caller.reason);
-  else caller?.addEventListener("abort", onAbort, { once: true });
-  let expired = false;
-  const timeoutMs = options?.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : undefined;
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          expired = true;
-          abort.abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded));
-        }, timeoutMs);
-  const ctx = createHandlerContext({
+  return createHandlerContext({
     service,
     method,
     protocolName: "in-process",
     requestMethod: "POST",
     url: `in-process:///${service.typeName}/${method.name}`,
-    requestSignal: abort.signal,
-    timeoutMs,
+    requestSignal: options?.signal,
+    timeoutMs: options?.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : undefined,
     requestHeader: options?.headers,
   });
-  return {
-    ctx,
-    abort,
-    timedOut: () => expired,
-    done() {
-      if (timer) clearTimeout(timer);
-      caller?.removeEventListener("abort", onAbort);
-    },
-  };
 }
 
 function failure(err: unknown, call: Call): ConnectError {
-  if (call.timedOut()) return new ConnectError("deadline exceeded", Code.DeadlineExceeded);
+  const reason: unknown = call.signal.reason;
+  if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) return new ConnectError("deadline exceeded", Code.DeadlineExceeded);
   return asConnectError(err);
 }
 
@@ -80,11 +62,11 @@ function unary(service: DescService, method: DescMethod, handler: AnyImpl[string
     if (options?.signal?.aborted) throw new ConnectError("cancelled", Code.Canceled);
     const call = startCall(service, method, options);
     try {
-      return asMessage(method.output, (await handler(asMessage(method.input, request), call.ctx)) as object);
+      return asMessage(method.output, (await handler(asMessage(method.input, request), call)) as object);
     } catch (err) {
       throw failure(err, call);
     } finally {
-      call.done();
+      call.abort(CALL_DONE);
     }
   };
 }
@@ -94,11 +76,11 @@ function serverStream(service: DescService, method: DescMethod, handler: AnyImpl
     async *[Symbol.asyncIterator]() {
       if (options?.signal?.aborted) throw new ConnectError("cancelled", Code.Canceled);
       const call = startCall(service, method, options);
-      const stream = handler(asMessage(method.input, request), call.ctx) as AsyncIterable<object>;
+      const stream = handler(asMessage(method.input, request), call) as AsyncIterable<object>;
       let ended = false;
       try {
         for await (const message of stream) {
-          if (call.ctx.signal.aborted) throw call.ctx.signal.reason ?? new ConnectError("cancelled", Code.Canceled);
+          if (call.signal.aborted) throw call.signal.reason ?? new ConnectError("cancelled", Code.Canceled);
           yield asMessage(method.output, message);
         }
         ended = true;
@@ -107,8 +89,7 @@ function serverStream(service: DescService, method: DescMethod, handler: AnyImpl
         throw failure(err, call);
       } finally {
         // The consumer stopped early: cancel the handler as a gRPC cancel would.
-        if (!ended) call.abort.abort(new ConnectError("cancelled", Code.Canceled));
-        call.done();
+        call.abort(ended ? CALL_DONE : CALL_CANCELLED);
       }
     },
   });
