@@ -120,13 +120,15 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     // Each router publishes its statistics within a second; then both reports count all 60 requests.
     const report = async (admin: typeof admin1) => JSON.parse((await admin.getExperimentReport({ name: "a-vs-b" })).reportJson) as { arms: { arm: string; requests: number }[] };
     const total = (r: { arms: { requests: number }[] }) => r.arms.reduce((n, x) => n + x.requests, 0);
+    // Wait for both routers: each merges the other's statistics only once they have been published.
     let r1 = await report(admin1);
+    let r2 = await report(admin2);
     const deadline = Date.now() + 5_000;
-    while (total(r1) < 60 && Date.now() < deadline) {
+    while ((total(r1) < 60 || total(r2) < 60) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
       r1 = await report(admin1);
+      r2 = await report(admin2);
     }
-    const r2 = await report(admin2);
     expect(total(r1)).toBe(60);
     const text1 = (await admin1.getExperimentReport({ name: "a-vs-b" })).text;
     const text2 = (await admin2.getExperimentReport({ name: "a-vs-b" })).text;
