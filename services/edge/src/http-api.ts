@@ -19,7 +19,7 @@ import { serveMetrics } from "../../../lib/metrics/index.js";
 import { EdgeMetrics } from "./edge-metrics.js";
 import { logAccess } from "./access-log.js";
 import type { AccessRecord } from "./generation-telemetry.js";
-import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId, sendJson } from "./request-parsing.js";
+import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, decodeUtf8, newRequestId, sendJson } from "./request-parsing.js";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -205,7 +205,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
-/** Reads and parses a JSON body: 413 when too large, 400 when not JSON. */
+/** Reads and parses a JSON body: 413 when too large, 400 when not UTF-8 or not JSON. */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > MAX_BODY_BYTES) throw tooLarge();
@@ -216,7 +216,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
   }
-  const text = chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8");
+  const text = decodeUtf8(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
   try {
     return JSON.parse(text) as unknown;
   } catch {

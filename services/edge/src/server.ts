@@ -26,6 +26,9 @@ import { Embeddings } from "./openai/embeddings.js";
 import { PrincipalCache } from "./principal-cache.js";
 import { UsageRecorder } from "./usage-recorder.js";
 
+/** connect-es takes a `textDecoder` beside its JSON read options (JsonSerializationOptions); unknown fields stay ignored, its default. */
+const STRICT_JSON_DECODING = { ignoreUnknownFields: true, textDecoder: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }) };
+
 /** The clients the edge calls: gRPC to the configured addresses, or in process (combined topology). */
 export interface EdgeClients {
   auth: Client<typeof AuthService>;
@@ -68,6 +71,8 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
     grpcWeb: true,
     connect: true,
     readMaxBytes: MAX_BODY_BYTES,
+    // Connect's JSON bodies, like the REST ones, must be UTF-8: invalid bytes are InvalidArgument, not U+FFFD.
+    jsonOptions: STRICT_JSON_DECODING,
     routes: (r) => {
       health.register(r);
       r.service(InferenceService, inference);

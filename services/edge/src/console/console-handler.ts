@@ -6,7 +6,7 @@ import { decodeConsoleToken, DEFAULT_CONSOLE_TOKEN_TTL_MS } from "../../../auth/
 import type { Logger } from "../../../../lib/runtime/index.js";
 import { usageJson } from "../admin/admin-json.js";
 import { HttpError, sendError, toHttpError } from "../openai/errors.js";
-import { sendJson } from "../request-parsing.js";
+import { decodeUtf8, sendJson } from "../request-parsing.js";
 import { clearedCookie, csrfMatches, csrfTokenOf, isSameOrigin, sessionCookie, sessionToken } from "./session.js";
 import { loadAssets } from "./static-assets.js";
 import type { StaticAsset } from "./static-assets.js";
@@ -204,7 +204,7 @@ async function signInToken(req: IncomingMessage, isForm: boolean): Promise<strin
     if (size > MAX_SIGNIN_BYTES) throw new HttpError(413, "Sign-in body too large.", "invalid_request_error", null, "request_too_large");
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString("utf8");
+  const text = decodeUtf8(Buffer.concat(chunks));
   let token: unknown;
   if (isForm) token = new URLSearchParams(text).get("token");
   else {
