@@ -7,14 +7,14 @@ import { TEST_API_KEY } from "../support/mesh-process.js";
 const ADMIN_TOKEN = `mesh-admin-${"u".repeat(43)}`;
 
 /** A JSON text around bytes that are not UTF-8: a lone continuation byte, a truncated sequence, an overlong form, a surrogate. */
-function invalid(prefix: string, suffix: string): Buffer {
-  return Buffer.concat([Buffer.from(prefix), Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf0, 0x28, 0x8c]), Buffer.from(suffix)]);
+function invalid(prefix: string, suffix: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(Buffer.concat([Buffer.from(prefix), Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf0, 0x28, 0x8c]), Buffer.from(suffix)]));
 }
 
 const chat = (content: string) => `{"model":"tiny-llama","max_tokens":2,"messages":[{"role":"user","content":"${content}`;
 
 /** Every JSON endpoint of the edge, with a body that would be accepted if its bytes were UTF-8. */
-const endpoints: Array<{ path: string; body: Buffer; headers?: Record<string, string> }> = [
+const endpoints: Array<{ path: string; body: Uint8Array<ArrayBuffer>; headers?: Record<string, string> }> = [
   { path: "/v1/chat/completions", body: invalid(chat(""), '"}]}') },
   { path: "/v1/completions", body: invalid('{"model":"tiny-llama","max_tokens":2,"prompt":"', '"}') },
   { path: "/v1/responses", body: invalid('{"model":"tiny-llama","max_output_tokens":2,"input":"', '"}') },
@@ -53,7 +53,7 @@ describe("request bodies that are not UTF-8", () => {
     const res = await fetch(`${mesh.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" },
-      body: Buffer.from(`${chat("é 😀")}"}]}`),
+      body: `${chat("é 😀")}"}]}`,
     });
     expect(res.status).toBe(200);
   });

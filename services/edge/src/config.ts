@@ -2,6 +2,7 @@ import { z } from "zod";
 import { jsonSchema, parseConfig, portSchema, positiveIntSchema } from "../../../lib/runtime/index.js";
 import { DEFAULT_CONNECTION_LIMITS } from "./http-listener.js";
 import type { ConnectionLimits } from "./http-listener.js";
+import { DEFAULT_STREAM_STALL_MS } from "./openai/sse.js";
 
 const L = DEFAULT_CONNECTION_LIMITS;
 
@@ -23,6 +24,8 @@ const schema = z.object({
   MESH_HTTP_MAX_CONNECTIONS: positiveIntSchema.default(L.maxConnections),
   MESH_HTTP2_MAX_CONCURRENT_STREAMS: positiveIntSchema.default(L.http2MaxConcurrentStreams),
   MESH_HTTP2_MAX_SESSION_MEMORY_MB: positiveIntSchema.default(L.http2MaxSessionMemoryMb),
+  /** A stream whose client reads nothing this long (buffers full) is cut off and its generation cancelled. */
+  MESH_HTTP_STREAM_STALL_MS: positiveIntSchema.default(DEFAULT_STREAM_STALL_MS),
 }).refine((c) => c.MESH_HTTP_HEADERS_TIMEOUT_MS <= c.MESH_HTTP_REQUEST_TIMEOUT_MS, {
   message: "MESH_HTTP_HEADERS_TIMEOUT_MS must not exceed MESH_HTTP_REQUEST_TIMEOUT_MS",
   path: ["MESH_HTTP_HEADERS_TIMEOUT_MS"],
@@ -37,6 +40,8 @@ export interface EdgeConfig {
   requestTimeoutMs: number;
   /** Slow, idle and numerous connections; DEFAULT_CONNECTION_LIMITS when absent. */
   connections?: ConnectionLimits;
+  /** How long a stream waits for its client to read before it is cut off; DEFAULT_STREAM_STALL_MS when absent. */
+  streamStallMs?: number;
 }
 
 export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
@@ -48,6 +53,7 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
     routerAddress: raw.MESH_ROUTER_ADDR,
     healthTargets: raw.MESH_HEALTH_TARGETS ?? { auth: raw.MESH_AUTH_ADDR, router: raw.MESH_ROUTER_ADDR },
     requestTimeoutMs: raw.MESH_REQUEST_TIMEOUT_MS,
+    streamStallMs: raw.MESH_HTTP_STREAM_STALL_MS,
     connections: {
       headersTimeoutMs: raw.MESH_HTTP_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: raw.MESH_HTTP_REQUEST_TIMEOUT_MS,

@@ -51,6 +51,8 @@ export interface EdgeDeps {
   log: Logger;
   /** The registry /metrics serves (default: a fresh one). */
   metrics?: EdgeMetrics;
+  /** How long a stream waits for its client to read before it is cut off (MESH_HTTP_STREAM_STALL_MS). */
+  streamStallMs?: number;
 }
 
 /** What every route handler gets: the request's id, its abort signal and the parsed URL. */
@@ -168,6 +170,7 @@ export class EdgeHttpApi {
       forceBackend: forcedBackend(req, principal),
       requestHeaders: req.headers,
       access: rc.access,
+      streamStallMs: this.deps.streamStallMs,
     };
     await api.handle(res, body, ctx);
   }

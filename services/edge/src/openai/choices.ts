@@ -1,7 +1,6 @@
-import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { GenerationEvent, GenerationInput, Generations, RequestContext } from "./generation.js";
-import { endEventStream, endStreamWithError, startEventStream, writeEvent } from "./sse.js";
+import { endEventStream, endStreamWithError, startEventStream, waitForDrain, writeEvent } from "./sse.js";
 
 /** One event of one of n choices. */
 export interface ChoiceEvent {
@@ -80,7 +79,7 @@ export async function streamChoices(res: ServerResponse, events: AsyncGenerator<
         chunk = framer.finished(index, event);
         finished++;
       }
-      if (!writeEvent(res, chunk)) await once(res, "drain", { signal: ctx.signal });
+      if (!writeEvent(res, chunk)) await waitForDrain(res, ctx);
       if (finished === n) {
         if (framer.includeUsage) writeEvent(res, framer.usage({ prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }));
         endEventStream(res);

@@ -31,6 +31,8 @@ export interface RequestContext {
   requestHeaders?: HeaderSource;
   /** Filled for the request's access log line (model, backend, tokens, TTFT, trace id). */
   access?: AccessRecord;
+  /** How long a stream waits for its client to read before it is cut off (default DEFAULT_STREAM_STALL_MS, sse.ts). */
+  streamStallMs?: number;
 }
 
 /** A validated request, whatever protocol it came in on. */

@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { sendCompletionJson } from "./chat-completions.js";
 import { toHttpError } from "./errors.js";
@@ -6,7 +5,7 @@ import { collectGeneration } from "./generation.js";
 import type { FinishReasonName, Generations, GenerationEvent, RequestContext, TokenUsage } from "./generation.js";
 import { parseResponsesRequest, responsesGenerationInput } from "./responses-request.js";
 import type { ResponsesRequest } from "./responses-request.js";
-import { frameEvent, startEventStream } from "./sse.js";
+import { frameEvent, startEventStream, waitForDrain } from "./sse.js";
 import { assembleToolCalls } from "./tools.js";
 import type { ToolCallPiece } from "./tools.js";
 
@@ -190,7 +189,7 @@ async function streamResponse(res: ServerResponse, events: AsyncGenerator<Genera
         }
         for (const piece of event.toolCalls ?? []) onToolPiece(piece);
         if (!res.writableNeedDrain) continue;
-        await once(res, "drain", { signal: ctx.signal });
+        await waitForDrain(res, ctx);
         continue;
       }
       const status = event.finishReason === "length" ? "incomplete" : "completed";
@@ -206,7 +205,7 @@ async function streamResponse(res: ServerResponse, events: AsyncGenerator<Genera
     }
   } catch (err) {
     if (!opened) throw err;
-    if (!res.writableEnded && !ctx.signal.aborted) {
+    if (!res.writableEnded && !res.destroyed && !ctx.signal.aborted) {
       const { error } = toHttpError(err, ctx.requestId).body();
       write("error", { code: error.code, message: error.message, param: error.param });
       res.end();

@@ -26,6 +26,36 @@ export function writeEvent(res: ServerResponse, data: unknown): boolean {
   return res.write(frameEvent(data));
 }
 
+/** How long a stream may wait for its client to read (`drain`) before the edge gives up on it (MESH_HTTP_STREAM_STALL_MS). */
+export const DEFAULT_STREAM_STALL_MS = 10_000;
+
+/** A stream whose client stopped reading for longer than the stall bound. */
+export class StreamStalledError extends Error {
+  constructor(readonly stallMs: number) {
+    super(`client read nothing for ${stallMs} ms with the stream's buffer full`);
+  }
+}
+
+/**
+ * Waits until a full response buffer drains. A client that reads nothing
+ * for `ctx.streamStallMs` (socket buffers full, no `drain`) is cut off: the
+ * response is destroyed, which aborts the request's signal, cancels the
+ * generation (the shard frees its sequence) and bills what was generated as
+ * `cancelled`. Without the bound, a stream nobody reads holds a shard
+ * sequence until its client disconnects.
+ */
+export async function waitForDrain(res: ServerResponse, ctx: Pick<RequestContext, "signal" | "streamStallMs">): Promise<void> {
+  const stallMs = ctx.streamStallMs ?? DEFAULT_STREAM_STALL_MS;
+  const stalled = AbortSignal.timeout(stallMs);
+  try {
+    await once(res, "drain", { signal: AbortSignal.any([ctx.signal, stalled]) });
+  } catch (err) {
+    if (!stalled.aborted || ctx.signal.aborted) throw err;
+    res.destroy();
+    throw new StreamStalledError(stallMs);
+  }
+}
+
 /** Writes the final `data: [DONE]` event and ends the response. */
 export function endEventStream(res: ServerResponse): void {
   res.end("data: [DONE]\n\n");
@@ -71,7 +101,7 @@ export async function streamGeneration(res: ServerResponse, events: AsyncGenerat
         res.cork();
         process.nextTick(() => res.uncork());
       }
-      if (!writeEvent(res, chunk)) await once(res, "drain", { signal: ctx.signal });
+      if (!writeEvent(res, chunk)) await waitForDrain(res, ctx);
     }
   } catch (err) {
     endStreamWithError(res, err, ctx);
@@ -87,7 +117,7 @@ export async function streamGeneration(res: ServerResponse, events: AsyncGenerat
  */
 export function endStreamWithError(res: ServerResponse, err: unknown, ctx: Pick<RequestContext, "requestId" | "signal">): void {
   if (!res.headersSent) throw err;
-  if (!res.writableEnded && !ctx.signal.aborted) {
+  if (!res.writableEnded && !res.destroyed && !ctx.signal.aborted) {
     writeEvent(res, toHttpError(err, ctx.requestId).body());
     endEventStream(res);
   }
