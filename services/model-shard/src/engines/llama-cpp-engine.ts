@@ -10,6 +10,8 @@ import { DecodeStepper, sequenceOrderStrategy } from "./llama-batching.js";
 import { guardedLlama, runGpuProbe } from "./llama-gpu-guard.js";
 import type { GpuVerdict } from "./llama-gpu-guard.js";
 import { JsonGrammars } from "./llama-json-grammar.js";
+import { Utf8Guards } from "./llama-utf8-guard.js";
+import type { Utf8Guard } from "./llama-utf8-guard.js";
 import { availableCores, measureThreads, threadCandidates } from "./llama-threads.js";
 import type { ThreadChoice } from "./llama-threads.js";
 
@@ -51,6 +53,8 @@ export class LlamaCppEngine implements Engine {
   readonly #stepper: DecodeStepper | undefined;
   readonly #decodes: { batches: number; items: number };
   readonly #grammars: JsonGrammars;
+  /** Keeps grammar output valid UTF-8, so a string's length is what the client sees (llama-utf8-guard.ts). */
+  readonly #utf8: Utf8Guards;
   /** End-of-generation tokens: generated, counted, never shown as text. */
   readonly #eog: ReadonlySet<Token>;
 
@@ -72,6 +76,7 @@ export class LlamaCppEngine implements Engine {
     this.#stepper = parts.stepper;
     this.#decodes = parts.decodes;
     this.#grammars = new JsonGrammars(parts.llama);
+    this.#utf8 = new Utf8Guards(parts.model);
     this.#eog = new Set([parts.model.tokens.eos, parts.model.tokens.eot].filter((t): t is Token => t != null));
     this.info = parts.info;
     this.gpu = parts.gpu;
@@ -137,7 +142,8 @@ export class LlamaCppEngine implements Engine {
       const reused = await reusePrefix(sequence, prompt);
       if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
       const detokenizer = new IncrementalDetokenizer(this.#model);
-      const run = new TokenRun(sequence, prompt.slice(reused), this.#evaluateOptions(request, grammar), sampling.maxTokens, this.#stepper, signal);
+      const guard = grammar ? this.#utf8.create() : undefined;
+      const run = new TokenRun(sequence, prompt.slice(reused), this.#evaluateOptions(request, grammar, guard), sampling.maxTokens, this.#stepper, signal, guard);
       const json = grammar ? new JsonTail() : undefined;
       let completionTokens = 0;
       let finishReason: EngineResult["finishReason"] = "stop";
@@ -168,7 +174,7 @@ export class LlamaCppEngine implements Engine {
     }
   }
 
-  #evaluateOptions(request: EngineRequest, grammar: LlamaGrammar | undefined): SequenceEvaluateOptions {
+  #evaluateOptions(request: EngineRequest, grammar: LlamaGrammar | undefined, guard?: Utf8Guard): SequenceEvaluateOptions {
     const { sampling } = request;
     const options: SequenceEvaluateOptions = {
       temperature: sampling.temperature,
@@ -179,6 +185,7 @@ export class LlamaCppEngine implements Engine {
       yieldEogToken: sampling.ignoreEos && !grammar,
     };
     if (grammar) options.grammarEvaluationState = new LlamaGrammarEvaluationState({ model: this.#model, grammar });
+    if (guard) options.tokenBias = guard.bias;
     if (sampling.repetitionPenalty !== undefined || sampling.frequencyPenalty || sampling.presencePenalty) {
       options.repeatPenalty = {
         punishTokens: () => [], // replaced by TokenRun with the tokens it generated
@@ -230,7 +237,16 @@ class TokenRun {
     this.#notify();
   };
 
-  constructor(sequence: LlamaContextSequence, input: Token[], options: SequenceEvaluateOptions, private readonly maxTokens: number, private readonly stepper: DecodeStepper | undefined, private readonly signal: AbortSignal) {
+  constructor(
+    sequence: LlamaContextSequence,
+    input: Token[],
+    options: SequenceEvaluateOptions,
+    private readonly maxTokens: number,
+    private readonly stepper: DecodeStepper | undefined,
+    private readonly signal: AbortSignal,
+    /** Sees each token as it is sampled, before the next sample (its bias is in `options`). */
+    private readonly guard?: Utf8Guard,
+  ) {
     if (options.repeatPenalty) {
       const generated: Token[] = [];
       options.repeatPenalty = { ...options.repeatPenalty, punishTokens: () => generated.slice(-64) };
@@ -278,6 +294,7 @@ class TokenRun {
         }
         produced++;
         this.#generated?.push(next.value);
+        this.guard?.push(next.value);
         this.#buffer.push(next.value);
         this.#notify();
       }
