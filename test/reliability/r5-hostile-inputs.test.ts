@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
+import path from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { percentile, size, startReliabilityMesh } from "./reliability-mesh.js";
@@ -13,6 +14,22 @@ const CONCURRENCY = 16;
 const GOAL_DELAY_MS = 100;
 /** Asserted: the goal with room for this shared 2-core VM, where attacker and mesh share the cores (env R5_DELAY_BOUND_MS). */
 const BOUND_DELAY_MS = size("R5_DELAY_BOUND_MS", 1_000);
+/** The shard's sequences (the reliability mesh's default). */
+const SEQUENCES = 4;
+/**
+ * The attacker's key's `max_concurrent`: below the shard's sequences, so the
+ * key can never hold them all (docs/security.md, "Fair use of capacity").
+ * Without it, four long streams of one key held all four sequences and a
+ * well-formed request of another key waited seconds for one to free.
+ */
+const ATTACKER_MAX_CONCURRENT = SEQUENCES / 2;
+
+/** The edge's own gauges from its /metrics page (prom-client's default metrics), in MB. */
+async function edgeMemoryMb(url: string): Promise<{ heap: number; external: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const gauge = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { heap: gauge("nodejs_heap_size_used_bytes"), external: gauge("nodejs_external_memory_bytes") };
+}
 
 function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
@@ -71,10 +88,18 @@ describe("R5: hostile inputs", () => {
   });
 
   /** What the run found, for the known-gap test below. */
-  let found: { unexpected: string[]; extra: number; rssBefore: number; rssAfter: number } | undefined;
+  let found: { rssBefore: number; rssAfter: number } | undefined;
 
-  it(`${REQUESTS} hostile requests: only 4xx (invalid UTF-8 aside), nothing internal leaked, no crash`, async () => {
-    const auth = `Bearer ${mesh.apiKey}`;
+  it(`${REQUESTS} hostile requests: only 4xx, nothing internal leaked, no crash, a well-formed request of another key not held up`, async () => {
+    // The attacker holds a key of its own (with a concurrency limit); the well-formed requests use the bootstrap key.
+    const adminToken = readFileSync(path.join(mesh.dataDir, "admin-token"), "utf8").trim();
+    const created = await fetch(`${mesh.url}/admin/v1/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "r5-attacker", max_concurrent: ATTACKER_MAX_CONCURRENT }),
+    });
+    expect(created.status).toBe(201);
+    const auth = `Bearer ${((await created.json()) as { key: string }).key}`;
     const front = mesh.addresses.has("edge") ? "edge" : "core";
     const pids = new Map([...mesh.addresses.keys()].map((n) => [n, mesh.child(n)!.pid]));
     const edgePid = pids.get(front)!;
@@ -82,7 +107,7 @@ describe("R5: hostile inputs", () => {
       const started = performance.now();
       const res = await fetch(`${mesh.baseURL}/chat/completions`, {
         method: "POST",
-        headers: { authorization: auth, "content-type": "application/json" },
+        headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" },
         body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
       });
       await res.text();
@@ -93,6 +118,7 @@ describe("R5: hostile inputs", () => {
     const baseline: number[] = [];
     for (let i = 0; i < 20; i++) baseline.push(await good());
     const rssBefore = rssKb(edgePid);
+    const memoryBefore = await edgeMemoryMb(mesh.url);
 
     const port = mesh.url.split(":").pop()!;
     const hostile = fc.sample(
@@ -131,7 +157,7 @@ describe("R5: hostile inputs", () => {
     // Slow and unread clients alongside: a slowloris trickling headers and streams nobody reads.
     const slow = [raw(Number(port), post("/v1/chat/completions", "{}", { authorization: auth }), { trickleMs: 200, readMs: 30_000 })];
     const unread: net.Socket[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < SEQUENCES; i++) {
       const s = net.connect(Number(port), "127.0.0.1");
       s.on("error", () => {});
       s.write(post("/v1/chat/completions", JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "x" }], max_tokens: 2_000, ignore_eos: true, stream: true }), { authorization: auth }));
@@ -151,28 +177,27 @@ describe("R5: hostile inputs", () => {
       await new Promise((r) => setTimeout(r, 1_000));
       rssAfter = rssKb(edgePid);
     }
+    const memoryAfter = await edgeMemoryMb(mesh.url);
     const crashed = [...pids].filter(([name, pid]) => mesh.child(name)?.pid !== pid).map(([name]) => name);
     const extra = percentile(delays, 99) - percentile(baseline, 99);
+    const over = delays.filter((d) => d - percentile(baseline, 99) > GOAL_DELAY_MS).length;
     process.stdout.write(
       `R5 hostile inputs (${process.env.MESH_TOPOLOGY ?? "split"}): ${hostile.length} requests, answers ${[...answers].map(([k, n]) => `${n}× ${k}`).join(", ")}; unexpected ${unexpected.length}; crashed ${crashed.length}; ` +
-        `well-formed request p99 ${percentile(delays, 99).toFixed(1)} ms under attack vs ${percentile(baseline, 99).toFixed(1)} ms before (+${extra.toFixed(1)} ms, goal ≤ ${GOAL_DELAY_MS} ms, asserted ≤ ${BOUND_DELAY_MS} ms; ${delays.length} probes); ` +
-        `slowloris: ${slowReply.slice(0, 30).replace(/\r\n.*/s, "")}; edge RSS ${(rssBefore / 1024).toFixed(1)} → ${(rssAfter / 1024).toFixed(1)} MB\n`,
+        `well-formed request p99 ${percentile(delays, 99).toFixed(1)} ms under attack vs ${percentile(baseline, 99).toFixed(1)} ms before (+${extra.toFixed(1)} ms, goal ≤ ${GOAL_DELAY_MS} ms, asserted ≤ ${BOUND_DELAY_MS} ms; ${delays.length} probes, max ${Math.max(...delays).toFixed(1)} ms, ${over} over the goal); ` +
+        `slowloris: ${slowReply.slice(0, 30).replace(/\r\n.*/s, "")}; edge RSS ${(rssBefore / 1024).toFixed(1)} → ${(rssAfter / 1024).toFixed(1)} MB ` +
+        `(V8 heap used ${memoryBefore.heap.toFixed(1)} → ${memoryAfter.heap.toFixed(1)} MB, external ${memoryBefore.external.toFixed(1)} → ${memoryAfter.external.toFixed(1)} MB)\n`,
     );
     if (unexpected.length > 0) process.stdout.write(`R5 unexpected answers:\n${unexpected.slice(0, 20).join("\n")}\n`);
-    found = { unexpected, extra, rssBefore, rssAfter };
-    // Invalid UTF-8 is the known gap below: such a body is served as a generation (200), or, queued behind the
-    // attack's unread streams that hold every sequence, outlasts this client's 15 s read (timeout).
-    expect(unexpected.filter((u) => !/^#\d+ invalid-utf8: (HTTP\/1\.1 200|timeout)/.test(u)).slice(0, 10)).toEqual([]);
+    found = { rssBefore, rssAfter };
+    expect(unexpected.slice(0, 10)).toEqual([]);
     expect(crashed).toEqual([]);
+    expect(extra).toBeLessThanOrEqual(BOUND_DELAY_MS);
   }, 600_000);
 
-  // Known gaps (docs/reliability.md, R5): invalid UTF-8 in a body is served
-  // (decoded with U+FFFD) rather than refused; a concurrent well-formed request
-  // waited seconds, not ≤ 100 ms; the edge's RSS stayed > 10 % above baseline.
-  it.fails("meets the rest of the issue's goals: invalid UTF-8 refused, no delay, RSS back within 10 %", () => {
+  // Known gap (docs/reliability.md, R5): the edge's RSS stays more than 10 % above its
+  // baseline for the 30 s the test waits, while its V8 heap is back (printed above).
+  it.fails("the edge's RSS back within 10 % of its baseline", () => {
     expect(found).toBeDefined();
-    expect(found!.unexpected).toEqual([]);
-    expect(found!.extra).toBeLessThanOrEqual(BOUND_DELAY_MS);
     expect(found!.rssAfter).toBeLessThanOrEqual(found!.rssBefore * 1.1);
   });
 });
