@@ -1,5 +1,8 @@
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { listenDualProtocol } from "./http-listener.js";
 import type { ConnectionLimits, DualProtocolServer } from "./http-listener.js";
@@ -166,5 +169,40 @@ describe("the edge's listener closes slow, idle and surplus connections", () => 
     await new Promise((r) => setTimeout(r, 100));
     const res = await fetch(`http://127.0.0.1:${port}/`);
     expect(await res.text()).toBe("ok");
+  });
+});
+
+describe("the edge's listener lets closed connections go", () => {
+  it("keeps no socket of a closed HTTP/1.1 connection reachable (they are collected)", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const CONNECTIONS = 40;
+    let collected = 0;
+    const registry = new FinalizationRegistry(() => collected++);
+    const server = await listenDualProtocol("127.0.0.1", 0, ((req: http.IncomingMessage, res: http.ServerResponse) => {
+      registry.register(req.socket, undefined);
+      req.resume();
+      req.once("end", () => res.end("ok"));
+    }) as never, (() => {}) as never, LIMITS);
+    try {
+      for (let i = 0; i < CONNECTIONS; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = http.request({ port: server.port, host: "127.0.0.1", method: "POST", agent: false, headers: { connection: "close" } }, (res) => {
+            res.resume();
+            res.once("end", () => resolve());
+          });
+          req.once("error", reject);
+          req.end("{}");
+        });
+      }
+      for (let round = 0; round < 20 && collected < CONNECTIONS; round++) {
+        await new Promise((r) => setTimeout(r, 50));
+        gc();
+      }
+      // A few may still be on their way out; before the fix, none was ever collected.
+      expect(collected).toBeGreaterThanOrEqual(CONNECTIONS * 0.9);
+    } finally {
+      await server.close(100);
+    }
   });
 });

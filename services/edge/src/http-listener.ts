@@ -60,7 +60,9 @@ export async function listenDualProtocol(
 ): Promise<DualProtocolServer> {
   // HTTP/1.1 sockets with the number of requests in flight on each, so a
   // drain can close idle keep-alive connections at once and busy ones when done.
-  const active = new Map<net.Socket, number>();
+  // Weak: a closed connection's socket must not stay reachable from here (a Map kept
+  // every socket that ever carried a request, R5's RSS growth).
+  const active = new WeakMap<net.Socket, number>();
   let draining = false;
   const h1 = http.createServer({
     headersTimeout: limits.headersTimeoutMs,
