@@ -8,6 +8,8 @@ import { isUtf8 } from "node:buffer";
  * `npx tsc -p tsconfig.json && node dist/tools/bench/body-decode-bench.js [rounds=20000]`.
  */
 const rounds = Number(process.argv[2] ?? 20_000);
+/** Interleaved rounds per body. */
+const ROUNDS = 10;
 const fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 const bodies: Record<string, Buffer> = {
@@ -17,6 +19,8 @@ const bodies: Record<string, Buffer> = {
 };
 
 const ways: Record<string, (b: Buffer) => unknown> = {
+  "decode only: toString": (b) => b.toString("utf8"),
+  "decode only: TextDecoder fatal": (b) => fatal.decode(b),
   "toString (lenient, before)": (b) => JSON.parse(b.toString("utf8")),
   "TextDecoder fatal (after)": (b) => JSON.parse(fatal.decode(b)),
   "isUtf8 + toString": (b) => {
@@ -30,13 +34,13 @@ for (const [name, body] of Object.entries(bodies)) {
   const line: string[] = [];
   // Interleaved rounds so the machine's noise weighs on every way alike.
   const totals = new Map(Object.keys(ways).map((w) => [w, 0]));
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     for (const [way, fn] of Object.entries(ways)) {
       const started = process.hrtime.bigint();
       for (let i = 0; i < n; i++) fn(body);
       totals.set(way, totals.get(way)! + Number(process.hrtime.bigint() - started));
     }
   }
-  for (const [way, ns] of totals) line.push(`${way} ${(ns / (5 * n) / 1000).toFixed(2)} µs`);
-  process.stdout.write(`${name}, ${n} × 5 rounds: ${line.join("; ")}\n`);
+  for (const [way, ns] of totals) line.push(`${way} ${(ns / (ROUNDS * n) / 1000).toFixed(2)} µs`);
+  process.stdout.write(`${name}, ${n} × ${ROUNDS} rounds: ${line.join("; ")}\n`);
 }
