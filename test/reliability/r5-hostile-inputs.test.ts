@@ -25,10 +25,10 @@ const SEQUENCES = 4;
 const ATTACKER_MAX_CONCURRENT = SEQUENCES / 2;
 
 /** The edge's own gauges from its /metrics page (prom-client's default metrics), in MB. */
-async function edgeMemoryMb(url: string): Promise<{ heap: number; external: number }> {
+async function edgeMemoryMb(url: string): Promise<{ heap: number; heapTotal: number; external: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const gauge = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? NaN) / 2 ** 20;
-  return { heap: gauge("nodejs_heap_size_used_bytes"), external: gauge("nodejs_external_memory_bytes") };
+  return { heap: gauge("nodejs_heap_size_used_bytes"), heapTotal: gauge("nodejs_heap_size_total_bytes"), external: gauge("nodejs_external_memory_bytes") };
 }
 
 function rssKb(pid: number): number {
@@ -185,7 +185,7 @@ describe("R5: hostile inputs", () => {
       `R5 hostile inputs (${process.env.MESH_TOPOLOGY ?? "split"}): ${hostile.length} requests, answers ${[...answers].map(([k, n]) => `${n}× ${k}`).join(", ")}; unexpected ${unexpected.length}; crashed ${crashed.length}; ` +
         `well-formed request p99 ${percentile(delays, 99).toFixed(1)} ms under attack vs ${percentile(baseline, 99).toFixed(1)} ms before (+${extra.toFixed(1)} ms, goal ≤ ${GOAL_DELAY_MS} ms, asserted ≤ ${BOUND_DELAY_MS} ms; ${delays.length} probes, max ${Math.max(...delays).toFixed(1)} ms, ${over} over the goal); ` +
         `slowloris: ${slowReply.slice(0, 30).replace(/\r\n.*/s, "")}; edge RSS ${(rssBefore / 1024).toFixed(1)} → ${(rssAfter / 1024).toFixed(1)} MB ` +
-        `(V8 heap used ${memoryBefore.heap.toFixed(1)} → ${memoryAfter.heap.toFixed(1)} MB, external ${memoryBefore.external.toFixed(1)} → ${memoryAfter.external.toFixed(1)} MB)\n`,
+        `(V8 heap used ${memoryBefore.heap.toFixed(1)} → ${memoryAfter.heap.toFixed(1)} MB of ${memoryBefore.heapTotal.toFixed(1)} → ${memoryAfter.heapTotal.toFixed(1)} MB, external ${memoryBefore.external.toFixed(1)} → ${memoryAfter.external.toFixed(1)} MB)\n`,
     );
     if (unexpected.length > 0) process.stdout.write(`R5 unexpected answers:\n${unexpected.slice(0, 20).join("\n")}\n`);
     found = { rssBefore, rssAfter };
