@@ -4,8 +4,11 @@ import { Code } from "@connectrpc/connect";
 import { meshError } from "../../../../lib/errors.js";
 import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
-import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
+import type { Engine, EngineChunk, EngineInfo, EngineLogprob, EngineRequest, EngineResult } from "../engine.js";
+import { LogprobAligner } from "../logprob-aligner.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
+import { LogprobBuilder, TokenPieces } from "./llama-logprobs.js";
+import type { SampledToken } from "./llama-logprobs.js";
 import { DecodeStepper, sequenceOrderStrategy } from "./llama-batching.js";
 import { guardedLlama, runGpuProbe } from "./llama-gpu-guard.js";
 import type { GpuVerdict } from "./llama-gpu-guard.js";
@@ -51,6 +54,7 @@ export class LlamaCppEngine implements Engine {
   readonly #stepper: DecodeStepper | undefined;
   readonly #decodes: { batches: number; items: number };
   readonly #grammars: JsonGrammars;
+  readonly #pieces: TokenPieces;
   /** End-of-generation tokens: generated, counted, never shown as text. */
   readonly #eog: ReadonlySet<Token>;
 
@@ -72,6 +76,7 @@ export class LlamaCppEngine implements Engine {
     this.#stepper = parts.stepper;
     this.#decodes = parts.decodes;
     this.#grammars = new JsonGrammars(parts.llama);
+    this.#pieces = new TokenPieces(parts.model);
     this.#eog = new Set([parts.model.tokens.eos, parts.model.tokens.eot].filter((t): t is Token => t != null));
     this.info = parts.info;
     this.gpu = parts.gpu;
@@ -137,18 +142,28 @@ export class LlamaCppEngine implements Engine {
       const reused = await reusePrefix(sequence, prompt);
       if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
       const detokenizer = new IncrementalDetokenizer(this.#model);
-      const run = new TokenRun(sequence, prompt.slice(reused), this.#evaluateOptions(request, grammar), sampling.maxTokens, this.#stepper, signal);
+      // Logprobs only when asked: the sampled token's probability alone, every candidate's only for alternatives.
+      const logprobs = sampling.logprobs ? new LogprobBuilder(this.#pieces, sampling.topLogprobs) : undefined;
+      const metadata = { confidence: logprobs !== undefined, probabilities: logprobs?.wantsProbabilities ?? false };
+      const run = new TokenRun(sequence, prompt.slice(reused), metadata, this.#evaluateOptions(request, grammar), sampling.maxTokens, this.#stepper, signal);
       const json = grammar ? new JsonTail() : undefined;
+      // The JSON tail holds back and trims text: entries follow what it shows.
+      const aligner = logprobs && json ? new LogprobAligner() : undefined;
       let completionTokens = 0;
       let finishReason: EngineResult["finishReason"] = "stop";
       try {
         for (;;) {
-          const token = await run.next();
-          if (token === undefined) break;
+          const sampled = await run.next();
+          if (sampled === undefined) break;
+          const token = sampled.token;
           completionTokens++;
-          const text = this.#eog.has(token) ? "" : detokenizer.push(token);
+          const eog = this.#eog.has(token);
+          const text = eog ? "" : detokenizer.push(token);
           const shown = json ? json.push(text) : text;
-          yield { tokenIds: [token], text: shown };
+          // An end-of-generation token is never shown, so it has no entry.
+          let entries = logprobs && !eog ? logprobs.push(sampled, text, detokenizer.holding) : undefined;
+          if (aligner) entries = aligner.push(entries, text, shown);
+          yield { tokenIds: [token], text: shown, ...(entries ? { logprobs: entries } : {}) };
           if (json?.complete) break;
           if (completionTokens >= sampling.maxTokens) {
             finishReason = "length";
@@ -161,7 +176,9 @@ export class LlamaCppEngine implements Engine {
       if (signal.aborted) finishReason = "cancelled";
       const tail = detokenizer.flush();
       const shownTail = json ? json.push(tail) : tail;
-      if (shownTail) yield { tokenIds: [], text: shownTail };
+      let tailEntries: EngineLogprob[] | undefined = logprobs?.flush(tail);
+      if (aligner) tailEntries = [...aligner.push(tailEntries, tail, shownTail), ...aligner.end()];
+      if (shownTail || tailEntries?.length) yield { tokenIds: [], text: shownTail, ...(tailEntries ? { logprobs: tailEntries } : {}) };
       return { finishReason, promptTokens: prompt.length, completionTokens };
     } finally {
       this.#free.push(sequence);
@@ -217,7 +234,7 @@ export class LlamaCppEngine implements Engine {
  * The buffer is bounded by max_tokens.
  */
 class TokenRun {
-  readonly #buffer: Token[] = [];
+  readonly #buffer: SampledToken[] = [];
   readonly #done: Promise<void>;
   #finished = false;
   #stopped = false;
@@ -230,18 +247,26 @@ class TokenRun {
     this.#notify();
   };
 
-  constructor(sequence: LlamaContextSequence, input: Token[], options: SequenceEvaluateOptions, private readonly maxTokens: number, private readonly stepper: DecodeStepper | undefined, private readonly signal: AbortSignal) {
+  constructor(
+    sequence: LlamaContextSequence,
+    input: Token[],
+    metadata: { confidence: boolean; probabilities: boolean },
+    options: SequenceEvaluateOptions,
+    private readonly maxTokens: number,
+    private readonly stepper: DecodeStepper | undefined,
+    private readonly signal: AbortSignal,
+  ) {
     if (options.repeatPenalty) {
       const generated: Token[] = [];
       options.repeatPenalty = { ...options.repeatPenalty, punishTokens: () => generated.slice(-64) };
       this.#generated = generated;
     }
     signal.addEventListener("abort", this.#onAbort);
-    this.#done = this.#produce(sequence.evaluate(input, options));
+    this.#done = this.#produce(sequence.evaluateWithMetadata(input, metadata, options));
   }
 
-  /** The next token, or undefined when generation ended (EOS, max_tokens, stop, abort). */
-  async next(): Promise<Token | undefined> {
+  /** The next token (with its probabilities when asked), or undefined when generation ended (EOS, max_tokens, stop, abort). */
+  async next(): Promise<SampledToken | undefined> {
     for (;;) {
       if (this.signal.aborted) return undefined;
       if (this.#buffer.length > 0) return this.#buffer.shift();
@@ -260,7 +285,7 @@ class TokenRun {
     await this.#done;
   }
 
-  async #produce(tokens: AsyncGenerator<Token, void, void>): Promise<void> {
+  async #produce(tokens: AsyncGenerator<SampledToken, void, void>): Promise<void> {
     const stepper = this.stepper;
     let member = false;
     let produced = 0;
@@ -277,7 +302,7 @@ class TokenRun {
           member = true;
         }
         produced++;
-        this.#generated?.push(next.value);
+        this.#generated?.push(next.value.token);
         this.#buffer.push(next.value);
         this.#notify();
       }
