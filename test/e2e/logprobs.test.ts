@@ -112,6 +112,30 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
     expect(res.choices[0]!.logprobs!.content!.map((e) => e.token).join("")).toBe(res.choices[0]!.message.content);
   });
 
+  it("responses: include message.output_text.logprobs fills output_text's logprobs and each delta's; without it they stay empty", async () => {
+    const params = { model: "tiny-llama", input: "Spell it", max_output_tokens: 8, temperature: 0, include: ["message.output_text.logprobs" as const], top_logprobs: 2 };
+    const res = await client.responses.create(params);
+    const part = (res.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText;
+    expect(part.logprobs!.length).toBeGreaterThan(0);
+    expectEntries(res.output_text, part.logprobs! as ChatEntry[], 2, true);
+    const stream = await client.responses.create({ ...params, stream: true });
+    let text = "";
+    const streamed: unknown[] = [];
+    let done: unknown[] = [];
+    for await (const event of stream) {
+      if (event.type === "response.output_text.delta") {
+        expect(event.logprobs.map((e) => e.token).join("")).toBe(event.delta);
+        text += event.delta;
+        streamed.push(...event.logprobs);
+      } else if (event.type === "response.output_text.done") done = event.logprobs;
+    }
+    expect(text).toBe(res.output_text);
+    expect(streamed).toEqual(part.logprobs);
+    expect(done).toEqual(part.logprobs);
+    const plain = await client.responses.create({ model: "tiny-llama", input: "Spell it", max_output_tokens: 4 });
+    expect(((plain.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText).logprobs).toEqual([]);
+  });
+
   it("completions, non-stream: tokens spell the text, token_logprobs ≤ 0, top dicts of logprobs (+ the sampled token), offsets", async () => {
     const res = await client.completions.create({ model: "tiny-llama", prompt: "Once upon", max_tokens: 10, temperature: 0, logprobs: 3, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
     const { text, logprobs } = res.choices[0]!;
