@@ -101,7 +101,8 @@ const BYTE_OF_CHAR: ReadonlyMap<number, number> = (() => {
   return map;
 })();
 
-function byteLevelBytes(piece: string): Uint8Array | undefined {
+/** A GPT-2 byte-level BPE piece as its bytes; undefined if it has a character outside that alphabet. */
+export function byteLevelBytes(piece: string): Uint8Array | undefined {
   const out: number[] = [];
   for (const char of piece) {
     const byte = BYTE_OF_CHAR.get(char.codePointAt(0)!);
