@@ -105,15 +105,18 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
   });
 
   it("logprobs with tools on the llama.cpp backend (calls parsed from its text) is a 400 naming logprobs", async () => {
-    const tools = [{ type: "function" as const, function: { name: "f", parameters: { type: "object", properties: { a: { type: "integer" } }, required: ["a"] } } }];
-    await expect(client.chat.completions.create({ ...chat, tools, tool_choice: "required", logprobs: true })).rejects.toMatchObject({ status: 400, param: "logprobs" });
+    const parameters = { type: "object", properties: { a: { type: "integer" } }, required: ["a"] };
+    const tools = [{ type: "function" as const, function: { name: "f", parameters } }];
+    const forced = client.chat.completions.create({ ...chat, tools, tool_choice: "required", logprobs: true });
+    await expect(forced).rejects.toMatchObject({ status: 400, param: "logprobs" });
     // tool_choice "none" leaves the text alone, so logprobs are served.
     const res = await client.chat.completions.create({ ...chat, tools, tool_choice: "none", logprobs: true, max_tokens: 3 });
     expect(res.choices[0]!.logprobs!.content!.map((e) => e.token).join("")).toBe(res.choices[0]!.message.content);
   });
 
   it("responses: include message.output_text.logprobs fills output_text's logprobs and each delta's; without it they stay empty", async () => {
-    const params = { model: "tiny-llama", input: "Spell it", max_output_tokens: 8, temperature: 0, include: ["message.output_text.logprobs" as const], top_logprobs: 2 };
+    const include = ["message.output_text.logprobs" as const];
+    const params = { model: "tiny-llama", input: "Spell it", max_output_tokens: 8, temperature: 0, include, top_logprobs: 2 };
     const res = await client.responses.create(params);
     const part = (res.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText;
     expect(part.logprobs!.length).toBeGreaterThan(0);
@@ -137,7 +140,8 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
   });
 
   it("completions, non-stream: tokens spell the text, token_logprobs ≤ 0, top dicts of logprobs (+ the sampled token), offsets", async () => {
-    const res = await client.completions.create({ model: "tiny-llama", prompt: "Once upon", max_tokens: 10, temperature: 0, logprobs: 3, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
+    const params = { model: "tiny-llama", prompt: "Once upon", max_tokens: 10, temperature: 0, logprobs: 3, ignore_eos: true };
+    const res = await client.completions.create(params as OpenAI.CompletionCreateParamsNonStreaming);
     const { text, logprobs } = res.choices[0]!;
     expect(logprobs!.tokens!.join("")).toBe(text);
     expect(logprobs!.tokens).toHaveLength(logprobs!.token_logprobs!.length);
@@ -157,7 +161,8 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
   });
 
   it("completions, streamed, logprobs: 0: each chunk's tokens spell its text and its offsets continue the text", async () => {
-    const stream = await client.completions.create({ model: "tiny-llama", prompt: "Once upon", max_tokens: 10, temperature: 0, logprobs: 0, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming);
+    const params = { model: "tiny-llama", prompt: "Once upon", max_tokens: 10, temperature: 0, ignore_eos: true };
+    const stream = await client.completions.create({ ...params, logprobs: 0, stream: true } as OpenAI.CompletionCreateParamsStreaming);
     let text = "";
     for await (const chunk of stream) {
       const choice = chunk.choices[0];
@@ -167,7 +172,7 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
       for (const [i, token] of choice.logprobs.tokens!.entries()) expect(Object.keys(choice.logprobs.top_logprobs![i]!)).toEqual([token]);
       text += choice.text;
     }
-    const whole = await client.completions.create({ model: "tiny-llama", prompt: "Once upon", max_tokens: 10, temperature: 0, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
+    const whole = await client.completions.create(params as OpenAI.CompletionCreateParamsNonStreaming);
     expect(text).toBe(whole.choices[0]!.text);
     expect(whole.choices[0]!.logprobs).toBeNull();
   });
@@ -182,7 +187,8 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
       { token: " tok1", logprob: fakeTokenLogprob(1), bytes: [...Buffer.from(" tok1")] },
       { token: " alt1", logprob: fakeTokenLogprob(1) - 1, bytes: [...Buffer.from(" alt1")] },
     ]);
-    const stream = await client.chat.completions.create({ model: "upstream", messages: [{ role: "user", content: "x" }], logprobs: true, top_logprobs: 2, stream: true });
+    const messages = [{ role: "user" as const, content: "x" }];
+    const stream = await client.chat.completions.create({ model: "upstream", messages, logprobs: true, top_logprobs: 2, stream: true });
     const streamed: ChatEntry[] = [];
     for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
     expect(streamed).toEqual(content);
@@ -232,12 +238,14 @@ describe("n > 1 on /v1/completions: parallel sequences, indexed choices, usage s
       expect(choice.logprobs).toBeNull();
     }
     expect(res.choices[0]!.text).toBe(one.choices[0]!.text);
-    expect(res.usage).toEqual({ prompt_tokens: one.usage!.prompt_tokens, completion_tokens: 3 * MAX_TOKENS, total_tokens: one.usage!.prompt_tokens + 3 * MAX_TOKENS });
+    const prompt = one.usage!.prompt_tokens;
+    expect(res.usage).toEqual({ prompt_tokens: prompt, completion_tokens: 3 * MAX_TOKENS, total_tokens: prompt + 3 * MAX_TOKENS });
   });
 
   it("streamed n: 3: deltas and finishes indexed, the texts those of the non-stream answer, one usage chunk for all", async () => {
     const whole = await client.completions.create(request as OpenAI.CompletionCreateParamsNonStreaming);
-    const stream = await client.completions.create({ ...request, stream: true, stream_options: { include_usage: true } } as OpenAI.CompletionCreateParamsStreaming);
+    const streamed = { ...request, stream: true, stream_options: { include_usage: true } };
+    const stream = await client.completions.create(streamed as OpenAI.CompletionCreateParamsStreaming);
     const texts = ["", "", ""];
     const finishes: (string | null)[] = [null, null, null];
     let usage: OpenAI.CompletionUsage | undefined;
@@ -265,7 +273,8 @@ describe("n > 1 on /v1/completions: parallel sequences, indexed choices, usage s
   });
 
   it("best_of other than n is a 400 naming best_of; n above 16 names n", async () => {
-    await expect(client.completions.create({ ...request, best_of: 4 } as OpenAI.CompletionCreateParamsNonStreaming)).rejects.toMatchObject({ status: 400, param: "best_of" });
-    await expect(client.completions.create({ ...request, n: 17 } as OpenAI.CompletionCreateParamsNonStreaming)).rejects.toMatchObject({ status: 400, param: "n" });
+    const create = (patch: object) => client.completions.create({ ...request, ...patch } as OpenAI.CompletionCreateParamsNonStreaming);
+    await expect(create({ best_of: 4 })).rejects.toMatchObject({ status: 400, param: "best_of" });
+    await expect(create({ n: 17 })).rejects.toMatchObject({ status: 400, param: "n" });
   });
 });

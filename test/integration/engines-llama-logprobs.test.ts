@@ -15,9 +15,21 @@ import { logprobOf } from "../../services/model-shard/src/engines/llama-logprobs
 
 const PROMPT = [1, 300, 301, 302] as Token[];
 
-async function generate(engine: LlamaCppEngine, sampling: MessageInitShape<typeof SamplingParamsSchema>): Promise<{ text: string; tokens: number[]; logprobs: EngineLogprob[] | undefined }> {
+interface Generated {
+  text: string;
+  tokens: number[];
+  logprobs: EngineLogprob[] | undefined;
+}
+
+async function generate(engine: LlamaCppEngine, sampling: MessageInitShape<typeof SamplingParamsSchema>): Promise<Generated> {
   const gen = engine.generate(
-    { requestId: "lp", promptTokenIds: PROMPT, messages: [], prompt: "", sampling: create(SamplingParamsSchema, { maxTokens: 24, ignoreEos: true, ...sampling }) },
+    {
+      requestId: "lp",
+      promptTokenIds: PROMPT,
+      messages: [],
+      prompt: "",
+      sampling: create(SamplingParamsSchema, { maxTokens: 24, ignoreEos: true, ...sampling }),
+    },
     new AbortController().signal,
   );
   let text = "";
@@ -52,8 +64,8 @@ describe("llama.cpp engine: logprobs are llama.cpp's own probabilities", () => {
     dir = mkdtempSync(path.join(tmpdir(), "mesh-logprobs-"));
     const modelPath = path.join(dir, "tiny.gguf");
     await writeTinyModel(modelPath);
-    const backend = catalogSchema.parse({ models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model: modelPath, gpu: false, threads: 1, sequences: 2, context_size: 2 * 256 }] }] })
-      .models[0]!.backends[0] as LlamaCppBackend;
+    const entry = { name: "l", engine: "llama.cpp", model: modelPath, gpu: false, threads: 1, sequences: 2, context_size: 2 * 256 };
+    const backend = catalogSchema.parse({ models: [{ name: "t", backends: [entry] }] }).models[0]!.backends[0] as LlamaCppBackend;
     engine = await LlamaCppEngine.create("t", backend);
   });
   afterAll(async () => {

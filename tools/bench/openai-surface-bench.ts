@@ -136,7 +136,12 @@ async function embeddings(client: OpenAI, modelPath: string): Promise<void> {
 }
 
 /** Completion tokens/s of one streamed chat request, as the client receives them. */
-async function streamedTokens(client: OpenAI, seed: number, temperature: number, logprobs: { top: number } | undefined): Promise<{ tokens: number; ms: number }> {
+async function streamedTokens(
+  client: OpenAI,
+  seed: number,
+  temperature: number,
+  logprobs: { top: number } | undefined,
+): Promise<{ tokens: number; ms: number }> {
   const start = performance.now();
   const stream = await client.chat.completions.create({
     model: "tiny-llama",

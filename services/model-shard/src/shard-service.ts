@@ -58,7 +58,9 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     const started = performance.now();
     const sampling = req.sampling;
     if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
-    if (sampling.topLogprobs > MAX_TOP_LOGPROBS) throw meshError(Code.InvalidArgument, `top_logprobs must be at most ${MAX_TOP_LOGPROBS}`, { param: "top_logprobs" });
+    if (sampling.topLogprobs > MAX_TOP_LOGPROBS) {
+      throw meshError(Code.InvalidArgument, `top_logprobs must be at most ${MAX_TOP_LOGPROBS}`, { param: "top_logprobs" });
+    }
     const timing = this.metrics?.start(started);
     const span = this.#telemetry.begin(req, ctx.requestHeader);
     let result: EngineResult | undefined;
@@ -105,7 +107,9 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         if (aligner && stops.stopped) logprobs.push(...aligner.end());
         timing?.tokens(tokenCount);
         if (tokenCount > 0) span?.tokens();
-        if (text || tokenIds.length > 0 || toolCalls.length > 0 || logprobs.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls, logprobs });
+        if (text || tokenIds.length > 0 || toolCalls.length > 0 || logprobs.length > 0) {
+          yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls, logprobs });
+        }
         if (stops.stopped) {
           // The engine's generator is ended below (finally), off the response path.
           result = { finishReason: "stop", promptTokens: req.promptTokenIds.length, completionTokens: generated };

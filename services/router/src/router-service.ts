@@ -175,10 +175,8 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     const toolMode = toolStreamMode(routed.model, backend.backend, req);
     // Tool calls read out of the text take text away from the content, so its entries would no longer spell it.
     if (toolMode && req.sampling.logprobs) {
-      throw meshError(Code.InvalidArgument, "logprobs are not served together with tools on this model's in-process engine (its tool calls are parsed from the text)", {
-        reason: "unsupported_parameter",
-        param: "logprobs",
-      });
+      const message = "logprobs are not served together with tools on this model's in-process engine (its tool calls are parsed from the text)";
+      throw meshError(Code.InvalidArgument, message, { reason: "unsupported_parameter", param: "logprobs" });
     }
     const span = this.#telemetry.begin(req, ctx.requestHeader);
     span?.routed(backend.backend.name, assignment?.entry.config.name, assignment?.arm);

@@ -83,7 +83,10 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
       const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
       const id = `chatcmpl-${rc.requestId}`;
       for await (const event of this.deps.generations.run(input, rc)) {
-        if (event.type === "delta") yield create(StreamChatCompletionResponseSchema, { id, delta: event.text, toolCalls: event.toolCalls ?? [], logprobs: publicLogprobs(event.logprobs ?? []) });
+        if (event.type === "delta") {
+          const logprobs = publicLogprobs(event.logprobs ?? []);
+          yield create(StreamChatCompletionResponseSchema, { id, delta: event.text, toolCalls: event.toolCalls ?? [], logprobs });
+        }
         else if (event.type === "finished") {
           ctx.responseTrailer.set("server-timing", event.serverTiming);
           yield create(StreamChatCompletionResponseSchema, { id, finishReason: event.finishReason, usage: toUsage(event.usage) });
@@ -217,7 +220,8 @@ function float(value: number | undefined): number | undefined {
 
 /** The mesh's logprob entries as the public API's (the same fields, its own package). */
 function publicLogprobs(entries: readonly TokenLogprob[]) {
-  return entries.map((e) => ({ token: e.token, logprob: e.logprob, bytes: e.bytes, topLogprobs: e.topLogprobs.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })) }));
+  const plain = (t: { token: string; logprob: number; bytes: Uint8Array }) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes });
+  return entries.map((e) => ({ ...plain(e), topLogprobs: e.topLogprobs.map(plain) }));
 }
 
 function toUsage(usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number }) {

@@ -66,7 +66,10 @@ export class ChatCompletions {
     const base = { id, object: "chat.completion.chunk", created, model: body.model, system_fingerprint: "" };
     const logprobsOf = (entries: readonly TokenLogprob[] | undefined) => (inputs[0]!.logprobs ? chatLogprobs(entries ?? []) : null);
     if (body.stream === true) {
-      const chunk = (index: number, delta: object, finishReason: string | null, logprobs: object | null = null) => ({ ...base, choices: [{ index, delta, logprobs, finish_reason: finishReason }] });
+      const chunk = (index: number, delta: object, finishReason: string | null, logprobs: object | null = null) => ({
+        ...base,
+        choices: [{ index, delta, logprobs, finish_reason: finishReason }],
+      });
       return streamChoices(res, mergeChoices(this.generations, inputs, ctx), ctx, inputs.length, {
         role: (index) => chunk(index, { role: "assistant", content: "" }, null),
         delta: (index, e) => chunk(index, deltaOf(e.text, e.toolCalls), null, logprobsOf(e.logprobs)),
@@ -82,7 +85,12 @@ export class ChatCompletions {
       created,
       model: body.model,
       system_fingerprint: results[0]!.started.fingerprint,
-      choices: results.map((r, index) => ({ index, message: messageOf(r.text, r.toolCalls), logprobs: logprobsOf(r.logprobs), finish_reason: r.finished.finishReason })),
+      choices: results.map((r, index) => ({
+        index,
+        message: messageOf(r.text, r.toolCalls),
+        logprobs: logprobsOf(r.logprobs),
+        finish_reason: r.finished.finishReason,
+      })),
       usage,
     });
   }

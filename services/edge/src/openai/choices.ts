@@ -48,7 +48,11 @@ export async function* mergeChoices(generations: Generations, inputs: readonly G
  * Runs n generations at once, each to its end, for a non-stream answer:
  * results in choice order, usage with the prompt once and the completions summed.
  */
-export async function collectChoices(generations: Generations, inputs: readonly GenerationInput[], ctx: RequestContext): Promise<{ results: CollectedGeneration[]; usage: TokenUsage }> {
+export async function collectChoices(
+  generations: Generations,
+  inputs: readonly GenerationInput[],
+  ctx: RequestContext,
+): Promise<{ results: CollectedGeneration[]; usage: TokenUsage }> {
   const results = await Promise.all(inputs.map((input) => collectGeneration(generations.run(input, ctx))));
   const completionTokens = results.reduce((sum, r) => sum + r.finished.usage.completion_tokens, 0);
   const promptTokens = results[0]!.finished.usage.prompt_tokens;

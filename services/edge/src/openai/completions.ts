@@ -72,7 +72,12 @@ export class Completions {
       offsets[index]! += text.length;
       return value;
     };
-    const choice = (index: number, text: string, finishReason: string | null, logprobs: object | null = null) => ({ text, index, logprobs, finish_reason: finishReason });
+    const choice = (index: number, text: string, finishReason: string | null, logprobs: object | null = null) => ({
+      text,
+      index,
+      logprobs,
+      finish_reason: finishReason,
+    });
     if (body.stream === true) {
       return streamChoices(res, mergeChoices(this.generations, inputs, ctx), ctx, inputs.length, {
         role(_index, started) {

@@ -190,7 +190,10 @@ export class Generations {
             completionTokens += tokenCount;
             if (retain) content += text;
             const withLogprobs = logprobs.length > 0 ? { logprobs } : {};
-            if (toolCalls.length > 0) yield { type: "delta", text, toolCalls: toolCalls.map(({ index, id, name, arguments: args }) => ({ index, id, name, arguments: args })), ...withLogprobs };
+            if (toolCalls.length > 0) {
+              const pieces = toolCalls.map(({ index, id, name, arguments: args }) => ({ index, id, name, arguments: args }));
+              yield { type: "delta", text, toolCalls: pieces, ...withLogprobs };
+            }
             else if (text || logprobs.length > 0) yield { type: "delta", text, ...withLogprobs };
             break;
           }

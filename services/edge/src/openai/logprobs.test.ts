@@ -5,7 +5,12 @@ import { chatLogprobs, completionLogprobs } from "./logprobs.js";
 
 const utf8 = new TextEncoder();
 const entry = (token: string, logprob: number, top: [string, number][] = []) =>
-  create(TokenLogprobSchema, { token, logprob, bytes: utf8.encode(token), topLogprobs: top.map(([t, lp]) => ({ token: t, logprob: lp, bytes: utf8.encode(t) })) });
+  create(TokenLogprobSchema, {
+    token,
+    logprob,
+    bytes: utf8.encode(token),
+    topLogprobs: top.map(([t, lp]) => ({ token: t, logprob: lp, bytes: utf8.encode(t) })),
+  });
 
 describe("logprobs in OpenAI's shapes", () => {
   const entries = [
@@ -20,7 +25,15 @@ describe("logprobs in OpenAI's shapes", () => {
   it("chat: content[] of {token, logprob, bytes as numbers, top_logprobs}, refusal null", () => {
     expect(chatLogprobs(entries)).toEqual({
       content: [
-        { token: "Hé", logprob: -0.5, bytes: [72, 195, 169], top_logprobs: [{ token: "Hé", logprob: -0.5, bytes: [72, 195, 169] }, { token: " a", logprob: -1.25, bytes: [32, 97] }] },
+        {
+          token: "Hé",
+          logprob: -0.5,
+          bytes: [72, 195, 169],
+          top_logprobs: [
+            { token: "Hé", logprob: -0.5, bytes: [72, 195, 169] },
+            { token: " a", logprob: -1.25, bytes: [32, 97] },
+          ],
+        },
         { token: "", logprob: -2, bytes: [], top_logprobs: [{ token: "x", logprob: -0.1, bytes: [120] }] },
         { token: "中", logprob: -3, bytes: [228, 184, 173], top_logprobs: [] },
       ],

@@ -17,7 +17,15 @@ describe("upstream logprobs pass-through", () => {
       ],
     });
     expect(entries.map((e) => ({ ...e, bytes: Array.from(e.bytes), topLogprobs: e.topLogprobs.map((t) => ({ ...t, bytes: Array.from(t.bytes) })) }))).toEqual([
-      { token: "Hi", logprob: -0.25, bytes: [72, 105], topLogprobs: [{ token: "Hi", logprob: -0.25, bytes: [72, 105] }, { token: "Yo", logprob: -2, bytes: [89, 111] }] },
+      {
+        token: "Hi",
+        logprob: -0.25,
+        bytes: [72, 105],
+        topLogprobs: [
+          { token: "Hi", logprob: -0.25, bytes: [72, 105] },
+          { token: "Yo", logprob: -2, bytes: [89, 111] },
+        ],
+      },
       { token: "!", logprob: -9999, bytes: [33], topLogprobs: [] },
     ]);
   });

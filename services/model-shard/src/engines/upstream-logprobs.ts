@@ -37,7 +37,8 @@ export function upstreamLogprobs(logprobs: UpstreamLogprobs | null | undefined):
     return logprobs.content.flatMap((item: unknown) => {
       if (!item || typeof item !== "object") return [];
       const entry = item as { token?: unknown; logprob?: unknown; bytes?: unknown; top_logprobs?: unknown };
-      const top = Array.isArray(entry.top_logprobs) ? entry.top_logprobs.flatMap((t: unknown) => (t && typeof t === "object" ? [alternative(t as typeof entry)] : [])) : [];
+      const tops: unknown[] = Array.isArray(entry.top_logprobs) ? entry.top_logprobs : [];
+      const top = tops.flatMap((t) => (t && typeof t === "object" ? [alternative(t as typeof entry)] : []));
       return [{ ...alternative(entry), topLogprobs: top }];
     });
   }
@@ -56,6 +57,7 @@ export function upstreamLogprobs(logprobs: UpstreamLogprobs | null | undefined):
 function alternative(entry: { token?: unknown; logprob?: unknown; bytes?: unknown }): EngineTopLogprob {
   const token = typeof entry.token === "string" ? entry.token : "";
   const logprob = typeof entry.logprob === "number" && Number.isFinite(entry.logprob) ? Math.max(entry.logprob, MIN_LOGPROB) : MIN_LOGPROB;
-  const bytes = Array.isArray(entry.bytes) && entry.bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255) ? Uint8Array.from(entry.bytes as number[]) : utf8.encode(token);
+  const byteList = Array.isArray(entry.bytes) && entry.bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255);
+  const bytes = byteList ? Uint8Array.from(entry.bytes as number[]) : utf8.encode(token);
   return { token, logprob, bytes };
 }
