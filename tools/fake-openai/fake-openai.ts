@@ -101,7 +101,8 @@ const ERROR_TYPES: Record<number, string> = {
 
 /**
  * Starts a zero-delay OpenAI-compatible fake engine: POST /v1/chat/completions
- * and /v1/completions (stream and non-stream, `stream_options.include_usage`),
+ * and /v1/completions (stream and non-stream, `stream_options.include_usage`,
+ * streamed `logprobs` when asked: see fakeTokenLogprob),
  * GET /v1/models. For tests and benchmarks; it counts requests whose client
  * disconnected (`stats.aborted`).
  */

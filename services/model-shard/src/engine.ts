@@ -24,6 +24,12 @@ export interface EngineToolCallPiece {
   arguments: string;
 }
 
+/** What a logprob of zero probability is reported as (OpenAI's stand-in; JSON has no -Infinity). */
+export const MIN_LOGPROB = -9999;
+
+/** Most alternatives per token a request may ask for (OpenAI's top_logprobs bound). */
+export const MAX_TOP_LOGPROBS = 20;
+
 /** One alternative at a position: its text, natural-log probability and bytes. */
 export interface EngineTopLogprob {
   token: string;

@@ -12,14 +12,12 @@ import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { coalesce } from "./coalesce.js";
+import { MAX_TOP_LOGPROBS } from "./engine.js";
 import type { Embedder, Engine, EngineChunk, EngineLogprob, EngineResult, EngineToolCallPiece } from "./engine.js";
 import { LogprobAligner } from "./logprob-aligner.js";
 import type { Load, SlotPool } from "./slot-pool.js";
 import type { ShardMetrics } from "./shard-metrics.js";
 import { ShardTelemetry } from "./shard-telemetry.js";
-
-/** Most alternatives per token a request may ask for (OpenAI's top_logprobs bound). */
-const MAX_TOP_LOGPROBS = 20;
 
 const FINISH_REASONS: Record<EngineResult["finishReason"], FinishReason> = {
   stop: FinishReason.STOP,

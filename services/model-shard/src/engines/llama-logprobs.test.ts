@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { byteLevelBytes, logprobOf, MIN_LOGPROB } from "./llama-logprobs.js";
+import { MIN_LOGPROB } from "../engine.js";
+import { byteLevelBytes, logprobOf } from "./llama-logprobs.js";
 
 describe("llama.cpp logprob helpers", () => {
   it("reads GPT-2 byte-level BPE pieces back to their bytes (Ġ a space, Ċ a newline, ä¸Ń 中)", () => {

@@ -15,13 +15,8 @@
  * every candidate's, sorted, and is asked for only when top_logprobs > 0.
  */
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { MAX_TOP_LOGPROBS, MIN_LOGPROB } from "../engine.js";
 import type { EngineLogprob, EngineTopLogprob } from "../engine.js";
-
-/** What a logprob of zero probability is reported as (OpenAI's stand-in; JSON has no -Infinity). */
-export const MIN_LOGPROB = -9999;
-
-/** Most alternatives reported per token (OpenAI's top_logprobs bound). */
-export const MAX_TOP_LOGPROBS = 20;
 
 /** Natural log of a probability, with zero as MIN_LOGPROB. */
 export function logprobOf(probability: number): number {

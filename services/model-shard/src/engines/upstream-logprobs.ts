@@ -6,8 +6,8 @@
  * the raw model distribution by default); the mesh does not recompute them.
  */
 import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
+import { MIN_LOGPROB } from "../engine.js";
 import type { EngineLogprob, EngineTopLogprob } from "../engine.js";
-import { MIN_LOGPROB } from "./llama-logprobs.js";
 
 /** A chat chunk's `logprobs` or a text completion chunk's, whichever the upstream sent. */
 export interface UpstreamLogprobs {
