@@ -76,6 +76,22 @@ describe.each<Protocol>(["grpc", "connect", "grpc-web"])("InferenceService over 
     expect(responses.slice(0, -1).every((r) => r.finishReason === "" && r.usage === undefined)).toBe(true);
   });
 
+  it("carries logprobs: the entries spell the content, unary and streamed alike, with top_logprobs alternatives", async () => {
+    const client = inferenceClient(mesh.url, mesh.apiKey, protocol);
+    const params = { model: MODEL, messages, maxTokens: 6, temperature: 0, ignoreEos: true, logprobs: true, topLogprobs: 2 };
+    const whole = await client.createChatCompletion({ params });
+    expect(whole.logprobs.map((e) => e.token).join("")).toBe(whole.content);
+    expect(whole.logprobs.every((e) => e.topLogprobs.length === 2 && e.logprob === e.topLogprobs[0]!.logprob)).toBe(true);
+    const streamed = [];
+    for await (const res of client.streamChatCompletion({ params })) {
+      expect(res.logprobs.map((e) => e.token).join("")).toBe(res.delta);
+      streamed.push(...res.logprobs);
+    }
+    expect(streamed.map((e) => [e.token, e.logprob, [...e.bytes]])).toEqual(whole.logprobs.map((e) => [e.token, e.logprob, [...e.bytes]]));
+    const plain = await client.createChatCompletion({ params: { ...params, logprobs: false, topLogprobs: 0 } });
+    expect(plain.logprobs).toEqual([]);
+  });
+
   it("refuses a missing or wrong key with Unauthenticated", async () => {
     const wrong = inferenceClient(mesh.url, "sk-wrong-0123456789abcdefghij", protocol);
     expect((await rpcError(wrong.listModels({}))).code).toBe(Code.Unauthenticated);

@@ -53,7 +53,7 @@ describe("openai errors", () => {
 
   it.each([
     [{ model: MODEL, messages, n: 17 }, "n", "unsupported_value"],
-    [{ model: MODEL, messages, logprobs: true }, "logprobs", "unsupported_parameter"],
+    [{ model: MODEL, messages, top_logprobs: 2 }, "top_logprobs", "invalid_value"],
     [{ model: MODEL, messages, response_format: { type: "xml" } }, "response_format.type", "invalid_value"],
     [{ model: MODEL, messages, stream_options: { include_usage: true } }, "stream_options", "invalid_value"],
     [{ model: MODEL, messages, stop: ["a", "b", "c", "d", "e"] }, "stop", "invalid_value"],

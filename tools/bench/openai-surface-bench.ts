@@ -8,6 +8,9 @@
  *     against the same number of unconstrained tokens.
  * (3) Embeddings/s through the mesh (openai SDK, batches) against
  *     node-llama-cpp's embedding context directly, same model, same threads.
+ * (4) Streamed tokens/s through the mesh with logprobs off, on (sampled token
+ *     only) and on with top_logprobs 5, at temperature 0 and 1, in
+ *     alternating rounds. `BENCH_ONLY=embeddings|logprobs` runs one part.
  *
  *   npx tsc -p tsconfig.json && node dist/tools/bench/openai-surface-bench.js [requests] [batch]
  */
@@ -132,16 +135,75 @@ async function embeddings(client: OpenAI, modelPath: string): Promise<void> {
   await model.dispose();
 }
 
+/** Completion tokens/s of one streamed chat request, as the client receives them. */
+async function streamedTokens(
+  client: OpenAI,
+  seed: number,
+  temperature: number,
+  logprobs: { top: number } | undefined,
+): Promise<{ tokens: number; ms: number }> {
+  const start = performance.now();
+  const stream = await client.chat.completions.create({
+    model: "tiny-llama",
+    messages: [{ role: "user", content: `logprobs ${seed}` }],
+    max_tokens: LOGPROB_TOKENS,
+    ignore_eos: true,
+    seed,
+    temperature,
+    stream: true,
+    stream_options: { include_usage: true },
+    ...(logprobs ? { logprobs: true, top_logprobs: logprobs.top } : {}),
+  } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+  let tokens = 0;
+  let entries = 0;
+  for await (const chunk of stream) {
+    if (chunk.usage) tokens = chunk.usage.completion_tokens;
+    entries += chunk.choices[0]?.logprobs?.content?.length ?? 0;
+  }
+  if (logprobs && entries === 0) throw new Error("no logprobs came back");
+  return { tokens, ms: performance.now() - start };
+}
+
+const LOGPROB_TOKENS = 128;
+
+async function logprobsCost(client: OpenAI): Promise<void> {
+  const variants = [
+    { name: "logprobs off", logprobs: undefined },
+    { name: "logprobs: true (sampled token only)", logprobs: { top: 0 } },
+    { name: "logprobs: true, top_logprobs: 5", logprobs: { top: 5 } },
+  ];
+  const rounds = Math.max(1, Math.floor(requests / 2));
+  console.log(`\n## logprobs cost (streamed, ${LOGPROB_TOKENS} tokens/request, ${rounds} alternating rounds, tiny model, 1 sequence, 1 thread)`);
+  for (const temperature of [0, 1]) {
+    const totals = variants.map(() => ({ tokens: 0, ms: 0 }));
+    await streamedTokens(client, 0, temperature, { top: 5 });
+    for (let r = 0; r < rounds; r++) {
+      for (const [i, v] of variants.entries()) {
+        const one = await streamedTokens(client, r, temperature, v.logprobs);
+        totals[i]!.tokens += one.tokens;
+        totals[i]!.ms += one.ms;
+      }
+    }
+    const off = (totals[0]!.tokens * 1000) / totals[0]!.ms;
+    for (const [i, v] of variants.entries()) {
+      const perS = (totals[i]!.tokens * 1000) / totals[i]!.ms;
+      console.log(`temperature ${temperature}, ${v.name}: ${perS.toFixed(0)} tokens/s (${(perS / off).toFixed(2)}× off)`);
+    }
+  }
+}
+
 async function main(): Promise<void> {
-  if (process.env.BENCH_ONLY !== "embeddings") parsing();
+  const only = process.env.BENCH_ONLY;
+  if (!only) parsing();
   const dir = mkdtempSync(path.join(tmpdir(), "mesh-bench-"));
   const modelPath = path.join(dir, "tiny.gguf");
   await writeTinyModel(modelPath);
   const mesh = await startMesh(dir, modelPath);
   const client = new OpenAI({ baseURL: mesh.url, apiKey: API_KEY, maxRetries: 0 });
   try {
-    if (process.env.BENCH_ONLY !== "embeddings") await grammarCost(client);
-    await embeddings(client, modelPath);
+    if (!only) await grammarCost(client);
+    if (!only || only === "embeddings") await embeddings(client, modelPath);
+    if (!only || only === "logprobs") await logprobsCost(client);
   } finally {
     await mesh.stop();
     rmSync(dir, { recursive: true, force: true });

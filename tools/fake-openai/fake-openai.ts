@@ -101,7 +101,8 @@ const ERROR_TYPES: Record<number, string> = {
 
 /**
  * Starts a zero-delay OpenAI-compatible fake engine: POST /v1/chat/completions
- * and /v1/completions (stream and non-stream, `stream_options.include_usage`),
+ * and /v1/completions (stream and non-stream, `stream_options.include_usage`,
+ * streamed `logprobs` when asked: see fakeTokenLogprob),
  * GET /v1/models. For tests and benchmarks; it counts requests whose client
  * disconnected (`stats.aborted`).
  */
@@ -200,10 +201,15 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const chunkObject = chat ? "chat.completion.chunk" : "text_completion";
     const event = (choices: unknown[], extra: object = {}): string =>
       `data: ${JSON.stringify({ id, object: chunkObject, created, model, system_fingerprint: "fake-openai", choices, ...extra })}\n\n`;
-    const tokenChoice = (delta: string, finish: string | null) =>
-      chat
-        ? { index: 0, delta: delta === "" && finish === null ? { role: "assistant", content: "" } : { content: delta }, logprobs: null, finish_reason: finish }
-        : { index: 0, text: delta, logprobs: null, finish_reason: finish };
+    let tokenIndex = 0;
+    let textOffset = 0;
+    const tokenChoice = (delta: string, finish: string | null) => {
+      const logprobs = delta ? fakeLogprobs(body, chat, tokenIndex++, delta, textOffset) : null;
+      textOffset += delta.length;
+      return chat
+        ? { index: 0, delta: delta === "" && finish === null ? { role: "assistant", content: "" } : { content: delta }, logprobs, finish_reason: finish }
+        : { index: 0, text: delta, logprobs, finish_reason: finish };
+    };
     if (chat) res.write(event([tokenChoice("", null)]));
     const call = chat ? fakeToolCall(body) : undefined;
     if (call) {
@@ -282,6 +288,28 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
 /** The fake's embedding of a text: its length, its first char code, then 0.25s (`dimensions` long, default 4). */
 export function fakeEmbedding(text: string, dimensions = 4): number[] {
   return Array.from({ length: dimensions }, (_, i) => (i === 0 ? text.length : i === 1 ? text.charCodeAt(0) : 0.25));
+}
+
+/** The logprob the fake reports for its output token i (exact in binary, so tests can compare with toBe). */
+export function fakeTokenLogprob(i: number): number {
+  return -0.125 * (i + 1);
+}
+
+/**
+ * A streamed token's logprobs when the request asks (chat `logprobs: true` with `top_logprobs`,
+ * text `logprobs: N`): the token itself first among its alternatives, then " alt1".., each 1 less likely.
+ */
+function fakeLogprobs(body: FakeRequestBody, chat: boolean, i: number, token: string, offset: number): object | null {
+  const logprob = fakeTokenLogprob(i);
+  const alternatives = (k: number) => Array.from({ length: k }, (_, j) => ({ token: j === 0 ? token : ` alt${j}`, logprob: logprob - j }));
+  if (chat) {
+    if (body.logprobs !== true) return null;
+    const top = alternatives(Number(body.top_logprobs ?? 0)).map((t) => ({ ...t, bytes: [...Buffer.from(t.token)] }));
+    return { content: [{ token, logprob, bytes: [...Buffer.from(token)], top_logprobs: top }], refusal: null };
+  }
+  if (typeof body.logprobs !== "number") return null;
+  const top = Object.fromEntries(alternatives(body.logprobs).map((t) => [t.token, t.logprob]));
+  return { tokens: [token], token_logprobs: [logprob], top_logprobs: [top], text_offset: [offset] };
 }
 
 /** The arguments a fake tool call streams, in these fragments. */

@@ -24,6 +24,28 @@ export interface EngineToolCallPiece {
   arguments: string;
 }
 
+/** What a logprob of zero probability is reported as (OpenAI's stand-in; JSON has no -Infinity). */
+export const MIN_LOGPROB = -9999;
+
+/** Most alternatives per token a request may ask for (OpenAI's top_logprobs bound). */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** One alternative at a position: its text, natural-log probability and bytes. */
+export interface EngineTopLogprob {
+  token: string;
+  logprob: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * The log probability of one generated token (only when `sampling.logprobs`),
+ * with the most likely alternatives. The entries of a stream spell its text
+ * (see `TokenLogprob` in shard.proto).
+ */
+export interface EngineLogprob extends EngineTopLogprob {
+  topLogprobs: EngineTopLogprob[];
+}
+
 /** Tokens generated since the previous chunk, with their (UTF-8 complete) text. */
 export interface EngineChunk {
   tokenIds: number[];
@@ -32,6 +54,8 @@ export interface EngineChunk {
   tokenCount?: number;
   /** Tool-call pieces an upstream streamed. */
   toolCalls?: EngineToolCallPiece[];
+  /** With `sampling.logprobs`: the entries of this chunk's tokens, spelling `text`. */
+  logprobs?: EngineLogprob[];
 }
 
 export type EngineFinishReason = "stop" | "length" | "cancelled" | "tool_calls";

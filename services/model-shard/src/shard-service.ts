@@ -12,7 +12,9 @@ import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import { coalesce } from "./coalesce.js";
-import type { Embedder, Engine, EngineChunk, EngineResult, EngineToolCallPiece } from "./engine.js";
+import { MAX_TOP_LOGPROBS } from "./engine.js";
+import type { Embedder, Engine, EngineChunk, EngineLogprob, EngineResult, EngineToolCallPiece } from "./engine.js";
+import { LogprobAligner } from "./logprob-aligner.js";
 import type { Load, SlotPool } from "./slot-pool.js";
 import type { ShardMetrics } from "./shard-metrics.js";
 import { ShardTelemetry } from "./shard-telemetry.js";
@@ -54,6 +56,9 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     const started = performance.now();
     const sampling = req.sampling;
     if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
+    if (sampling.topLogprobs > MAX_TOP_LOGPROBS) {
+      throw meshError(Code.InvalidArgument, `top_logprobs must be at most ${MAX_TOP_LOGPROBS}`, { param: "top_logprobs" });
+    }
     const timing = this.metrics?.start(started);
     const span = this.#telemetry.begin(req, ctx.requestHeader);
     let result: EngineResult | undefined;
@@ -68,6 +73,8 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     let generated = 0;
     try {
       const stops = new StopMatcher(sampling.stop);
+      // Stop sequences hold back and cut text: logprob entries follow what is sent.
+      const aligner = sampling.logprobs ? new LogprobAligner() : undefined;
       const generation = this.engine.generate(
         { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling, tools: req.tools, traceHeaders: span?.headers() },
         ctx.signal,
@@ -83,25 +90,33 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         let text = "";
         let tokenCount = 0;
         const toolCalls: EngineToolCallPiece[] = [];
+        const logprobs: EngineLogprob[] = [];
         for (const chunk of next.value) {
           if (chunk.toolCalls) toolCalls.push(...chunk.toolCalls);
           const count = chunk.tokenCount ?? chunk.tokenIds.length;
           generated += count;
           tokenCount += count;
           tokenIds.push(...chunk.tokenIds);
-          text += stops.push(chunk.text);
+          const released = stops.push(chunk.text);
+          text += released;
+          if (aligner) logprobs.push(...aligner.push(chunk.logprobs, chunk.text, released));
           if (stops.stopped) break;
         }
+        if (aligner && stops.stopped) logprobs.push(...aligner.end());
         timing?.tokens(tokenCount);
         if (tokenCount > 0) span?.tokens();
-        if (text || tokenIds.length > 0 || toolCalls.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls });
+        if (text || tokenIds.length > 0 || toolCalls.length > 0 || logprobs.length > 0) {
+          yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls, logprobs });
+        }
         if (stops.stopped) {
           // The engine's generator is ended below (finally), off the response path.
           result = { finishReason: "stop", promptTokens: req.promptTokenIds.length, completionTokens: generated };
         }
       }
+      const rest = stops.flush();
       yield create(GenerateResponseSchema, {
-        text: stops.flush(),
+        text: rest,
+        logprobs: aligner?.end(rest) ?? [],
         finishReason: FINISH_REASONS[result.finishReason],
         promptTokens: result.promptTokens,
         completionTokens: result.completionTokens,

@@ -7,7 +7,7 @@ import {
 } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import type { EmbedRequest, GenerateRequest, GenerateResponse, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { ToolCallDelta } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { TokenLogprob, ToolCallDelta } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { Catalog, CatalogModel } from "../../../lib/catalog/index.js";
 import { systemFingerprintOf } from "../../../lib/catalog/index.js";
 import { asConnectError, Code, meshError, withRetryAfter } from "../../../lib/errors.js";
@@ -172,12 +172,18 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       throw withRetryAfter(meshError(Code.ResourceExhausted, `model "${req.model}" is overloaded: ${routed.inFlight} requests in flight; retry later`, { reason: "overloaded" }), 1_000);
     }
     const { backend, assignment } = this.#chooseBackend(routed, req);
+    const toolMode = toolStreamMode(routed.model, backend.backend, req);
+    // Tool calls read out of the text take text away from the content, so its entries would no longer spell it.
+    if (toolMode && req.sampling.logprobs) {
+      const message = "logprobs are not served together with tools on this model's in-process engine (its tool calls are parsed from the text)";
+      throw meshError(Code.InvalidArgument, message, { reason: "unsupported_parameter", param: "logprobs" });
+    }
     const span = this.#telemetry.begin(req, ctx.requestHeader);
     span?.routed(backend.backend.name, assignment?.entry.config.name, assignment?.arm);
     routed.inFlight++;
     let failure: ConnectError | undefined;
     try {
-      yield* withToolCalls(this.#serve(routed, backend, assignment, req, ctx, measure, span), toolStreamMode(routed.model, backend.backend, req));
+      yield* withToolCalls(this.#serve(routed, backend, assignment, req, ctx, measure, span), toolMode);
     } catch (err) {
       const error = asConnectError(err);
       failure = error;
@@ -263,7 +269,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
             span?.firstToken();
           }
           if (res.finishReason !== FinishReason.UNSPECIFIED) {
-            if (res.text || res.toolCalls.length > 0) yield delta(res.text, 0, res.toolCalls);
+            if (res.text || res.toolCalls.length > 0 || res.logprobs.length > 0) yield delta(res.text, 0, res.toolCalls, res.logprobs);
             replica.succeeded();
             measure.promptTokens = res.promptTokens;
             measure.completionTokens = res.completionTokens;
@@ -280,7 +286,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
             finished = true;
             continue;
           }
-          yield delta(res.text, res.tokenCount || res.tokenIds.length, res.toolCalls);
+          yield delta(res.text, res.tokenCount || res.tokenIds.length, res.toolCalls, res.logprobs);
         }
         if (finished) return;
         throw meshError(Code.Unavailable, "the shard ended the stream without finishing");
@@ -342,7 +348,7 @@ function shardFailure(err: unknown): ConnectError {
   return error.code === Code.Canceled ? meshError(Code.Unavailable, "the shard went away during the generation", { cause: err }) : error;
 }
 
-function delta(text: string, tokenCount: number, toolCalls: ToolCallDelta[] = []): GenerateResponse {
-  return create(GenerateResponseSchema, { event: { case: "delta", value: { text, tokenCount, toolCalls } } });
+function delta(text: string, tokenCount: number, toolCalls: ToolCallDelta[] = [], logprobs: TokenLogprob[] = []): GenerateResponse {
+  return create(GenerateResponseSchema, { event: { case: "delta", value: { text, tokenCount, toolCalls, logprobs } } });
 }
 

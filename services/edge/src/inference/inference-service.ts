@@ -18,6 +18,7 @@ import type {
   StreamChatCompletionResponse,
 } from "../../../../src/gen/mesh/inference/v1/inference_pb.js";
 import type { RouterService } from "../../../../src/gen/mesh/router/v1/router_pb.js";
+import type { TokenLogprob } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { Code, meshError } from "../../../../lib/errors.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
@@ -58,7 +59,7 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     try {
       const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
       const created = BigInt(Math.floor(Date.now() / 1000));
-      const { started, text, toolCalls, finished } = await collectGeneration(this.deps.generations.run(input, rc));
+      const { started, text, toolCalls, logprobs, finished } = await collectGeneration(this.deps.generations.run(input, rc));
       ctx.responseHeader.set("server-timing", finished.serverTiming);
       return create(CreateChatCompletionResponseSchema, {
         id: `chatcmpl-${rc.requestId}`,
@@ -69,6 +70,7 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
         created,
         backend: started.backend,
         toolCalls: assembleToolCalls(toolCalls).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })),
+        logprobs: publicLogprobs(logprobs),
       });
     } catch (err) {
       throw this.#fail(err, rc);
@@ -81,7 +83,10 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
       const input = chatGenerationInput(parseChatRequest(toChatBody(req.params)));
       const id = `chatcmpl-${rc.requestId}`;
       for await (const event of this.deps.generations.run(input, rc)) {
-        if (event.type === "delta") yield create(StreamChatCompletionResponseSchema, { id, delta: event.text, toolCalls: event.toolCalls ?? [] });
+        if (event.type === "delta") {
+          const logprobs = publicLogprobs(event.logprobs ?? []);
+          yield create(StreamChatCompletionResponseSchema, { id, delta: event.text, toolCalls: event.toolCalls ?? [], logprobs });
+        }
         else if (event.type === "finished") {
           ctx.responseTrailer.set("server-timing", event.serverTiming);
           yield create(StreamChatCompletionResponseSchema, { id, finishReason: event.finishReason, usage: toUsage(event.usage) });
@@ -194,6 +199,8 @@ export function toChatBody(params: ChatCompletionParams | undefined): Record<str
   if (params.stop.length > 0) body.stop = params.stop;
   if (params.user) body.user = params.user;
   if (params.ignoreEos) body.ignore_eos = true;
+  if (params.logprobs) body.logprobs = true;
+  if (params.topLogprobs > 0) body.top_logprobs = params.topLogprobs;
   return body;
 }
 
@@ -209,6 +216,12 @@ function parseParameters(json: string): unknown {
 /** A float32 field back to the decimal the client most likely wrote (0.7, not 0.699999988). */
 function float(value: number | undefined): number | undefined {
   return value === undefined ? undefined : Number(value.toPrecision(7));
+}
+
+/** The mesh's logprob entries as the public API's (the same fields, its own package). */
+function publicLogprobs(entries: readonly TokenLogprob[]) {
+  const plain = (t: { token: string; logprob: number; bytes: Uint8Array }) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes });
+  return entries.map((e) => ({ ...plain(e), topLogprobs: e.topLogprobs.map(plain) }));
 }
 
 function toUsage(usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number }) {

@@ -37,8 +37,8 @@ describe("chat request validation", () => {
     ["empty stop", { ...base, stop: "" }, "stop", "invalid_value"],
     ["fractional seed", { ...base, seed: 1.5 }, "seed", "invalid_value"],
     ["n = 17", { ...base, n: 17 }, "n", "unsupported_value"],
-    ["logprobs", { ...base, logprobs: true }, "logprobs", "unsupported_parameter"],
-    ["top_logprobs", { ...base, top_logprobs: 3 }, "top_logprobs", "unsupported_parameter"],
+    ["top_logprobs without logprobs", { ...base, top_logprobs: 3 }, "top_logprobs", "invalid_value"],
+    ["top_logprobs > 20", { ...base, logprobs: true, top_logprobs: 21 }, "top_logprobs", "invalid_value"],
     ["json_schema with a bad type", { ...base, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "banana" } } } }, "response_format", "invalid_value"],
     ["bad response_format", { ...base, response_format: { type: "yaml" } }, "response_format.type", "invalid_value"],
     ["stream_options without stream", { ...base, stream_options: { include_usage: true } }, "stream_options", "invalid_value"],
@@ -116,6 +116,13 @@ describe("chat request validation", () => {
   it("turns top_k -1 or 0 into the engine default", () => {
     expect(chatGenerationInput(parseChatRequest({ ...base, top_k: -1 })).sampling.topK).toBeUndefined();
   });
+
+  it("asks for logprobs only when logprobs is true, with top_logprobs alternatives (default 0)", () => {
+    expect(chatGenerationInput(parseChatRequest(base)).logprobs).toBeUndefined();
+    expect(chatGenerationInput(parseChatRequest({ ...base, logprobs: false, top_logprobs: 0 })).logprobs).toBeUndefined();
+    expect(chatGenerationInput(parseChatRequest({ ...base, logprobs: true })).logprobs).toEqual({ top: 0 });
+    expect(chatGenerationInput(parseChatRequest({ ...base, logprobs: true, top_logprobs: 20 })).logprobs).toEqual({ top: 20 });
+  });
 });
 
 describe("completion request validation", () => {
@@ -126,6 +133,13 @@ describe("completion request validation", () => {
     expect(input.sampling.maxTokens).toBe(16);
   });
 
+  it("takes logprobs 0..5 (0: the sampled token only), n up to 16 and best_of equal to n", () => {
+    expect(completionGenerationInput(parseCompletionRequest({ model: "m", prompt: "a" })).logprobs).toBeUndefined();
+    expect(completionGenerationInput(parseCompletionRequest({ model: "m", prompt: "a", logprobs: 0 })).logprobs).toEqual({ top: 0 });
+    expect(completionGenerationInput(parseCompletionRequest({ model: "m", prompt: "a", logprobs: 5 })).logprobs).toEqual({ top: 5 });
+    expect(parseCompletionRequest({ model: "m", prompt: "a", n: 16, best_of: 16 }).n).toBe(16);
+  });
+
   it.each([
     [{ model: "m" }, "prompt"],
     [{ model: "m", prompt: "" }, "prompt"],
@@ -133,7 +147,9 @@ describe("completion request validation", () => {
     [{ model: "m", prompt: ["a", "b"] }, "prompt"],
     [{ model: "m", prompt: "a", echo: true }, "echo"],
     [{ model: "m", prompt: "a", best_of: 3 }, "best_of"],
-    [{ model: "m", prompt: "a", logprobs: 2 }, "logprobs"],
+    [{ model: "m", prompt: "a", logprobs: 6 }, "logprobs"],
+    [{ model: "m", prompt: "a", n: 2, best_of: 3 }, "best_of"],
+    [{ model: "m", prompt: "a", n: 17 }, "n"],
     [{ model: "m", prompt: "a", suffix: "z" }, "suffix"],
   ])("rejects %j naming %s", (body, param) => {
     expect(rejection(parseCompletionRequest, body).param).toBe(param);

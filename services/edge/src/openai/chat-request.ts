@@ -125,8 +125,8 @@ export function checkSupported(request: SamplingRequest, maxN = 1): void {
 export function parseChatRequest(body: unknown): ChatRequest {
   const request = parseWith(chatRequestSchema, body);
   checkSupported(request, MAX_CHOICES);
-  if (request.logprobs === true || (request.top_logprobs ?? 0) > 0) {
-    throw invalidParam(request.logprobs === true ? "logprobs" : "top_logprobs", "logprobs are not supported by this mesh.", "unsupported_parameter");
+  if ((request.top_logprobs ?? 0) > 0 && request.logprobs !== true) {
+    throw invalidParam("top_logprobs", "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
   }
   responseFormatSchema(request);
   if (request.functions != null && request.functions.length > 0) throw invalidParam("functions", "functions (deprecated) are not supported by this mesh: use tools.", "unsupported_parameter");
@@ -188,6 +188,7 @@ export function chatGenerationInput(request: ChatRequest): GenerationInput {
     prompt: "",
     sampling: samplingOf(request, request.max_completion_tokens ?? request.max_tokens),
     jsonSchema: responseFormatSchema(request),
+    ...(request.logprobs === true ? { logprobs: { top: request.top_logprobs ?? 0 } } : {}),
     user: request.user ?? "",
     request,
     tools: toolSettingsOf(request.tools, request.tool_choice, request.parallel_tool_calls),

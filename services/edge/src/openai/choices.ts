@@ -1,5 +1,6 @@
 import type { ServerResponse } from "node:http";
-import type { GenerationEvent, GenerationInput, Generations, RequestContext } from "./generation.js";
+import { collectGeneration } from "./generation.js";
+import type { CollectedGeneration, GenerationEvent, GenerationInput, Generations, RequestContext, TokenUsage } from "./generation.js";
 import { endEventStream, endStreamWithError, startEventStream, waitForDrain, writeEvent } from "./sse.js";
 
 /** One event of one of n choices. */
@@ -42,9 +43,25 @@ export async function* mergeChoices(generations: Generations, inputs: readonly G
   }
 }
 
-/** How chat shapes the chunks of n choices. */
+/**
+ * Runs n generations at once, each to its end, for a non-stream answer:
+ * results in choice order, usage with the prompt once and the completions summed.
+ */
+export async function collectChoices(
+  generations: Generations,
+  inputs: readonly GenerationInput[],
+  ctx: RequestContext,
+): Promise<{ results: CollectedGeneration[]; usage: TokenUsage }> {
+  const results = await Promise.all(inputs.map((input) => collectGeneration(generations.run(input, ctx))));
+  const completionTokens = results.reduce((sum, r) => sum + r.finished.usage.completion_tokens, 0);
+  const promptTokens = results[0]!.finished.usage.prompt_tokens;
+  return { results, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } };
+}
+
+/** How an endpoint (chat, text completions) shapes the chunks of n choices. */
 export interface ChoicesFramer {
-  role(index: number): object;
+  /** The chunk a choice starts with (chat's role chunk); undefined: none. */
+  role(index: number, event: Extract<GenerationEvent, { type: "started" }>): object | undefined;
   delta(index: number, event: Extract<GenerationEvent, { type: "delta" }>): object;
   finished(index: number, event: Extract<GenerationEvent, { type: "finished" }>): object;
   /** The usage of all choices (prompt once, completions summed). */
@@ -70,7 +87,9 @@ export async function streamChoices(res: ServerResponse, events: AsyncGenerator<
           const meshMs = performance.now() - ctx.startedAt;
           startEventStream(res, { ...ctx.headers, "server-timing": `mesh;dur=${meshMs.toFixed(2)}`, "openai-processing-ms": String(Math.round(meshMs)) });
         }
-        chunk = framer.role(index);
+        const role = framer.role(index, event);
+        if (!role) continue;
+        chunk = role;
       } else if (event.type === "delta") {
         chunk = framer.delta(index, event);
       } else {

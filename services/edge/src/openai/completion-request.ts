@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { checkSupported, invalidParam, parseWith, samplingFields, samplingOf } from "./chat-request.js";
+import { checkSupported, invalidParam, MAX_CHOICES, parseWith, samplingFields, samplingOf } from "./chat-request.js";
 import type { GenerationInput } from "./generation.js";
 
 /** OpenAI's default `max_tokens` for the legacy completions endpoint. */
@@ -24,14 +24,16 @@ export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 /** Validates a parsed JSON body; a 400 naming the bad `param` otherwise. */
 export function parseCompletionRequest(body: unknown): CompletionRequest {
   const request = parseWith(completionRequestSchema, body);
-  checkSupported(request);
+  checkSupported(request, MAX_CHOICES);
   if (Array.isArray(request.prompt) && request.prompt.length > 1) {
     throw invalidParam("prompt", "Only one prompt per request is supported by this mesh.", "unsupported_value");
   }
   if (request.echo === true) throw invalidParam("echo", "echo is not supported by this mesh.", "unsupported_parameter");
   if (request.suffix) throw invalidParam("suffix", "suffix is not supported by this mesh.", "unsupported_parameter");
-  if (request.best_of != null && request.best_of !== 1) throw invalidParam("best_of", "Only best_of=1 is supported by this mesh.", "unsupported_value");
-  if ((request.logprobs ?? 0) > 0) throw invalidParam("logprobs", "logprobs are not supported by this mesh.", "unsupported_parameter");
+  // best_of = n asks for n and returns the n: the same as n alone. More than n would need scoring the mesh does not do.
+  if (request.best_of != null && request.best_of !== (request.n ?? 1)) {
+    throw invalidParam("best_of", "Only best_of equal to n (or unset) is supported by this mesh.", "unsupported_value");
+  }
   return request;
 }
 
@@ -42,6 +44,7 @@ export function completionGenerationInput(request: CompletionRequest): Generatio
     messages: [],
     prompt: typeof request.prompt === "string" ? request.prompt : request.prompt[0]!,
     sampling: samplingOf(request, request.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS),
+    ...(request.logprobs != null ? { logprobs: { top: request.logprobs } } : {}),
     user: request.user ?? "",
     request,
   };

@@ -3,7 +3,7 @@ import type { Client } from "@connectrpc/connect";
 import { GenerateRequestSchema } from "../../../../src/gen/mesh/router/v1/router_pb.js";
 import type { GenerateRequest, RouterService } from "../../../../src/gen/mesh/router/v1/router_pb.js";
 import { FinishReason } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { SamplingParams, TokenLogprob } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { ToolCallPiece, ToolSettingsInit } from "./tools.js";
 import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { UsageStatus } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
@@ -42,7 +42,9 @@ export interface GenerationInput {
   messages: { role: string; content: string; toolCalls?: { id: string; name: string; arguments: string }[]; toolCallId?: string }[];
   /** The text completion prompt; used when `messages` is empty. */
   prompt: string;
-  sampling: Omit<SamplingParams, "$typeName" | "$unknown" | "minTokens" | "jsonSchema">;
+  sampling: Omit<SamplingParams, "$typeName" | "$unknown" | "minTokens" | "jsonSchema" | "logprobs" | "topLogprobs">;
+  /** Log probabilities of the output tokens, with `top` alternatives each (absent: none). */
+  logprobs?: { top: number };
   /** JSON schema text the output must follow ("{}": any JSON object); from `response_format`. */
   jsonSchema?: string;
   /** OpenAI `user`: the experiment unit when set. */
@@ -64,7 +66,7 @@ export interface TokenUsage {
 /** What a generation yields, protocol-neutral: started, deltas, finished. */
 export type GenerationEvent =
   | { type: "started"; promptTokens: number; backend: string; experiment: string; fingerprint: string }
-  | { type: "delta"; text: string; toolCalls?: ToolCallPiece[] }
+  | { type: "delta"; text: string; toolCalls?: ToolCallPiece[]; logprobs?: TokenLogprob[] }
   | { type: "finished"; finishReason: FinishReasonName; usage: TokenUsage; engineMs: number; serverTiming: string };
 
 const FINISH_REASON_NAMES: Partial<Record<FinishReason, FinishReasonName>> = {
@@ -80,7 +82,7 @@ export function toRouterRequest(input: GenerationInput, ctx: Pick<RequestContext
     model: input.model,
     messages: input.messages,
     prompt: input.prompt,
-    sampling: input.jsonSchema ? { ...input.sampling, jsonSchema: input.jsonSchema } : input.sampling,
+    sampling: { ...input.sampling, jsonSchema: input.jsonSchema ?? "", logprobs: input.logprobs !== undefined, topLogprobs: input.logprobs?.top ?? 0 },
     unitId: input.user || ctx.principal.keyId,
     keyId: ctx.principal.keyId,
     forceBackend: ctx.principal.admin ? (ctx.forceBackend ?? "") : "",
@@ -104,6 +106,8 @@ export interface CollectedGeneration {
   text: string;
   /** Tool-call pieces in order (put back together with assembleToolCalls). */
   toolCalls: ToolCallPiece[];
+  /** The output tokens' logprob entries, when asked for. */
+  logprobs: TokenLogprob[];
   finished: Extract<GenerationEvent, { type: "finished" }>;
 }
 
@@ -113,6 +117,7 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>):
   let finished: CollectedGeneration["finished"] | undefined;
   let text = "";
   const toolCalls: ToolCallPiece[] = [];
+  const logprobs: TokenLogprob[] = [];
   // Read to the end even after "finished": leaving the loop early would
   // cancel the router call (an RST_STREAM), and Node's HTTP/2 rapid-reset
   // guard closes a session that receives many, failing every call on it.
@@ -121,9 +126,10 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>):
     else if (event.type === "delta") {
       text += event.text;
       if (event.toolCalls) toolCalls.push(...event.toolCalls);
+      if (event.logprobs) logprobs.push(...event.logprobs);
     } else finished = event;
   }
-  if (started && finished) return { started, text, toolCalls, finished };
+  if (started && finished) return { started, text, toolCalls, logprobs, finished };
   throw meshError(Code.Unavailable, "the generation ended without finishing");
 }
 
@@ -180,13 +186,17 @@ export class Generations {
             break;
           }
           case "delta": {
-            const { text, tokenCount, toolCalls } = event.event.value;
+            const { text, tokenCount, toolCalls, logprobs } = event.event.value;
             if (!ttftMs) ttftMs = performance.now() - ctx.startedAt;
             observed?.delta(text);
             completionTokens += tokenCount;
             if (retain) content += text;
-            if (toolCalls.length > 0) yield { type: "delta", text, toolCalls: toolCalls.map(({ index, id, name, arguments: args }) => ({ index, id, name, arguments: args })) };
-            else if (text) yield { type: "delta", text };
+            const withLogprobs = logprobs.length > 0 ? { logprobs } : {};
+            if (toolCalls.length > 0) {
+              const pieces = toolCalls.map(({ index, id, name, arguments: args }) => ({ index, id, name, arguments: args }));
+              yield { type: "delta", text, toolCalls: pieces, ...withLogprobs };
+            }
+            else if (text || logprobs.length > 0) yield { type: "delta", text, ...withLogprobs };
             break;
           }
           case "finished": {

@@ -69,7 +69,12 @@ export const responsesRequestSchema = z.object({
   previous_response_id: z.string().nullable().optional(),
   user: z.string().max(256).optional(),
   metadata: z.record(z.string(), z.string()).nullable().optional(),
+  include: z.array(z.string()).max(16).nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
 });
+
+/** The `include` value that asks for the output text's logprobs. */
+export const INCLUDE_LOGPROBS = "message.output_text.logprobs";
 
 export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;
 
@@ -121,6 +126,7 @@ export function responsesGenerationInput(request: ResponsesRequest): GenerationI
     prompt: "",
     sampling: samplingOf({ model: request.model, temperature: request.temperature, top_p: request.top_p, user: request.user }, request.max_output_tokens),
     jsonSchema: responseFormatSchema({ response_format: responseFormat }),
+    ...(request.include?.includes(INCLUDE_LOGPROBS) ? { logprobs: { top: request.top_logprobs ?? 0 } } : {}),
     user: request.user ?? "",
     request,
     tools: toolSettingsOf(chatTools, chatChoice, request.parallel_tool_calls),

@@ -8,6 +8,9 @@ import type { ResponsesRequest } from "./responses-request.js";
 import { frameEvent, startEventStream, waitForDrain } from "./sse.js";
 import { assembleToolCalls } from "./tools.js";
 import type { ToolCallPiece } from "./tools.js";
+import { chatLogprobs } from "./logprobs.js";
+import type { ChatTokenLogprob } from "./logprobs.js";
+import type { TokenLogprob } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 
 /** A message output item. */
 interface MessageItem {
@@ -15,7 +18,7 @@ interface MessageItem {
   id: string;
   status: "in_progress" | "completed" | "incomplete";
   role: "assistant";
-  content: { type: "output_text"; text: string; annotations: never[]; logprobs: never[] }[];
+  content: { type: "output_text"; text: string; annotations: never[]; logprobs: ChatTokenLogprob[] }[];
 }
 
 /** A function call output item. */
@@ -46,10 +49,10 @@ export class Responses {
     const shape = new ResponseShape(body, ctx.requestId);
     const events = this.generations.run(input, ctx);
     if (body.stream === true) return streamResponse(res, events, ctx, shape);
-    const { text, toolCalls, finished } = await collectGeneration(events);
+    const { text, toolCalls, logprobs, finished } = await collectGeneration(events);
     const output: OutputItem[] = [];
     const status = finished.finishReason === "length" ? "incomplete" : "completed";
-    if (text || toolCalls.length === 0) output.push({ ...shape.message(status), content: [outputText(text)] });
+    if (text || toolCalls.length === 0) output.push({ ...shape.message(status), content: [outputText(text, logprobs)] });
     for (const [i, call] of assembleToolCalls(toolCalls).entries()) {
       output.push({ type: "function_call", id: `fc_${ctx.requestId}_${i}`, call_id: call.id, name: call.function.name, arguments: call.function.arguments, status: "completed" });
     }
@@ -57,8 +60,9 @@ export class Responses {
   }
 }
 
-function outputText(text: string): MessageItem["content"][number] {
-  return { type: "output_text", text, annotations: [], logprobs: [] };
+/** An output_text part; its `logprobs` are the entries of its text (empty unless `include` asked for them). */
+function outputText(text: string, logprobs: readonly TokenLogprob[] = []): MessageItem["content"][number] {
+  return { type: "output_text", text, annotations: [], logprobs: chatLogprobs(logprobs).content };
 }
 
 /** The parts of a `response` object that come from the request. */
@@ -133,13 +137,14 @@ async function streamResponse(res: ServerResponse, events: AsyncGenerator<Genera
   const output: OutputItem[] = [];
   let message: MessageItem | undefined;
   let text = "";
+  const entries: TokenLogprob[] = [];
   const calls = new Map<number, { item: FunctionCallItem; outputIndex: number }>();
 
   const closeMessage = (status: MessageItem["status"]): void => {
     if (!message) return;
     const outputIndex = output.indexOf(message);
-    const part = outputText(text);
-    write("response.output_text.done", { item_id: message.id, output_index: outputIndex, content_index: 0, text, logprobs: [] });
+    const part = outputText(text, entries);
+    write("response.output_text.done", { item_id: message.id, output_index: outputIndex, content_index: 0, text, logprobs: part.logprobs });
     write("response.content_part.done", { item_id: message.id, output_index: outputIndex, content_index: 0, part });
     message.status = status;
     message.content = [part];
@@ -182,10 +187,12 @@ async function streamResponse(res: ServerResponse, events: AsyncGenerator<Genera
         continue;
       }
       if (event.type === "delta") {
-        if (event.text) {
+        if (event.text || event.logprobs?.length) {
           message ??= openMessage();
           text += event.text;
-          write("response.output_text.delta", { item_id: message.id, output_index: output.indexOf(message), content_index: 0, delta: event.text, logprobs: [] });
+          entries.push(...(event.logprobs ?? []));
+          const logprobs = chatLogprobs(event.logprobs ?? []).content;
+          write("response.output_text.delta", { item_id: message.id, output_index: output.indexOf(message), content_index: 0, delta: event.text, logprobs });
         }
         for (const piece of event.toolCalls ?? []) onToolPiece(piece);
         if (!res.writableNeedDrain) continue;

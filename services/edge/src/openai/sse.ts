@@ -3,6 +3,7 @@ import type { ServerResponse } from "node:http";
 import type { FinishReasonName, GenerationEvent, RequestContext, TokenUsage } from "./generation.js";
 import { toHttpError } from "./errors.js";
 import type { ToolCallPiece } from "./tools.js";
+import type { TokenLogprob } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 
 /** Starts a Server-Sent Events response. */
 export function startEventStream(res: ServerResponse, headers: Record<string, string>): void {
@@ -64,7 +65,7 @@ export function endEventStream(res: ServerResponse): void {
 /** How one API shapes its chunks (chat.completion.chunk, text_completion). */
 export interface ChunkFramer {
   started(event: Extract<GenerationEvent, { type: "started" }>): object | undefined;
-  delta(text: string, toolCalls?: readonly ToolCallPiece[]): object;
+  delta(text: string, toolCalls?: readonly ToolCallPiece[], logprobs?: readonly TokenLogprob[]): object;
   finished(finishReason: FinishReasonName): object;
   usage(usage: TokenUsage): object;
   includeUsage: boolean;
@@ -88,7 +89,7 @@ export async function streamGeneration(res: ServerResponse, events: AsyncGenerat
         startEventStream(res, { ...ctx.headers, "server-timing": `mesh;dur=${meshMs.toFixed(2)}`, "openai-processing-ms": String(Math.round(meshMs)) });
         chunk = framer.started(event);
       } else if (event.type === "delta") {
-        chunk = framer.delta(event.text, event.toolCalls);
+        chunk = framer.delta(event.text, event.toolCalls, event.logprobs);
       } else {
         writeEvent(res, framer.finished(event.finishReason));
         if (framer.includeUsage) writeEvent(res, framer.usage(event.usage));

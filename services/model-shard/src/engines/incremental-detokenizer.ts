@@ -19,6 +19,11 @@ export class IncrementalDetokenizer {
     this.#model = model;
   }
 
+  /** Whether bytes of an incomplete character are held back. */
+  get holding(): boolean {
+    return this.#pending.length > 0;
+  }
+
   /** Adds a token; returns the text that is now complete. */
   push(token: Token): string {
     this.#pending.push(token);

@@ -4,8 +4,11 @@ import { Code } from "@connectrpc/connect";
 import { meshError } from "../../../../lib/errors.js";
 import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
-import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
+import type { Engine, EngineChunk, EngineInfo, EngineLogprob, EngineRequest, EngineResult } from "../engine.js";
+import { LogprobAligner } from "../logprob-aligner.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
+import { LogprobBuilder, TokenPieces } from "./llama-logprobs.js";
+import type { SampledToken } from "./llama-logprobs.js";
 import { DecodeStepper, sequenceOrderStrategy } from "./llama-batching.js";
 import { guardedLlama, runGpuProbe } from "./llama-gpu-guard.js";
 import type { GpuVerdict } from "./llama-gpu-guard.js";
@@ -53,6 +56,7 @@ export class LlamaCppEngine implements Engine {
   readonly #stepper: DecodeStepper | undefined;
   readonly #decodes: { batches: number; items: number };
   readonly #grammars: JsonGrammars;
+  readonly #pieces: TokenPieces;
   /** Keeps grammar output valid UTF-8, so a string's length is what the client sees (llama-utf8-guard.ts). */
   readonly #utf8: Utf8Guards;
   /** End-of-generation tokens: generated, counted, never shown as text. */
@@ -76,6 +80,7 @@ export class LlamaCppEngine implements Engine {
     this.#stepper = parts.stepper;
     this.#decodes = parts.decodes;
     this.#grammars = new JsonGrammars(parts.llama);
+    this.#pieces = new TokenPieces(parts.model);
     this.#utf8 = new Utf8Guards(parts.model);
     this.#eog = new Set([parts.model.tokens.eos, parts.model.tokens.eot].filter((t): t is Token => t != null));
     this.info = parts.info;
@@ -142,19 +147,30 @@ export class LlamaCppEngine implements Engine {
       const reused = await reusePrefix(sequence, prompt);
       if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
       const detokenizer = new IncrementalDetokenizer(this.#model);
+      // Logprobs only when asked: the sampled token's probability alone, every candidate's only for alternatives.
+      const logprobs = sampling.logprobs ? new LogprobBuilder(this.#pieces, sampling.topLogprobs) : undefined;
+      const metadata = { confidence: logprobs !== undefined, probabilities: logprobs?.wantsProbabilities ?? false };
       const guard = grammar ? this.#utf8.create() : undefined;
-      const run = new TokenRun(sequence, prompt.slice(reused), this.#evaluateOptions(request, grammar, guard), sampling.maxTokens, this.#stepper, signal, guard);
+      const options = this.#evaluateOptions(request, grammar, guard);
+      const run = new TokenRun(sequence, prompt.slice(reused), metadata, options, sampling.maxTokens, this.#stepper, signal, guard);
       const json = grammar ? new JsonTail() : undefined;
+      // The JSON tail holds back and trims text: entries follow what it shows.
+      const aligner = logprobs && json ? new LogprobAligner() : undefined;
       let completionTokens = 0;
       let finishReason: EngineResult["finishReason"] = "stop";
       try {
         for (;;) {
-          const token = await run.next();
-          if (token === undefined) break;
+          const sampled = await run.next();
+          if (sampled === undefined) break;
+          const token = sampled.token;
           completionTokens++;
-          const text = this.#eog.has(token) ? "" : detokenizer.push(token);
+          const eog = this.#eog.has(token);
+          const text = eog ? "" : detokenizer.push(token);
           const shown = json ? json.push(text) : text;
-          yield { tokenIds: [token], text: shown };
+          // An end-of-generation token is never shown, so it has no entry.
+          let entries = logprobs && !eog ? logprobs.push(sampled, text, detokenizer.holding) : undefined;
+          if (aligner) entries = aligner.push(entries, text, shown);
+          yield { tokenIds: [token], text: shown, ...(entries ? { logprobs: entries } : {}) };
           if (json?.complete) break;
           if (completionTokens >= sampling.maxTokens) {
             finishReason = "length";
@@ -167,7 +183,9 @@ export class LlamaCppEngine implements Engine {
       if (signal.aborted) finishReason = "cancelled";
       const tail = detokenizer.flush();
       const shownTail = json ? json.push(tail) : tail;
-      if (shownTail) yield { tokenIds: [], text: shownTail };
+      let tailEntries: EngineLogprob[] | undefined = logprobs?.flush(tail);
+      if (aligner) tailEntries = [...aligner.push(tailEntries, tail, shownTail), ...aligner.end()];
+      if (shownTail || tailEntries?.length) yield { tokenIds: [], text: shownTail, ...(tailEntries ? { logprobs: tailEntries } : {}) };
       return { finishReason, promptTokens: prompt.length, completionTokens };
     } finally {
       this.#free.push(sequence);
@@ -224,7 +242,7 @@ export class LlamaCppEngine implements Engine {
  * The buffer is bounded by max_tokens.
  */
 class TokenRun {
-  readonly #buffer: Token[] = [];
+  readonly #buffer: SampledToken[] = [];
   readonly #done: Promise<void>;
   #finished = false;
   #stopped = false;
@@ -240,6 +258,7 @@ class TokenRun {
   constructor(
     sequence: LlamaContextSequence,
     input: Token[],
+    metadata: { confidence: boolean; probabilities: boolean },
     options: SequenceEvaluateOptions,
     private readonly maxTokens: number,
     private readonly stepper: DecodeStepper | undefined,
@@ -253,11 +272,11 @@ class TokenRun {
       this.#generated = generated;
     }
     signal.addEventListener("abort", this.#onAbort);
-    this.#done = this.#produce(sequence.evaluate(input, options));
+    this.#done = this.#produce(sequence.evaluateWithMetadata(input, metadata, options));
   }
 
-  /** The next token, or undefined when generation ended (EOS, max_tokens, stop, abort). */
-  async next(): Promise<Token | undefined> {
+  /** The next token (with its probabilities when asked), or undefined when generation ended (EOS, max_tokens, stop, abort). */
+  async next(): Promise<SampledToken | undefined> {
     for (;;) {
       if (this.signal.aborted) return undefined;
       if (this.#buffer.length > 0) return this.#buffer.shift();
@@ -276,7 +295,7 @@ class TokenRun {
     await this.#done;
   }
 
-  async #produce(tokens: AsyncGenerator<Token, void, void>): Promise<void> {
+  async #produce(tokens: AsyncGenerator<SampledToken, void, void>): Promise<void> {
     const stepper = this.stepper;
     let member = false;
     let produced = 0;
@@ -293,8 +312,8 @@ class TokenRun {
           member = true;
         }
         produced++;
-        this.#generated?.push(next.value);
-        this.guard?.push(next.value);
+        this.#generated?.push(next.value.token);
+        this.guard?.push(next.value.token);
         this.#buffer.push(next.value);
         this.#notify();
       }

@@ -3,12 +3,19 @@ import { meshError } from "../../../../lib/errors.js";
 import type { UpstreamBackend } from "../../../../lib/catalog/index.js";
 import type { ChatMessage, SamplingParams, ToolSettings } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { EmbedInputValue, EmbedResult, Embedder, Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
+import { logprobsBody, upstreamLogprobs } from "./upstream-logprobs.js";
+import type { UpstreamLogprobs } from "./upstream-logprobs.js";
 import { readSseData } from "./sse-reader.js";
 import { postJson } from "./upstream-http.js";
 
 /** One streamed chunk of an OpenAI-compatible server (chat or text completion). */
 interface UpstreamChunk {
-  choices?: Array<{ delta?: { content?: string | null; tool_calls?: UpstreamToolCallDelta[] | null }; text?: string; finish_reason?: string | null }>;
+  choices?: Array<{
+    delta?: { content?: string | null; tool_calls?: UpstreamToolCallDelta[] | null };
+    text?: string;
+    finish_reason?: string | null;
+    logprobs?: UpstreamLogprobs | null;
+  }>;
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string; code?: number | string };
   system_fingerprint?: string | null;
@@ -65,6 +72,7 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
       stream: true,
       stream_options: { include_usage: true },
       ...samplingBody(request.sampling),
+      ...logprobsBody(request.sampling, chat),
     };
     if (chat) {
       body.messages = request.messages.map(upstreamMessage);
@@ -103,9 +111,10 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
           name: t.function?.name ?? "",
           arguments: t.function?.arguments ?? "",
         }));
-        if (text || toolCalls.length > 0) {
+        const logprobs = request.sampling.logprobs ? upstreamLogprobs(choice.logprobs) : undefined;
+        if (text || toolCalls.length > 0 || logprobs?.length) {
           completionTokens++;
-          yield { tokenIds: [], text, tokenCount: 1, ...(toolCalls.length > 0 ? { toolCalls } : {}) };
+          yield { tokenIds: [], text, tokenCount: 1, ...(toolCalls.length > 0 ? { toolCalls } : {}), ...(logprobs ? { logprobs } : {}) };
         }
         if (choice.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : choice.finish_reason === "tool_calls" ? "tool_calls" : "stop";
       }

@@ -113,4 +113,13 @@ describe("sim engine", () => {
     const engine = new SimEngine("s", simBackend({ context_length: 100 }));
     await expect(run(engine, 90, 20)).rejects.toMatchObject({ code: 3 });
   });
+
+  it("refuses logprobs (a latency model has no token probabilities) with InvalidArgument naming logprobs", async () => {
+    const engine = new SimEngine("s", simBackend({ decode_ms_per_token: 0 }));
+    const gen = engine.generate(
+      { requestId: "r", promptTokenIds: [1], messages: [], prompt: "", sampling: create(SamplingParamsSchema, { maxTokens: 2, logprobs: true }) },
+      new AbortController().signal,
+    );
+    await expect(gen.next()).rejects.toMatchObject({ code: 3, message: expect.stringContaining("no token probabilities") });
+  });
 });

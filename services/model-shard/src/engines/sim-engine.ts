@@ -81,6 +81,10 @@ export class SimEngine implements Engine {
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult> {
     const promptTokens = request.promptTokenIds.length;
     const { maxTokens, ignoreEos } = request.sampling;
+    if (request.sampling.logprobs) {
+      const message = "the sim engine (a latency model) has no token probabilities";
+      throw meshError(Code.InvalidArgument, message, { reason: "unsupported_parameter", param: "logprobs" });
+    }
     if (promptTokens + maxTokens > this.info.contextLength) {
       throw meshError(Code.InvalidArgument, `prompt (${promptTokens} tokens) + max_tokens (${maxTokens}) exceeds the context length ${this.info.contextLength}`);
     }

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file mesh/inference/v1/inference.proto.
  */
 export const file_mesh_inference_v1_inference: GenFile = /*@__PURE__*/
-  fileDesc("CiFtZXNoL2luZmVyZW5jZS92MS9pbmZlcmVuY2UucHJvdG8SEW1lc2guaW5mZXJlbmNlLnYxIm8KB01lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEi8KCnRvb2xfY2FsbHMYAyADKAsyGy5tZXNoLmluZmVyZW5jZS52MS5Ub29sQ2FsbBIUCgx0b29sX2NhbGxfaWQYBCABKAkiNwoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkiSgoMRnVuY3Rpb25Ub29sEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki7AQKFENoYXRDb21wbGV0aW9uUGFyYW1zEg0KBW1vZGVsGAEgASgJEiwKCG1lc3NhZ2VzGAIgAygLMhoubWVzaC5pbmZlcmVuY2UudjEuTWVzc2FnZRIXCgptYXhfdG9rZW5zGAMgASgNSACIAQESGAoLdGVtcGVyYXR1cmUYBCABKAJIAYgBARISCgV0b3BfcBgFIAEoAkgCiAEBEhIKBXRvcF9rGAYgASgFSAOIAQESEgoFbWluX3AYByABKAJIBIgBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYCCABKAJIBYgBARIeChFmcmVxdWVuY3lfcGVuYWx0eRgJIAEoAkgGiAEBEh0KEHByZXNlbmNlX3BlbmFsdHkYCiABKAJIB4gBARIRCgRzZWVkGAsgASgNSAiIAQESDAoEc3RvcBgMIAMoCRIMCgR1c2VyGA0gASgJEhIKCmlnbm9yZV9lb3MYDiABKAgSLgoFdG9vbHMYDyADKAsyHy5tZXNoLmluZmVyZW5jZS52MS5GdW5jdGlvblRvb2wSEwoLdG9vbF9jaG9pY2UYECABKAkSIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgRIAEoCEgJiAEBQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eUITChFfcHJlc2VuY2VfcGVuYWx0eUIHCgVfc2VlZEIWChRfcGFyYWxsZWxfdG9vbF9jYWxscyJPCgVVc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAEgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAIgASgNEhQKDHRvdGFsX3Rva2VucxgDIAEoDSJWChtDcmVhdGVDaGF0Q29tcGxldGlvblJlcXVlc3QSNwoGcGFyYW1zGAEgASgLMicubWVzaC5pbmZlcmVuY2UudjEuQ2hhdENvbXBsZXRpb25QYXJhbXMi3QEKHENyZWF0ZUNoYXRDb21wbGV0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSDwoHY29udGVudBgDIAEoCRIVCg1maW5pc2hfcmVhc29uGAQgASgJEicKBXVzYWdlGAUgASgLMhgubWVzaC5pbmZlcmVuY2UudjEuVXNhZ2USDwoHY3JlYXRlZBgGIAEoAxIPCgdiYWNrZW5kGAcgASgJEi8KCnRvb2xfY2FsbHMYCCADKAsyGy5tZXNoLmluZmVyZW5jZS52MS5Ub29sQ2FsbCJWChtTdHJlYW1DaGF0Q29tcGxldGlvblJlcXVlc3QSNwoGcGFyYW1zGAEgASgLMicubWVzaC5pbmZlcmVuY2UudjEuQ2hhdENvbXBsZXRpb25QYXJhbXMirwEKHFN0cmVhbUNoYXRDb21wbGV0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSDQoFZGVsdGEYAiABKAkSFQoNZmluaXNoX3JlYXNvbhgDIAEoCRInCgV1c2FnZRgEIAEoCzIYLm1lc2guaW5mZXJlbmNlLnYxLlVzYWdlEjQKCnRvb2xfY2FsbHMYBSADKAsyIC5tZXNoLmluZmVyZW5jZS52MS5Ub29sQ2FsbERlbHRhIhMKEUxpc3RNb2RlbHNSZXF1ZXN0Ij4KEkxpc3RNb2RlbHNSZXNwb25zZRIoCgZtb2RlbHMYASADKAsyGC5tZXNoLmluZmVyZW5jZS52MS5Nb2RlbCJOCgVNb2RlbBIKCgJpZBgBIAEoCRIPCgdjcmVhdGVkGAIgASgDEhAKCG93bmVkX2J5GAMgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAQgASgNIk4KDEVtYmVkUmVxdWVzdBINCgVtb2RlbBgBIAEoCRINCgVpbnB1dBgCIAMoCRISCgpkaW1lbnNpb25zGAMgASgNEgwKBHVzZXIYBCABKAkiGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiJkCg1FbWJlZFJlc3BvbnNlEioKBGRhdGEYASADKAsyHC5tZXNoLmluZmVyZW5jZS52MS5FbWJlZGRpbmcSJwoFdXNhZ2UYAiABKAsyGC5tZXNoLmluZmVyZW5jZS52MS5Vc2FnZTKtAwoQSW5mZXJlbmNlU2VydmljZRJ3ChRDcmVhdGVDaGF0Q29tcGxldGlvbhIuLm1lc2guaW5mZXJlbmNlLnYxLkNyZWF0ZUNoYXRDb21wbGV0aW9uUmVxdWVzdBovLm1lc2guaW5mZXJlbmNlLnYxLkNyZWF0ZUNoYXRDb21wbGV0aW9uUmVzcG9uc2USeQoUU3RyZWFtQ2hhdENvbXBsZXRpb24SLi5tZXNoLmluZmVyZW5jZS52MS5TdHJlYW1DaGF0Q29tcGxldGlvblJlcXVlc3QaLy5tZXNoLmluZmVyZW5jZS52MS5TdHJlYW1DaGF0Q29tcGxldGlvblJlc3BvbnNlMAESWQoKTGlzdE1vZGVscxIkLm1lc2guaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiUubWVzaC5pbmZlcmVuY2UudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEkoKBUVtYmVkEh8ubWVzaC5pbmZlcmVuY2UudjEuRW1iZWRSZXF1ZXN0GiAubWVzaC5pbmZlcmVuY2UudjEuRW1iZWRSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CiFtZXNoL2luZmVyZW5jZS92MS9pbmZlcmVuY2UucHJvdG8SEW1lc2guaW5mZXJlbmNlLnYxIm8KB01lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEi8KCnRvb2xfY2FsbHMYAyADKAsyGy5tZXNoLmluZmVyZW5jZS52MS5Ub29sQ2FsbBIUCgx0b29sX2NhbGxfaWQYBCABKAkiNwoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkiSgoMRnVuY3Rpb25Ub29sEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkilAUKFENoYXRDb21wbGV0aW9uUGFyYW1zEg0KBW1vZGVsGAEgASgJEiwKCG1lc3NhZ2VzGAIgAygLMhoubWVzaC5pbmZlcmVuY2UudjEuTWVzc2FnZRIXCgptYXhfdG9rZW5zGAMgASgNSACIAQESGAoLdGVtcGVyYXR1cmUYBCABKAJIAYgBARISCgV0b3BfcBgFIAEoAkgCiAEBEhIKBXRvcF9rGAYgASgFSAOIAQESEgoFbWluX3AYByABKAJIBIgBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYCCABKAJIBYgBARIeChFmcmVxdWVuY3lfcGVuYWx0eRgJIAEoAkgGiAEBEh0KEHByZXNlbmNlX3BlbmFsdHkYCiABKAJIB4gBARIRCgRzZWVkGAsgASgNSAiIAQESDAoEc3RvcBgMIAMoCRIMCgR1c2VyGA0gASgJEhIKCmlnbm9yZV9lb3MYDiABKAgSLgoFdG9vbHMYDyADKAsyHy5tZXNoLmluZmVyZW5jZS52MS5GdW5jdGlvblRvb2wSEwoLdG9vbF9jaG9pY2UYECABKAkSIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgRIAEoCEgJiAEBEhAKCGxvZ3Byb2JzGBIgASgIEhQKDHRvcF9sb2dwcm9icxgTIAEoDUINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQggKBl90b3Bfa0IICgZfbWluX3BCFQoTX3JlcGV0aXRpb25fcGVuYWx0eUIUChJfZnJlcXVlbmN5X3BlbmFsdHlCEwoRX3ByZXNlbmNlX3BlbmFsdHlCBwoFX3NlZWRCFgoUX3BhcmFsbGVsX3Rvb2xfY2FsbHMicgoMVG9rZW5Mb2dwcm9iEg0KBXRva2VuGAEgASgJEg8KB2xvZ3Byb2IYAiABKAESDQoFYnl0ZXMYAyABKAwSMwoMdG9wX2xvZ3Byb2JzGAQgAygLMh0ubWVzaC5pbmZlcmVuY2UudjEuVG9wTG9ncHJvYiI7CgpUb3BMb2dwcm9iEg0KBXRva2VuGAEgASgJEg8KB2xvZ3Byb2IYAiABKAESDQoFYnl0ZXMYAyABKAwiTwoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIUCgx0b3RhbF90b2tlbnMYAyABKA0iVgobQ3JlYXRlQ2hhdENvbXBsZXRpb25SZXF1ZXN0EjcKBnBhcmFtcxgBIAEoCzInLm1lc2guaW5mZXJlbmNlLnYxLkNoYXRDb21wbGV0aW9uUGFyYW1zIpACChxDcmVhdGVDaGF0Q29tcGxldGlvblJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSFQoNZmluaXNoX3JlYXNvbhgEIAEoCRInCgV1c2FnZRgFIAEoCzIYLm1lc2guaW5mZXJlbmNlLnYxLlVzYWdlEg8KB2NyZWF0ZWQYBiABKAMSDwoHYmFja2VuZBgHIAEoCRIvCgp0b29sX2NhbGxzGAggAygLMhsubWVzaC5pbmZlcmVuY2UudjEuVG9vbENhbGwSMQoIbG9ncHJvYnMYCSADKAsyHy5tZXNoLmluZmVyZW5jZS52MS5Ub2tlbkxvZ3Byb2IiVgobU3RyZWFtQ2hhdENvbXBsZXRpb25SZXF1ZXN0EjcKBnBhcmFtcxgBIAEoCzInLm1lc2guaW5mZXJlbmNlLnYxLkNoYXRDb21wbGV0aW9uUGFyYW1zIuIBChxTdHJlYW1DaGF0Q29tcGxldGlvblJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBWRlbHRhGAIgASgJEhUKDWZpbmlzaF9yZWFzb24YAyABKAkSJwoFdXNhZ2UYBCABKAsyGC5tZXNoLmluZmVyZW5jZS52MS5Vc2FnZRI0Cgp0b29sX2NhbGxzGAUgAygLMiAubWVzaC5pbmZlcmVuY2UudjEuVG9vbENhbGxEZWx0YRIxCghsb2dwcm9icxgGIAMoCzIfLm1lc2guaW5mZXJlbmNlLnYxLlRva2VuTG9ncHJvYiITChFMaXN0TW9kZWxzUmVxdWVzdCI+ChJMaXN0TW9kZWxzUmVzcG9uc2USKAoGbW9kZWxzGAEgAygLMhgubWVzaC5pbmZlcmVuY2UudjEuTW9kZWwiTgoFTW9kZWwSCgoCaWQYASABKAkSDwoHY3JlYXRlZBgCIAEoAxIQCghvd25lZF9ieRgDIAEoCRIWCg5jb250ZXh0X2xlbmd0aBgEIAEoDSJOCgxFbWJlZFJlcXVlc3QSDQoFbW9kZWwYASABKAkSDQoFaW5wdXQYAiADKAkSEgoKZGltZW5zaW9ucxgDIAEoDRIMCgR1c2VyGAQgASgJIhsKCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAIiZAoNRW1iZWRSZXNwb25zZRIqCgRkYXRhGAEgAygLMhwubWVzaC5pbmZlcmVuY2UudjEuRW1iZWRkaW5nEicKBXVzYWdlGAIgASgLMhgubWVzaC5pbmZlcmVuY2UudjEuVXNhZ2UyrQMKEEluZmVyZW5jZVNlcnZpY2USdwoUQ3JlYXRlQ2hhdENvbXBsZXRpb24SLi5tZXNoLmluZmVyZW5jZS52MS5DcmVhdGVDaGF0Q29tcGxldGlvblJlcXVlc3QaLy5tZXNoLmluZmVyZW5jZS52MS5DcmVhdGVDaGF0Q29tcGxldGlvblJlc3BvbnNlEnkKFFN0cmVhbUNoYXRDb21wbGV0aW9uEi4ubWVzaC5pbmZlcmVuY2UudjEuU3RyZWFtQ2hhdENvbXBsZXRpb25SZXF1ZXN0Gi8ubWVzaC5pbmZlcmVuY2UudjEuU3RyZWFtQ2hhdENvbXBsZXRpb25SZXNwb25zZTABElkKCkxpc3RNb2RlbHMSJC5tZXNoLmluZmVyZW5jZS52MS5MaXN0TW9kZWxzUmVxdWVzdBolLm1lc2guaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJKCgVFbWJlZBIfLm1lc2guaW5mZXJlbmNlLnYxLkVtYmVkUmVxdWVzdBogLm1lc2guaW5mZXJlbmNlLnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message mesh.inference.v1.Message
@@ -234,6 +234,19 @@ export type ChatCompletionParams = Message$1<"mesh.inference.v1.ChatCompletionPa
    * @generated from field: optional bool parallel_tool_calls = 17;
    */
   parallelToolCalls?: boolean | undefined;
+
+  /**
+   * Log probabilities of the output tokens (OpenAI `logprobs`), with
+   * `top_logprobs` (0..20) alternatives each.
+   *
+   * @generated from field: bool logprobs = 18;
+   */
+  logprobs: boolean;
+
+  /**
+   * @generated from field: uint32 top_logprobs = 19;
+   */
+  topLogprobs: number;
 };
 
 /**
@@ -242,6 +255,70 @@ export type ChatCompletionParams = Message$1<"mesh.inference.v1.ChatCompletionPa
  */
 export const ChatCompletionParamsSchema: GenMessage<ChatCompletionParams> = /*@__PURE__*/
   messageDesc(file_mesh_inference_v1_inference, 4);
+
+/**
+ * TokenLogprob is one output token's log probability (as OpenAI's
+ * `logprobs.content[]`): the entries spell the output text.
+ *
+ * @generated from message mesh.inference.v1.TokenLogprob
+ */
+export type TokenLogprob = Message$1<"mesh.inference.v1.TokenLogprob"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * @generated from field: bytes bytes = 3;
+   */
+  bytes: Uint8Array;
+
+  /**
+   * @generated from field: repeated mesh.inference.v1.TopLogprob top_logprobs = 4;
+   */
+  topLogprobs: TopLogprob[];
+};
+
+/**
+ * Describes the message mesh.inference.v1.TokenLogprob.
+ * Use `create(TokenLogprobSchema)` to create a new message.
+ */
+export const TokenLogprobSchema: GenMessage<TokenLogprob> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 5);
+
+/**
+ * TopLogprob is one of the most likely tokens at a position.
+ *
+ * @generated from message mesh.inference.v1.TopLogprob
+ */
+export type TopLogprob = Message$1<"mesh.inference.v1.TopLogprob"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * @generated from field: bytes bytes = 3;
+   */
+  bytes: Uint8Array;
+};
+
+/**
+ * Describes the message mesh.inference.v1.TopLogprob.
+ * Use `create(TopLogprobSchema)` to create a new message.
+ */
+export const TopLogprobSchema: GenMessage<TopLogprob> = /*@__PURE__*/
+  messageDesc(file_mesh_inference_v1_inference, 6);
 
 /**
  * @generated from message mesh.inference.v1.Usage
@@ -268,7 +345,7 @@ export type Usage = Message$1<"mesh.inference.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 5);
+  messageDesc(file_mesh_inference_v1_inference, 7);
 
 /**
  * @generated from message mesh.inference.v1.CreateChatCompletionRequest
@@ -285,7 +362,7 @@ export type CreateChatCompletionRequest = Message$1<"mesh.inference.v1.CreateCha
  * Use `create(CreateChatCompletionRequestSchema)` to create a new message.
  */
 export const CreateChatCompletionRequestSchema: GenMessage<CreateChatCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 6);
+  messageDesc(file_mesh_inference_v1_inference, 8);
 
 /**
  * @generated from message mesh.inference.v1.CreateChatCompletionResponse
@@ -332,6 +409,13 @@ export type CreateChatCompletionResponse = Message$1<"mesh.inference.v1.CreateCh
    * @generated from field: repeated mesh.inference.v1.ToolCall tool_calls = 8;
    */
   toolCalls: ToolCall[];
+
+  /**
+   * With `params.logprobs`: one entry per output token.
+   *
+   * @generated from field: repeated mesh.inference.v1.TokenLogprob logprobs = 9;
+   */
+  logprobs: TokenLogprob[];
 };
 
 /**
@@ -339,7 +423,7 @@ export type CreateChatCompletionResponse = Message$1<"mesh.inference.v1.CreateCh
  * Use `create(CreateChatCompletionResponseSchema)` to create a new message.
  */
 export const CreateChatCompletionResponseSchema: GenMessage<CreateChatCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 7);
+  messageDesc(file_mesh_inference_v1_inference, 9);
 
 /**
  * @generated from message mesh.inference.v1.StreamChatCompletionRequest
@@ -356,7 +440,7 @@ export type StreamChatCompletionRequest = Message$1<"mesh.inference.v1.StreamCha
  * Use `create(StreamChatCompletionRequestSchema)` to create a new message.
  */
 export const StreamChatCompletionRequestSchema: GenMessage<StreamChatCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 8);
+  messageDesc(file_mesh_inference_v1_inference, 10);
 
 /**
  * @generated from message mesh.inference.v1.StreamChatCompletionResponse
@@ -388,6 +472,13 @@ export type StreamChatCompletionResponse = Message$1<"mesh.inference.v1.StreamCh
    * @generated from field: repeated mesh.inference.v1.ToolCallDelta tool_calls = 5;
    */
   toolCalls: ToolCallDelta[];
+
+  /**
+   * With `params.logprobs`: the entries of the tokens of `delta`.
+   *
+   * @generated from field: repeated mesh.inference.v1.TokenLogprob logprobs = 6;
+   */
+  logprobs: TokenLogprob[];
 };
 
 /**
@@ -395,7 +486,7 @@ export type StreamChatCompletionResponse = Message$1<"mesh.inference.v1.StreamCh
  * Use `create(StreamChatCompletionResponseSchema)` to create a new message.
  */
 export const StreamChatCompletionResponseSchema: GenMessage<StreamChatCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 9);
+  messageDesc(file_mesh_inference_v1_inference, 11);
 
 /**
  * @generated from message mesh.inference.v1.ListModelsRequest
@@ -408,7 +499,7 @@ export type ListModelsRequest = Message$1<"mesh.inference.v1.ListModelsRequest">
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 10);
+  messageDesc(file_mesh_inference_v1_inference, 12);
 
 /**
  * @generated from message mesh.inference.v1.ListModelsResponse
@@ -425,7 +516,7 @@ export type ListModelsResponse = Message$1<"mesh.inference.v1.ListModelsResponse
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 11);
+  messageDesc(file_mesh_inference_v1_inference, 13);
 
 /**
  * @generated from message mesh.inference.v1.Model
@@ -457,7 +548,7 @@ export type Model = Message$1<"mesh.inference.v1.Model"> & {
  * Use `create(ModelSchema)` to create a new message.
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 12);
+  messageDesc(file_mesh_inference_v1_inference, 14);
 
 /**
  * @generated from message mesh.inference.v1.EmbedRequest
@@ -491,7 +582,7 @@ export type EmbedRequest = Message$1<"mesh.inference.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 13);
+  messageDesc(file_mesh_inference_v1_inference, 15);
 
 /**
  * @generated from message mesh.inference.v1.Embedding
@@ -508,7 +599,7 @@ export type Embedding = Message$1<"mesh.inference.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 14);
+  messageDesc(file_mesh_inference_v1_inference, 16);
 
 /**
  * @generated from message mesh.inference.v1.EmbedResponse
@@ -530,7 +621,7 @@ export type EmbedResponse = Message$1<"mesh.inference.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_inference_v1_inference, 15);
+  messageDesc(file_mesh_inference_v1_inference, 17);
 
 /**
  * InferenceService is the public API for internal services: the same models,

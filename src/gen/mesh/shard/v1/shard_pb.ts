@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/shard/v1/shard.proto.
  */
 export const file_mesh_shard_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIucCCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJQggKBl90b3BfcEIICgZfdG9wX2tCCAoGX21pbl9wQhUKE19yZXBldGl0aW9uX3BlbmFsdHlCBwoFX3NlZWQifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki6QEKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyLzAQoQR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YSIQCg5HZXRJbmZvUmVxdWVzdCJ7Cg9HZXRJbmZvUmVzcG9uc2USDgoGZW5naW5lGAEgASgJEg0KBW1vZGVsGAIgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAMgASgNEhUKDW1heF9zZXF1ZW5jZXMYBCABKA0SGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIisKEFdhdGNoTG9hZFJlcXVlc3QSFwoPbWluX2ludGVydmFsX21zGAEgASgNImAKEVdhdGNoTG9hZFJlc3BvbnNlEg8KB3J1bm5pbmcYASABKA0SDgoGcXVldWVkGAIgASgNEhIKCmZyZWVfc2xvdHMYAyABKA0SFgoOa3ZfY2FjaGVfdXNhZ2UYBCABKAEiLQoKRW1iZWRJbnB1dBIMCgR0ZXh0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDSJwCgxFbWJlZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIpCgZpbnB1dHMYAyADKAsyGS5tZXNoLnNoYXJkLnYxLkVtYmVkSW5wdXQSEgoKZGltZW5zaW9ucxgEIAEoDSIbCglFbWJlZGRpbmcSDgoGdmFsdWVzGAEgAygCIlQKDUVtYmVkUmVzcG9uc2USLAoKZW1iZWRkaW5ncxgBIAMoCzIYLm1lc2guc2hhcmQudjEuRW1iZWRkaW5nEhUKDXByb21wdF90b2tlbnMYAiABKA0qmgEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIbChdGSU5JU0hfUkVBU09OX0NBTkNFTExFRBADEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAEMr0CCgxTaGFyZFNlcnZpY2USTQoIR2VuZXJhdGUSHi5tZXNoLnNoYXJkLnYxLkdlbmVyYXRlUmVxdWVzdBofLm1lc2guc2hhcmQudjEuR2VuZXJhdGVSZXNwb25zZTABEkgKB0dldEluZm8SHS5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXF1ZXN0Gh4ubWVzaC5zaGFyZC52MS5HZXRJbmZvUmVzcG9uc2USUAoJV2F0Y2hMb2FkEh8ubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXF1ZXN0GiAubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXNwb25zZTABEkIKBUVtYmVkEhsubWVzaC5zaGFyZC52MS5FbWJlZFJlcXVlc3QaHC5tZXNoLnNoYXJkLnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIo8DCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJEhAKCGxvZ3Byb2JzGA4gASgIEhQKDHRvcF9sb2dwcm9icxgPIAEoDUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QgcKBV9zZWVkIm4KDFRva2VuTG9ncHJvYhINCgV0b2tlbhgBIAEoCRIPCgdsb2dwcm9iGAIgASgBEg0KBWJ5dGVzGAMgASgMEi8KDHRvcF9sb2dwcm9icxgEIAMoCzIZLm1lc2guc2hhcmQudjEuVG9wTG9ncHJvYiI7CgpUb3BMb2dwcm9iEg0KBXRva2VuGAEgASgJEg8KB2xvZ3Byb2IYAiABKAESDQoFYnl0ZXMYAyABKAwifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki6QEKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyKiAgoQR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YRItCghsb2dwcm9icxgJIAMoCzIbLm1lc2guc2hhcmQudjEuVG9rZW5Mb2dwcm9iIhAKDkdldEluZm9SZXF1ZXN0InsKD0dldEluZm9SZXNwb25zZRIOCgZlbmdpbmUYASABKAkSDQoFbW9kZWwYAiABKAkSFgoOY29udGV4dF9sZW5ndGgYAyABKA0SFQoNbWF4X3NlcXVlbmNlcxgEIAEoDRIaChJzeXN0ZW1fZmluZ2VycHJpbnQYBSABKAkiKwoQV2F0Y2hMb2FkUmVxdWVzdBIXCg9taW5faW50ZXJ2YWxfbXMYASABKA0iYAoRV2F0Y2hMb2FkUmVzcG9uc2USDwoHcnVubmluZxgBIAEoDRIOCgZxdWV1ZWQYAiABKA0SEgoKZnJlZV9zbG90cxgDIAEoDRIWCg5rdl9jYWNoZV91c2FnZRgEIAEoASItCgpFbWJlZElucHV0EgwKBHRleHQYASABKAkSEQoJdG9rZW5faWRzGAIgAygNInAKDEVtYmVkUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEikKBmlucHV0cxgDIAMoCzIZLm1lc2guc2hhcmQudjEuRW1iZWRJbnB1dBISCgpkaW1lbnNpb25zGAQgASgNIhsKCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAIiVAoNRW1iZWRSZXNwb25zZRIsCgplbWJlZGRpbmdzGAEgAygLMhgubWVzaC5zaGFyZC52MS5FbWJlZGRpbmcSFQoNcHJvbXB0X3Rva2VucxgCIAEoDSqaAQoMRmluaXNoUmVhc29uEh0KGUZJTklTSF9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJGSU5JU0hfUkVBU09OX1NUT1AQARIYChRGSU5JU0hfUkVBU09OX0xFTkdUSBACEhsKF0ZJTklTSF9SRUFTT05fQ0FOQ0VMTEVEEAMSHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAQyvQIKDFNoYXJkU2VydmljZRJNCghHZW5lcmF0ZRIeLm1lc2guc2hhcmQudjEuR2VuZXJhdGVSZXF1ZXN0Gh8ubWVzaC5zaGFyZC52MS5HZW5lcmF0ZVJlc3BvbnNlMAESSAoHR2V0SW5mbxIdLm1lc2guc2hhcmQudjEuR2V0SW5mb1JlcXVlc3QaHi5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXNwb25zZRJQCglXYXRjaExvYWQSHy5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlcXVlc3QaIC5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlc3BvbnNlMAESQgoFRW1iZWQSGy5tZXNoLnNoYXJkLnYxLkVtYmVkUmVxdWVzdBocLm1lc2guc2hhcmQudjEuRW1iZWRSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * SamplingParams are the sampling settings of one sequence. Unset optional
@@ -92,6 +92,20 @@ export type SamplingParams = Message<"mesh.shard.v1.SamplingParams"> & {
    * @generated from field: string json_schema = 13;
    */
   jsonSchema: string;
+
+  /**
+   * Report the log probability of each generated token (OpenAI `logprobs`),
+   * and this many of the most likely alternatives with each (0..20).
+   * Computed only when asked.
+   *
+   * @generated from field: bool logprobs = 14;
+   */
+  logprobs: boolean;
+
+  /**
+   * @generated from field: uint32 top_logprobs = 15;
+   */
+  topLogprobs: number;
 };
 
 /**
@@ -100,6 +114,81 @@ export type SamplingParams = Message<"mesh.shard.v1.SamplingParams"> & {
  */
 export const SamplingParamsSchema: GenMessage<SamplingParams> = /*@__PURE__*/
   messageDesc(file_mesh_shard_v1_shard, 0);
+
+/**
+ * TokenLogprob is one generated token's log probability under the engine's
+ * sampling distribution (llama.cpp: after penalties, grammar, top-k/top-p/
+ * min-p and temperature; see docs/api.md), with the most likely alternatives.
+ *
+ * @generated from message mesh.shard.v1.TokenLogprob
+ */
+export type TokenLogprob = Message<"mesh.shard.v1.TokenLogprob"> & {
+  /**
+   * The token's text as it shows in the output, so that the entries of a
+   * stream spell its text: "" for a token whose character is completed by a
+   * later token; cut to what was shown when a stop sequence ends inside it.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Natural log of the probability; -9999 stands for zero.
+   *
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * The token's own UTF-8 bytes.
+   *
+   * @generated from field: bytes bytes = 3;
+   */
+  bytes: Uint8Array;
+
+  /**
+   * The most likely tokens at this position, most likely first.
+   *
+   * @generated from field: repeated mesh.shard.v1.TopLogprob top_logprobs = 4;
+   */
+  topLogprobs: TopLogprob[];
+};
+
+/**
+ * Describes the message mesh.shard.v1.TokenLogprob.
+ * Use `create(TokenLogprobSchema)` to create a new message.
+ */
+export const TokenLogprobSchema: GenMessage<TokenLogprob> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 1);
+
+/**
+ * TopLogprob is one alternative at a position: its text, log probability and bytes.
+ *
+ * @generated from message mesh.shard.v1.TopLogprob
+ */
+export type TopLogprob = Message<"mesh.shard.v1.TopLogprob"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * @generated from field: bytes bytes = 3;
+   */
+  bytes: Uint8Array;
+};
+
+/**
+ * Describes the message mesh.shard.v1.TopLogprob.
+ * Use `create(TopLogprobSchema)` to create a new message.
+ */
+export const TopLogprobSchema: GenMessage<TopLogprob> = /*@__PURE__*/
+  messageDesc(file_mesh_shard_v1_shard, 2);
 
 /**
  * ChatMessage is one message of a conversation.
@@ -144,7 +233,7 @@ export type ChatMessage = Message<"mesh.shard.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 1);
+  messageDesc(file_mesh_shard_v1_shard, 3);
 
 /**
  * ToolCall is one function call an assistant made.
@@ -175,7 +264,7 @@ export type ToolCall = Message<"mesh.shard.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 2);
+  messageDesc(file_mesh_shard_v1_shard, 4);
 
 /**
  * ToolDefinition is one function the model may call (OpenAI `tools[].function`).
@@ -211,7 +300,7 @@ export type ToolDefinition = Message<"mesh.shard.v1.ToolDefinition"> & {
  * Use `create(ToolDefinitionSchema)` to create a new message.
  */
 export const ToolDefinitionSchema: GenMessage<ToolDefinition> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 3);
+  messageDesc(file_mesh_shard_v1_shard, 5);
 
 /**
  * ToolSettings are the tools of one request and how the model may use them.
@@ -250,7 +339,7 @@ export type ToolSettings = Message<"mesh.shard.v1.ToolSettings"> & {
  * Use `create(ToolSettingsSchema)` to create a new message.
  */
 export const ToolSettingsSchema: GenMessage<ToolSettings> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 4);
+  messageDesc(file_mesh_shard_v1_shard, 6);
 
 /**
  * ToolCallDelta is a streamed piece of a tool call: the first one of a call
@@ -285,7 +374,7 @@ export type ToolCallDelta = Message<"mesh.shard.v1.ToolCallDelta"> & {
  * Use `create(ToolCallDeltaSchema)` to create a new message.
  */
 export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 5);
+  messageDesc(file_mesh_shard_v1_shard, 7);
 
 /**
  * @generated from message mesh.shard.v1.GenerateRequest
@@ -344,7 +433,7 @@ export type GenerateRequest = Message<"mesh.shard.v1.GenerateRequest"> & {
  * Use `create(GenerateRequestSchema)` to create a new message.
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 6);
+  messageDesc(file_mesh_shard_v1_shard, 8);
 
 /**
  * @generated from message mesh.shard.v1.GenerateResponse
@@ -404,6 +493,13 @@ export type GenerateResponse = Message<"mesh.shard.v1.GenerateResponse"> & {
    * @generated from field: repeated mesh.shard.v1.ToolCallDelta tool_calls = 8;
    */
   toolCalls: ToolCallDelta[];
+
+  /**
+   * With `sampling.logprobs`: one entry per token of `text`, in order.
+   *
+   * @generated from field: repeated mesh.shard.v1.TokenLogprob logprobs = 9;
+   */
+  logprobs: TokenLogprob[];
 };
 
 /**
@@ -411,7 +507,7 @@ export type GenerateResponse = Message<"mesh.shard.v1.GenerateResponse"> & {
  * Use `create(GenerateResponseSchema)` to create a new message.
  */
 export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 7);
+  messageDesc(file_mesh_shard_v1_shard, 9);
 
 /**
  * @generated from message mesh.shard.v1.GetInfoRequest
@@ -424,7 +520,7 @@ export type GetInfoRequest = Message<"mesh.shard.v1.GetInfoRequest"> & {
  * Use `create(GetInfoRequestSchema)` to create a new message.
  */
 export const GetInfoRequestSchema: GenMessage<GetInfoRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 8);
+  messageDesc(file_mesh_shard_v1_shard, 10);
 
 /**
  * @generated from message mesh.shard.v1.GetInfoResponse
@@ -463,7 +559,7 @@ export type GetInfoResponse = Message<"mesh.shard.v1.GetInfoResponse"> & {
  * Use `create(GetInfoResponseSchema)` to create a new message.
  */
 export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 9);
+  messageDesc(file_mesh_shard_v1_shard, 11);
 
 /**
  * @generated from message mesh.shard.v1.WatchLoadRequest
@@ -480,7 +576,7 @@ export type WatchLoadRequest = Message<"mesh.shard.v1.WatchLoadRequest"> & {
  * Use `create(WatchLoadRequestSchema)` to create a new message.
  */
 export const WatchLoadRequestSchema: GenMessage<WatchLoadRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 10);
+  messageDesc(file_mesh_shard_v1_shard, 12);
 
 /**
  * @generated from message mesh.shard.v1.WatchLoadResponse
@@ -520,7 +616,7 @@ export type WatchLoadResponse = Message<"mesh.shard.v1.WatchLoadResponse"> & {
  * Use `create(WatchLoadResponseSchema)` to create a new message.
  */
 export const WatchLoadResponseSchema: GenMessage<WatchLoadResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 11);
+  messageDesc(file_mesh_shard_v1_shard, 13);
 
 /**
  * EmbedInput is one text to embed, or its token ids (when `text` is empty).
@@ -544,7 +640,7 @@ export type EmbedInput = Message<"mesh.shard.v1.EmbedInput"> & {
  * Use `create(EmbedInputSchema)` to create a new message.
  */
 export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 12);
+  messageDesc(file_mesh_shard_v1_shard, 14);
 
 /**
  * @generated from message mesh.shard.v1.EmbedRequest
@@ -578,7 +674,7 @@ export type EmbedRequest = Message<"mesh.shard.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 13);
+  messageDesc(file_mesh_shard_v1_shard, 15);
 
 /**
  * Embedding is one vector, in input order.
@@ -597,7 +693,7 @@ export type Embedding = Message<"mesh.shard.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 14);
+  messageDesc(file_mesh_shard_v1_shard, 16);
 
 /**
  * @generated from message mesh.shard.v1.EmbedResponse
@@ -621,7 +717,7 @@ export type EmbedResponse = Message<"mesh.shard.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 15);
+  messageDesc(file_mesh_shard_v1_shard, 17);
 
 /**
  * FinishReason says why a sequence ended.
