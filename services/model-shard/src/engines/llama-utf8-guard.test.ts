@@ -5,7 +5,8 @@ import { getLlama, LlamaLogLevel, TokenBias } from "node-llama-cpp";
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../../lib/gguf/tiny-model.js";
-import { bannedBytes, nextPending, Utf8Guard, Utf8Guards, utf8Vocabulary, vocabularySize } from "./llama-utf8-guard.js";
+import { TokenPieces } from "./llama-logprobs.js";
+import { nextPending, Utf8Guard, Utf8Guards, utf8Vocabulary, vocabularySize } from "./llama-utf8-guard.js";
 import type { Utf8Vocabulary } from "./llama-utf8-guard.js";
 
 const NONE = { remain: 0, lo: 0x80, hi: 0xbf };
@@ -42,12 +43,23 @@ describe("nextPending (RFC 3629's well-formed byte sequences)", () => {
   });
 });
 
-describe("the guard on the tiny model's byte tokens", () => {
+describe("the guard on the tiny model's vocabulary", () => {
   let model: LlamaModel;
   let vocabulary: Utf8Vocabulary;
+  let pieces: TokenPieces;
   let dir: string;
-  /** The tiny vocabulary's byte token for a byte (`<0xNN>`, ids 3…258). */
-  const byteToken = (b: number) => [...vocabulary.bytes].find(([, v]) => v === b)?.[0];
+  /** The tiny vocabulary's byte token `<0xNN>`. */
+  const byteToken = (b: number): Token => {
+    for (let t = 0; t < vocabulary.size; t++) if (pieces.bytes(t as Token).length === 1 && pieces.bytes(t as Token)[0] === b && model.getTokenAttributes(t as Token).byte) return t as Token;
+    throw new Error(`no byte token ${b.toString(16)}`);
+  };
+  /** The state index after `bytes` from no character pending. */
+  const stateAfter = (...bytes: number[]): number => {
+    const guard = new Utf8Guard(vocabulary, () => new TokenBias(model.tokenizer));
+    for (const b of bytes) guard.push(byteToken(b));
+    return guard.state;
+  };
+  const bannedAfter = (...bytes: number[]) => new Set(vocabulary.banned[stateAfter(...bytes)]);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "utf8-guard-"));
@@ -55,64 +67,45 @@ describe("the guard on the tiny model's byte tokens", () => {
     await writeTinyModel(modelPath);
     const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error, progressLogs: false });
     model = await llama.loadModel({ modelPath });
-    vocabulary = utf8Vocabulary(model, vocabularySize(model));
+    pieces = new TokenPieces(model);
+    vocabulary = utf8Vocabulary((t) => pieces.bytes(t), vocabularySize(model));
   });
   afterAll(async () => {
     await model?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("finds every byte token that valid UTF-8 uses, and leaves the others unknown (banned)", () => {
-    const found = new Set(vocabulary.bytes.values());
-    for (let b = 0x80; b <= 0xbf; b++) expect(found.has(b), `continuation ${b.toString(16)}`).toBe(true);
-    for (let b = 0xc2; b <= 0xf4; b++) expect(found.has(b), `lead ${b.toString(16)}`).toBe(true);
-    for (const b of [0xc0, 0xc1, 0xf5, 0xf8, 0xff]) expect(found.has(b)).toBe(false);
-    // C0, C1 and F5–FF: 13 byte tokens no valid UTF-8 contains, each on its own not text.
-    expect(vocabulary.unknown).toHaveLength(13);
-    for (const t of vocabulary.unknown) expect(model.detokenize([t])).toBe("\uFFFD");
+  it("bans, with nothing pending, the byte tokens no valid UTF-8 starts with, and nothing else", () => {
+    const banned = bannedAfter();
+    for (const b of [0x80, 0xbf, 0xc0, 0xc1, 0xf5, 0xf8, 0xff]) expect(banned.has(byteToken(b)), b.toString(16)).toBe(true);
+    for (const b of [0x41, 0xc2, 0xc3, 0xe0, 0xed, 0xf0, 0xf4]) expect(banned.has(byteToken(b)), b.toString(16)).toBe(false);
+    // 64 continuation bytes, C0, C1 and F5–FF: 77 byte tokens; every text piece is allowed.
+    expect(banned.size).toBe(77);
+    expect([...banned].every((t) => model.getTokenAttributes(t).byte)).toBe(true);
   });
 
   it("bans, after each lead byte, the continuation bytes that would make the sequence invalid", () => {
-    const bans = (lead: number) => new Set(bannedBytes(vocabulary, nextPending(NONE, lead)!).map((t) => vocabulary.bytes.get(t)));
-    expect(bans(0xe0).has(0x9f)).toBe(true);
-    expect(bans(0xe0).has(0xa0)).toBe(false);
-    expect(bans(0xed).has(0xa0)).toBe(true);
-    expect(bans(0xed).has(0x9f)).toBe(false);
-    expect(bans(0xf0).has(0x8f)).toBe(true);
-    expect(bans(0xf4).has(0x90)).toBe(true);
-    expect(bans(0xc3).has(0xc3)).toBe(true); // a lead where a continuation is due
-    expect(new Set(bannedBytes(vocabulary, NONE).map((t) => vocabulary.bytes.get(t))).has(0xa9)).toBe(true); // a continuation with no lead
+    expect(bannedAfter(0xe0).has(byteToken(0x9f))).toBe(true);
+    expect(bannedAfter(0xe0).has(byteToken(0xa0))).toBe(false);
+    expect(bannedAfter(0xed).has(byteToken(0xa0))).toBe(true);
+    expect(bannedAfter(0xed).has(byteToken(0x9f))).toBe(false);
+    expect(bannedAfter(0xf0).has(byteToken(0x8f))).toBe(true);
+    expect(bannedAfter(0xf4).has(byteToken(0x90))).toBe(true);
+    expect(bannedAfter(0xc3).has(byteToken(0xa9))).toBe(false);
+    // A token that is not a continuation byte is left to the grammar (llama.cpp refuses it there itself): no ban.
+    expect(bannedAfter(0xc3).has(byteToken(0x41))).toBe(false);
   });
 
-  it("asks for the bias of the state the pushed tokens left, one TokenBias kept per state", () => {
-    let asked: Parameters<typeof bannedBytes>[1] = NONE;
-    const guard = new Utf8Guard(vocabulary, (state) => {
-      asked = state;
-      return new TokenBias(model.tokenizer);
-    });
-    const banned = () => {
-      guard.bias();
-      return new Set([...vocabulary.unknown, ...bannedBytes(vocabulary, asked)]);
-    };
-    expect(banned().has(vocabulary.unknown[0]!)).toBe(true);
-    expect(banned().has(byteToken(0xa0)!)).toBe(true);
-    guard.push(byteToken(0xe0)! as Token);
-    expect(banned().has(byteToken(0x9f)!)).toBe(true);
-    expect(banned().has(byteToken(0xa0)!)).toBe(false);
-    guard.push(byteToken(0xa0)! as Token);
-    guard.push(byteToken(0x80)! as Token); // U+0800 complete
-    expect(banned().has(byteToken(0xa0)!)).toBe(true);
-    expect(banned().has(byteToken(0xe0)!)).toBe(false);
-    guard.push(byteToken(0xc3)! as Token);
-    guard.push(model.tokenize("a")[0]!); // text (the grammar refuses it here; forced, it resets the state)
-    guard.bias();
-    expect(asked).toEqual(NONE);
-
+  it("follows the tokens pushed, and gives one TokenBias per state", () => {
+    expect(stateAfter(0xe0, 0xa0)).not.toBe(0);
+    expect(stateAfter(0xe0, 0xa0, 0x80)).toBe(0); // U+0800 complete
+    expect(stateAfter(0xf0, 0x9f, 0x98, 0x80)).toBe(0); // 😀
+    expect(stateAfter(0xc0)).toBe(0); // a banned token forced anyway: back to a clean state
     const guards = new Utf8Guards(model);
     const one = guards.create();
     const two = guards.create();
     expect(one.bias()).toBe(two.bias());
-    one.push(byteToken(0xc3)! as Token);
+    one.push(byteToken(0xc3));
     expect(one.bias()).not.toBe(two.bias());
   });
 });

@@ -1,5 +1,6 @@
 import { TokenBias } from "node-llama-cpp";
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { TokenPieces } from "./llama-logprobs.js";
 
 /**
  * Why grammar output needs this: llama.cpp's grammar matches code points
@@ -15,16 +16,8 @@ import type { LlamaModel, Token } from "node-llama-cpp";
  * client sees.
  */
 
-/** What the guard knows of a model's vocabulary. */
-export interface Utf8Vocabulary {
-  /** Single-byte tokens that are not text on their own (byte fallback), with their byte. */
-  readonly bytes: ReadonlyMap<Token, number>;
-  /** Tokens whose bytes are neither complete UTF-8 nor a known single byte: never sampled under the guard. */
-  readonly unknown: readonly Token[];
-}
-
 /** Where the output stands in a UTF-8 sequence: continuation bytes still due and the range the next one must fall in. */
-interface Pending {
+export interface Pending {
   remain: number;
   lo: number;
   hi: number;
@@ -49,61 +42,91 @@ export function nextPending(state: Pending, byte: number): Pending | undefined {
   return undefined; // 80–BF without a lead, C0, C1, F5–FF
 }
 
-/** Characters whose encodings, tokenized, reveal the byte tokens: every lead byte C2–F4 and every continuation byte. */
-function* probeCharacters(): Generator<string> {
-  for (let lead = 0xc2; lead <= 0xdf; lead++) for (let c = 0x80; c <= 0xbf; c++) yield Buffer.from([lead, c]).toString("utf8");
-  for (let lead = 0xe0; lead <= 0xef; lead++) for (let c = 0; c < 4; c++) yield Buffer.from([lead, lead === 0xe0 ? 0xa0 + c : 0x80 + c, 0x80 + c]).toString("utf8");
-  for (let lead = 0xf0; lead <= 0xf4; lead++) for (let c = 0; c < 4; c++) yield Buffer.from([lead, lead === 0xf0 ? 0x90 + c : 0x80 + c, 0x80 + c, 0x80 + c]).toString("utf8");
+/** Every state output can be in: none pending, then by continuation bytes due and the next one's range. */
+const STATES: readonly Pending[] = [
+  NONE,
+  { remain: 1, lo: 0x80, hi: 0xbf },
+  { remain: 2, lo: 0xa0, hi: 0xbf },
+  { remain: 2, lo: 0x80, hi: 0x9f },
+  { remain: 2, lo: 0x80, hi: 0xbf },
+  { remain: 3, lo: 0x90, hi: 0xbf },
+  { remain: 3, lo: 0x80, hi: 0x8f },
+  { remain: 3, lo: 0x80, hi: 0xbf },
+];
+const stateIndex = (s: Pending): number => STATES.findIndex((t) => t.remain === s.remain && t.lo === s.lo && t.hi === s.hi);
+/** In a transition table: the token cannot come in this state. */
+const INVALID = 255;
+const strict = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A model's vocabulary as a UTF-8 state machine: for each state and token,
+ * the state after the token's raw bytes, or INVALID; and per state the
+ * tokens to ban. Exempt from the bans (kept small: they are passed to the
+ * sampler at every step) are tokens llama.cpp's grammar refuses by itself:
+ * with a character pending, any token whose first byte is not a
+ * continuation byte.
+ */
+export interface Utf8Vocabulary {
+  /** `next[state * size + token]`: the state index after the token, or INVALID. */
+  readonly next: Uint8Array;
+  readonly size: number;
+  /** Tokens banned in each state (by state index). */
+  readonly banned: readonly (readonly Token[])[];
 }
 
 /**
- * Classifies a model's tokens once: a token whose text on its own is
- * complete UTF-8 is text; a single byte token is found by tokenizing
- * characters the vocabulary spells in bytes (the last n tokens of an
- * n-byte character, each not text alone, that detokenize to it); anything
- * else (a byte never found, such as C0 or F5, or a multi-byte token that
- * splits a character) is unknown.
+ * Reads every token's raw bytes once (TokenPieces: the GGUF vocabulary's
+ * `<0xNN>` byte tokens and GPT-2 byte-level pieces, so a token that splits
+ * a character is seen as the bytes it is). A token whose bytes are valid
+ * UTF-8 containing U+FFFD is banned everywhere: either the model's literal
+ * U+FFFD or a piece whose bytes TokenPieces could not recover.
  */
-export function utf8Vocabulary(model: Pick<LlamaModel, "tokenize" | "detokenize">, vocabularySize: number): Utf8Vocabulary {
-  const partial = new Set<Token>();
-  for (let t = 0; t < vocabularySize; t++) {
+export function utf8Vocabulary(bytesOf: (token: Token) => Uint8Array, size: number): Utf8Vocabulary {
+  const next = new Uint8Array(STATES.length * size).fill(INVALID);
+  const banned: Token[][] = STATES.map(() => []);
+  for (let t = 0; t < size; t++) {
     const token = t as Token;
-    if (model.detokenize([token]).includes("\uFFFD")) partial.add(token);
+    const bytes = bytesOf(token);
+    let ambiguous = false;
+    try {
+      ambiguous = strict.decode(bytes).includes("\uFFFD");
+    } catch {
+      // Not UTF-8 on its own (a byte token, a piece that splits a character): the state machine decides.
+    }
+    STATES.forEach((start, i) => {
+      let state: Pending | undefined = start;
+      for (const b of bytes) if (state) state = nextPending(state, b);
+      if (state && !ambiguous) next[i * size + t] = stateIndex(state);
+      else if (start.remain === 0 || ambiguous || (bytes[0] !== undefined && bytes[0] >= 0x80 && bytes[0] <= 0xbf)) banned[i]!.push(token);
+    });
   }
-  const bytes = new Map<Token, number>();
-  for (const character of probeCharacters()) {
-    const encoded = Buffer.from(character, "utf8");
-    const ids = model.tokenize(character, false, "trimLeadingSpace").slice(-encoded.length);
-    if (ids.length !== encoded.length || !ids.every((id) => partial.has(id)) || model.detokenize(ids) !== character) continue;
-    ids.forEach((id, i) => bytes.set(id, encoded[i]!));
-  }
-  return { bytes, unknown: [...partial].filter((t) => !bytes.has(t)) };
+  return { next, size, banned };
 }
 
 /**
  * One generation's guard: `push` each sampled token, and pass `bias` as
- * node-llama-cpp's `tokenBias` (called before each sample). The grammar
- * still does its part: across tokens llama.cpp does check that a pending
- * character continues with continuation bytes, so text tokens need no ban.
+ * node-llama-cpp's `tokenBias` (called before each sample).
  */
 export class Utf8Guard {
-  #state: Pending = NONE;
+  #state = 0;
 
   constructor(
     private readonly vocabulary: Utf8Vocabulary,
-    private readonly biasFor: (state: Pending) => TokenBias,
+    private readonly biasFor: (state: number) => TokenBias,
   ) {}
 
   /** The tokens banned for the next sample. */
   readonly bias = (): TokenBias => this.biasFor(this.#state);
 
+  /** The state index now (0: no character pending). */
+  get state(): number {
+    return this.#state;
+  }
+
   push(token: Token): void {
-    const byte = this.vocabulary.bytes.get(token);
-    if (byte === undefined) {
-      this.#state = NONE; // text (complete UTF-8), or a token the grammar forced
-      return;
-    }
-    this.#state = nextPending(this.#state, byte) ?? NONE;
+    const { next, size } = this.vocabulary;
+    const after = token < size ? next[this.#state * size + token]! : INVALID;
+    this.#state = after === INVALID ? 0 : after; // INVALID only if the grammar forced a banned token
   }
 }
 
@@ -113,32 +136,29 @@ export function vocabularySize(model: Pick<LlamaModel, "fileInfo">): number {
   return tokenizer?.ggml?.tokens?.length ?? 0;
 }
 
-/** The byte tokens banned in `state` (unknown tokens are banned in every state). */
-export function bannedBytes(vocabulary: Utf8Vocabulary, state: Pending): Token[] {
-  return [...vocabulary.bytes].filter(([, byte]) => nextPending(state, byte) === undefined).map(([token]) => token);
-}
-
 /**
- * Guards for one model: its vocabulary classified once (lazily, at the
- * first grammar request), one TokenBias per state, kept.
+ * Guards for one model: its vocabulary read once (lazily, at the first
+ * grammar request), one TokenBias per state, kept.
  */
 export class Utf8Guards {
   #vocabulary: Utf8Vocabulary | undefined;
-  readonly #biases = new Map<string, TokenBias>();
+  readonly #biases = new Map<number, TokenBias>();
 
   constructor(private readonly model: LlamaModel) {}
 
   create(): Utf8Guard {
-    this.#vocabulary ??= utf8Vocabulary(this.model, vocabularySize(this.model));
+    if (!this.#vocabulary) {
+      const pieces = new TokenPieces(this.model); // its byte cache is dropped with it
+      this.#vocabulary = utf8Vocabulary((t) => pieces.bytes(t), vocabularySize(this.model));
+    }
     const vocabulary = this.#vocabulary;
     return new Utf8Guard(vocabulary, (state) => {
-      const key = `${state.remain}:${state.lo}:${state.hi}`;
-      let bias = this.#biases.get(key);
+      let bias = this.#biases.get(state);
       if (!bias) {
         bias = new TokenBias(this.model.tokenizer);
-        const banned = [...vocabulary.unknown, ...bannedBytes(vocabulary, state)];
-        if (banned.length > 0) bias.set(banned, "never");
-        this.#biases.set(key, bias);
+        const banned = vocabulary.banned[state]!;
+        if (banned.length > 0) bias.set([...banned], "never");
+        this.#biases.set(state, bias);
       }
       return bias;
     });
