@@ -10,7 +10,7 @@
  *     node-llama-cpp's embedding context directly, same model, same threads.
  * (4) Streamed tokens/s through the mesh with logprobs off, on (sampled token
  *     only) and on with top_logprobs 5, at temperature 0 and 1, in
- *     alternating rounds. `BENCH_ONLY=embeddings|logprobs` runs one part.
+ *     alternating rounds. `BENCH_ONLY=grammar|embeddings|logprobs` runs one part.
  *
  *   npx tsc -p tsconfig.json && node dist/tools/bench/openai-surface-bench.js [requests] [batch]
  */
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   const mesh = await startMesh(dir, modelPath);
   const client = new OpenAI({ baseURL: mesh.url, apiKey: API_KEY, maxRetries: 0 });
   try {
-    if (!only) await grammarCost(client);
+    if (!only || only === "grammar") await grammarCost(client);
     if (!only || only === "embeddings") await embeddings(client, modelPath);
     if (!only || only === "logprobs") await logprobsCost(client);
   } finally {
