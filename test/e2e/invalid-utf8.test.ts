@@ -8,7 +8,8 @@ const ADMIN_TOKEN = `mesh-admin-${"u".repeat(43)}`;
 
 /** A JSON text around bytes that are not UTF-8: a lone continuation byte, a truncated sequence, an overlong form, a surrogate. */
 function invalid(prefix: string, suffix: string): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(Buffer.concat([Buffer.from(prefix), Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf0, 0x28, 0x8c]), Buffer.from(suffix)]));
+  const bad = Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf0, 0x28, 0x8c]);
+  return Uint8Array.from(Buffer.concat([Buffer.from(prefix), bad, Buffer.from(suffix)]));
 }
 
 const chat = (content: string) => `{"model":"tiny-llama","max_tokens":2,"messages":[{"role":"user","content":"${content}`;

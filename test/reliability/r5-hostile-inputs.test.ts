@@ -183,9 +183,13 @@ describe("R5: hostile inputs", () => {
     const over = delays.filter((d) => d - percentile(baseline, 99) > GOAL_DELAY_MS).length;
     process.stdout.write(
       `R5 hostile inputs (${process.env.MESH_TOPOLOGY ?? "split"}): ${hostile.length} requests, answers ${[...answers].map(([k, n]) => `${n}× ${k}`).join(", ")}; unexpected ${unexpected.length}; crashed ${crashed.length}; ` +
-        `well-formed request p99 ${percentile(delays, 99).toFixed(1)} ms under attack vs ${percentile(baseline, 99).toFixed(1)} ms before (+${extra.toFixed(1)} ms, goal ≤ ${GOAL_DELAY_MS} ms; p90 +${(percentile(delays, 90) - percentile(baseline, 90)).toFixed(1)} ms, asserted ≤ ${BOUND_DELAY_MS} ms; ${delays.length} probes, max ${Math.max(...delays).toFixed(1)} ms, ${over} over the goal); ` +
+        `well-formed request p99 ${percentile(delays, 99).toFixed(1)} ms under attack vs ${percentile(baseline, 99).toFixed(1)} ms before ` +
+        `(+${extra.toFixed(1)} ms, goal ≤ ${GOAL_DELAY_MS} ms; p90 +${(percentile(delays, 90) - percentile(baseline, 90)).toFixed(1)} ms, ` +
+        `asserted ≤ ${BOUND_DELAY_MS} ms; ${delays.length} probes, max ${Math.max(...delays).toFixed(1)} ms, ${over} over the goal); ` +
         `slowloris: ${slowReply.slice(0, 30).replace(/\r\n.*/s, "")}; edge RSS ${(rssBefore / 1024).toFixed(1)} → ${(rssAfter / 1024).toFixed(1)} MB ` +
-        `(V8 heap used ${memoryBefore.heap.toFixed(1)} → ${memoryAfter.heap.toFixed(1)} MB of ${memoryBefore.heapTotal.toFixed(1)} → ${memoryAfter.heapTotal.toFixed(1)} MB, external ${memoryBefore.external.toFixed(1)} → ${memoryAfter.external.toFixed(1)} MB)\n`,
+        `(V8 heap used ${memoryBefore.heap.toFixed(1)} → ${memoryAfter.heap.toFixed(1)} MB ` +
+        `of ${memoryBefore.heapTotal.toFixed(1)} → ${memoryAfter.heapTotal.toFixed(1)} MB, ` +
+        `external ${memoryBefore.external.toFixed(1)} → ${memoryAfter.external.toFixed(1)} MB)\n`,
     );
     if (unexpected.length > 0) process.stdout.write(`R5 unexpected answers:\n${unexpected.slice(0, 20).join("\n")}\n`);
     found = { rssBefore, rssAfter };

@@ -12,10 +12,14 @@ const rounds = Number(process.argv[2] ?? 20_000);
 const ROUNDS = 10;
 const fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+function chat(content: string, more: object = {}): Buffer {
+  return Buffer.from(JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content }], ...more }));
+}
+
 const bodies: Record<string, Buffer> = {
-  "small chat (180 B)": Buffer.from(JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "Say hello to the mesh, please." }], max_tokens: 16, stream: true })),
-  "long chat (64 KiB, accents)": Buffer.from(JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "déjà vu, naïve café — ".repeat(2_800) }] })),
-  "large chat (1 MiB ASCII)": Buffer.from(JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "x".repeat(1 << 20) }] })),
+  "small chat (180 B)": chat("Say hello to the mesh, please.", { max_tokens: 16, stream: true }),
+  "long chat (64 KiB, accents)": chat("déjà vu, naïve café — ".repeat(2_800)),
+  "large chat (1 MiB ASCII)": chat("x".repeat(1 << 20)),
 };
 
 const ways: Record<string, (b: Buffer) => unknown> = {

@@ -63,7 +63,20 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
     ]),
     log,
   });
-  const edge = new EdgeHttpApi({ router, principals, chat, completions, apis, healthTargets: config.healthTargets, log, admin, experiments, console: consolePage.handle, metrics, streamStallMs: config.streamStallMs });
+  const edge = new EdgeHttpApi({
+    router,
+    principals,
+    chat,
+    completions,
+    apis,
+    healthTargets: config.healthTargets,
+    log,
+    admin,
+    experiments,
+    console: consolePage.handle,
+    metrics,
+    streamStallMs: config.streamStallMs,
+  });
   const inference = new InferenceServiceImpl({ generations, principals, router, log, embeddings });
   const health = new HealthState([]);
   const rpc = connectNodeAdapter({

@@ -33,7 +33,8 @@ function generation(deltas?: number) {
         await new Promise((r) => setImmediate(r));
       }
       seen.finished = true;
-      yield { type: "finished", finishReason: "stop", usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, engineMs: 1, serverTiming: "" } as GenerationEvent;
+      const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+      yield { type: "finished", finishReason: "stop", usage, engineMs: 1, serverTiming: "" } as GenerationEvent;
     } finally {
       seen.returned = !seen.finished;
     }
@@ -71,7 +72,8 @@ describe("a stream whose client stops reading", () => {
     socket.pause(); // reads nothing: the server's writes back up
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`still open after ${STALL_MS + CLOSE_MARGIN_MS} ms, ${seen.yielded} deltas generated`)), STALL_MS + CLOSE_MARGIN_MS);
+      const limit = STALL_MS + CLOSE_MARGIN_MS;
+      const timer = setTimeout(() => reject(new Error(`still open after ${limit} ms, ${seen.yielded} deltas generated`)), limit);
       socket.once("close", () => {
         clearTimeout(timer);
         resolve();

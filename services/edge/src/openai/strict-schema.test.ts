@@ -97,9 +97,18 @@ describe("strict JSON schemas: refused keywords", () => {
 
 describe("strict JSON schemas: accepted, as the grammar must read them", () => {
   it.each([
-    ["enum, const, nested objects", obj({ a: { enum: ["x", "y"] }, b: obj({ c: { const: 1 } }, { required: ["c"], additionalProperties: false }) }, { required: ["a"] })],
-    ["strings with lengths, formats, annotations", obj({ s: { type: "string", minLength: 1, maxLength: 12, description: "d" }, d: { type: "string", format: "date-time", title: "t" } })],
-    ["arrays with counts, prefixItems and item schemas", { type: "array", prefixItems: [{ type: "boolean" }], items: { type: "integer" }, minItems: 1, maxItems: 4 }],
+    [
+      "enum, const, nested objects",
+      obj({ a: { enum: ["x", "y"] }, b: obj({ c: { const: 1 } }, { required: ["c"], additionalProperties: false }) }, { required: ["a"] }),
+    ],
+    [
+      "strings with lengths, formats, annotations",
+      obj({ s: { type: "string", minLength: 1, maxLength: 12, description: "d" }, d: { type: "string", format: "date-time", title: "t" } }),
+    ],
+    [
+      "arrays with counts, prefixItems and item schemas",
+      { type: "array", prefixItems: [{ type: "boolean" }], items: { type: "integer" }, minItems: 1, maxItems: 4 },
+    ],
     ["$defs and $ref (recursive)", { $defs: { node: obj({ next: { anyOf: [{ type: "null" }, { $ref: "#/$defs/node" }] } }) }, $ref: "#/$defs/node" }],
     ["oneOf with disjoint branches", { oneOf: [{ type: "integer" }, { enum: ["none"] }, { type: "null" }] }],
     ["a scalar type list", { type: ["string", "null"] }],
@@ -118,7 +127,11 @@ describe("strict JSON schemas: accepted, as the grammar must read them", () => {
     expect(strictSchema({ type: ["object", "null"], properties: { a: { type: "null" } } }, "p", "w")).toEqual({
       oneOf: [{ type: "object", properties: { a: { type: "null" } } }, { type: "null" }],
     });
-    expect(strictSchema({ type: ["array"], prefixItems: [{ type: "null" }], items: false }, "p", "w")).toEqual({ type: "array", prefixItems: [{ type: "null" }], maxItems: 1 });
+    expect(strictSchema({ type: ["array"], prefixItems: [{ type: "null" }], items: false }, "p", "w")).toEqual({
+      type: "array",
+      prefixItems: [{ type: "null" }],
+      maxItems: 1,
+    });
     expect(strictSchema({ type: "string", enum: ["a"] }, "p", "w")).toEqual({ enum: ["a"] });
   });
 });

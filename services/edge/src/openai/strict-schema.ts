@@ -82,7 +82,9 @@ function walk(node: unknown, w: Walk, path: string, depth: number): unknown {
     besides("$ref");
     const ref = schema.$ref;
     const name = typeof ref === "string" && ref.startsWith("#/$defs/") ? ref.slice("#/$defs/".length) : undefined;
-    if (name === undefined || name.includes("/") || name.includes("~")) refuse(w, path, `$ref: ${JSON.stringify(ref)}`, "a reference that is not #/$defs/<name>");
+    if (name === undefined || name.includes("/") || name.includes("~")) {
+      refuse(w, path, `$ref: ${JSON.stringify(ref)}`, "a reference that is not #/$defs/<name>");
+    }
     if (!Object.hasOwn(w.defs, name)) refuse(w, path, `$ref: ${JSON.stringify(ref)}`, "a reference to a definition that the root's $defs does not have");
     return { ...out, $ref: ref };
   }
@@ -106,7 +108,9 @@ function walk(node: unknown, w: Walk, path: string, depth: number): unknown {
   }
   for (const key of COUNTS) {
     const value = schema[key];
-    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) throw invalidParam(w.param, `${w.where} at ${path}/${key} must be a non-negative integer.`);
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) {
+      throw invalidParam(w.param, `${w.where} at ${path}/${key} must be a non-negative integer.`);
+    }
   }
   if (!types) return out; // no type: the grammar generates null, which such a schema allows
   // Several types: the grammar reads a list only for scalar types and without their keywords. One branch per type,
@@ -143,20 +147,28 @@ function objectKeywords(schema: Record<string, unknown>, w: Walk, path: string, 
   const out: Record<string, unknown> = {};
   const properties = schema.properties === undefined ? {} : objectOf(schema.properties, w, `${path}/properties`);
   const names = Object.keys(properties);
-  if (schema.properties !== undefined) out.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, walk(v, w, `${path}/properties/${k}`, depth + 1)]));
+  if (schema.properties !== undefined) {
+    out.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, walk(v, w, `${path}/properties/${k}`, depth + 1)]));
+  }
   const extra = schema.additionalProperties;
   if (extra !== undefined) out.additionalProperties = typeof extra === "boolean" ? extra : walk(extra, w, `${path}/additionalProperties`, depth + 1);
   const extraAllowed = extra !== undefined && extra !== false;
   if (schema.required !== undefined) {
-    if (!Array.isArray(schema.required) || !schema.required.every((r) => typeof r === "string")) throw invalidParam(w.param, `${w.where} at ${path}/required must be an array of names.`);
+    if (!Array.isArray(schema.required) || !schema.required.every((r) => typeof r === "string")) {
+      throw invalidParam(w.param, `${w.where} at ${path}/required must be an array of names.`);
+    }
     // The grammar writes every listed property (so any `required` subset holds) and nothing else it is not told to.
     const missing = schema.required.find((r) => !names.includes(r));
-    if (missing !== undefined) refuse(w, path, `required: ${JSON.stringify(missing)}`, "a required property that 'properties' does not define (the grammar would never write it)");
+    if (missing !== undefined) {
+      refuse(w, path, `required: ${JSON.stringify(missing)}`, "a required property that 'properties' does not define (the grammar would never write it)");
+    }
     out.required = schema.required;
   }
   const min = schema.minProperties as number | undefined;
   const max = schema.maxProperties as number | undefined;
-  if (max !== undefined && max < names.length) refuse(w, path, `maxProperties: ${max}`, `fewer than the ${names.length} properties listed, which the grammar always writes`);
+  if (max !== undefined && max < names.length) {
+    refuse(w, path, `maxProperties: ${max}`, `fewer than the ${names.length} properties listed, which the grammar always writes`);
+  }
   if (min !== undefined && min > names.length && !extraAllowed) refuse(w, path, `minProperties: ${min}`, "more than the properties the schema allows");
   if (min !== undefined && max !== undefined && min > max) refuse(w, path, `minProperties: ${min}`, "above maxProperties");
   if (min !== undefined) out.minProperties = min;
@@ -177,7 +189,9 @@ function arrayKeywords(schema: Record<string, unknown>, w: Walk, path: string, d
   if (schema.items === false) max = Math.min(max ?? prefix, prefix); // nothing after the prefix
   else if (schema.items !== undefined && schema.items !== true) out.items = walk(schema.items, w, `${path}/items`, depth + 1);
   if (max !== undefined && max < prefix) refuse(w, path, `maxItems: ${max}`, `fewer than the ${prefix} prefixItems, which the grammar always writes`);
-  if (min !== undefined && max !== undefined && min > max) refuse(w, path, schema.items === false ? "items: false" : `minItems: ${min}`, "more items required than allowed");
+  if (min !== undefined && max !== undefined && min > max) {
+    refuse(w, path, schema.items === false ? "items: false" : `minItems: ${min}`, "more items required than allowed");
+  }
   if (schema.uniqueItems === true) refuse(w, path, "uniqueItems", "a keyword the grammar does not enforce");
   if (min !== undefined) out.minItems = min;
   if (max !== undefined) out.maxItems = max;
@@ -188,12 +202,16 @@ function stringKeywords(schema: Record<string, unknown>, w: Walk, path: string):
   const out: Record<string, unknown> = {};
   const { format, minLength, maxLength } = schema;
   if (format !== undefined) {
-    if (typeof format !== "string" || !FORMATS.has(format)) refuse(w, path, `format: ${JSON.stringify(format)}`, `a format the grammar does not enforce (it enforces ${[...FORMATS].join(", ")})`);
+    if (typeof format !== "string" || !FORMATS.has(format)) {
+      refuse(w, path, `format: ${JSON.stringify(format)}`, `a format the grammar does not enforce (it enforces ${[...FORMATS].join(", ")})`);
+    }
     const length = minLength !== undefined ? "minLength" : maxLength !== undefined ? "maxLength" : undefined;
     if (length) refuse(w, path, length, "a length beside 'format' (the grammar follows the format alone)");
     out.format = format;
   }
-  if (minLength !== undefined && maxLength !== undefined && (minLength as number) > (maxLength as number)) refuse(w, path, `minLength: ${String(minLength)}`, "above maxLength");
+  if (minLength !== undefined && maxLength !== undefined && (minLength as number) > (maxLength as number)) {
+    refuse(w, path, `minLength: ${String(minLength)}`, "above maxLength");
+  }
   if (minLength !== undefined) out.minLength = minLength;
   if (maxLength !== undefined) out.maxLength = maxLength;
   return out;

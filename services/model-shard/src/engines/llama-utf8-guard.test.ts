@@ -50,7 +50,10 @@ describe("the guard on the tiny model's vocabulary", () => {
   let dir: string;
   /** The tiny vocabulary's byte token `<0xNN>`. */
   const byteToken = (b: number): Token => {
-    for (let t = 0; t < vocabulary.size; t++) if (pieces.bytes(t as Token).length === 1 && pieces.bytes(t as Token)[0] === b && model.getTokenAttributes(t as Token).byte) return t as Token;
+    for (let t = 0 as Token; t < vocabulary.size; t++) {
+      const bytes = pieces.bytes(t);
+      if (bytes.length === 1 && bytes[0] === b && model.getTokenAttributes(t).byte) return t;
+    }
     throw new Error(`no byte token ${b.toString(16)}`);
   };
   /** The state index after `bytes` from no character pending. */
