@@ -3,11 +3,11 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   EmbedResponseSchema,
   FinishReason,
-  GenerateResponseSchema,
+  ShardServiceGenerateResponseSchema,
   GetInfoResponseSchema,
   WatchLoadResponseSchema,
 } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { EmbedRequest, GenerateRequest, GenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { EmbedRequest, ShardServiceGenerateRequest, ShardServiceGenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
@@ -50,7 +50,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     return create(EmbedResponseSchema, { embeddings: vectors.map((v) => ({ values: Array.from(v) })), promptTokens });
   }
 
-  async *generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
+  async *generate(req: ShardServiceGenerateRequest, ctx: HandlerContext): AsyncGenerator<ShardServiceGenerateResponse> {
     const started = performance.now();
     const sampling = req.sampling;
     if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
@@ -94,13 +94,13 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         }
         timing?.tokens(tokenCount);
         if (tokenCount > 0) span?.tokens();
-        if (text || tokenIds.length > 0 || toolCalls.length > 0) yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls });
+        if (text || tokenIds.length > 0 || toolCalls.length > 0) yield create(ShardServiceGenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls });
         if (stops.stopped) {
           // The engine's generator is ended below (finally), off the response path.
           result = { finishReason: "stop", promptTokens: req.promptTokenIds.length, completionTokens: generated };
         }
       }
-      yield create(GenerateResponseSchema, {
+      yield create(ShardServiceGenerateResponseSchema, {
         text: stops.flush(),
         finishReason: FINISH_REASONS[result.finishReason],
         promptTokens: result.promptTokens,
