@@ -113,7 +113,7 @@ export async function startNatsCluster(dir: string, size = 3): Promise<NatsServe
   const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
   const nodes = await Promise.all(
     ports.map((port, i) =>
-      NatsServerProcess.start({ dir: path.join(dir, `n${i}`), port, serverName: `n${i}`, cluster: { name: "mesh", port: routes[i]!, routes } }),
+      NatsServerProcess.start({ dir: path.join(dir, `n${i}`), port, serverName: `n${i}`, cluster: { name: "mesh", port: routes[i], routes } }),
     ),
   );
   await waitForJetStream(nodes.map((n) => n.url).join(","), size);

@@ -89,7 +89,7 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
       "gen_ai.request.temperature": 0,
       "gen_ai.response.model": MODEL,
       "gen_ai.response.id": data.id,
-      "gen_ai.response.finish_reasons": [data.choices[0]!.finish_reason],
+      "gen_ai.response.finish_reasons": [data.choices[0].finish_reason],
       "gen_ai.usage.input_tokens": data.usage!.prompt_tokens,
       "gen_ai.usage.output_tokens": data.usage!.completion_tokens,
       "mesh.backend": "local",
@@ -106,7 +106,7 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
 
     // Content capture is on and the default account retains: content on the edge span only.
     expect(String(edge.attributes["gen_ai.input.messages"])).toContain("a traced question");
-    expect(JSON.parse(String(edge.attributes["gen_ai.output.messages"]))[0]).toMatchObject({ role: "assistant", finish_reason: data.choices[0]!.finish_reason });
+    expect(JSON.parse(String(edge.attributes["gen_ai.output.messages"]))[0]).toMatchObject({ role: "assistant", finish_reason: data.choices[0].finish_reason });
     for (const span of [router, attempt, shard]) expect(span.attributes["gen_ai.input.messages"]).toBeUndefined();
   });
 
@@ -160,8 +160,8 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
       .filter((l) => l.access === true && l.path === "/v1/chat/completions");
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines[0]).toMatchObject({ msg: "request", method: "POST", status: 200, model: MODEL, backend: "local" });
-    expect(lines[0]!.traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(lines[0]!.completionTokens).toBeGreaterThan(0);
+    expect(lines[0].traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(lines[0].completionTokens).toBeGreaterThan(0);
     expect(mesh.output()).not.toContain(TEST_API_KEY);
   });
 });

@@ -92,11 +92,11 @@ describe("R10: strict JSON-schema output", () => {
     const total = SAMPLES_PER_SCHEMA * Object.keys(SCHEMAS).length;
     process.stdout.write(`R10 JSON-schema output: ${total - invalid.length}/${total} valid (${(((total - invalid.length) / total) * 100).toFixed(1)} %), ${samples} answered\n`);
     for (const line of invalid) {
-      const name = line.split("#")[0]!;
+      const name = line.split("#")[0];
       invalidBy.set(name, [...(invalidBy.get(name) ?? []), line]);
     }
     process.stdout.write(`R10 invalid by schema: ${[...invalidBy].map(([n, l]) => `${n} ${l.length}`).join(", ") || "none"}\n`);
-    const guarded = invalid.filter((line) => !GAP_SCHEMAS.has(line.split("#")[0]!));
+    const guarded = invalid.filter((line) => !GAP_SCHEMAS.has(line.split("#")[0]));
     expect(guarded.slice(0, 10)).toEqual([]);
   }, 600_000);
 

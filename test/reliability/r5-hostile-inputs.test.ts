@@ -115,7 +115,7 @@ describe("R5: hostile inputs", () => {
     let next = 0;
     const attacker = async (): Promise<void> => {
       for (let i = next++; i < hostile.length; i = next++) {
-        const { kind, bytes } = hostile[i]!;
+        const { kind, bytes } = hostile[i];
         const reply = await raw(Number(port), bytes);
         const status = /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1];
         const key = `${kind} ${status ?? reply.slice(0, 20)}`;
@@ -143,7 +143,7 @@ describe("R5: hostile inputs", () => {
     })();
     await Promise.all([...Array.from({ length: CONCURRENCY }, attacker), prober]);
     for (const s of unread) s.destroy();
-    const slowReply = await Promise.race([slow[0]!, new Promise<string>((r) => setTimeout(() => r("still open"), 1_000))]);
+    const slowReply = await Promise.race([slow[0], new Promise<string>((r) => setTimeout(() => r("still open"), 1_000))]);
 
     // Memory back: give the edge a moment and a few collections' worth of quiet.
     let rssAfter = rssKb(edgePid);

@@ -11,7 +11,7 @@ export function percentile(values: readonly number[], p: number, sorted = false)
   const rank = (p / 100) * (xs.length - 1);
   const lo = Math.floor(rank);
   const hi = Math.ceil(rank);
-  return xs[lo]! + (xs[hi]! - xs[lo]!) * (rank - lo);
+  return xs[lo] + (xs[hi] - xs[lo]) * (rank - lo);
 }
 
 /** Mean; NaN when empty. */
@@ -42,7 +42,7 @@ export function summarize(values: readonly number[]): Summary {
     p50: percentile(xs, 50, true),
     p90: percentile(xs, 90, true),
     p99: percentile(xs, 99, true),
-    min: xs.length ? xs[0]! : NaN,
-    max: xs.length ? xs[xs.length - 1]! : NaN,
+    min: xs.length ? xs[0] : NaN,
+    max: xs.length ? xs[xs.length - 1] : NaN,
   };
 }

@@ -72,8 +72,8 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const ys = pts.map((p) => p[1]);
   const xTicks = niceTicks(Math.min(0, ...xs), xs.length ? Math.max(...xs) : 1);
   const yTicks = niceTicks(0, ys.length ? Math.max(...ys) : 1);
-  const [x0, x1] = [xTicks[0]!, xTicks[xTicks.length - 1]!];
-  const [y0, y1] = [yTicks[0]!, yTicks[yTicks.length - 1]!];
+  const [x0, x1] = [xTicks[0], xTicks[xTicks.length - 1]];
+  const [y0, y1] = [yTicks[0], yTicks[yTicks.length - 1]];
   const sx = (v: number) => M.left + ((v - x0) / (x1 - x0 || 1)) * (W - M.left - M.right);
   const sy = (v: number) => H - M.bottom - ((v - y0) / (y1 - y0 || 1)) * (H - M.top - M.bottom);
   const lines = series.map((s, i) => {
@@ -90,7 +90,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
 export function barChart(title: string, xLabel: string, yLabel: string, categories: readonly string[], series: ReadonlyArray<{ name: string; values: readonly number[] }>): string {
   const ys = series.flatMap((s) => s.values).filter(Number.isFinite);
   const yTicks = niceTicks(0, ys.length ? Math.max(...ys) : 1);
-  const y1 = yTicks[yTicks.length - 1]!;
+  const y1 = yTicks[yTicks.length - 1];
   const sy = (v: number) => H - M.bottom - (v / (y1 || 1)) * (H - M.top - M.bottom);
   const groupW = (W - M.left - M.right) / Math.max(1, categories.length);
   const barW = (groupW * 0.8) / Math.max(1, series.length);

@@ -101,8 +101,8 @@ export class RateLimiter implements KeyRateLimiter {
     const grants = this.#grants.get(keyId);
     if (!grants) return [];
     let expired = 0;
-    while (expired < grants.length && grants[expired]!.atMs + RATE_WINDOW_MS <= now) {
-      this.#byRequest.delete(grants[expired]!.requestId);
+    while (expired < grants.length && grants[expired].atMs + RATE_WINDOW_MS <= now) {
+      this.#byRequest.delete(grants[expired].requestId);
       expired++;
     }
     if (expired > 0) grants.splice(0, expired);

@@ -34,7 +34,7 @@ export function sharedSnapshot(stats: ExperimentStats): ExperimentStatsSnapshot 
       const values = metric.reservoir.values;
       if (values.length <= SHARED_SAMPLE_SIZE) continue;
       const stride = values.length / SHARED_SAMPLE_SIZE;
-      metric.reservoir.values = Array.from({ length: SHARED_SAMPLE_SIZE }, (_, i) => values[Math.floor(i * stride)]!);
+      metric.reservoir.values = Array.from({ length: SHARED_SAMPLE_SIZE }, (_, i) => values[Math.floor(i * stride)]);
     }
   }
   return snapshot;

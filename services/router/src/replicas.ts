@@ -148,9 +148,9 @@ export class ReplicaSet {
     let candidates = healthy.filter((r) => r.available(now));
     if (candidates.length === 0) candidates = healthy;
     if (candidates.length <= 1) return candidates[0];
-    const a = candidates[Math.floor(this.random() * candidates.length)]!;
+    const a = candidates[Math.floor(this.random() * candidates.length)];
     if (this.choice === "random") return a;
-    let b = candidates[Math.floor(this.random() * (candidates.length - 1))]!;
+    let b = candidates[Math.floor(this.random() * (candidates.length - 1))];
     if (b === a) b = candidates[candidates.length - 1]!;
     return b.score < a.score ? b : a;
   }

@@ -73,13 +73,13 @@ export class ChatCompletions {
     }
     const results = await Promise.all(inputs.map((input) => collectGeneration(this.generations.run(input, ctx))));
     const completionTokens = results.reduce((sum, r) => sum + r.finished.usage.completion_tokens, 0);
-    const promptTokens = results[0]!.finished.usage.prompt_tokens;
-    sendCompletionJson(res, ctx, results[0]!.finished, {
+    const promptTokens = results[0].finished.usage.prompt_tokens;
+    sendCompletionJson(res, ctx, results[0].finished, {
       id,
       object: "chat.completion",
       created,
       model: body.model,
-      system_fingerprint: results[0]!.started.fingerprint,
+      system_fingerprint: results[0].started.fingerprint,
       choices: results.map((r, index) => ({ index, message: messageOf(r.text, r.toolCalls), logprobs: null, finish_reason: r.finished.finishReason })),
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     });

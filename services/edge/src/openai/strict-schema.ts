@@ -67,7 +67,7 @@ function walk(node: unknown, param: string, where: string, path: string, depth: 
         out[key] = value;
     }
   }
-  if ("oneOf" in out && "anyOf" in (node as object) && "oneOf" in (node as object)) refuse(param, where, path, "anyOf", "anyOf beside oneOf");
+  if ("oneOf" in out && "anyOf" in (node) && "oneOf" in (node)) refuse(param, where, path, "anyOf", "anyOf beside oneOf");
   return out;
 }
 

@@ -195,7 +195,7 @@ export class LlamaCppEngine implements Engine {
     let best = -1;
     let bestLength = -1;
     for (let i = 0; i < this.#free.length; i++) {
-      const length = commonPrefixLength(this.#free[i]!.contextTokens, prompt);
+      const length = commonPrefixLength(this.#free[i].contextTokens, prompt);
       if (length > bestLength) {
         best = i;
         bestLength = length;
