@@ -14,7 +14,31 @@ export default defineConfig(
     files: ["**/*.ts"],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: { parserOptions: { project: "./tsconfig.typecheck.json", tsconfigRootDir: import.meta.dirname } },
-    rules: {},
+    rules: {
+      // A leading underscore marks a deliberately unused binding (a destructured-away field, a parameter an interface requires).
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
+      // Methods implementing an async interface (KeyStore adapters, connect handlers, fakes) are async by contract, awaiting or not.
+      "@typescript-eslint/require-await": "off",
+      // Passing on a caught `unknown` as it came keeps the original error (and its class) for the caller.
+      "@typescript-eslint/only-throw-error": ["error", { allowThrowingUnknown: true }],
+      "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingUnknown: true }],
+      // A closure may read a binding assigned after it is made (a metric reading the service built after the metric).
+      "prefer-const": ["error", { ignoreReadBeforeAssign: true }],
+    },
+  },
+  {
+    files: ["**/*.test.ts", "test/**/*.ts"],
+    rules: {
+      // Tests read untyped JSON (response bodies, rendered manifests) and the expect() beside each access checks its shape.
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-unsafe-call": "off",
+      "@typescript-eslint/no-unsafe-return": "off",
+      "@typescript-eslint/no-unsafe-argument": "off",
+      "@typescript-eslint/no-explicit-any": "off",
+      // expect(mock.method).toHaveBeenCalled() passes a method without calling it, which is what vitest's matchers take.
+      "@typescript-eslint/unbound-method": "off",
+    },
   },
   { files: ["**/*.js", "**/*.mjs"], languageOptions: { globals: globals.node } },
   // The console page's script runs in the browser.

@@ -74,7 +74,7 @@ export async function readExperimentsFile(file: string): Promise<unknown[]> {
   }
   const list = Array.isArray(doc) ? doc : (doc as { experiments?: unknown } | null)?.experiments;
   if (!Array.isArray(list)) throw new ConfigError(`${file}: expected an \`experiments:\` list`);
-  return list;
+  return list as unknown[];
 }
 
 function printExperiments(data: ExperimentJson[]): void {

@@ -91,7 +91,7 @@ export class NatsServerProcess {
         await nc.close();
         return;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`nats-server did not start: ${(err as Error).message} ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`nats-server did not start: ${(err as Error).message} ${stderr}`, { cause: err });
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -9,6 +9,7 @@ import { TEST_API_KEY } from "../support/mesh-process.js";
 import { until } from "../support/until.js";
 
 /** Strips ANSI colour codes. */
+// eslint-disable-next-line no-control-regex -- ESC is the byte an ANSI colour sequence starts with
 const plain = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "").replace(/\r/g, "");
 
 describe("llm-mesh up on a pseudo-terminal: readable log lines", () => {

@@ -114,7 +114,7 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
     const stream = await client(TEST_API_KEY).chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "stream me" }], max_tokens: 4, stream: true });
     for await (const _ of stream) void _;
     let edge: ReceivedSpan | undefined;
-    await until(() => (edge = receiver.spans.find((s) => s.service === "llm-mesh-edge" && String(s.attributes["gen_ai.input.messages"] ?? "").includes("stream me"))) !== undefined, 15_000, 50);
+    await until(() => (edge = receiver.spans.find((s) => s.service === "llm-mesh-edge" && String((s.attributes["gen_ai.input.messages"] as string | undefined) ?? "").includes("stream me"))) !== undefined, 15_000, 50);
     expect(edge!.parentSpanId).toBe("");
     await until(() => receiver.trace(edge!.traceId).some((s) => s.service === "llm-mesh-model-shard"), 15_000, 50);
   });

@@ -112,12 +112,11 @@ describe("R1: clients abort mid-stream", () => {
         const reader = res.body!.getReader();
         const decoder = new TextDecoder();
         let buffered = "";
-        let contentChunks = 0;
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
           buffered += decoder.decode(value, { stream: true });
-          contentChunks = (buffered.match(/"content":"[^"]/g) ?? []).length;
+          const contentChunks = (buffered.match(/"content":"[^"]/g) ?? []).length;
           if (buffered.includes("data: [DONE]")) break;
           if (contentChunks >= stopAfter) {
             await allIn;

@@ -34,7 +34,7 @@ function raw(port: number, payload: Buffer | string, options: { trickleMs?: numb
     });
     socket.on("error", () => done("reset"));
     socket.on("close", () => done("closed"));
-    socket.on("connect", async () => {
+    const send = async () => {
       const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "latin1");
       if (!options.trickleMs) return socket.write(bytes);
       for (const byte of bytes) {
@@ -42,7 +42,8 @@ function raw(port: number, payload: Buffer | string, options: { trickleMs?: numb
         socket.write(Buffer.from([byte]));
         await new Promise((r) => setTimeout(r, options.trickleMs));
       }
-    });
+    };
+    socket.on("connect", () => void send());
   });
 }
 

@@ -106,7 +106,7 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<RunningTa
     await waitHealthy(url, child);
   } catch (err) {
     child.kill("SIGKILL");
-    throw new Error(`llama-server did not start: ${(err as Error).message}\n${tail.join("").slice(-2000)}`);
+    throw new Error(`llama-server did not start: ${(err as Error).message}\n${tail.join("").slice(-2000)}`, { cause: err });
   }
   // cpp-httplib closes idle keep-alive sockets on its own clock, which a pooled client then finds dead
   // ("socket hang up"): one connection per request instead (a loopback connect is ~22 µs here).

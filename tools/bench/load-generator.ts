@@ -26,7 +26,7 @@ export type Sender = (index: number, t0: number) => Promise<RequestResult>;
 
 /** Runs `count` requests through `send` in the given shape. */
 export async function runLoad(count: number, shape: LoadShape, send: Sender, progress?: Progress): Promise<LoadRun> {
-  const results: RequestResult[] = new Array(count);
+  const results = new Array<RequestResult>(count);
   const t0 = performance.now();
   const record = (i: number, r: RequestResult) => {
     results[i] = r;

@@ -85,7 +85,7 @@ export async function startMesh(model: string, backend: MeshBackend, topology: T
     };
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
-    throw new Error(`the mesh did not start: ${(err as Error).message}\n${lines.join("\n")}`);
+    throw new Error(`the mesh did not start: ${(err as Error).message}\n${lines.join("\n")}`, { cause: err });
   } finally {
     restoreEnv("MESH_BOOTSTRAP_API_KEY", saved.key);
     restoreEnv("LOG_LEVEL", saved.level);

@@ -246,6 +246,7 @@ class TokenRun {
       if (this.signal.aborted) return undefined;
       if (this.#buffer.length > 0) return this.#buffer.shift();
       if (this.#finished) {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- the engine's own caught error, passed on as it came
         if (this.#failure !== undefined && !this.#stopped) throw this.#failure;
         return undefined;
       }
