@@ -10,7 +10,6 @@ import { pino } from "pino";
 import {
   FinishReason,
   ShardServiceGenerateResponseSchema,
-  GetInfoResponseSchema,
   ShardService,
   WatchLoadResponseSchema,
 } from "../../src/gen/mesh/shard/v1/shard_pb.js";
@@ -53,7 +52,6 @@ export class FakeShard {
       routes: (r) =>
         r.service(ShardService, {
           generate: (req: ShardServiceGenerateRequest, ctx: HandlerContext) => shard.#generate(req, ctx),
-          getInfo: () => create(GetInfoResponseSchema, { engine: "fake", model: "m", contextLength: 2048, maxSequences: 4 }),
           watchLoad: (_req: unknown, ctx: HandlerContext) => shard.#watchLoad(ctx),
         }),
     });

@@ -4,7 +4,6 @@ import {
   EmbedResponseSchema,
   FinishReason,
   ShardServiceGenerateResponseSchema,
-  GetInfoResponseSchema,
   WatchLoadResponseSchema,
 } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { EmbedRequest, ShardServiceGenerateRequest, ShardServiceGenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
@@ -123,17 +122,6 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       timing?.end(counted, ctx.signal.aborted);
       span?.end(result, performance.now() - started, failure);
     }
-  }
-
-  getInfo() {
-    const info = this.engine.info;
-    return create(GetInfoResponseSchema, {
-      engine: info.engine,
-      model: info.model,
-      contextLength: info.contextLength,
-      maxSequences: info.maxSequences,
-      systemFingerprint: info.systemFingerprint,
-    });
   }
 
   async *watchLoad(req: { minIntervalMs: number }, ctx: HandlerContext): AsyncGenerator<WatchLoadResponse> {

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/shard/v1/shard.proto.
  */
 export const file_mesh_shard_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIucCCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJQggKBl90b3BfcEIICgZfdG9wX2tCCAoGX21pbl9wQhUKE19yZXBldGl0aW9uX3BlbmFsdHlCBwoFX3NlZWQifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki9QEKG1NoYXJkU2VydmljZUdlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyL/AQocU2hhcmRTZXJ2aWNlR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YSIQCg5HZXRJbmZvUmVxdWVzdCJ7Cg9HZXRJbmZvUmVzcG9uc2USDgoGZW5naW5lGAEgASgJEg0KBW1vZGVsGAIgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAMgASgNEhUKDW1heF9zZXF1ZW5jZXMYBCABKA0SGgoSc3lzdGVtX2ZpbmdlcnByaW50GAUgASgJIisKEFdhdGNoTG9hZFJlcXVlc3QSFwoPbWluX2ludGVydmFsX21zGAEgASgNImAKEVdhdGNoTG9hZFJlc3BvbnNlEg8KB3J1bm5pbmcYASABKA0SDgoGcXVldWVkGAIgASgNEhIKCmZyZWVfc2xvdHMYAyABKA0SFgoOa3ZfY2FjaGVfdXNhZ2UYBCABKAEiLQoKRW1iZWRJbnB1dBIMCgR0ZXh0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDSJwCgxFbWJlZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIpCgZpbnB1dHMYAyADKAsyGS5tZXNoLnNoYXJkLnYxLkVtYmVkSW5wdXQSEgoKZGltZW5zaW9ucxgEIAEoDSIbCglFbWJlZGRpbmcSDgoGdmFsdWVzGAEgAygCIlQKDUVtYmVkUmVzcG9uc2USLAoKZW1iZWRkaW5ncxgBIAMoCzIYLm1lc2guc2hhcmQudjEuRW1iZWRkaW5nEhUKDXByb21wdF90b2tlbnMYAiABKA0qmgEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIbChdGSU5JU0hfUkVBU09OX0NBTkNFTExFRBADEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAEMtUCCgxTaGFyZFNlcnZpY2USZQoIR2VuZXJhdGUSKi5tZXNoLnNoYXJkLnYxLlNoYXJkU2VydmljZUdlbmVyYXRlUmVxdWVzdBorLm1lc2guc2hhcmQudjEuU2hhcmRTZXJ2aWNlR2VuZXJhdGVSZXNwb25zZTABEkgKB0dldEluZm8SHS5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXF1ZXN0Gh4ubWVzaC5zaGFyZC52MS5HZXRJbmZvUmVzcG9uc2USUAoJV2F0Y2hMb2FkEh8ubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXF1ZXN0GiAubWVzaC5zaGFyZC52MS5XYXRjaExvYWRSZXNwb25zZTABEkIKBUVtYmVkEhsubWVzaC5zaGFyZC52MS5FbWJlZFJlcXVlc3QaHC5tZXNoLnNoYXJkLnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIucCCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJQggKBl90b3BfcEIICgZfdG9wX2tCCAoGX21pbl9wQhUKE19yZXBldGl0aW9uX3BlbmFsdHlCBwoFX3NlZWQifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki9QEKG1NoYXJkU2VydmljZUdlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyL/AQocU2hhcmRTZXJ2aWNlR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YSIrChBXYXRjaExvYWRSZXF1ZXN0EhcKD21pbl9pbnRlcnZhbF9tcxgBIAEoDSJgChFXYXRjaExvYWRSZXNwb25zZRIPCgdydW5uaW5nGAEgASgNEg4KBnF1ZXVlZBgCIAEoDRISCgpmcmVlX3Nsb3RzGAMgASgNEhYKDmt2X2NhY2hlX3VzYWdlGAQgASgBIi0KCkVtYmVkSW5wdXQSDAoEdGV4dBgBIAEoCRIRCgl0b2tlbl9pZHMYAiADKA0icAoMRW1iZWRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDQoFbW9kZWwYAiABKAkSKQoGaW5wdXRzGAMgAygLMhkubWVzaC5zaGFyZC52MS5FbWJlZElucHV0EhIKCmRpbWVuc2lvbnMYBCABKA0iGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiJUCg1FbWJlZFJlc3BvbnNlEiwKCmVtYmVkZGluZ3MYASADKAsyGC5tZXNoLnNoYXJkLnYxLkVtYmVkZGluZxIVCg1wcm9tcHRfdG9rZW5zGAIgASgNKpoBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISGwoXRklOSVNIX1JFQVNPTl9DQU5DRUxMRUQQAxIcChhGSU5JU0hfUkVBU09OX1RPT0xfQ0FMTFMQBDKLAgoMU2hhcmRTZXJ2aWNlEmUKCEdlbmVyYXRlEioubWVzaC5zaGFyZC52MS5TaGFyZFNlcnZpY2VHZW5lcmF0ZVJlcXVlc3QaKy5tZXNoLnNoYXJkLnYxLlNoYXJkU2VydmljZUdlbmVyYXRlUmVzcG9uc2UwARJQCglXYXRjaExvYWQSHy5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlcXVlc3QaIC5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlc3BvbnNlMAESQgoFRW1iZWQSGy5tZXNoLnNoYXJkLnYxLkVtYmVkUmVxdWVzdBocLm1lc2guc2hhcmQudjEuRW1iZWRSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * SamplingParams are the sampling settings of one sequence. Unset optional
@@ -414,58 +414,6 @@ export const ShardServiceGenerateResponseSchema: GenMessage<ShardServiceGenerate
   messageDesc(file_mesh_shard_v1_shard, 7);
 
 /**
- * @generated from message mesh.shard.v1.GetInfoRequest
- */
-export type GetInfoRequest = Message<"mesh.shard.v1.GetInfoRequest"> & {
-};
-
-/**
- * Describes the message mesh.shard.v1.GetInfoRequest.
- * Use `create(GetInfoRequestSchema)` to create a new message.
- */
-export const GetInfoRequestSchema: GenMessage<GetInfoRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 8);
-
-/**
- * @generated from message mesh.shard.v1.GetInfoResponse
- */
-export type GetInfoResponse = Message<"mesh.shard.v1.GetInfoResponse"> & {
-  /**
-   * @generated from field: string engine = 1;
-   */
-  engine: string;
-
-  /**
-   * @generated from field: string model = 2;
-   */
-  model: string;
-
-  /**
-   * @generated from field: uint32 context_length = 3;
-   */
-  contextLength: number;
-
-  /**
-   * @generated from field: uint32 max_sequences = 4;
-   */
-  maxSequences: number;
-
-  /**
-   * Set by engines that must say what they are (the simulator).
-   *
-   * @generated from field: string system_fingerprint = 5;
-   */
-  systemFingerprint: string;
-};
-
-/**
- * Describes the message mesh.shard.v1.GetInfoResponse.
- * Use `create(GetInfoResponseSchema)` to create a new message.
- */
-export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 9);
-
-/**
  * @generated from message mesh.shard.v1.WatchLoadRequest
  */
 export type WatchLoadRequest = Message<"mesh.shard.v1.WatchLoadRequest"> & {
@@ -480,7 +428,7 @@ export type WatchLoadRequest = Message<"mesh.shard.v1.WatchLoadRequest"> & {
  * Use `create(WatchLoadRequestSchema)` to create a new message.
  */
 export const WatchLoadRequestSchema: GenMessage<WatchLoadRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 10);
+  messageDesc(file_mesh_shard_v1_shard, 8);
 
 /**
  * @generated from message mesh.shard.v1.WatchLoadResponse
@@ -520,7 +468,7 @@ export type WatchLoadResponse = Message<"mesh.shard.v1.WatchLoadResponse"> & {
  * Use `create(WatchLoadResponseSchema)` to create a new message.
  */
 export const WatchLoadResponseSchema: GenMessage<WatchLoadResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 11);
+  messageDesc(file_mesh_shard_v1_shard, 9);
 
 /**
  * EmbedInput is one text to embed, or its token ids (when `text` is empty).
@@ -544,7 +492,7 @@ export type EmbedInput = Message<"mesh.shard.v1.EmbedInput"> & {
  * Use `create(EmbedInputSchema)` to create a new message.
  */
 export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 12);
+  messageDesc(file_mesh_shard_v1_shard, 10);
 
 /**
  * @generated from message mesh.shard.v1.EmbedRequest
@@ -578,7 +526,7 @@ export type EmbedRequest = Message<"mesh.shard.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 13);
+  messageDesc(file_mesh_shard_v1_shard, 11);
 
 /**
  * Embedding is one vector, in input order.
@@ -597,7 +545,7 @@ export type Embedding = Message<"mesh.shard.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 14);
+  messageDesc(file_mesh_shard_v1_shard, 12);
 
 /**
  * @generated from message mesh.shard.v1.EmbedResponse
@@ -621,7 +569,7 @@ export type EmbedResponse = Message<"mesh.shard.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 15);
+  messageDesc(file_mesh_shard_v1_shard, 13);
 
 /**
  * FinishReason says why a sequence ended.
@@ -687,16 +635,6 @@ export const ShardService: GenService<{
     methodKind: "server_streaming";
     input: typeof ShardServiceGenerateRequestSchema;
     output: typeof ShardServiceGenerateResponseSchema;
-  },
-  /**
-   * GetInfo describes the engine and the model it serves.
-   *
-   * @generated from rpc mesh.shard.v1.ShardService.GetInfo
-   */
-  getInfo: {
-    methodKind: "unary";
-    input: typeof GetInfoRequestSchema;
-    output: typeof GetInfoResponseSchema;
   },
   /**
    * WatchLoad streams load reports: one at once, then on every change
