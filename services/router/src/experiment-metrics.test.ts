@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ExperimentStats } from "./experiments/index.js";
+import { ExperimentStats } from "../../../lib/experiment-stats/index.js";
 import { ExperimentMeasurements, SHARED_SAMPLE_SIZE, sharedSnapshot } from "./experiment-metrics.js";
 
 describe("experiment measurements across routers", () => {

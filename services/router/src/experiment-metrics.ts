@@ -1,5 +1,5 @@
-import { ExperimentStats, buildReport, historyPointFromReport } from "./experiments/index.js";
-import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, ExperimentStatsSnapshot, Observation } from "./experiments/index.js";
+import { ExperimentStats, buildReport, historyPointFromReport } from "../../../lib/experiment-stats/index.js";
+import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, ExperimentStatsSnapshot, Observation } from "../../../lib/experiment-stats/index.js";
 
 /** Requests between two points of the report history at first (the interval doubles as history fills). */
 export const HISTORY_EVERY_REQUESTS = 100;

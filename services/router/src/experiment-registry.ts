@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { experimentProblems, experimentSchema } from "../../../lib/catalog/index.js";
 import type { CatalogExperiment, CatalogModel } from "../../../lib/catalog/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
-import { assignArm, shouldShadow } from "./experiments/index.js";
+import { assignArm, shouldShadow } from "../../../lib/experiment-stats/index.js";
 import { ExperimentMeasurements, RESERVED_METRICS } from "./experiment-metrics.js";
 import type { PeerMeasurements, ReportSubject } from "./experiment-metrics.js";
 

@@ -3,7 +3,7 @@ import type { ShardServiceGenerateRequestSchema } from "../../../src/gen/mesh/sh
 import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { asConnectError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
-import type { Observation } from "./experiments/index.js";
+import type { Observation } from "../../../lib/experiment-stats/index.js";
 import { errorType } from "./error-type.js";
 import { requestObservation } from "./experiment-metrics.js";
 import type { ReplicaSet } from "./replicas.js";
