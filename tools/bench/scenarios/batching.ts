@@ -21,7 +21,7 @@ import { progressBar } from "../progress.js";
 import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
-import { lineChart } from "../svg-plot.js";
+import { lineChart } from "../../../lib/svg/index.js";
 import { llamaServerBinary, startLlamaServer } from "../llama-server.js";
 import { startMesh } from "../targets.js";
 import type { RunningTarget } from "../targets.js";

@@ -17,8 +17,8 @@ import { progressBar } from "../progress.js";
 import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
-import { barChart, lineChart } from "../svg-plot.js";
-import type { Series } from "../svg-plot.js";
+import { barChart, lineChart } from "../../../lib/svg/index.js";
+import type { Series } from "../../../lib/svg/index.js";
 
 /** Options of the serving scenario. */
 export interface ServingOptions {
