@@ -6,6 +6,7 @@ export type {
   UsageAggregate,
   UsageQuery,
   UsageRecord,
+  UsageStatusName,
 } from "./key-store.js";
 export { SqliteKeyStore } from "./sqlite-key-store.js";
 export { NatsKeyStore } from "./nats-key-store.js";

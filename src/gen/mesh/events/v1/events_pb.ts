@@ -54,7 +54,8 @@ export type UsageEvent = Message<"mesh.events.v1.UsageEvent"> & {
   completionTokens: number;
 
   /**
-   * "ok", "error" or "cancelled".
+   * "ok", "error" or "cancelled". A string, not auth's UsageStatus enum, so
+   * that usage already stored in JetStream keeps decoding.
    *
    * @generated from field: string status = 8;
    */
