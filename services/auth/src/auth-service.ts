@@ -26,16 +26,11 @@ import { RateLimiter } from "./rate-limiter.js";
 import type { KeyRateLimiter, RateLimits } from "./rate-limiter.js";
 import { RATE_STATUS_METADATA } from "../../../lib/rate-limit-status.js";
 import type { RateStatus } from "../../../lib/rate-limit-status.js";
-import type { AccountRecord, KeyRecord, KeyStore, UsageStatusName } from "./store/index.js";
+import type { AccountRecord, KeyChange, KeyRecord, KeyStore, UsageStatusName } from "./store/index.js";
 
 /** How often a key watch says it is alive. */
 export const WATCH_HEARTBEAT_MS = 2_000;
 
-/** A change pushed to watching edges. */
-export interface KeyChange {
-  kind: ChangeKind;
-  keyId: string;
-}
 
 const USAGE_STATUS_NAMES: Record<UsageStatus, UsageStatusName> = {
   [UsageStatus.UNSPECIFIED]: "ok",

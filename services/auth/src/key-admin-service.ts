@@ -33,7 +33,7 @@ import { generateKey, isKeyId, keyHint } from "./api-key.js";
 import { limitsOf } from "./auth-service.js";
 import { DEFAULT_CONSOLE_TOKEN_TTL_MS, MAX_CONSOLE_TOKEN_TTL_MS, signConsoleToken, verifyConsoleToken } from "./console-token.js";
 import { RETENTION_MS } from "./retention-sweeper.js";
-import type { KeyChange } from "./auth-service.js";
+import type { KeyChange } from "./store/index.js";
 import { DEFAULT_ACCOUNT_ID, newKeyRecord } from "./bootstrap.js";
 import type { KeyRateLimiter } from "./rate-limiter.js";
 import type { AccountRecord, KeyRecord, KeyStore, UsageQuery } from "./store/index.js";

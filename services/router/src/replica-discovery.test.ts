@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { joinHostPort, parseDnsTarget, ReplicaDiscovery } from "./replica-discovery.js";
+import { parseDnsTarget } from "./dns-target.js";
+import { joinHostPort, ReplicaDiscovery } from "./replica-discovery.js";
 import type { Resolver } from "./replica-discovery.js";
 import { ReplicaSet } from "./replicas.js";
 

@@ -3,7 +3,7 @@ import { ShardService } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { CatalogBackend } from "../../../lib/catalog/index.js";
 import { closeChannel, grpcClient } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
-import { isDnsTarget } from "./replica-discovery.js";
+import { isDnsTarget } from "./dns-target.js";
 
 /** Consecutive failures after which a replica is ejected. */
 export const EJECT_AFTER_FAILURES = 3;

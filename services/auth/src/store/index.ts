@@ -7,6 +7,7 @@ export type {
   UsageQuery,
   UsageRecord,
   UsageStatusName,
+  KeyChange,
 } from "./key-store.js";
 export { SqliteKeyStore } from "./sqlite-key-store.js";
 export { NatsKeyStore } from "./nats-key-store.js";

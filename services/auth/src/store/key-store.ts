@@ -1,4 +1,11 @@
+import type { WatchKeyChangesResponse_Kind as ChangeKind } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { UsageEvent } from "../../../../src/gen/mesh/events/v1/events_pb.js";
+
+/** A change to a key, pushed to watching edges. */
+export interface KeyChange {
+  kind: ChangeKind;
+  keyId: string;
+}
 
 /** An account: keys and usage belong to one. */
 export interface AccountRecord {
