@@ -5,6 +5,7 @@ import type { AuthService, Principal, RecordUsageRequest } from "../../../src/ge
 import type { Logger } from "../../../lib/runtime/index.js";
 
 const RECORD_TIMEOUT_MS = 5_000;
+// Three fixed waits, then the loss is logged: short enough by hand that p-retry would add a dependency, not clarity.
 const RETRY_DELAYS_MS = [200, 1_000, 5_000];
 /** A batch leaves when it holds this many records... */
 export const MAX_BATCH_RECORDS = 128;
