@@ -8,7 +8,8 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["src/gen/**", "dist/**", "node_modules/**", ".mesh/**", "bench-results/**"] },
+  // Generated code, build output and what .gitignore keeps out of the tree.
+  { ignores: ["src/gen/**", "dist/**", "node_modules/**", ".mesh/**", "bench-results/**", "coverage/**", "scratch/**", "test-results/**", "tmp/**"] },
   js.configs.recommended,
   {
     files: ["**/*.ts"],

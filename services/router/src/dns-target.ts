@@ -15,5 +15,5 @@ export function parseDnsTarget(address: string): { host: string; port: number } 
   if (!isDnsTarget(address) || !match || port < 1 || port > 65535) {
     throw new ConfigError(`catalog address "${address}" is not a dns:///NAME:PORT target`);
   }
-  return { host: (match[1] ?? match[2]), port };
+  return { host: match[1] ?? match[2], port };
 }
