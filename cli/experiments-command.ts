@@ -35,7 +35,7 @@ export async function experimentsCommand(args: string[]): Promise<void> {
   if (needsArg && !arg) throw new UsageError(`experiments ${sub} needs ${sub === "set" ? "a FILE.yaml" : "an experiment NAME"}`);
   switch (sub) {
     case "set": {
-      const experiments = await readExperimentsFile(arg!);
+      const experiments = await readExperimentsFile(arg);
       const client = await AdminClient.fromFlags(values);
       const { data } = await client.request<{ data: ExperimentJson[] }>("POST", "experiments", { experiments, replace: values.replace ?? false });
       return values.json ? printJson(data) : printExperiments(data);
@@ -47,7 +47,7 @@ export async function experimentsCommand(args: string[]): Promise<void> {
     }
     case "report": {
       const client = await AdminClient.fromFlags(values);
-      const res = await client.request<{ report: unknown; text: string; svg: string }>("GET", `experiments/${encodeURIComponent(arg!)}/report?format=all`);
+      const res = await client.request<{ report: unknown; text: string; svg: string }>("GET", `experiments/${encodeURIComponent(arg)}/report?format=all`);
       if (values.svg) await writeFile(values.svg, res.svg);
       if (values.json) return printJson(res.report);
       process.stdout.write(res.text);
@@ -56,7 +56,7 @@ export async function experimentsCommand(args: string[]): Promise<void> {
     }
     case "stop": {
       const client = await AdminClient.fromFlags(values);
-      const stopped = await client.request<ExperimentJson>("POST", `experiments/${encodeURIComponent(arg!)}/stop`);
+      const stopped = await client.request<ExperimentJson>("POST", `experiments/${encodeURIComponent(arg)}/stop`);
       return values.json ? printJson(stopped) : printExperiments([stopped]);
     }
     default:
@@ -74,7 +74,7 @@ export async function readExperimentsFile(file: string): Promise<unknown[]> {
   }
   const list = Array.isArray(doc) ? doc : (doc as { experiments?: unknown } | null)?.experiments;
   if (!Array.isArray(list)) throw new ConfigError(`${file}: expected an \`experiments:\` list`);
-  return list;
+  return list as unknown[];
 }
 
 function printExperiments(data: ExperimentJson[]): void {

@@ -73,7 +73,7 @@ export async function keysCommand(args: string[]): Promise<void> {
     }
     case "revoke": {
       const client = await AdminClient.fromFlags(values);
-      const key = await client.request<KeyJson>("POST", `keys/${encodeURIComponent(id!)}/revoke`, {});
+      const key = await client.request<KeyJson>("POST", `keys/${encodeURIComponent(id)}/revoke`, {});
       if (values.json) return printJson(key);
       process.stdout.write(`Revoked key ${key.id}\n`);
       return;
@@ -81,7 +81,7 @@ export async function keysCommand(args: string[]): Promise<void> {
     case "rotate": {
       const graceMs = durationFlag("grace", values.grace);
       const client = await AdminClient.fromFlags(values);
-      const key = await client.request<KeyJson>("POST", `keys/${encodeURIComponent(id!)}/rotate`, { grace_ms: graceMs });
+      const key = await client.request<KeyJson>("POST", `keys/${encodeURIComponent(id)}/rotate`, { grace_ms: graceMs });
       if (values.json) return printJson(key);
       const grace = key.previous_secret_valid_until ? `the old secret works until ${key.previous_secret_valid_until}` : "the old secret no longer works";
       process.stdout.write(`Rotated key ${key.id}; ${grace}\n\n  ${key.key}\n\nStore it now: it is shown only once.\n`);

@@ -10,6 +10,6 @@ export async function tinyModelCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseCommandArgs(args, { seed: { type: "string" }, preset: { type: "string" } });
   if (positionals.length !== 1) throw new UsageError("give exactly one output file");
   const preset = presetFlag(values.preset, "tiny");
-  const result = await writeTinyModel(positionals[0]!, { seed: intFlag("seed", values.seed, DEFAULT_TINY_MODEL_SEED), preset });
+  const result = await writeTinyModel(positionals[0], { seed: intFlag("seed", values.seed, DEFAULT_TINY_MODEL_SEED), preset });
   process.stdout.write(`wrote ${result.path} (${result.preset}, ${result.bytes} bytes)\n`);
 }

@@ -158,7 +158,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   try {
     for (const item of planned) {
       const started = (async () => {
-        await Promise.all(item.dependsOn.map((d) => ready.get(d)));
+        await Promise.all(item.dependsOn.map((d) => ready.get(d) ?? Promise.resolve()));
         if (stopping) return;
         const proc = new SupervisedProcess(item.spec, out, logFormat, terminal);
         processes.set(item.spec.name, proc);

@@ -137,7 +137,7 @@ function writeValue(sink: ByteSink, v: GgufMetadataValue): void {
       sink.u32(GgufValueType.FLOAT32);
       sink.u64(v.value.length);
       const b = Buffer.allocUnsafe(v.value.length * 4);
-      for (let i = 0; i < v.value.length; i++) b.writeFloatLE(v.value[i]!, i * 4);
+      for (let i = 0; i < v.value.length; i++) b.writeFloatLE(v.value[i], i * 4);
       sink.push(b);
       return;
     }
@@ -146,7 +146,7 @@ function writeValue(sink: ByteSink, v: GgufMetadataValue): void {
       sink.u32(GgufValueType.INT32);
       sink.u64(v.value.length);
       const b = Buffer.allocUnsafe(v.value.length * 4);
-      for (let i = 0; i < v.value.length; i++) b.writeInt32LE(v.value[i]! | 0, i * 4);
+      for (let i = 0; i < v.value.length; i++) b.writeInt32LE(v.value[i] | 0, i * 4);
       sink.push(b);
       return;
     }
@@ -253,7 +253,7 @@ export class GgufWriter {
       sink.u32(t.dims.length);
       for (const d of t.dims) sink.u64(d);
       sink.u32(GGML_TYPE_F32);
-      sink.u64(offsets[i]!);
+      sink.u64(offsets[i]);
     });
     const pad = alignUp(sink.length) - sink.length;
     if (pad > 0) sink.push(Buffer.alloc(pad));
@@ -312,6 +312,6 @@ const hostIsLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 function float32ToLeBuffer(data: Float32Array): Buffer {
   if (hostIsLittleEndian) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const b = Buffer.allocUnsafe(data.length * 4);
-  for (let i = 0; i < data.length; i++) b.writeFloatLE(data[i]!, i * 4);
+  for (let i = 0; i < data.length; i++) b.writeFloatLE(data[i], i * 4);
   return b;
 }

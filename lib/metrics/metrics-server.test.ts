@@ -35,9 +35,9 @@ describe("metrics server", () => {
     const registries = [createRegistry(), createRegistry()];
     // The same metric name in both (a second registration in one registry would throw).
     const counters = registries.map((r) => new Counter({ name: "mesh_requests_cancelled_total", help: "x", registers: [r] }));
-    counters[0]!.inc(3);
-    counters[1]!.inc(5);
-    expect(await registries[0]!.getSingleMetricAsString("mesh_requests_cancelled_total")).toMatch(/^mesh_requests_cancelled_total 3$/m);
-    expect(await registries[1]!.getSingleMetricAsString("mesh_requests_cancelled_total")).toMatch(/^mesh_requests_cancelled_total 5$/m);
+    counters[0].inc(3);
+    counters[1].inc(5);
+    expect(await registries[0].getSingleMetricAsString("mesh_requests_cancelled_total")).toMatch(/^mesh_requests_cancelled_total 3$/m);
+    expect(await registries[1].getSingleMetricAsString("mesh_requests_cancelled_total")).toMatch(/^mesh_requests_cancelled_total 5$/m);
   });
 });

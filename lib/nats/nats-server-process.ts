@@ -91,7 +91,7 @@ export class NatsServerProcess {
         await nc.close();
         return;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`nats-server did not start: ${(err as Error).message} ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`nats-server did not start: ${(err as Error).message} ${stderr}`, { cause: err });
         await new Promise((r) => setTimeout(r, 50));
       }
     }
@@ -113,7 +113,7 @@ export async function startNatsCluster(dir: string, size = 3): Promise<NatsServe
   const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
   const nodes = await Promise.all(
     ports.map((port, i) =>
-      NatsServerProcess.start({ dir: path.join(dir, `n${i}`), port, serverName: `n${i}`, cluster: { name: "mesh", port: routes[i]!, routes } }),
+      NatsServerProcess.start({ dir: path.join(dir, `n${i}`), port, serverName: `n${i}`, cluster: { name: "mesh", port: routes[i], routes } }),
     ),
   );
   await waitForJetStream(nodes.map((n) => n.url).join(","), size);

@@ -148,7 +148,7 @@ export class JetStreamOutbox {
 
   async #drain(): Promise<void> {
     while (this.#buffer.length > 0 && !this.nc.isClosed()) {
-      const head = this.#buffer[0]!;
+      const head = this.#buffer[0];
       let result: OutboxResult | undefined;
       try {
         result = await this.#send(head);

@@ -18,7 +18,10 @@ export function isTransientNatsError(err: unknown): boolean {
   return err instanceof Error;
 }
 
-/** Runs `call`, retrying transient failures until `budgetMs` has passed; the last error is thrown. */
+/**
+ * Runs `call`, retrying transient failures until `budgetMs` has passed; the last error is thrown. Kept by hand, not
+ * p-retry: a fixed short wait within a time budget, with the NATS classification above, is all it does.
+ */
 export async function retryTransient<T>(call: () => Promise<T>, budgetMs = TRANSIENT_RETRY_BUDGET_MS): Promise<T> {
   const deadline = Date.now() + budgetMs;
   for (;;) {

@@ -2,7 +2,6 @@ import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
-import type { Code } from "@connectrpc/connect";
 import { asConnectError } from "../errors.js";
 
 /**
@@ -12,7 +11,7 @@ import { asConnectError } from "../errors.js";
 export function serviceDefinition(service: DescService): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of service.methods) definition[method.localName] = methodDefinition(method);
-  return definition as grpc.ServiceDefinition;
+  return definition;
 }
 
 export function methodDefinition(method: DescMethod): grpc.MethodDefinition<object, object> {
@@ -53,7 +52,7 @@ export function headersToMetadata(headers: Headers | undefined): grpc.Metadata {
 export function toConnectError(err: unknown): ConnectError {
   const status = err as Partial<grpc.ServiceError> | undefined;
   if (!(err instanceof ConnectError) && status && typeof status.code === "number" && status.code !== grpc.status.OK) {
-    return new ConnectError(status.details ?? "", status.code as number as Code, metadataToHeaders(status.metadata));
+    return new ConnectError(status.details ?? "", status.code as number, metadataToHeaders(status.metadata));
   }
   return asConnectError(err);
 }
@@ -61,5 +60,5 @@ export function toConnectError(err: unknown): ConnectError {
 /** Anything a handler threw → the status grpc-js sends. Unexpected errors say only "internal error". */
 export function toStatus(err: unknown): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {
   const error = asConnectError(err);
-  return { code: error.code as number as grpc.status, details: error.rawMessage, metadata: headersToMetadata(error.metadata) };
+  return { code: error.code as number, details: error.rawMessage, metadata: headersToMetadata(error.metadata) };
 }

@@ -11,6 +11,9 @@ import type { HealthCheckRequest, HealthCheckResponse } from "../../src/gen/grpc
 export { ServingStatus };
 
 /**
+ * Hand-written rather than grpc-health-check: that package plugs only into a grpc-js Server through proto-loader,
+ * while this one is served in the one handler style by grpc-js, connect-node (the edge) and the in-process client.
+ *
  * The `grpc.health.v1` state of one process. The overall status lives under
  * the empty service name; each served service has its own entry.
  */

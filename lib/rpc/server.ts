@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthState, ServingStatus } from "./health.js";
-import { grpcRegistrar } from "./grpc-router.js";
-import type { ServiceRegistrar } from "./grpc-router.js";
+import { grpcRegistrar } from "./grpc-registrar.js";
+import type { ServiceRegistrar } from "./grpc-registrar.js";
 import { processServiceToken, SERVICE_TOKEN_ENV, ServiceTokenCheck } from "./service-token.js";
 import { ConfigError } from "../runtime/config.js";
 import { MAX_MESSAGE_BYTES } from "./limits.js";
@@ -41,7 +41,7 @@ export interface RpcServer {
 /**
  * Starts a gRPC server (grpc-js, HTTP/2 cleartext) for an internal service;
  * marks it SERVING once bound. Implementations are written in connect's
- * style (see grpc-router.ts).
+ * style (see grpc-registrar.ts).
  */
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const host = options.host ?? "127.0.0.1";

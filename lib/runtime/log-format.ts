@@ -52,10 +52,10 @@ export function prettyLogLine(line: string, service: string, color = false): str
     return `${" ".repeat(12)} ${"".padEnd(5)} ${service.padEnd(7)} ${line}`;
   }
   const levelNumber = Number(entry.level);
-  const levelName = (LEVELS[levelNumber] ?? String(entry.level ?? "")).padEnd(5);
+  const levelName = (LEVELS[levelNumber] ?? (entry.level == null ? "" : show(entry.level))).padEnd(5);
   const level = color ? `\x1b[${LEVEL_COLORS[levelNumber] ?? "0"}m${levelName}\x1b[0m` : levelName;
   const who = typeof entry.service === "string" ? entry.service : service;
-  const parts = [clock(entry.time), level, who.padEnd(7), String(entry.msg ?? "")];
+  const parts = [clock(entry.time), level, who.padEnd(7), typeof entry.msg === "string" ? entry.msg : entry.msg == null ? "" : show(entry.msg)];
   if (entry.access === true) parts.push(`${show(entry.method)} ${show(entry.path)} ${show(entry.status)} ${show(entry.ms)}ms`);
   for (const [key, value] of Object.entries(entry)) {
     if (HIDDEN.has(key) || value === undefined) continue;

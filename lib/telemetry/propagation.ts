@@ -25,15 +25,15 @@ export function parentContextFrom(source: HeaderSource): Context {
   const tracestate = read(source, "tracestate");
   if (tracestate) carrier.tracestate = tracestate;
   return propagator.extract(ROOT_CONTEXT, carrier, {
-    get: (c, key) => c[key],
-    keys: (c) => Object.keys(c),
+    get: (c: Record<string, string>, key: string) => c[key],
+    keys: (c: Record<string, string>) => Object.keys(c),
   });
 }
 
 /** The W3C trace context headers that make the next hop's spans children of `span`. */
 export function traceHeaders(span: Span): Record<string, string> {
   const sc = span.spanContext();
-  const flags = (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED ? "01" : "00";
+  const flags = (sc.traceFlags & TraceFlags.SAMPLED) !== 0 ? "01" : "00";
   const headers: Record<string, string> = { traceparent: `00-${sc.traceId}-${sc.spanId}-${flags}` };
   const state = sc.traceState?.serialize();
   if (state) headers.tracestate = state;

@@ -44,7 +44,7 @@ describe("W3C trace context", () => {
     child.end();
     span.end();
     const [next] = exporter.getFinishedSpans();
-    expect(next!.parentSpanContext?.spanId).toBe(span.spanContext().spanId);
+    expect(next.parentSpanContext?.spanId).toBe(span.spanContext().spanId);
     expect(trace.getSpan(contextWith(span))).toBe(span);
   });
 

@@ -44,6 +44,6 @@ export function forcedCallSchema(use: ToolUse): string {
     return JSON.stringify(callSchema(tool));
   }
   const calls = use.tools.map(callSchema);
-  const one = calls.length === 1 ? calls[0]! : { oneOf: calls };
+  const one = calls.length === 1 ? calls[0] : { oneOf: calls };
   return JSON.stringify(use.parallel ? { type: "array", items: one, minItems: 1, maxItems: MAX_FORCED_CALLS } : one);
 }

@@ -25,7 +25,7 @@ function streamed(mode: ToolStreamMode, text: string, size: number) {
       calls.push({ id: p.id, name: p.name, arguments: p.arguments });
     } else {
       expect(calls[p.index]).toBeDefined();
-      calls[p.index]!.arguments += p.arguments;
+      calls[p.index].arguments += p.arguments;
     }
   }
   return { content, calls, pieces };
@@ -110,8 +110,8 @@ describe("ToolCallStream", () => {
     for (const size of [1, 4, 1000]) {
       const out = streamed({ kind: "forced" }, text, size);
       expect(out.calls.map((c) => c.name)).toEqual(["search", "get_time"]);
-      expect(JSON.parse(out.calls[0]!.arguments)).toEqual(JSON.parse(args1));
-      expect(out.calls[1]!.arguments).toBe("{}");
+      expect(JSON.parse(out.calls[0].arguments)).toEqual(JSON.parse(args1));
+      expect(out.calls[1].arguments).toBe("{}");
     }
   });
 });

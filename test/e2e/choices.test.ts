@@ -29,7 +29,7 @@ describe("n > 1 through the mesh: parallel sequences, indexed choices, usage sum
       expect(typeof choice.message.content).toBe("string");
     }
     // The first choice is the n=1 answer for the same seed; the others sample with seed + i.
-    expect(completion.choices[0]!.message.content).toBe(one.choices[0]!.message.content);
+    expect(completion.choices[0].message.content).toBe(one.choices[0].message.content);
     expect(completion.usage).toEqual({ prompt_tokens: one.usage!.prompt_tokens, completion_tokens: 3 * MAX_TOKENS, total_tokens: one.usage!.prompt_tokens + 3 * MAX_TOKENS });
   });
 

@@ -78,7 +78,7 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
   it("adds a shard that announces itself to every router, serves through it, and drops it within 5 s of a kill without notice", async () => {
     const shard = await startShard();
     await within(20_000, () => routers.every((r) => pooled(r).includes(shard.address)));
-    const client = grpcClient(RouterServiceDesc, `127.0.0.1:${routers[1]!.port}`);
+    const client = grpcClient(RouterServiceDesc, `127.0.0.1:${routers[1].port}`);
     const events: GenerateResponse[] = [];
     for await (const e of client.generate({ requestId: "via-nats", model: "pooled", prompt: "hi", unitId: "u", keyId: "k", sampling: { maxTokens: 3 } }, { timeoutMs: 10_000 })) events.push(e);
     expect(events.at(-1)!.event.case).toBe("finished");
@@ -89,7 +89,7 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     expect(tookMs).toBeLessThan(5_000);
     expect(hasChannel(shard.address)).toBe(false);
     // The catalog's own addresses are untouched by NATS discovery.
-    expect(routers[0]!.router.replicaSet("m", "a")!.replicas.map((x) => x.address)).toEqual([a.address]);
+    expect(routers[0].router.replicaSet("m", "a")!.replicas.map((x) => x.address)).toEqual([a.address]);
   }, 40_000);
 
   it("shares an experiment set through one router: both split traffic the same way and print the same merged report", async () => {
@@ -135,13 +135,13 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     const withoutTime = (t: string) => t.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<time>");
     expect(withoutTime(text2)).toBe(withoutTime(text1));
     expect(r2.arms.map((x) => [x.arm, x.requests])).toEqual(r1.arms.map((x) => [x.arm, x.requests]));
-    for (const admin of [admin1, admin2]) expect((await admin.listExperiments({})).experiments[0]!.requests).toBe(60n);
+    for (const admin of [admin1, admin2]) expect((await admin.listExperiments({})).experiments[0].requests).toBe(60n);
   }, 40_000);
 
   it("rides out a NATS outage: pools stay as they were, an experiment change fails whole, and both come back", async () => {
     const shard = await startShard();
     await within(20_000, () => routers.every((r) => pooled(r).includes(shard.address)));
-    const admin1 = grpcClient(ExperimentAdminService, `127.0.0.1:${routers[0]!.port}`);
+    const admin1 = grpcClient(ExperimentAdminService, `127.0.0.1:${routers[0].port}`);
     const before = (await admin1.listExperiments({})).experiments.map((e) => [e.experiment!.name, e.state]);
 
     await nats.stop();
@@ -160,7 +160,7 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
       if (!stored) await new Promise((r) => setTimeout(r, 500));
     }
     expect(stored).toBe(true);
-    await within(5_000, () => routers[1]!.router.experiments.running("m") === undefined);
+    await within(5_000, () => routers[1].router.experiments.running("m") === undefined);
     await new Promise((r) => setTimeout(r, 4_000));
     for (const r of routers) expect(pooled(r)).toContain(shard.address);
     shard.child.kill("SIGKILL");

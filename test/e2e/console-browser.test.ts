@@ -157,7 +157,7 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     expect(await page.locator("#who").textContent()).toBe("Signed in as account acme");
     const [cookie] = (await context.cookies()).filter((c) => c.name === "mesh_console");
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict", secure: false, path: "/console" });
-    expect(cookie!.value).toBe(acmeToken);
+    expect(cookie.value).toBe(acmeToken);
     expect(await page.evaluate(() => document.cookie)).toBe("");
     expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
     expect(page.url()).toBe(`${mesh.url}/console/`);
@@ -202,7 +202,7 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     expect(svg).toMatch(/^<svg /);
     expect(svg).toContain(`>${MODEL}<`);
     const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#csv").click()]);
-    const csv = readFileSync((await download.path())!, "utf8");
+    const csv = readFileSync((await download.path()), "utf8");
     expect(csv.split("\n")[0]).toBe("group_by,group,requests,prompt_tokens,completion_tokens,total_tokens");
     expect(csv).toMatch(new RegExp(`^model,${MODEL},1,\\d+,4,\\d+$`, "m"));
     expect(csv).toMatch(/^day,\d{4}-\d{2}-\d{2},1,/m);
@@ -303,8 +303,8 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     await signIn(adminToken);
     expect(await page.locator("#who").textContent()).toBe("Signed in as admin");
     const [cookie] = (await context.cookies()).filter((c) => c.name === "mesh_console");
-    expect(cookie!.value).toMatch(/^mesh-console-/);
-    expect(cookie!.value).not.toContain(adminToken);
+    expect(cookie.value).toMatch(/^mesh-console-/);
+    expect(cookie.value).not.toContain(adminToken);
     const report = page.locator("#experiment-list pre").first();
     await report.waitFor();
     const text = (await report.textContent())!;

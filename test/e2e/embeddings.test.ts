@@ -39,24 +39,24 @@ describe("embeddings through the mesh (client.embeddings.create)", () => {
     expect(answer.data.map((d) => d.index)).toEqual([0, 1, 2]);
     for (const [i, text] of TEXTS.entries()) {
       const own = await direct.getEmbeddingFor(text);
-      expect(answer.data[i]!.embedding).toHaveLength(model.embeddingVectorSize);
-      expect(answer.data[i]!.embedding).toEqual([...own.vector]);
+      expect(answer.data[i].embedding).toHaveLength(model.embeddingVectorSize);
+      expect(answer.data[i].embedding).toEqual([...own.vector]);
     }
     const tokens = TEXTS.reduce((n, t) => n + direct.calculateInputLength(t), 0);
     expect(answer.usage).toEqual({ prompt_tokens: tokens, total_tokens: tokens });
   });
 
   it("base64 (the SDK's default) decodes to the same vectors; token-array input embeds those tokens", async () => {
-    const floats = await client.embeddings.create({ model: "tiny-llama", input: TEXTS[0]!, encoding_format: "float" });
-    const raw = await client.embeddings.create({ model: "tiny-llama", input: TEXTS[0]!, encoding_format: "base64" });
-    const bytes = Buffer.from(raw.data[0]!.embedding as unknown as string, "base64");
+    const floats = await client.embeddings.create({ model: "tiny-llama", input: TEXTS[0], encoding_format: "float" });
+    const raw = await client.embeddings.create({ model: "tiny-llama", input: TEXTS[0], encoding_format: "base64" });
+    const bytes = Buffer.from(raw.data[0].embedding, "base64");
     const decoded = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
-    expect(decoded).toEqual(floats.data[0]!.embedding);
-    const sdkDefault = await client.embeddings.create({ model: "tiny-llama", input: TEXTS[0]! });
-    expect(sdkDefault.data[0]!.embedding).toEqual(floats.data[0]!.embedding);
-    const ids = model.tokenize(TEXTS[1]!) as number[];
+    expect(decoded).toEqual(floats.data[0].embedding);
+    const sdkDefault = await client.embeddings.create({ model: "tiny-llama", input: TEXTS[0] });
+    expect(sdkDefault.data[0].embedding).toEqual(floats.data[0].embedding);
+    const ids = model.tokenize(TEXTS[1]) as number[];
     const byTokens = await client.embeddings.create({ model: "tiny-llama", input: [ids], encoding_format: "float" });
-    expect(byTokens.data[0]!.embedding).toEqual([...(await direct.getEmbeddingFor(model.tokenize(TEXTS[1]!))).vector]);
+    expect(byTokens.data[0].embedding).toEqual([...(await direct.getEmbeddingFor(model.tokenize(TEXTS[1]))).vector]);
     expect(byTokens.usage.prompt_tokens).toBe(ids.length);
   });
 
@@ -65,7 +65,7 @@ describe("embeddings through the mesh (client.embeddings.create)", () => {
     expect(wrong?.status).toBe(400);
     expect(wrong?.param).toBe("dimensions");
     const same = await client.embeddings.create({ model: "tiny-llama", input: "x", dimensions: model.embeddingVectorSize, encoding_format: "float" });
-    expect(same.data[0]!.embedding).toHaveLength(model.embeddingVectorSize);
+    expect(same.data[0].embedding).toHaveLength(model.embeddingVectorSize);
     const empty = await client.embeddings.create({ model: "tiny-llama", input: "" }).then(() => undefined, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
     expect(empty?.status).toBe(400);
     expect(empty?.param).toBe("input");

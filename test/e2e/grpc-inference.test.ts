@@ -152,8 +152,8 @@ describe("InferenceService tools and Embed", () => {
     const res = await client.createChatCompletion({ params: { model: MODEL, messages, maxTokens: 300, tools, toolChoice: "pick" } });
     expect(res.finishReason).toBe("tool_calls");
     expect(res.toolCalls).toHaveLength(1);
-    expect(res.toolCalls[0]!.name).toBe("pick");
-    expect(["red", "blue"]).toContain((JSON.parse(res.toolCalls[0]!.arguments) as { colour: string }).colour);
+    expect(res.toolCalls[0].name).toBe("pick");
+    expect(["red", "blue"]).toContain((JSON.parse(res.toolCalls[0].arguments) as { colour: string }).colour);
     const pieces: { index: number; id: string; name: string; arguments: string }[] = [];
     let finish = "";
     for await (const chunk of client.streamChatCompletion({ params: { model: MODEL, messages, maxTokens: 300, tools, toolChoice: "required", parallelToolCalls: false } })) {
@@ -162,7 +162,7 @@ describe("InferenceService tools and Embed", () => {
     }
     expect(finish).toBe("tool_calls");
     expect(pieces[0]).toMatchObject({ index: 0, name: "pick" });
-    expect(pieces[0]!.id).toMatch(/^call_/);
+    expect(pieces[0].id).toMatch(/^call_/);
     expect(JSON.parse(pieces.map((p) => p.arguments).join(""))).toHaveProperty("colour");
   });
 
@@ -170,11 +170,11 @@ describe("InferenceService tools and Embed", () => {
     const client = inferenceClient(mesh.url, mesh.apiKey, "grpc");
     const res = await client.embed({ model: MODEL, input: ["one", "two words"] });
     expect(res.data).toHaveLength(2);
-    expect(res.data[0]!.values.length).toBeGreaterThan(0);
-    expect(res.data[0]!.values).not.toEqual(res.data[1]!.values);
+    expect(res.data[0].values.length).toBeGreaterThan(0);
+    expect(res.data[0].values).not.toEqual(res.data[1].values);
     expect(res.usage!.promptTokens).toBeGreaterThan(0);
     const rest = (await (await fetch(`${mesh.baseURL}/embeddings`, { method: "POST", headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, input: ["one"], encoding_format: "float" }) })).json()) as { data: { embedding: number[] }[] };
-    expect(rest.data[0]!.embedding).toEqual(res.data[0]!.values);
+    expect(rest.data[0].embedding).toEqual(res.data[0].values);
     const bad = await rpcError(client.embed({ model: MODEL, input: [] }));
     expect(bad.code).toBe(Code.InvalidArgument);
   });

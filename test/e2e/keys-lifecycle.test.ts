@@ -66,7 +66,7 @@ describe("API keys end to end: the CLI, the admin API and the openai SDK against
   it("create → use → rotate with grace → old fails after grace → revoke → fails", async () => {
     const { id, key } = await createKey("--name", "lifecycle");
     expect(key).toMatch(new RegExp(`^sk-mesh-${id}-`));
-    expect((await chat(key)).choices[0]!.message.role).toBe("assistant");
+    expect((await chat(key)).choices[0].message.role).toBe("assistant");
 
     const listed = await cli("keys", "list", "--json");
     expect(listed).toContain(id);
@@ -119,15 +119,15 @@ describe("API keys end to end: the CLI, the admin API and the openai SDK against
     const limited = results.filter((r) => r.status === 429);
     expect(ok).toHaveLength(2);
     expect(limited).toHaveLength(4);
-    const refused = limited[0]!;
+    const refused = limited[0];
     expect(refused.error).toMatchObject({ code: "rate_limit_exceeded", type: "requests" });
     expect(refused.headers!.get("x-ratelimit-limit-requests")).toBe("2");
     expect(refused.headers!.get("x-ratelimit-remaining-requests")).toBe("0");
     expect(refused.headers!.get("x-ratelimit-reset-requests")).toMatch(/^(\d+m)?[\d.]+m?s$/);
     expect(Number(refused.headers!.get("retry-after"))).toBeGreaterThan(0);
     expect(refused.headers!.get("x-ratelimit-limit-tokens")).toBe("100000");
-    expect(ok[0]!.headers!.get("x-ratelimit-limit-requests")).toBe("2");
-    expect(ok[0]!.headers!.get("x-ratelimit-remaining-tokens")).toMatch(/^\d+$/);
+    expect(ok[0].headers!.get("x-ratelimit-limit-requests")).toBe("2");
+    expect(ok[0].headers!.get("x-ratelimit-remaining-tokens")).toMatch(/^\d+$/);
   });
 
   it("records usage once per request, equal to the usage in the responses", async () => {

@@ -30,8 +30,8 @@ describe("the mesh started by `llm-mesh up`, driven by the official openai SDK",
     });
     expect(completion.id).toMatch(/^chatcmpl-/);
     expect(completion.object).toBe("chat.completion");
-    expect(completion.choices[0]!.message.role).toBe("assistant");
-    expect(["stop", "length"]).toContain(completion.choices[0]!.finish_reason);
+    expect(completion.choices[0].message.role).toBe("assistant");
+    expect(["stop", "length"]).toContain(completion.choices[0].finish_reason);
     const usage = completion.usage!;
     expect(usage.prompt_tokens).toBeGreaterThan(0);
     expect(usage.completion_tokens).toBeGreaterThan(0);
@@ -51,7 +51,7 @@ describe("the mesh started by `llm-mesh up`, driven by the official openai SDK",
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
-    expect(chunks[0]!.choices[0]!.delta.role).toBe("assistant");
+    expect(chunks[0].choices[0].delta.role).toBe("assistant");
     const finish = chunks.find((c) => c.choices[0]?.finish_reason);
     expect(finish?.choices[0]!.finish_reason).toBe("length");
     const last = chunks.at(-1)!;
@@ -65,7 +65,7 @@ describe("the mesh started by `llm-mesh up`, driven by the official openai SDK",
     const stream = await client.chat.completions.create({ ...params, stream: true });
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
-    expect(text).toBe(whole.choices[0]!.message.content);
+    expect(text).toBe(whole.choices[0].message.content);
   });
 
   it("refuses a bad key with AuthenticationError", async () => {

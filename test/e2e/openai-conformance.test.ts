@@ -40,8 +40,8 @@ describe("openai conformance: models and chat completions", () => {
     expect(data.id).toBe(`chatcmpl-${requestId}`);
     expect(response.headers.get("x-client-request-id")).toBe("client-id-42");
     expect(data.choices).toHaveLength(1);
-    expect(data.choices[0]!.message.role).toBe("assistant");
-    expect(data.choices[0]!.finish_reason).toBe("length");
+    expect(data.choices[0].message.role).toBe("assistant");
+    expect(data.choices[0].finish_reason).toBe("length");
     expect(data.usage!.completion_tokens).toBe(6);
     expect(data.usage!.total_tokens).toBe(data.usage!.prompt_tokens + 6);
     expect(response.headers.get("server-timing")).toMatch(/^mesh;dur=[\d.]+, engine;dur=[\d.]+$/);
@@ -69,12 +69,12 @@ describe("openai conformance: models and chat completions", () => {
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as OpenAI.ChatCompletionChunk);
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
     expect(chunks.every((c) => c.object === "chat.completion.chunk")).toBe(true);
-    expect(chunks[0]!.choices[0]!.delta.role).toBe("assistant");
+    expect(chunks[0].choices[0].delta.role).toBe("assistant");
     const usageChunk = chunks.at(-1)!;
     expect(usageChunk.choices).toEqual([]);
     expect(usageChunk.usage!.completion_tokens).toBe(5);
-    expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe("length");
-    expect(chunks.slice(0, -2).every((c) => c.choices[0]!.finish_reason === null)).toBe(true);
+    expect(chunks.at(-2)!.choices[0].finish_reason).toBe("length");
+    expect(chunks.slice(0, -2).every((c) => c.choices[0].finish_reason === null)).toBe(true);
   });
 
   it("streams through the SDK and assembles the same text as a non-stream call at temperature 0", async () => {
@@ -87,40 +87,40 @@ describe("openai conformance: models and chat completions", () => {
       text += chunk.choices[0]?.delta.content ?? "";
       finish = chunk.choices[0]?.finish_reason ?? finish;
     }
-    expect(text).toBe(whole.choices[0]!.message.content);
-    expect(finish).toBe(whole.choices[0]!.finish_reason);
+    expect(text).toBe(whole.choices[0].message.content);
+    expect(finish).toBe(whole.choices[0].finish_reason);
   });
 
   it("reproduces a sampled completion with the same seed at temperature > 0", async () => {
     const body = { model: MODEL, messages, max_tokens: 16, temperature: 1.2, top_p: 0.95, seed: 1234, ignore_eos: true } as Extended;
     const a = await client.chat.completions.create(body);
     const b = await client.chat.completions.create(body);
-    expect(b.choices[0]!.message.content).toBe(a.choices[0]!.message.content);
+    expect(b.choices[0].message.content).toBe(a.choices[0].message.content);
     const others = await Promise.all([7, 99, 31337].map((seed) => client.chat.completions.create({ ...body, seed })));
     // Three other seeds all giving the very same 16 sampled tokens would mean the seed is ignored.
-    expect(others.some((o) => o.choices[0]!.message.content !== a.choices[0]!.message.content)).toBe(true);
+    expect(others.some((o) => o.choices[0].message.content !== a.choices[0].message.content)).toBe(true);
   });
 
   it("stops before a stop sequence that spans tokens, never emits it, and says finish_reason stop", async () => {
     const body = { model: MODEL, messages, max_tokens: 24, temperature: 0, ignore_eos: true } as Extended;
-    const full = (await client.chat.completions.create(body)).choices[0]!.message.content!;
+    const full = (await client.chat.completions.create(body)).choices[0].message.content!;
     expect(full.length).toBeGreaterThan(6);
     const stop = full.slice(3, 6);
     const cut = await client.chat.completions.create({ ...body, stop: [stop, "\u0000never"] });
-    expect(cut.choices[0]!.message.content).toBe(full.slice(0, full.indexOf(stop)));
-    expect(cut.choices[0]!.finish_reason).toBe("stop");
+    expect(cut.choices[0].message.content).toBe(full.slice(0, full.indexOf(stop)));
+    expect(cut.choices[0].finish_reason).toBe("stop");
     expect(cut.usage!.completion_tokens).toBeLessThan(24);
   });
 
   it("applies the engine extensions and penalties it accepts", async () => {
     const body = { model: MODEL, messages, max_tokens: 16, temperature: 0, ignore_eos: true } as Extended;
-    const plain = (await client.chat.completions.create(body)).choices[0]!.message.content;
+    const plain = (await client.chat.completions.create(body)).choices[0].message.content;
     const penalised = await client.chat.completions.create({ ...body, frequency_penalty: 2, presence_penalty: 2, repetition_penalty: 1.9 } as Extended);
     const sampled = await client.chat.completions.create({ ...body, temperature: 1, top_k: 5, min_p: 0.05, seed: 3 } as Extended);
-    expect(penalised.choices[0]!.finish_reason).toBe("length");
+    expect(penalised.choices[0].finish_reason).toBe("length");
     expect(sampled.usage!.completion_tokens).toBe(16);
     // Greedy decoding of a random model repeats itself; strong penalties must change the text.
-    expect(penalised.choices[0]!.message.content).not.toBe(plain);
+    expect(penalised.choices[0].message.content).not.toBe(plain);
   });
 
   it("serves 16 concurrent streams, each complete and well-formed", async () => {
@@ -148,8 +148,8 @@ describe("openai conformance: /v1/completions", () => {
     const res = await client.completions.create({ model: MODEL, prompt: "Once upon a time", max_tokens: 5, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
     expect(res.object).toBe("text_completion");
     expect(res.id).toMatch(/^cmpl-/);
-    expect(typeof res.choices[0]!.text).toBe("string");
-    expect(res.choices[0]!.finish_reason).toBe("length");
+    expect(typeof res.choices[0].text).toBe("string");
+    expect(res.choices[0].finish_reason).toBe("length");
     expect(res.usage!.completion_tokens).toBe(5);
   });
 
@@ -174,7 +174,7 @@ describe("openai conformance: /v1/completions", () => {
       }
     }
     expect(ids.size).toBe(1);
-    expect(text).toBe(whole.choices[0]!.text);
+    expect(text).toBe(whole.choices[0].text);
     expect(usage).toEqual(whole.usage);
   });
 });

@@ -181,7 +181,7 @@ describe("cancellation and deadlines", () => {
     const events = await readSse(res);
     expect(events.at(-1)).toBe("[DONE]");
     expect(JSON.parse(events.at(-2)!)).toMatchObject({ error: { type: "timeout", code: "timeout" } });
-    expect(JSON.parse(events[0]!).choices[0].delta.role).toBe("assistant");
+    expect(JSON.parse(events[0]).choices[0].delta.role).toBe("assistant");
   });
 });
 

@@ -51,12 +51,12 @@ describe("strict json_schema outputs follow the schema (validated with ajv)", ()
           max_tokens: 400,
           response_format: { type: "json_schema", json_schema: { name: "record", schema, strict: true } },
         });
-        const text = completion.choices[0]!.message.content ?? "";
+        const text = completion.choices[0].message.content ?? "";
         let value: unknown;
         try {
           value = JSON.parse(text);
         } catch {
-          invalid.push(`${completion.choices[0]!.finish_reason}: ${text}`);
+          invalid.push(`${completion.choices[0].finish_reason}: ${text}`);
           continue;
         }
         const when = (value as { when?: unknown }).when;

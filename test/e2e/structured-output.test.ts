@@ -24,7 +24,7 @@ describe("structured output through the mesh (response_format)", () => {
       max_tokens: 40,
       response_format: { type: "json_schema", json_schema: { name: "answer", schema } },
     });
-    const choice = completion.choices[0]!;
+    const choice = completion.choices[0];
     expect(choice.finish_reason).toBe("stop");
     expect(["yes", "no"]).toContain((JSON.parse(choice.message.content ?? "") as { answer: string }).answer);
   });

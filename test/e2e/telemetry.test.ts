@@ -89,7 +89,7 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
       "gen_ai.request.temperature": 0,
       "gen_ai.response.model": MODEL,
       "gen_ai.response.id": data.id,
-      "gen_ai.response.finish_reasons": [data.choices[0]!.finish_reason],
+      "gen_ai.response.finish_reasons": [data.choices[0].finish_reason],
       "gen_ai.usage.input_tokens": data.usage!.prompt_tokens,
       "gen_ai.usage.output_tokens": data.usage!.completion_tokens,
       "mesh.backend": "local",
@@ -106,7 +106,7 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
 
     // Content capture is on and the default account retains: content on the edge span only.
     expect(String(edge.attributes["gen_ai.input.messages"])).toContain("a traced question");
-    expect(JSON.parse(String(edge.attributes["gen_ai.output.messages"]))[0]).toMatchObject({ role: "assistant", finish_reason: data.choices[0]!.finish_reason });
+    expect(JSON.parse(String(edge.attributes["gen_ai.output.messages"]))[0]).toMatchObject({ role: "assistant", finish_reason: data.choices[0].finish_reason });
     for (const span of [router, attempt, shard]) expect(span.attributes["gen_ai.input.messages"]).toBeUndefined();
   });
 
@@ -114,7 +114,7 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
     const stream = await client(TEST_API_KEY).chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "stream me" }], max_tokens: 4, stream: true });
     for await (const _ of stream) void _;
     let edge: ReceivedSpan | undefined;
-    await until(() => (edge = receiver.spans.find((s) => s.service === "llm-mesh-edge" && String(s.attributes["gen_ai.input.messages"] ?? "").includes("stream me"))) !== undefined, 15_000, 50);
+    await until(() => (edge = receiver.spans.find((s) => s.service === "llm-mesh-edge" && String((s.attributes["gen_ai.input.messages"] as string | undefined) ?? "").includes("stream me"))) !== undefined, 15_000, 50);
     expect(edge!.parentSpanId).toBe("");
     await until(() => receiver.trace(edge!.traceId).some((s) => s.service === "llm-mesh-model-shard"), 15_000, 50);
   });
@@ -160,8 +160,8 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
       .filter((l) => l.access === true && l.path === "/v1/chat/completions");
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines[0]).toMatchObject({ msg: "request", method: "POST", status: 200, model: MODEL, backend: "local" });
-    expect(lines[0]!.traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(lines[0]!.completionTokens).toBeGreaterThan(0);
+    expect(lines[0].traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(lines[0].completionTokens).toBeGreaterThan(0);
     expect(mesh.output()).not.toContain(TEST_API_KEY);
   });
 });

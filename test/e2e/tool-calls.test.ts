@@ -32,7 +32,7 @@ function expectValidCall(call: { function: { name: string; arguments: string } }
   expect(validate, `unknown function ${call.function.name}`).toBeDefined();
   const args: unknown = JSON.parse(call.function.arguments);
   if (process.env.DEBUG_TOOLS) console.log(call.function.arguments);
-  expect(validate!(args), JSON.stringify(validate!.errors)).toBe(true);
+  expect(validate(args), JSON.stringify(validate.errors)).toBe(true);
 }
 
 describe("tool calling through the mesh (tiny model, forced choices decode under the arguments' grammar)", () => {
@@ -82,8 +82,8 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
     expect(sent.messages![2]).toMatchObject({ role: "tool", tool_call_id: "call_1", content: "sunny" });
 
     const whole = await client.chat.completions.create({ model: "upstream", messages: [{ role: "user", content: "x" }], tools, tool_choice: { type: "function", function: { name: "get_time" } } });
-    expect(whole.choices[0]!.finish_reason).toBe("tool_calls");
-    expect(whole.choices[0]!.message.tool_calls).toEqual([{ id: "call_fake_0", type: "function", function: { name: "get_time", arguments: FAKE_ARGUMENT_FRAGMENTS.join("") } }]);
+    expect(whole.choices[0].finish_reason).toBe("tool_calls");
+    expect(whole.choices[0].message.tool_calls).toEqual([{ id: "call_fake_0", type: "function", function: { name: "get_time", arguments: FAKE_ARGUMENT_FRAGMENTS.join("") } }]);
     expect(fake.stats.lastBody!.tool_choice).toEqual({ type: "function", function: { name: "get_time" } });
   });
 
@@ -95,11 +95,11 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
       tool_choice: { type: "function", function: { name: "get_weather" } },
       max_tokens: 400,
     });
-    const choice = completion.choices[0]!;
+    const choice = completion.choices[0];
     expect(choice.finish_reason).toBe("tool_calls");
     expect(choice.message.content).toBeNull();
     expect(choice.message.tool_calls).toHaveLength(1);
-    const call = choice.message.tool_calls![0]!;
+    const call = choice.message.tool_calls![0];
     expect(call.type).toBe("function");
     expect(call.id).toMatch(/^call_/);
     expectValidCall(call as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall, "get_weather");
@@ -135,7 +135,7 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
           calls.push({ id: piece.id, function: { name: piece.function!.name!, arguments: piece.function?.arguments ?? "" } });
         } else {
           expect(calls[piece.index], "an argument fragment before its call's name").toBeDefined();
-          calls[piece.index]!.function.arguments += piece.function?.arguments ?? "";
+          calls[piece.index].function.arguments += piece.function?.arguments ?? "";
           fragments++;
         }
       }
@@ -155,7 +155,7 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
       tool_choice: { type: "function", function: { name: "get_time" } },
       max_tokens: 400,
     });
-    const call = first.choices[0]!.message.tool_calls![0]! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
+    const call = first.choices[0].message.tool_calls![0] as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
     expectValidCall(call, "get_time");
     const history: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
       { role: "user", content: "Time in Tokyo?" },
@@ -163,7 +163,7 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
     ];
     const result: OpenAI.Chat.Completions.ChatCompletionMessageParam = { role: "tool", tool_call_id: call.id, content: '{"time": "09:00 in Tokyo"}' };
     const second = await client.chat.completions.create({ model: "tiny-llama", messages: [...history, result], tools, tool_choice: "auto", max_tokens: 8 });
-    expect(["stop", "length", "tool_calls"]).toContain(second.choices[0]!.finish_reason);
+    expect(["stop", "length", "tool_calls"]).toContain(second.choices[0].finish_reason);
     const without = await client.chat.completions.create({ model: "tiny-llama", messages: history, tools, tool_choice: "auto", max_tokens: 1 });
     // The call and its result reached the prompt.
     expect(second.usage!.prompt_tokens).toBeGreaterThan(without.usage!.prompt_tokens + 5);

@@ -21,9 +21,9 @@ describe("auth admission under rate limits", () => {
     expect(admitted).toHaveLength(10);
     expect(refused).toHaveLength(40);
     expect(new Set(refused.map((e) => e.code))).toEqual(new Set([Code.ResourceExhausted]));
-    expect(refused[0]!.metadata.get("x-mesh-error-reason")).toBe("rate_limit_exceeded");
-    expect(refused[0]!.metadata.get("x-ratelimit-remaining-requests")).toBe("0");
-    expect(refused[0]!.metadata.get("x-ratelimit-limit-requests")).toBe("10");
+    expect(refused[0].metadata.get("x-mesh-error-reason")).toBe("rate_limit_exceeded");
+    expect(refused[0].metadata.get("x-ratelimit-remaining-requests")).toBe("0");
+    expect(refused[0].metadata.get("x-ratelimit-limit-requests")).toBe("10");
     // A minute later the window has room again.
     clock.t += 60_000;
     await expect(a.auth.admit({ keyId: keyInfo!.id, requestId: "later" })).resolves.toBeDefined();

@@ -61,20 +61,20 @@ describe("revocation pushed to edges", () => {
 
   it("stops trusting a cached old secret when a rotation's grace ends", async () => {
     const { apiKey: oldKey, keyInfo } = await a.admin.createKey({ name: "rot" }, a.asAdmin);
-    await edges[0]!.authenticate(oldKey);
-    const seen = evicted(edges[0]!, keyInfo!.id);
+    await edges[0].authenticate(oldKey);
+    const seen = evicted(edges[0], keyInfo!.id);
     await a.admin.rotateKey({ id: keyInfo!.id, graceMs: 300n }, a.asAdmin);
     await seen;
-    await expect(edges[0]!.authenticate(oldKey)).resolves.toBeDefined();
+    await expect(edges[0].authenticate(oldKey)).resolves.toBeDefined();
     await new Promise((r) => setTimeout(r, 350));
-    const err = ConnectError.from(await edges[0]!.authenticate(oldKey).catch((e: unknown) => e));
+    const err = ConnectError.from(await edges[0].authenticate(oldKey).catch((e: unknown) => e));
     expect(err.code).toBe(Code.Unauthenticated);
   });
 
   it("refuses garbage keys at the edge without asking auth", async () => {
     const spy = vi.spyOn(a.server.auth, "authenticate");
     for (const bad of ["sk-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", `sk-${"a".repeat(10_000)}`]) {
-      const err = ConnectError.from(await edges[0]!.authenticate(bad).catch((e: unknown) => e));
+      const err = ConnectError.from(await edges[0].authenticate(bad).catch((e: unknown) => e));
       expect(err.code).toBe(Code.Unauthenticated);
     }
     expect(spy).not.toHaveBeenCalled();
@@ -92,7 +92,7 @@ describe("the key watch heartbeat", () => {
     const watchers = [0, 1, 2].map(() => auth.watchKeyChanges(create(WatchKeyChangesRequestSchema), ctx));
     const counts = [0, 0, 0];
     const done = watchers.map(async (w, i) => {
-      for await (const change of w) if (change.kind === Kind.HEARTBEAT) counts[i]!++;
+      for await (const change of w) if (change.kind === Kind.HEARTBEAT) counts[i]++;
     });
     // Let every watcher subscribe (first next() runs to the SYNCED yield and past it).
     await vi.advanceTimersByTimeAsync(0);

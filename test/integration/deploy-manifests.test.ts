@@ -63,10 +63,10 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
   it("probes the gRPC services with native grpc probes and the edge's readiness with /healthz", () => {
     for (const d of deployments) {
       const [c] = containersOf(d);
-      const port = Number(c!.env!.find((e) => e.name === "PORT")!.value);
-      expect((c!.livenessProbe!.grpc as { port: number }).port, d.metadata.name).toBe(port);
-      if (d.metadata.name === "edge") expect(c!.readinessProbe!.httpGet).toMatchObject({ path: "/healthz" });
-      else expect((c!.readinessProbe!.grpc as { port: number }).port, d.metadata.name).toBe(port);
+      const port = Number(c.env!.find((e) => e.name === "PORT")!.value);
+      expect((c.livenessProbe!.grpc as { port: number }).port, d.metadata.name).toBe(port);
+      if (d.metadata.name === "edge") expect(c.readinessProbe!.httpGet).toMatchObject({ path: "/healthz" });
+      else expect((c.readinessProbe!.grpc as { port: number }).port, d.metadata.name).toBe(port);
     }
   });
 
@@ -87,12 +87,12 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
     const resolves = (address: string): boolean => {
       const [host, port] = address.replace(/^(nats|dns):\/\/\/?/, "").split(":");
       // A dns:/// target names a headless Service, so it resolves to every pod (one replica each).
-      if (address.startsWith("dns:///") && !headless.has(host!)) return false;
-      return ports.get(host!)?.includes(Number(port)) ?? false;
+      if (address.startsWith("dns:///") && !headless.has(host)) return false;
+      return ports.get(host)?.includes(Number(port)) ?? false;
     };
     const catalogMap = dev.find((r) => r.kind === "ConfigMap" && r.metadata.name.startsWith("mesh-catalog"))!;
-    const catalog = catalogSchema.parse(JSON.parse(catalogMap.data!["catalog.json"]!));
-    backendSchema.parse(JSON.parse(catalogMap.data!["shard-backend.json"]!));
+    const catalog = catalogSchema.parse(JSON.parse(catalogMap.data!["catalog.json"]));
+    backendSchema.parse(JSON.parse(catalogMap.data!["shard-backend.json"]));
     for (const b of catalog.models.flatMap((m) => m.backends)) for (const a of b.addresses ?? []) expect(resolves(a), a).toBe(true);
     expect(catalog.models.flatMap((m) => m.backends).flatMap((b) => b.addresses ?? [])).toContain("dns:///model-shard:50051");
     for (const d of deployments) {
@@ -108,16 +108,16 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
     const serveName: Record<string, string> = { "model-shard": "shard" };
     for (const d of deployments) {
       const [c] = containersOf(d) as (Container & { command?: string[] })[];
-      expect(c!.command, d.metadata.name).toEqual(["node", "bin/llm-mesh.js", "serve", serveName[d.metadata.name] ?? d.metadata.name]);
+      expect(c.command, d.metadata.name).toEqual(["node", "bin/llm-mesh.js", "serve", serveName[d.metadata.name] ?? d.metadata.name]);
     }
     for (const name of ["router", "model-shard"]) {
-      const env = Object.fromEntries(containersOf(deployments.find((d) => d.metadata.name === name)!)[0]!.env!.map((e) => [e.name, e.value]));
+      const env = Object.fromEntries(containersOf(deployments.find((d) => d.metadata.name === name)!)[0].env!.map((e) => [e.name, e.value]));
       expect(env.MESH_NATS_URL, name).toBe("nats://nats:4222");
     }
   });
 
   it("runs auth on NATS JetStream with as many replicas as the NATS StatefulSet has nodes", () => {
-    const env = Object.fromEntries(containersOf(deployments.find((d) => d.metadata.name === "auth")!)[0]!.env!.map((e) => [e.name, e.value]));
+    const env = Object.fromEntries(containersOf(deployments.find((d) => d.metadata.name === "auth")!)[0].env!.map((e) => [e.name, e.value]));
     expect(env.MESH_STORE).toBe("nats");
     const nats = dev.find((r) => r.kind === "StatefulSet" && r.metadata.name === "nats")!;
     expect(Number(env.MESH_NATS_REPLICAS)).toBe(nats.spec!.replicas);
@@ -126,7 +126,7 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
 
   it("gives every service the service token from the Secret mesh-service, required", () => {
     for (const d of deployments) {
-      const env = containersOf(d)[0]!.env!.find((e) => e.name === "MESH_SERVICE_TOKEN");
+      const env = containersOf(d)[0].env!.find((e) => e.name === "MESH_SERVICE_TOKEN");
       expect(env?.valueFrom?.secretKeyRef, d.metadata.name).toEqual({ name: "mesh-service", key: "token" });
     }
   });
@@ -155,12 +155,12 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
     const gpu = render("deploy/overlays/gpu");
     const shard = gpu.find((r) => r.kind === "Deployment" && r.metadata.name === "model-shard")!;
     const [c] = containersOf(shard);
-    expect(c!.resources!.limits!["nvidia.com/gpu"]).toBe(1);
+    expect(c.resources!.limits!["nvidia.com/gpu"]).toBe(1);
     const catalogMap = gpu.find((r) => r.kind === "ConfigMap" && r.metadata.name.startsWith("mesh-catalog"))!;
-    const backend = backendSchema.parse(JSON.parse(catalogMap.data!["shard-backend.json"]!));
+    const backend = backendSchema.parse(JSON.parse(catalogMap.data!["shard-backend.json"]));
     expect(backend).toMatchObject({ engine: "llama.cpp", gpu: "cuda" });
-    const model = c!.env!.find((e) => e.name === "MESH_SHARD_MODEL")!.value;
-    expect(catalogSchema.parse(JSON.parse(catalogMap.data!["catalog.json"]!)).models.map((m) => m.name)).toContain(model);
+    const model = c.env!.find((e) => e.name === "MESH_SHARD_MODEL")!.value;
+    expect(catalogSchema.parse(JSON.parse(catalogMap.data!["catalog.json"])).models.map((m) => m.name)).toContain(model);
   });
 });
 

@@ -36,7 +36,7 @@ async function generate(engine: LlamaCppEngine, prompt: number[], maxTokens = 24
 }
 
 function backendFor(model: string, extra: Record<string, unknown>): LlamaCppBackend {
-  return catalogSchema.parse({ models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model, gpu: false, threads: 1, ...extra }] }] }).models[0]!
+  return catalogSchema.parse({ models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model, gpu: false, threads: 1, ...extra }] }] }).models[0]
     .backends[0] as LlamaCppBackend;
 }
 
@@ -73,11 +73,11 @@ describe("llama.cpp engine: continuous batching", () => {
   it("lets a request join while others decode, and reuses a shared prompt prefix", async () => {
     const engine = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 2, context_size: 256 }));
     try {
-      const expected = await generate(engine, PROMPTS[0]!, 40);
-      const late = await generate(engine, PROMPTS[1]!, 8);
-      const first = generate(engine, PROMPTS[0]!, 40);
+      const expected = await generate(engine, PROMPTS[0], 40);
+      const late = await generate(engine, PROMPTS[1], 8);
+      const first = generate(engine, PROMPTS[0], 40);
       await new Promise((r) => setTimeout(r, 5));
-      const joined = generate(engine, PROMPTS[1]!, 8);
+      const joined = generate(engine, PROMPTS[1], 8);
       expect(await Promise.all([first, joined])).toEqual([expected, late]);
     } finally {
       await engine.close();
@@ -104,7 +104,7 @@ describe("llama.cpp engine: continuous batching", () => {
       let tokensBeforeFirstOfLong = -1;
       const runningStream = (async () => {
         const gen = engine.generate(
-          { requestId: "r", promptTokenIds: PROMPTS[0]!, messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 400, ignoreEos: true }) },
+          { requestId: "r", promptTokenIds: PROMPTS[0], messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 400, ignoreEos: true }) },
           new AbortController().signal,
         );
         for (;;) {

@@ -48,7 +48,7 @@ describe("llama.cpp engine: structured output through grammars", () => {
     const modelPath = path.join(dir, "tiny.gguf");
     await writeTinyModel(modelPath);
     const backend = catalogSchema.parse({ models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model: modelPath, gpu: false, threads: 1, sequences: 2, context_size: 2 * 256 }] }] })
-      .models[0]!.backends[0] as LlamaCppBackend;
+      .models[0].backends[0] as LlamaCppBackend;
     engine = await LlamaCppEngine.create("t", backend);
   });
   afterAll(async () => {

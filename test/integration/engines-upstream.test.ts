@@ -33,7 +33,7 @@ function backend(url: string, extra: Partial<UpstreamBackend> = {}): UpstreamBac
   const parsed = catalogSchema.parse({
     models: [{ name: "m", tokenizer: "t.json", backends: [{ name: "up", engine: "openai-upstream", url, upstream_model: "org/model", ...extra }] }],
   });
-  return parsed.models[0]!.backends[0] as UpstreamBackend;
+  return parsed.models[0].backends[0] as UpstreamBackend;
 }
 
 function request(overrides: Partial<EngineRequest> = {}): EngineRequest {
@@ -242,7 +242,7 @@ describe("the mesh with an openai-upstream backend", () => {
     log.level = "silent";
     const model = { name: "llama-2-13b-chat", template: "llama-2-chat", tokenizer: tokenizerFile, context_length: 4096 };
     const up = { name: "vllm", engine: "openai-upstream", url: fake.url, upstream_model: "meta-llama/Llama-2-13b-chat-hf" };
-    const shard = await buildShard({ port: 0, host: "127.0.0.1", model: model.name, backend: catalogSchema.parse({ models: [{ ...model, backends: [up] }] }).models[0]!.backends[0]! }, log);
+    const shard = await buildShard({ port: 0, host: "127.0.0.1", model: model.name, backend: catalogSchema.parse({ models: [{ ...model, backends: [up] }] }).models[0].backends[0] }, log);
     const catalog = catalogSchema.parse({ models: [{ ...model, backends: [{ ...up, addresses: [`127.0.0.1:${shard.port}`] }] }] });
     const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
     const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY }, log);

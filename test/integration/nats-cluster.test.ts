@@ -7,7 +7,7 @@ import { WatchKeyChangesResponse_Kind as ChangeKind } from "../../src/gen/mesh/a
 import { connectNats, meshNatsNames } from "../../lib/nats/index.js";
 import { startNatsCluster } from "../../lib/nats/nats-server-process.js";
 import type { NatsServerProcess } from "../../lib/nats/nats-server-process.js";
-import type { KeyChange } from "../../services/auth/src/auth-service.js";
+import type { KeyChange } from "../../services/auth/src/store/index.js";
 import { NatsKeyStore } from "../../services/auth/src/store/index.js";
 import type { KeyRecord, UsageRecord } from "../../services/auth/src/store/index.js";
 import { until } from "../support/until.js";

@@ -7,6 +7,9 @@ import { TEST_API_KEY } from "../support/mesh-process.js";
 import { until } from "../support/until.js";
 import { encodeChat } from "../../services/tokenizer/src/prompt-encoder.js";
 
+/** How soon after a client disconnects its shard sequence must be free. */
+const SLOT_FREED_BOUND_MS = 2_000;
+
 const headers = { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" };
 
 describe("the request path edge → auth → router (tokenizing in process) → model-shard", () => {
@@ -57,8 +60,9 @@ describe("the request path edge → auth → router (tokenizing in process) → 
     await until(() => mesh.shard.pool.load.running === 1, 5_000);
     abort.abort();
     const freedMs = await until(() => mesh.shard.pool.load.running === 0, 5_000);
-    // Printed, not asserted: the machine is shared and noisy.
     console.log(`shard slot free ${freedMs.toFixed(1)} ms after the client disconnected`);
     expect(mesh.shard.pool.load.running).toBe(0);
+    // A bounded-time goal: the cancel travels edge → router → shard at once (tens of ms); generous for a shared machine.
+    expect(freedMs).toBeLessThan(SLOT_FREED_BOUND_MS);
   });
 });

@@ -28,7 +28,7 @@ const principal = create(PrincipalSchema, { keyId: "key-1", admin: false });
 beforeAll(async () => {
   shards = await Promise.all([FakeShard.start(), FakeShard.start()]);
   router = await build(
-    { port: 0, host: "127.0.0.1", catalog: catalogOf({ a: [shards[0]!.address], b: [shards[1]!.address] }), healthCheckIntervalMs: 0 },
+    { port: 0, host: "127.0.0.1", catalog: catalogOf({ a: [shards[0].address], b: [shards[1].address] }), healthCheckIntervalMs: 0 },
     silentLog,
   );
   const api = new ExperimentsApi({

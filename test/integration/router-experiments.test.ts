@@ -53,7 +53,7 @@ async function run(router: Router, unitId: string, requestId: string): Promise<G
   return events;
 }
 
-const experimentOf = (events: GenerateResponse[]) => (events[0]!.event.case === "started" ? events[0]!.event.value.experiment : "");
+const experimentOf = (events: GenerateResponse[]) => (events[0].event.case === "started" ? events[0].event.value.experiment : "");
 
 describe("router experiments", () => {
   it("keeps every unit in its arm across two routers and a restart, with run-time weights kept", async () => {
@@ -71,7 +71,7 @@ describe("router experiments", () => {
     await one.service.close(0);
     const restarted = await startRouter(file);
     const listed = await restarted.admin.listExperiments({});
-    expect(listed.experiments[0]!.experiment!.arms.map((x) => x.weight)).toEqual([30, 70]);
+    expect(listed.experiments[0].experiment!.arms.map((x) => x.weight)).toEqual([30, 70]);
     const after = await Promise.all(units.map((u, i) => run(restarted, u, `re-${i}`).then(experimentOf)));
     expect(after).toEqual(reweighted);
     // Only units moving to the arm that gained weight changed.
@@ -84,8 +84,8 @@ describe("router experiments", () => {
   it("measures every arm, takes feedback by request id and reports text, JSON and SVG", async () => {
     const router = await startRouter(path.join(dir, "report.json"));
     const arms = new Map<string, string>();
-    for (let i = 0; i < 40; i++) arms.set(`req-${i}`, experimentOf(await run(router, `user-${i}`, `req-${i}`)).split("=")[1]!);
-    const [requestId, arm] = [...arms][0]!;
+    for (let i = 0; i < 40; i++) arms.set(`req-${i}`, experimentOf(await run(router, `user-${i}`, `req-${i}`)).split("=")[1]);
+    const [requestId, arm] = [...arms][0];
     const feedback = await router.admin.recordFeedback({ requestId, metric: "thumbs_up", value: { case: "flag", value: true }, keyId: "key-1" });
     expect(feedback.arm).toBe(arm);
     await expect(router.admin.recordFeedback({ requestId, metric: "thumbs_up", value: { case: "flag", value: true }, keyId: "key-2" })).rejects.toThrow(/no experiment request/);
@@ -100,9 +100,9 @@ describe("router experiments", () => {
     for (const a of report.arms) {
       expect(a.requests).toBe([...arms.values()].filter((x) => x === a.arm).length);
       expect(Object.keys(a.metrics)).toEqual(expect.arrayContaining(["ttft_ms", "tpot_ms", "e2e_ms", "completion_tokens"]));
-      expect(a.metrics.completion_tokens!.count).toBe(a.requests);
+      expect(a.metrics.completion_tokens.count).toBe(a.requests);
     }
-    expect(report.arms.find((a) => a.arm === arm)!.proportions.thumbs_up!.count).toBe(1);
+    expect(report.arms.find((a) => a.arm === arm)!.proportions.thumbs_up.count).toBe(1);
     expect(res.text).toContain("Verdict:");
     expect(res.svg).toContain("<svg");
     await router.service.close(0);
@@ -142,7 +142,7 @@ describe("router experiments", () => {
     expect(report.arms.map((x) => x.arm)).toEqual(["a", "b"]);
     const shadowArm = report.shadow.arms.find((x) => x.arm === "candidate")!;
     expect(shadowArm.requests).toBe(3);
-    expect(shadowArm.metrics.e2e_ms!.mean).toBeGreaterThan(1_000);
+    expect(shadowArm.metrics.e2e_ms.mean).toBeGreaterThan(1_000);
     expect(report.shadow.arms.find((x) => x.arm === "served")!.requests).toBe(3);
     await router.service.close(0);
   });
@@ -151,10 +151,10 @@ describe("router experiments", () => {
     const router = await startRouter(path.join(dir, "forced.json"));
     const events: GenerateResponse[] = [];
     for await (const e of router.client.generate({ requestId: "f", model: "m", prompt: "hi", unitId: "u", forceBackend: "candidate", sampling: { maxTokens: 2 } })) events.push(e);
-    expect(events[0]!.event.case === "started" && events[0]!.event.value.backend).toBe("candidate");
+    expect(events[0].event.case === "started" && events[0].event.value.backend).toBe("candidate");
     expect(experimentOf(events)).toBe("");
     const list = await router.admin.listExperiments({});
-    expect(list.experiments[0]!.requests).toBe(0n);
+    expect(list.experiments[0].requests).toBe(0n);
     await router.service.close(0);
   });
 });

@@ -53,7 +53,7 @@ describe("router failover", () => {
     expect(bad.calls).toBe(1);
     expect(good.calls).toBe(1);
     expect(cases(events)).toEqual(["started", "delta", "delta", "delta", "finished"]);
-    const started = events[0]!.event.value as { replica: string };
+    const started = events[0].event.value as { replica: string };
     expect(started.replica).toBe(good.address);
   });
 
@@ -142,18 +142,18 @@ describe("router failover", () => {
     const [ra, rb] = router.replicas();
     a.server.health.setAll(ServingStatus.NOT_SERVING);
     await checker.checkAll();
-    expect(ra!.healthy).toBe(false);
-    expect(rb!.healthy).toBe(true);
+    expect(ra.healthy).toBe(false);
+    expect(rb.healthy).toBe(true);
     for (let i = 0; i < 4; i++) expect((await generate(client, `h${i}`)).error).toBeUndefined();
     expect(a.calls).toBe(0);
     a.server.health.setAll(ServingStatus.SERVING);
     await checker.checkAll();
-    expect(ra!.healthy).toBe(true);
+    expect(ra.healthy).toBe(true);
     await b.close();
     await checker.checkAll();
-    expect(rb!.healthy).toBe(true); // one miss is not enough
+    expect(rb.healthy).toBe(true); // one miss is not enough
     await checker.checkAll();
-    expect(rb!.healthy).toBe(false);
+    expect(rb.healthy).toBe(false);
     expect((await generate(client, "after")).error).toBeUndefined();
   });
 });

@@ -33,11 +33,10 @@ describe("router and auth metrics", () => {
   });
 
   it("counts admissions by result and usage batches, records and lag at auth, with fixed-word labels only", async () => {
-    let text = "";
-    await until(async () => (text = await mesh.auth.metrics.registry.metrics()).includes('mesh_auth_usage_records_total{recorded="true"}'), 10_000, 50);
+    await until(async () => (await mesh.auth.metrics.registry.metrics()).includes('mesh_auth_usage_records_total{recorded="true"}'), 10_000, 50);
     // The tiny mesh's key has no limits (no admission call): ask auth once directly, for a key that does not exist.
     await expect(mesh.auth.auth.admit({ keyId: "no-such-key", requestId: "r", reserveTokens: 1 } as never)).rejects.toThrow();
-    text = await mesh.auth.metrics.registry.metrics();
+    const text = await mesh.auth.metrics.registry.metrics();
     expect(text).toMatch(/^mesh_auth_admissions_total\{result="error"\} 1$/m);
     expect(text).toMatch(/^mesh_auth_usage_batches_total [1-9]/m);
     expect(text).toMatch(/^mesh_auth_usage_lag_seconds_count [1-9]/m);

@@ -45,7 +45,7 @@ type Client = Awaited<ReturnType<typeof startRouter>>["client"];
 async function generate(client: Client, requestId: string): Promise<{ replica: string; cases: string[] }> {
   const events: GenerateResponse[] = [];
   for await (const e of client.generate({ requestId, model: "m", prompt: "hi", sampling: { maxTokens: 3 } }, { timeoutMs: 10_000 })) events.push(e);
-  return { replica: (events[0]!.event.value as { replica: string }).replica, cases: events.map((e) => e.event.case!) };
+  return { replica: (events[0].event.value as { replica: string }).replica, cases: events.map((e) => e.event.case!) };
 }
 
 describe("router replica discovery (dns:///)", () => {

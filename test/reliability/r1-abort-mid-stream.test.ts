@@ -49,7 +49,7 @@ describe("R1: clients abort mid-stream", () => {
   });
 
   it(`${CLIENTS} clients × ${ROUNDS} round(s) abort at random points: sequences free at once, usage recorded once each`, async () => {
-    const shardName = mesh.shardNames()[0]!;
+    const shardName = mesh.shardNames()[0];
     // Internal gRPC wants the mesh's service token (the launcher wrote it into the data dir).
     const serviceToken = readFileSync(path.join(mesh.dataDir, "service-token"), "utf8").trim();
     const shard = grpcClient(ShardService, mesh.addresses.get(shardName)!, { serviceToken });
@@ -112,12 +112,11 @@ describe("R1: clients abort mid-stream", () => {
         const reader = res.body!.getReader();
         const decoder = new TextDecoder();
         let buffered = "";
-        let contentChunks = 0;
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
           buffered += decoder.decode(value, { stream: true });
-          contentChunks = (buffered.match(/"content":"[^"]/g) ?? []).length;
+          const contentChunks = (buffered.match(/"content":"[^"]/g) ?? []).length;
           if (buffered.includes("data: [DONE]")) break;
           if (contentChunks >= stopAfter) {
             await allIn;

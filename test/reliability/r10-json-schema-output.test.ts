@@ -90,7 +90,7 @@ describe("R10: strict JSON-schema output", () => {
     const total = SAMPLES_PER_SCHEMA * Object.keys(SCHEMAS).length;
     process.stdout.write(`R10 JSON-schema output: ${total - invalid.length}/${total} valid (${(((total - invalid.length) / total) * 100).toFixed(1)} %), ${samples} answered\n`);
     const invalidBy = new Map<string, number>();
-    for (const line of invalid) invalidBy.set(line.split("#")[0]!, (invalidBy.get(line.split("#")[0]!) ?? 0) + 1);
+    for (const line of invalid) invalidBy.set(line.split("#")[0], (invalidBy.get(line.split("#")[0]) ?? 0) + 1);
     process.stdout.write(`R10 invalid by schema: ${[...invalidBy].map(([n, count]) => `${n} ${count}`).join(", ") || "none"}\n`);
     expect(invalid.slice(0, 10)).toEqual([]);
     expect(samples).toBe(total);

@@ -51,7 +51,7 @@ function raw(port: number, payload: Buffer | string, options: { trickleMs?: numb
     });
     socket.on("error", () => done("reset"));
     socket.on("close", () => done("closed"));
-    socket.on("connect", async () => {
+    const send = async () => {
       const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "latin1");
       if (!options.trickleMs) return socket.write(bytes);
       for (const byte of bytes) {
@@ -59,7 +59,8 @@ function raw(port: number, payload: Buffer | string, options: { trickleMs?: numb
         socket.write(Buffer.from([byte]));
         await new Promise((r) => setTimeout(r, options.trickleMs));
       }
-    });
+    };
+    socket.on("connect", () => void send());
   });
 }
 
@@ -141,7 +142,7 @@ describe("R5: hostile inputs", () => {
     let next = 0;
     const attacker = async (): Promise<void> => {
       for (let i = next++; i < hostile.length; i = next++) {
-        const { kind, bytes } = hostile[i]!;
+        const { kind, bytes } = hostile[i];
         const reply = await raw(Number(port), bytes);
         const status = /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1];
         const key = `${kind} ${status ?? reply.slice(0, 20)}`;
@@ -169,7 +170,7 @@ describe("R5: hostile inputs", () => {
     })();
     await Promise.all([...Array.from({ length: CONCURRENCY }, attacker), prober]);
     for (const s of unread) s.destroy();
-    const slowReply = await Promise.race([slow[0]!, new Promise<string>((r) => setTimeout(() => r("still open"), 1_000))]);
+    const slowReply = await Promise.race([slow[0], new Promise<string>((r) => setTimeout(() => r("still open"), 1_000))]);
 
     // Memory back: give the edge a moment and a few collections' worth of quiet.
     let rssAfter = rssKb(edgePid);

@@ -45,7 +45,7 @@ describe("R8: no secret in logs, database files or metrics after a run", () => {
       created.push(key);
       secrets.push(key.key);
     }
-    const rotated = await admin("POST", `keys/${created[0]!.id}/rotate`, { grace_ms: 0 });
+    const rotated = await admin("POST", `keys/${created[0].id}/rotate`, { grace_ms: 0 });
     expect([200, 201]).toContain(rotated.status);
     secrets.push(((await rotated.json()) as { key: string }).key);
 
@@ -56,7 +56,7 @@ describe("R8: no secret in logs, database files or metrics after a run", () => {
       const stream = await client.chat.completions.create({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true }).catch(() => undefined);
       if (stream) for await (const _ of stream) void _;
     }
-    await admin("POST", `keys/${created[1]!.id}/revoke`);
+    await admin("POST", `keys/${created[1].id}/revoke`);
     for (const apiKey of secrets) {
       for (const authorization of [`Bearer ${apiKey}`, `Bearer ${apiKey}x`, apiKey, `Basic ${Buffer.from(`u:${apiKey}`).toString("base64")}`, `Bearer ${apiKey.slice(0, -1)}`]) {
         await fetch(`${mesh.baseURL}/chat/completions`, { method: "POST", headers: { authorization, "content-type": "application/json" }, body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 2 }) }).then((r) => r.text());

@@ -51,7 +51,7 @@ describe("R9: one key's limits with two edges", () => {
   });
 
   it(`admits at most ${RPM} + 1 % of ${REQUESTS} requests through two edges`, async () => {
-    const created = await fetch(`http://127.0.0.1:${edges[0]!.port}/admin/v1/keys`, {
+    const created = await fetch(`http://127.0.0.1:${edges[0].port}/admin/v1/keys`, {
       method: "POST",
       headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
       body: JSON.stringify({ name: "r9", rpm: RPM }),
@@ -63,7 +63,7 @@ describe("R9: one key's limits with two edges", () => {
     const started = Date.now();
     const client = async (): Promise<void> => {
       for (let i = next++; i < REQUESTS; i = next++) {
-        const edge = edges[i % 2]!;
+        const edge = edges[i % 2];
         const res = await fetch(`http://127.0.0.1:${edge.port}/v1/chat/completions`, {
           method: "POST",
           headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },

@@ -146,9 +146,5 @@ export async function chatOnce(mesh: ReliabilityMesh, i: number, options: { stre
   return undefined;
 }
 
-/** Milliseconds percentile of a sorted-or-not list. */
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
+/** The benchmarks' percentile (0–100, numpy's interpolation), so the reliability reports and the benchmarks agree. */
+export { percentile } from "../../tools/bench/stats.js";

@@ -25,11 +25,11 @@ export async function startInProcessMesh(options: { sequences?: number; upstream
   const log = createLogger("test");
   log.level = "warn";
   const backend = { name: "local", engine: "llama.cpp", model: modelPath, sequences: options.sequences ?? 2, threads: 1, gpu: false };
-  const shard = await buildShard({ port: 0, host: "127.0.0.1", model: "tiny-llama", backend: catalogSchema.parse({ models: [{ name: "x", backends: [backend] }] }).models[0]!.backends[0]! }, log);
+  const shard = await buildShard({ port: 0, host: "127.0.0.1", model: "tiny-llama", backend: catalogSchema.parse({ models: [{ name: "x", backends: [backend] }] }).models[0].backends[0] }, log);
   // With `upstreamUrl`: a second model, "upstream", served by an openai-upstream backend (tokenized with the tiny GGUF).
   const upstreamBackend = { name: "up", engine: "openai-upstream", url: options.upstreamUrl ?? "http://127.0.0.1:1/v1", upstream_model: "fake-model" };
   const upstreamShard = options.upstreamUrl
-    ? await buildShard({ port: 0, host: "127.0.0.1", model: "upstream", backend: catalogSchema.parse({ models: [{ name: "x", tokenizer: modelPath, backends: [upstreamBackend] }] }).models[0]!.backends[0]! }, log)
+    ? await buildShard({ port: 0, host: "127.0.0.1", model: "upstream", backend: catalogSchema.parse({ models: [{ name: "x", tokenizer: modelPath, backends: [upstreamBackend] }] }).models[0].backends[0] }, log)
     : undefined;
   const catalog: Catalog = catalogSchema.parse({
     models: [

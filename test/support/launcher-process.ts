@@ -73,13 +73,13 @@ export async function startLauncher(options: LauncherOptions): Promise<LauncherP
   const listeners = new Set<() => void>();
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mesh not ready in ${READY_TIMEOUT_MS} ms:\n${output.slice(-40).join("\n")}`)), READY_TIMEOUT_MS);
-    for (const stream of [child.stdout!, child.stderr!]) {
+    for (const stream of [child.stdout, child.stderr]) {
       readline.createInterface({ input: stream }).on("line", (line) => {
         output.push(line);
         const listening = /^\[([^\]]+)\] .*"port":(\d+).*"msg":"listening"/.exec(line);
-        if (listening) addresses.set(listening[1]!, `127.0.0.1:${listening[2]}`);
+        if (listening) addresses.set(listening[1], `127.0.0.1:${listening[2]}`);
         const metricsLine = /^\[([^\]]+)\] .*"port":(\d+).*"msg":"metrics on GET \/metrics"/.exec(line);
-        if (metricsLine) metrics.set(metricsLine[1]!, `127.0.0.1:${metricsLine[2]}`);
+        if (metricsLine) metrics.set(metricsLine[1], `127.0.0.1:${metricsLine[2]}`);
         for (const listener of listeners) listener();
         if (line.includes("llm-mesh is ready on")) {
           clearTimeout(timer);

@@ -43,7 +43,7 @@ while (!edges.every((e) => e.watching)) await new Promise((r) => setTimeout(r, 1
 try {
   // (1) Warm-cache authentication: what the edge adds per request once the key is cached.
   const { apiKey } = await admin.createKey({ name: "bench" }, asAdmin);
-  const edge = edges[0]!;
+  const edge = edges[0];
   await edge.authenticate(apiKey);
   for (let i = 0; i < 10_000; i++) await edge.authenticate(apiKey);
   const samples = new Array<number>(iterations);

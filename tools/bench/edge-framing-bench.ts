@@ -110,7 +110,7 @@ async function throughput(): Promise<void> {
 
 /** The child: a zero-delay router, then `rounds` waves of `streams` concurrent SSE streams. */
 async function clientMain(): Promise<void> {
-  const routerServer = await startRpcServer({ port: 0, serviceNames: [RouterServiceDesc.typeName], routes: (r) => r.service(RouterServiceDesc, fakeRouter as never) });
+  const routerServer = await startRpcServer({ port: 0, serviceNames: [RouterServiceDesc.typeName], routes: (r) => r.service(RouterServiceDesc, fakeRouter) });
   const port = await new Promise<number>((resolve) => {
     process.once("message", (m) => resolve((m as { edgePort: number }).edgePort));
     process.send!({ routerPort: routerServer.port });

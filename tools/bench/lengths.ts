@@ -54,7 +54,7 @@ export interface ShapedPrompt {
 export function shapePrompt(tokenizer: BenchTokenizer, target: number, rng: Rng): ShapedPrompt {
   const words: string[] = [];
   const more = (k: number) => {
-    while (words.length < k) words.push(WORDS[Math.floor(rng() * WORDS.length)]!);
+    while (words.length < k) words.push(WORDS[Math.floor(rng() * WORDS.length)]);
   };
   const countOf = (k: number) => tokenizer.count(words.slice(0, k).join(" "));
   let hi = Math.max(1, target);

@@ -106,7 +106,7 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<RunningTa
     await waitHealthy(url, child);
   } catch (err) {
     child.kill("SIGKILL");
-    throw new Error(`llama-server did not start: ${(err as Error).message}\n${tail.join("").slice(-2000)}`);
+    throw new Error(`llama-server did not start: ${(err as Error).message}\n${tail.join("").slice(-2000)}`, { cause: err });
   }
   // cpp-httplib closes idle keep-alive sockets on its own clock, which a pooled client then finds dead
   // ("socket hang up"): one connection per request instead (a loopback connect is ~22 µs here).
@@ -144,7 +144,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 /** The thread count the mesh's llama.cpp engine picks for `modelPath` on this machine (measured the same way). */
 export async function threadsLikeTheEngine(modelPath: string): Promise<number> {
   const candidates = threadCandidates(availableCores());
-  if (candidates.length === 1) return candidates[0]!;
+  if (candidates.length === 1) return candidates[0];
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: Math.max(...candidates), logLevel: LlamaLogLevel.error, progressLogs: false });
   const model = await llama.loadModel({ modelPath });

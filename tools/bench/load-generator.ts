@@ -26,7 +26,7 @@ export type Sender = (index: number, t0: number) => Promise<RequestResult>;
 
 /** Runs `count` requests through `send` in the given shape. */
 export async function runLoad(count: number, shape: LoadShape, send: Sender, progress?: Progress): Promise<LoadRun> {
-  const results: RequestResult[] = new Array(count);
+  const results = new Array<RequestResult>(count);
   const t0 = performance.now();
   const record = (i: number, r: RequestResult) => {
     results[i] = r;
@@ -48,7 +48,7 @@ export async function runLoad(count: number, shape: LoadShape, send: Sender, pro
     const waiters: Array<() => void> = [];
     const inflight: Promise<void>[] = [];
     for (let i = 0; i < count; i++) {
-      const wait = t0 + offsets[i]! * 1000 - performance.now();
+      const wait = t0 + offsets[i] * 1000 - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       while (active >= limit) await new Promise<void>((r) => waiters.push(r));
       active++;

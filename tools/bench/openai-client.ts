@@ -97,7 +97,7 @@ export function sendChat(target: ChatTarget, job: ChatJob, t0: number, timeoutMs
           if (payload === "[DONE]" || payload === "") continue;
           let chunk: { choices?: Array<{ delta?: { content?: string | null }; text?: string }>; usage?: { completion_tokens?: number; prompt_tokens?: number } | null };
           try {
-            chunk = JSON.parse(payload);
+            chunk = JSON.parse(payload) as typeof chunk;
           } catch {
             continue;
           }

@@ -70,7 +70,7 @@ function parsing(): void {
 async function startMesh(dir: string, modelPath: string) {
   const log = createLogger("bench");
   log.level = "error";
-  const backend = catalogSchema.parse({ models: [{ name: "x", backends: [{ name: "local", engine: "llama.cpp", model: modelPath, sequences: 1, threads: 1, gpu: false }] }] }).models[0]!.backends[0]!;
+  const backend = catalogSchema.parse({ models: [{ name: "x", backends: [{ name: "local", engine: "llama.cpp", model: modelPath, sequences: 1, threads: 1, gpu: false }] }] }).models[0].backends[0];
   const shard = await buildShard({ port: 0, host: "127.0.0.1", model: "tiny-llama", backend }, log);
   const catalog = catalogSchema.parse({ models: [{ name: "tiny-llama", backends: [{ ...backend, addresses: [`127.0.0.1:${shard.port}`] }] }] });
   const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);

@@ -28,7 +28,7 @@ function decisionCost(): void {
     { name: "ab", model: "m", unit: "user", arms: [{ backend: "a", weight: 50 }, { backend: "b", weight: 50 }] },
   ]);
   const registry = new ExperimentRegistry(catalog.models, catalog.experiments);
-  const set = new ReplicaSet(catalog.models[0]!.backends[0]!);
+  const set = new ReplicaSet(catalog.models[0].backends[0]);
   set.replicas.forEach((r, i) => (r.running = i));
   const run = (label: string, fn: (i: number) => unknown) => {
     for (let i = 0; i < 10_000; i++) fn(i); // warm-up
@@ -64,7 +64,7 @@ async function tail(choice: ReplicaChoice): Promise<void> {
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
-  const slowShare = shards[0]!.calls / requests;
+  const slowShare = shards[0].calls / requests;
   console.log(
     `  ${choice.padEnd(22)} p50 ${percentile(latencies, 50, true).toFixed(1)} ms  p90 ${percentile(latencies, 90, true).toFixed(1)} ms  p99 ${percentile(latencies, 99, true).toFixed(1)} ms` +
       `  ${(requests / seconds).toFixed(0)} req/s  slow replica got ${(100 * slowShare).toFixed(1)} %`,

@@ -16,7 +16,7 @@ const KINDS = ["slowloris", "silent", "h2-preface"] as const;
 type Kind = (typeof KINDS)[number];
 
 const answer = (_req: unknown, res: { end(body: string): void }): void => res.end("ok");
-const server = await listenDualProtocol("127.0.0.1", 0, answer as never, answer as never, DEFAULT_CONNECTION_LIMITS);
+const server = await listenDualProtocol("127.0.0.1", 0, answer, answer, DEFAULT_CONNECTION_LIMITS);
 const open: Record<Kind, number> = { slowloris: 0, silent: 0, "h2-preface": 0 };
 const drips: NodeJS.Timeout[] = [];
 

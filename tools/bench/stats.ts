@@ -1,17 +1,15 @@
 /** Percentiles and summaries of latency samples. */
+import { quantile } from "../../lib/experiment-stats/index.js";
 
 /**
  * The p-th percentile (0–100) of the values with linear interpolation between
  * closest ranks (numpy's default, which vLLM's benchmark uses). NaN when empty.
+ * The experiments' `quantile` (q in 0–1) computes it: one definition.
  */
 export function percentile(values: readonly number[], p: number, sorted = false): number {
   if (values.length === 0) return NaN;
   if (p < 0 || p > 100) throw new RangeError(`percentile must be within 0..100, got ${p}`);
-  const xs = sorted ? values : [...values].sort((a, b) => a - b);
-  const rank = (p / 100) * (xs.length - 1);
-  const lo = Math.floor(rank);
-  const hi = Math.ceil(rank);
-  return xs[lo]! + (xs[hi]! - xs[lo]!) * (rank - lo);
+  return quantile(sorted ? values : [...values].sort((a, b) => a - b), p / 100);
 }
 
 /** Mean; NaN when empty. */
@@ -42,7 +40,7 @@ export function summarize(values: readonly number[]): Summary {
     p50: percentile(xs, 50, true),
     p90: percentile(xs, 90, true),
     p99: percentile(xs, 99, true),
-    min: xs.length ? xs[0]! : NaN,
-    max: xs.length ? xs[xs.length - 1]! : NaN,
+    min: xs.length ? xs[0] : NaN,
+    max: xs.length ? xs[xs.length - 1] : NaN,
   };
 }

@@ -85,7 +85,7 @@ export async function startMesh(model: string, backend: MeshBackend, topology: T
     };
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
-    throw new Error(`the mesh did not start: ${(err as Error).message}\n${lines.join("\n")}`);
+    throw new Error(`the mesh did not start: ${(err as Error).message}\n${lines.join("\n")}`, { cause: err });
   } finally {
     restoreEnv("MESH_BOOTSTRAP_API_KEY", saved.key);
     restoreEnv("LOG_LEVEL", saved.level);
@@ -107,8 +107,8 @@ export async function startPortkey(upstreamUrl: string, model: string): Promise<
   const port = await freePort();
   const child = spawn(process.execPath, [script, `--port=${port}`, "--headless"], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  child.stderr!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+  child.stdout.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+  child.stderr.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
   const stop = tracked(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -124,7 +124,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = (req.url ?? "/").split("?")[0]!;
+    const url = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && (url === "/v1/models" || url === "/models")) {
       return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake-openai" }] });
     }
@@ -132,7 +132,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     if (req.method === "POST" && (url === "/v1/embeddings" || url === "/embeddings")) {
       const body = JSON.parse(await readBody(req)) as { input: string | string[]; dimensions?: number };
       stats.requests++;
-      stats.lastBody = body as FakeRequestBody;
+      stats.lastBody = body;
       const inputs = typeof body.input === "string" ? [body.input] : body.input;
       const data = inputs.map((text, index) => ({ object: "embedding", index, embedding: fakeEmbedding(String(text), body.dimensions) }));
       const tokens = inputs.reduce((n, t) => n + String(t).split(/\s+/).length, 0);
@@ -320,7 +320,7 @@ function fakeToolCall(body: FakeRequestBody): { id: string; name: string } | und
   const tools = body.tools as Array<{ function?: { name?: string } }> | undefined;
   const choice = body.tool_choice as string | { function?: { name?: string } } | undefined;
   if (!tools?.length || choice === "none") return undefined;
-  const name = (typeof choice === "object" ? choice.function?.name : undefined) ?? tools[0]!.function?.name ?? "f";
+  const name = (typeof choice === "object" ? choice.function?.name : undefined) ?? tools[0].function?.name ?? "f";
   return { id: "call_fake_0", name };
 }
 

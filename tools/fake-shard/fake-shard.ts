@@ -9,12 +9,11 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { pino } from "pino";
 import {
   FinishReason,
-  GenerateResponseSchema,
-  GetInfoResponseSchema,
+  ShardServiceGenerateResponseSchema,
   ShardService,
   WatchLoadResponseSchema,
 } from "../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { GenerateRequest, GenerateResponse, WatchLoadResponse } from "../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { ShardServiceGenerateRequest, ShardServiceGenerateResponse, WatchLoadResponse } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import { catalogSchema } from "../../lib/catalog/index.js";
 import type { Catalog } from "../../lib/catalog/index.js";
 import { Code, meshError } from "../../lib/errors.js";
@@ -52,15 +51,14 @@ export class FakeShard {
       serviceNames: [ShardService.typeName],
       routes: (r) =>
         r.service(ShardService, {
-          generate: (req: GenerateRequest, ctx: HandlerContext) => shard.#generate(req, ctx),
-          getInfo: () => create(GetInfoResponseSchema, { engine: "fake", model: "m", contextLength: 2048, maxSequences: 4 }),
+          generate: (req: ShardServiceGenerateRequest, ctx: HandlerContext) => shard.#generate(req, ctx),
           watchLoad: (_req: unknown, ctx: HandlerContext) => shard.#watchLoad(ctx),
         }),
     });
     return shard;
   }
 
-  async *#generate(_req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
+  async *#generate(_req: ShardServiceGenerateRequest, ctx: HandlerContext): AsyncGenerator<ShardServiceGenerateResponse> {
     this.calls++;
     const behaviour = this.behaviour;
     if (behaviour === "unavailable") throw meshError(Code.Unavailable, "fake shard is down");
@@ -70,7 +68,7 @@ export class FakeShard {
     try {
       for (let i = 0; i < this.tokens; i++) {
         if (this.tokenDelayMs > 0) await sleep(this.tokenDelayMs, undefined, { signal: ctx.signal });
-        yield create(GenerateResponseSchema, { tokenIds: [100 + i], text: `t${i} ` });
+        yield create(ShardServiceGenerateResponseSchema, { tokenIds: [100 + i], text: `t${i} ` });
         if (i === 0 && behaviour === "fail-after-token") throw meshError(Code.Unavailable, "fake shard failed mid-stream");
         if (i === 0 && behaviour === "die-after-token") {
           void this.server.close(0);
@@ -78,7 +76,7 @@ export class FakeShard {
         }
         if (i === 0 && behaviour === "hang") await sleep(60_000, undefined, { signal: ctx.signal });
       }
-      yield create(GenerateResponseSchema, { finishReason: FinishReason.LENGTH, promptTokens: 3, completionTokens: this.tokens, engineMs: 1 });
+      yield create(ShardServiceGenerateResponseSchema, { finishReason: FinishReason.LENGTH, promptTokens: 3, completionTokens: this.tokens, engineMs: 1 });
     } finally {
       this.running--;
       this.#loadChanged();

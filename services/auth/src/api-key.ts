@@ -42,7 +42,7 @@ export function generateKeyId(): string {
  */
 export function parseKey(apiKey: string): ParsedKey | undefined {
   const match = MESH_KEY_PATTERN.exec(apiKey);
-  if (match) return { id: match[1]!, secret: match[2]! };
+  if (match) return { id: match[1], secret: match[2] };
   if (!apiKey.startsWith("sk-") || apiKey.length < 24 || apiKey.length > 256 || !/^[\x21-\x7e]+$/.test(apiKey)) return undefined;
   return { id: `ext${hashSecret(apiKey).slice(0, 9)}`, secret: apiKey };
 }

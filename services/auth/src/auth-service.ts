@@ -23,19 +23,16 @@ import type {
 import { Code, meshError } from "../../../lib/errors.js";
 import { parseKey, secretMatches } from "./api-key.js";
 import { RateLimiter } from "./rate-limiter.js";
-import type { KeyRateLimiter, RateLimits, RateStatus } from "./rate-limiter.js";
-import type { AccountRecord, KeyRecord, KeyStore } from "./store/index.js";
+import type { KeyRateLimiter, RateLimits } from "./rate-limiter.js";
+import { RATE_STATUS_METADATA } from "../../../lib/rate-limit-status.js";
+import type { RateStatus } from "../../../lib/rate-limit-status.js";
+import type { AccountRecord, KeyChange, KeyRecord, KeyStore, UsageStatusName } from "./store/index.js";
 
 /** How often a key watch says it is alive. */
 export const WATCH_HEARTBEAT_MS = 2_000;
 
-/** A change pushed to watching edges. */
-export interface KeyChange {
-  kind: ChangeKind;
-  keyId: string;
-}
 
-const USAGE_STATUS_NAMES: Record<UsageStatus, "ok" | "error" | "cancelled"> = {
+const USAGE_STATUS_NAMES: Record<UsageStatus, UsageStatusName> = {
   [UsageStatus.UNSPECIFIED]: "ok",
   [UsageStatus.OK]: "ok",
   [UsageStatus.ERROR]: "error",
@@ -73,16 +70,6 @@ export interface AuthServiceOptions {
   now?: () => number;
   heartbeatMs?: number;
 }
-
-/** Metadata keys that carry a refused admission's rate-limit status to the edge. */
-export const RATE_STATUS_HEADERS = {
-  limitRequests: "x-ratelimit-limit-requests",
-  remainingRequests: "x-ratelimit-remaining-requests",
-  resetRequestsMs: "x-ratelimit-reset-requests-ms",
-  limitTokens: "x-ratelimit-limit-tokens",
-  remainingTokens: "x-ratelimit-remaining-tokens",
-  resetTokensMs: "x-ratelimit-reset-tokens-ms",
-} as const satisfies Record<keyof RateStatus, string>;
 
 /**
  * Key validation, the key-change watch, admission and usage recording.
@@ -155,7 +142,7 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
     if (!admission.admitted) {
       const what = admission.exceeded === "tokens" ? `tokens per min (TPM): Limit ${limits.tokensPerMinute}, Requested ${req.reserveTokens}` : `requests per min (RPM): Limit ${limits.requestsPerMinute}`;
       const err = meshError(Code.ResourceExhausted, `Rate limit reached for key ${key.id} on ${what}.`, { reason: "rate_limit_exceeded", param: admission.exceeded });
-      for (const [field, header] of Object.entries(RATE_STATUS_HEADERS)) err.metadata.set(header, String(admission.status[field as keyof RateStatus]));
+      for (const [field, header] of Object.entries(RATE_STATUS_METADATA)) err.metadata.set(header, String(admission.status[field as keyof RateStatus]));
       throw err;
     }
     return create(AdmitResponseSchema, { status: admission.status });

@@ -52,7 +52,7 @@ export function decodeConsoleToken(token: string): ConsoleClaims | undefined {
   const match = TOKEN_PATTERN.exec(token);
   if (!match) return undefined;
   try {
-    const value = JSON.parse(Buffer.from(match[1]!, "base64url").toString("utf8")) as { a?: unknown; exp?: unknown };
+    const value = JSON.parse(Buffer.from(match[1], "base64url").toString("utf8")) as { a?: unknown; exp?: unknown };
     if (typeof value.a !== "string" || typeof value.exp !== "number" || !Number.isSafeInteger(value.exp)) return undefined;
     return { account: value.a, expiresAtMs: value.exp };
   } catch {

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   AccountSchema,
+  CheckAdminResponseSchema,
   CreateAccountResponseSchema,
   CreateKeyResponseSchema,
   GetUsageResponseSchema,
@@ -15,6 +16,7 @@ import {
   WatchKeyChangesResponse_Kind as ChangeKind,
 } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type {
+  CheckAdminRequest,
   Account,
   CreateAccountRequest,
   CreateKeyRequest,
@@ -33,7 +35,7 @@ import { generateKey, isKeyId, keyHint } from "./api-key.js";
 import { limitsOf } from "./auth-service.js";
 import { DEFAULT_CONSOLE_TOKEN_TTL_MS, MAX_CONSOLE_TOKEN_TTL_MS, signConsoleToken, verifyConsoleToken } from "./console-token.js";
 import { RETENTION_MS } from "./retention-sweeper.js";
-import type { KeyChange } from "./auth-service.js";
+import type { KeyChange } from "./store/index.js";
 import { DEFAULT_ACCOUNT_ID, newKeyRecord } from "./bootstrap.js";
 import type { KeyRateLimiter } from "./rate-limiter.js";
 import type { AccountRecord, KeyRecord, KeyStore, UsageQuery } from "./store/index.js";
@@ -125,6 +127,11 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
 
   async #oldestLogs(): Promise<Map<string, number>> {
     return this.deps.store.oldestRequestLogs();
+  }
+
+  checkAdmin(_req: CheckAdminRequest, ctx: HandlerContext) {
+    if (!this.#authorize(ctx).admin) throw meshError(Code.PermissionDenied, "this token is scoped to one account", { reason: "admin_required" });
+    return create(CheckAdminResponseSchema, {});
   }
 
   async createAccount(req: CreateAccountRequest, ctx: HandlerContext) {

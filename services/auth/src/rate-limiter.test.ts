@@ -13,8 +13,8 @@ describe("RateLimiter", () => {
     const limits = { requestsPerMinute: 3, tokensPerMinute: 0 };
     const results = Array.from({ length: 5 }, (_, i) => limiter.admit("k", `r${i}`, 0, limits));
     expect(results.map((r) => r.admitted)).toEqual([true, true, true, false, false]);
-    expect(results[3]!.exceeded).toBe("requests");
-    expect(results[3]!.status).toMatchObject({ limitRequests: 3, remainingRequests: 0, resetRequestsMs: RATE_WINDOW_MS });
+    expect(results[3].exceeded).toBe("requests");
+    expect(results[3].status).toMatchObject({ limitRequests: 3, remainingRequests: 0, resetRequestsMs: RATE_WINDOW_MS });
     c.t += RATE_WINDOW_MS - 1;
     expect(limiter.admit("k", "r5", 0, limits).admitted).toBe(false);
     c.t += 1;

@@ -1,3 +1,8 @@
+import type { RateStatus } from "../../../lib/rate-limit-status.js";
+
+/** Defined once, from auth.proto's RateLimitStatus (lib/rate-limit-status.ts). */
+export type { RateStatus };
+
 /** The window both limits count over. */
 export const RATE_WINDOW_MS = 60_000;
 
@@ -5,16 +10,6 @@ export const RATE_WINDOW_MS = 60_000;
 export interface RateLimits {
   requestsPerMinute: number;
   tokensPerMinute: number;
-}
-
-/** What OpenAI's x-ratelimit-* headers say, after (or instead of) an admission. */
-export interface RateStatus {
-  limitRequests: number;
-  remainingRequests: number;
-  resetRequestsMs: number;
-  limitTokens: number;
-  remainingTokens: number;
-  resetTokensMs: number;
 }
 
 /** The outcome of one admission: admitted or not, and the status either way. */
@@ -101,8 +96,8 @@ export class RateLimiter implements KeyRateLimiter {
     const grants = this.#grants.get(keyId);
     if (!grants) return [];
     let expired = 0;
-    while (expired < grants.length && grants[expired]!.atMs + RATE_WINDOW_MS <= now) {
-      this.#byRequest.delete(grants[expired]!.requestId);
+    while (expired < grants.length && grants[expired].atMs + RATE_WINDOW_MS <= now) {
+      this.#byRequest.delete(grants[expired].requestId);
       expired++;
     }
     if (expired > 0) grants.splice(0, expired);

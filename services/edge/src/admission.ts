@@ -1,6 +1,8 @@
 import type { Client } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
-import type { AuthService, RateLimitStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import type { AuthService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { RATE_STATUS_METADATA } from "../../../lib/rate-limit-status.js";
+import type { RateStatus } from "../../../lib/rate-limit-status.js";
 import { asConnectError, errorDetails, RETRY_AFTER_HEADER, retryAfterSeconds } from "../../../lib/errors.js";
 import { HttpError } from "./openai/errors.js";
 import type { GenerationGate, GenerationInput, RequestContext } from "./openai/generation.js";
@@ -11,17 +13,6 @@ const CHARS_PER_TOKEN = 4;
 /** Template tokens per message (role markers) in the estimate. */
 const TOKENS_PER_MESSAGE = 4;
 
-/** The metadata keys auth's refusal carries (see services/auth/src/auth-service.ts). */
-const REFUSAL_METADATA = {
-  limitRequests: "x-ratelimit-limit-requests",
-  remainingRequests: "x-ratelimit-remaining-requests",
-  resetRequestsMs: "x-ratelimit-reset-requests-ms",
-  limitTokens: "x-ratelimit-limit-tokens",
-  remainingTokens: "x-ratelimit-remaining-tokens",
-  resetTokensMs: "x-ratelimit-reset-tokens-ms",
-} as const;
-
-type Status = Omit<RateLimitStatus, "$typeName" | "$unknown">;
 
 /** An estimate of the prompt's tokens: characters / 4 plus a few per message. */
 export function estimatePromptTokens(input: Pick<GenerationInput, "messages" | "prompt">): number {
@@ -44,7 +35,7 @@ export function formatReset(ms: number): string {
 }
 
 /** OpenAI's x-ratelimit-* headers for the limits a key has (none for unlimited dimensions). */
-export function rateLimitHeaders(status: Status): Record<string, string> {
+export function rateLimitHeaders(status: RateStatus): Record<string, string> {
   const headers: Record<string, string> = {};
   if (status.limitRequests > 0) {
     headers["x-ratelimit-limit-requests"] = String(status.limitRequests);
@@ -81,7 +72,7 @@ export class Admission implements GenerationGate {
     } catch (err) {
       const error = asConnectError(err);
       if (error.code !== Code.ResourceExhausted) throw error;
-      const status = Object.fromEntries(Object.entries(REFUSAL_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)])) as unknown as Status;
+      const status = Object.fromEntries(Object.entries(RATE_STATUS_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)])) as unknown as RateStatus;
       const kind = errorDetails(error).param === "tokens" ? "tokens" : "requests";
       const resetMs = kind === "tokens" ? status.resetTokensMs : status.resetRequestsMs;
       const headers = { ...ctx.headers, ...rateLimitHeaders(status), [RETRY_AFTER_HEADER]: retryAfterSeconds(resetMs) };

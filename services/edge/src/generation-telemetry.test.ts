@@ -18,7 +18,7 @@ function run(captureContent: boolean, retentionOptOut: boolean) {
   observed.finished("stop", 4, 2, 1.5);
   observed.end("ok", 4, 2);
   const [span] = exporter.getFinishedSpans();
-  return { span: span!, registry, access, headers: observed.headers };
+  return { span: span, registry, access, headers: observed.headers };
 }
 
 describe("edge generation telemetry", () => {

@@ -7,7 +7,6 @@ import { checkHealth } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import type { ChatCompletions } from "./openai/chat-completions.js";
 import type { Completions } from "./openai/completions.js";
-import { mayUse } from "./openai/generation.js";
 import type { RequestContext } from "./openai/generation.js";
 import { hidesDetail, HttpError, sendError, toHttpError } from "./openai/errors.js";
 import type { PrincipalCache } from "./principal-cache.js";
@@ -19,7 +18,9 @@ import { serveMetrics } from "../../../lib/metrics/index.js";
 import { EdgeMetrics } from "./edge-metrics.js";
 import { logAccess } from "./access-log.js";
 import type { AccessRecord } from "./generation-telemetry.js";
-import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, decodeUtf8, newRequestId, sendJson } from "./request-parsing.js";
+import { authenticateBearer } from "./bearer-auth.js";
+import { modelsFor } from "./model-list.js";
+import { CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, decodeUtf8, newRequestId, sendJson } from "./request-parsing.js";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -175,21 +176,12 @@ export class EdgeHttpApi {
     await api.handle(res, body, ctx);
   }
 
-  async #authenticate(req: IncomingMessage, signal: AbortSignal): Promise<Principal> {
-    const value = req.headers.authorization;
-    if (!value) {
-      throw new HttpError(401, "You didn't provide an API key. Provide it in the Authorization header as 'Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
-    }
-    const key = bearerToken(value);
-    if (!key) throw new HttpError(401, "Malformed Authorization header: expected 'Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
-    return this.deps.principals.authenticate(key, signal);
+  #authenticate(req: IncomingMessage, signal: AbortSignal): Promise<Principal> {
+    return authenticateBearer(this.deps.principals, req.headers.authorization, signal, "header");
   }
 
   async #listModels(res: ServerResponse, principal: Principal): Promise<void> {
-    const { models } = await this.deps.router.listModels({}, { timeoutMs: 2_000 });
-    const data = models
-      .filter((m) => mayUse(principal, m.name))
-      .map((m) => ({ id: m.name, object: "model", created: Number(m.created), owned_by: m.ownedBy }));
+    const data = (await modelsFor(this.deps.router, principal)).map((m) => ({ id: m.name, object: "model", created: Number(m.created), owned_by: m.ownedBy }));
     sendJson(res, 200, { object: "list", data });
   }
 
@@ -219,7 +211,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
   }
-  const text = decodeUtf8(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  const text = decodeUtf8(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
   try {
     return JSON.parse(text) as unknown;
   } catch {

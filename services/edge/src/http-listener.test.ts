@@ -56,7 +56,7 @@ describe("the edge's listener closes slow, idle and surplus connections", () => 
       req.resume();
       req.once("end", () => setTimeout(() => res.end("ok"), delayMs));
     };
-    server = await listenDualProtocol("127.0.0.1", 0, answer as never, answer as never, LIMITS);
+    server = await listenDualProtocol("127.0.0.1", 0, answer, answer as never, LIMITS);
     return server.port;
   };
 

@@ -104,7 +104,7 @@ export async function listenDualProtocol(
     socket.setNoDelay(true);
     socket.once("readable", () => {
       clearTimeout(silent);
-      const head: Buffer | null = socket.read(Math.min(H2_PREFACE.length, socket.readableLength)) ?? socket.read();
+      const head = (socket.read(Math.min(H2_PREFACE.length, socket.readableLength)) ?? socket.read()) as Buffer | null;
       if (!head) return socket.destroy();
       socket.unshift(head);
       const isH2 = head.length >= 3 && H2_PREFACE.subarray(0, head.length).equals(head.subarray(0, Math.min(head.length, H2_PREFACE.length)));

@@ -50,7 +50,7 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
 export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
+  const issue = result.error.issues[0];
   const param = issue.path.join(".") || null;
   throw new HttpError(400, `Invalid body: ${param ?? "(root)"}: ${issue.message}`, "invalid_request_error", param, "invalid_value");
 }

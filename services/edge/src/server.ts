@@ -14,7 +14,7 @@ import { ADMIN_ROUTES, AdminApi } from "./admin/admin-api.js";
 import { Admission } from "./admission.js";
 import { limitConcurrency } from "./concurrency-gate.js";
 import { InferenceServiceImpl } from "./inference/inference-service.js";
-import { AdminTokenCheck } from "./experiments/admin-token-check.js";
+import { AdminTokenCheck } from "./admin/admin-token-check.js";
 import { EXPERIMENT_ROUTES, ExperimentsApi } from "./experiments/experiments-api.js";
 import { adminRouteTable, ConsoleHandler } from "./console/index.js";
 import { listenDualProtocol } from "./http-listener.js";

@@ -1,10 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import { RecordUsageRequestSchema } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
-import type { AuthService, Principal, RecordUsageRequest, UsageStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import type { AuthService, Principal, RecordUsageRequest } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 
 const RECORD_TIMEOUT_MS = 5_000;
+// Three fixed waits, then the loss is logged: short enough by hand that p-retry would add a dependency, not clarity.
 const RETRY_DELAYS_MS = [200, 1_000, 5_000];
 /** A batch leaves when it holds this many records... */
 export const MAX_BATCH_RECORDS = 128;
@@ -17,19 +18,11 @@ export const BATCH_DELAY_MS = 10;
  */
 export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
-export interface UsageEntry {
-  requestId: string;
-  principal: Principal;
-  model: string;
-  backend: string;
-  promptTokens: number;
-  completionTokens: number;
-  status: UsageStatus;
-  ttftMs: number;
-  e2eMs: number;
-  requestJson: string;
-  responseText: string;
-}
+/** What the edge knows of a finished request: auth.proto's RecordUsageRequest less what the recorder fills in. */
+export type UsageEntry = Pick<
+  RecordUsageRequest,
+  "requestId" | "model" | "backend" | "promptTokens" | "completionTokens" | "status" | "ttftMs" | "e2eMs" | "requestJson" | "responseText"
+> & { principal: Principal };
 
 /**
  * Sends each finished request's usage to auth once, off the hot path and in

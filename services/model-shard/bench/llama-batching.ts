@@ -40,7 +40,7 @@ async function stream(engine: LlamaCppEngine, i: number): Promise<number> {
 async function benchBatching(order: "sequence" | "arrival", modelPath: string): Promise<void> {
   const backend = catalogSchema.parse({
     models: [{ name: "b", backends: [{ name: "l", engine: "llama.cpp", model: modelPath, sequences: 8, gpu: false, batch_order: order, context_size: 8 * 256, threads: process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined }] }],
-  }).models[0]!.backends[0] as LlamaCppBackend;
+  }).models[0].backends[0] as LlamaCppBackend;
   const engine = await LlamaCppEngine.create("b", backend);
   await stream(engine, 0); // warm-up
   let single = 0;

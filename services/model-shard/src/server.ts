@@ -32,7 +32,7 @@ export async function createEngine(config: ShardConfig, log?: Logger): Promise<E
 }
 
 /** What embeds for an engine: llama.cpp's embedding context on the same model, an upstream's /embeddings. */
-function embedderOf(engine: Engine, config: ShardConfig): Embedder | undefined {
+function embedderOf(engine: Engine): Embedder | undefined {
   if (engine instanceof LlamaCppEngine) return new LlamaEmbedder(engine.model, engine.threads.threads);
   if (engine instanceof OpenAIUpstreamEngine) return engine;
   return undefined;
@@ -48,7 +48,7 @@ export async function build(
   if (theEngine.info.engine === "sim") log.warn({ model: config.model }, "this shard runs the load-test SIMULATOR: placeholder tokens, no model");
   const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
   const metrics = config.metricsPort === undefined ? undefined : new ShardMetrics(config.model, pool);
-  const service = new ShardService(theEngine, pool, log, metrics, embedderOf(theEngine, config));
+  const service = new ShardService(theEngine, pool, log, metrics, embedderOf(theEngine));
   const server = await startRpcServer({
     host: config.host,
     port: config.port,

@@ -3,11 +3,10 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   EmbedResponseSchema,
   FinishReason,
-  GenerateResponseSchema,
-  GetInfoResponseSchema,
+  ShardServiceGenerateResponseSchema,
   WatchLoadResponseSchema,
 } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { EmbedRequest, GenerateRequest, GenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { EmbedRequest, ShardServiceGenerateRequest, ShardServiceGenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
@@ -52,7 +51,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     return create(EmbedResponseSchema, { embeddings: vectors.map((v) => ({ values: Array.from(v) })), promptTokens });
   }
 
-  async *generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateResponse> {
+  async *generate(req: ShardServiceGenerateRequest, ctx: HandlerContext): AsyncGenerator<ShardServiceGenerateResponse> {
     const started = performance.now();
     const sampling = req.sampling;
     if (!sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
@@ -106,7 +105,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         timing?.tokens(tokenCount);
         if (tokenCount > 0) span?.tokens();
         if (text || tokenIds.length > 0 || toolCalls.length > 0 || logprobs.length > 0) {
-          yield create(GenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls, logprobs });
+          yield create(ShardServiceGenerateResponseSchema, { tokenIds, text, tokenCount, toolCalls, logprobs });
         }
         if (stops.stopped) {
           // The engine's generator is ended below (finally), off the response path.
@@ -114,7 +113,7 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
         }
       }
       const rest = stops.flush();
-      yield create(GenerateResponseSchema, {
+      yield create(ShardServiceGenerateResponseSchema, {
         text: rest,
         logprobs: aligner?.end(rest) ?? [],
         finishReason: FINISH_REASONS[result.finishReason],
@@ -138,17 +137,6 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       timing?.end(counted, ctx.signal.aborted);
       span?.end(result, performance.now() - started, failure);
     }
-  }
-
-  getInfo() {
-    const info = this.engine.info;
-    return create(GetInfoResponseSchema, {
-      engine: info.engine,
-      model: info.model,
-      contextLength: info.contextLength,
-      maxSequences: info.maxSequences,
-      systemFingerprint: info.systemFingerprint,
-    });
   }
 
   async *watchLoad(req: { minIntervalMs: number }, ctx: HandlerContext): AsyncGenerator<WatchLoadResponse> {

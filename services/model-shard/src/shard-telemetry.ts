@@ -14,7 +14,7 @@ import {
   tracerFor,
 } from "../../../lib/telemetry/index.js";
 import type { HeaderSource } from "../../../lib/telemetry/index.js";
-import type { GenerateRequest } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { ShardServiceGenerateRequest } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 
 /** The event marking the moment a sequence slot was free (the end of queueing). */
 export const SLOT_ACQUIRED_EVENT = "mesh.slot_acquired";
@@ -31,7 +31,7 @@ export class ShardTelemetry {
     private readonly tracer: Tracer | undefined = tracerFor("model-shard"),
   ) {}
 
-  begin(req: GenerateRequest, requestHeader: HeaderSource): ShardSpan | undefined {
+  begin(req: ShardServiceGenerateRequest, requestHeader: HeaderSource): ShardSpan | undefined {
     if (!this.tracer) return undefined;
     const operation = req.messages.length > 0 || req.prompt === "" ? "chat" : "text_completion";
     const span = this.tracer.startSpan(

@@ -21,7 +21,7 @@ import type {
 import type { CatalogExperiment } from "../../../lib/catalog/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
-import { formatReportText, renderReportSvg } from "./experiments/index.js";
+import { formatReportText, renderReportSvg } from "../../../lib/experiment-stats/index.js";
 import type { ExperimentReportWithShadow } from "./experiment-metrics.js";
 import type { ExperimentEntry, ExperimentRegistry } from "./experiment-registry.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ExperimentStats } from "./experiments/index.js";
+import { ExperimentStats } from "../../../lib/experiment-stats/index.js";
 import { ExperimentMeasurements, SHARED_SAMPLE_SIZE, sharedSnapshot } from "./experiment-metrics.js";
 
 describe("experiment measurements across routers", () => {
@@ -7,7 +7,7 @@ describe("experiment measurements across routers", () => {
     const stats = new ExperimentStats();
     for (let i = 0; i < 5_000; i++) stats.record("a", { metrics: { e2e_ms: i } });
     const shared = sharedSnapshot(stats);
-    const metric = shared.arms[0]!.metrics.e2e_ms!;
+    const metric = shared.arms[0].metrics.e2e_ms;
     expect(metric.reservoir.values).toHaveLength(SHARED_SAMPLE_SIZE);
     expect(metric.moments.count).toBe(5_000);
     expect(JSON.stringify(sharedSnapshot(stats))).toBe(JSON.stringify(shared));

@@ -1,5 +1,5 @@
-import { ExperimentStats, buildReport, historyPointFromReport } from "./experiments/index.js";
-import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, ExperimentStatsSnapshot, Observation } from "./experiments/index.js";
+import { ExperimentStats, buildReport, historyPointFromReport } from "../../../lib/experiment-stats/index.js";
+import type { DiffHistoryPoint, ExperimentConfig, ExperimentReport, ExperimentStatsSnapshot, Observation } from "../../../lib/experiment-stats/index.js";
 
 /** Requests between two points of the report history at first (the interval doubles as history fills). */
 export const HISTORY_EVERY_REQUESTS = 100;
@@ -34,7 +34,7 @@ export function sharedSnapshot(stats: ExperimentStats): ExperimentStatsSnapshot 
       const values = metric.reservoir.values;
       if (values.length <= SHARED_SAMPLE_SIZE) continue;
       const stride = values.length / SHARED_SAMPLE_SIZE;
-      metric.reservoir.values = Array.from({ length: SHARED_SAMPLE_SIZE }, (_, i) => values[Math.floor(i * stride)]!);
+      metric.reservoir.values = Array.from({ length: SHARED_SAMPLE_SIZE }, (_, i) => values[Math.floor(i * stride)]);
     }
   }
   return snapshot;

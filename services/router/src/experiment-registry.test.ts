@@ -75,7 +75,7 @@ describe("experiment registry", () => {
     expect(codeOf(() => registry.set([experiment([0, 0])], false))).toBe(Code.InvalidArgument);
     expect(codeOf(() => registry.set([{ ...experiment([1, 1]), name: "second" }], false))).toBe(Code.FailedPrecondition);
     expect(codeOf(() => registry.set([experiment([1, 1], { shadow: { backend: "a", percent: 5 } })], false))).toBe(Code.InvalidArgument);
-    expect(registry.get("exp").config.arms[0]!.weight).toBe(50);
+    expect(registry.get("exp").config.arms[0].weight).toBe(50);
     // With replace, the running one is stopped and the new one may take the model.
     registry.set([{ ...experiment([1, 1]), name: "second" }], true);
     expect(registry.get("exp").state).toBe("stopped");

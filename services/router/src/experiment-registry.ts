@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { experimentProblems, experimentSchema } from "../../../lib/catalog/index.js";
 import type { CatalogExperiment, CatalogModel } from "../../../lib/catalog/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
-import { assignArm, shouldShadow } from "./experiments/index.js";
+import { assignArm, shouldShadow } from "../../../lib/experiment-stats/index.js";
 import { ExperimentMeasurements, RESERVED_METRICS } from "./experiment-metrics.js";
 import type { PeerMeasurements, ReportSubject } from "./experiment-metrics.js";
 
@@ -87,7 +87,7 @@ export class ExperimentRegistry {
     const configs = input.map((raw, i) => {
       const parsed = experimentSchema.safeParse(raw);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
+        const issue = parsed.error.issues[0];
         throw meshError(Code.InvalidArgument, `experiments[${i}]: ${issue.path.join(".") || "(root)"}: ${issue.message}`, { param: "experiments" });
       }
       const problems = experimentProblems(this.models, parsed.data);
@@ -140,7 +140,7 @@ export class ExperimentRegistry {
     const listed = new Set<string>();
     for (const s of stored) {
       const parsed = experimentSchema.safeParse(s.config);
-      const issues = parsed.success ? experimentProblems(this.models, parsed.data) : [parsed.error.issues[0]!.message];
+      const issues = parsed.success ? experimentProblems(this.models, parsed.data) : [parsed.error.issues[0].message];
       if (!parsed.success || issues.length > 0) {
         problems.push(`${s.config?.name ?? "?"}: ${issues.join("; ")}`);
         continue;

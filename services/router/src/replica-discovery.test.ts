@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { joinHostPort, parseDnsTarget, ReplicaDiscovery } from "./replica-discovery.js";
+import { parseDnsTarget } from "./dns-target.js";
+import { joinHostPort, ReplicaDiscovery } from "./replica-discovery.js";
 import type { Resolver } from "./replica-discovery.js";
 import { ReplicaSet } from "./replicas.js";
 
@@ -55,7 +56,7 @@ describe("replica discovery", () => {
     await discovery.refresh();
     expect(addresses(set)).toEqual(["10.0.0.1:50051", "[fd00::3]:50051", "static:1"]);
     expect(set.replicas[0]).toBe(kept);
-    expect(dropped!.removedSignal.aborted).toBe(true);
+    expect(dropped.removedSignal.aborted).toBe(true);
   });
 
   it("keeps the last good addresses when resolution fails or comes back empty, and has none before a first success", async () => {

@@ -1,32 +1,14 @@
 import { lookup } from "node:dns/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConfigError } from "../../../lib/runtime/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import type { ReplicaSet } from "./replicas.js";
+import { isDnsTarget, parseDnsTarget } from "./dns-target.js";
 
 /** How often `dns:///` replica addresses are resolved again. */
 export const DEFAULT_RESOLVE_INTERVAL_MS = 5_000;
 
 /** Resolves a host name to all its IP addresses (IPv4 and IPv6). */
 export type Resolver = (host: string) => Promise<string[]>;
-
-const DNS_PREFIX = "dns:///";
-
-/** Whether a catalog address is a `dns:///NAME:PORT` target (grpc's naming) rather than a plain "host:port". */
-export function isDnsTarget(address: string): boolean {
-  return address.startsWith(DNS_PREFIX);
-}
-
-/** The host and port of a `dns:///NAME:PORT` target; a malformed one is a ConfigError. */
-export function parseDnsTarget(address: string): { host: string; port: number } {
-  const rest = address.slice(DNS_PREFIX.length);
-  const match = /^(?:\[([^\]]+)\]|([^:/]+)):(\d{1,5})$/.exec(rest);
-  const port = match ? Number(match[3]) : NaN;
-  if (!isDnsTarget(address) || !match || port < 1 || port > 65535) {
-    throw new ConfigError(`catalog address "${address}" is not a dns:///NAME:PORT target`);
-  }
-  return { host: (match[1] ?? match[2])!, port };
-}
 
 /** "ip:port", with IPv6 addresses in brackets. */
 export function joinHostPort(ip: string, port: number): string {

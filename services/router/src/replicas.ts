@@ -3,7 +3,7 @@ import { ShardService } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { CatalogBackend } from "../../../lib/catalog/index.js";
 import { closeChannel, grpcClient } from "../../../lib/rpc/index.js";
 import type { Logger } from "../../../lib/runtime/index.js";
-import { isDnsTarget } from "./replica-discovery.js";
+import { isDnsTarget } from "./dns-target.js";
 
 /** Consecutive failures after which a replica is ejected. */
 export const EJECT_AFTER_FAILURES = 3;
@@ -148,9 +148,9 @@ export class ReplicaSet {
     let candidates = healthy.filter((r) => r.available(now));
     if (candidates.length === 0) candidates = healthy;
     if (candidates.length <= 1) return candidates[0];
-    const a = candidates[Math.floor(this.random() * candidates.length)]!;
+    const a = candidates[Math.floor(this.random() * candidates.length)];
     if (this.choice === "random") return a;
-    let b = candidates[Math.floor(this.random() * (candidates.length - 1))]!;
+    let b = candidates[Math.floor(this.random() * (candidates.length - 1))];
     if (b === a) b = candidates[candidates.length - 1]!;
     return b.score < a.score ? b : a;
   }

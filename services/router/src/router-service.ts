@@ -240,7 +240,6 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       const { measurements } = assignment.entry;
       if (target) this.#shadow.send(target, { ...shardRequest, requestId: `${req.requestId}:shadow` }, (o) => measurements.recordShadow(shadowBackend, o));
     }
-    const routerMs = performance.now() - measure.startedAt;
     const experiment = assignment ? `${assignment.entry.config.name}=${assignment.arm}` : "";
 
     const tried = new Set<Replica>();
@@ -278,7 +277,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
             yield create(GenerateResponseSchema, {
               event: {
                 case: "finished",
-                value: { finishReason: res.finishReason, promptTokens: res.promptTokens, completionTokens: res.completionTokens, engineMs: res.engineMs, routerMs },
+                value: { finishReason: res.finishReason, promptTokens: res.promptTokens, completionTokens: res.completionTokens, engineMs: res.engineMs },
               },
             });
             // Read the stream to its end (the OK status follows at once) rather

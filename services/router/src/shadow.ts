@@ -1,9 +1,9 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { GenerateRequestSchema as ShardGenerateRequestSchema } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type { ShardServiceGenerateRequestSchema } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { asConnectError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
-import type { Observation } from "./experiments/index.js";
+import type { Observation } from "../../../lib/experiment-stats/index.js";
 import { errorType } from "./error-type.js";
 import { requestObservation } from "./experiment-metrics.js";
 import type { ReplicaSet } from "./replicas.js";
@@ -36,7 +36,7 @@ export class ShadowSender {
   }
 
   /** Starts a mirror of `request` on `target`; returns at once. */
-  send(target: ReplicaSet, request: MessageInitShape<typeof ShardGenerateRequestSchema>, done: (observation: Observation) => void): void {
+  send(target: ReplicaSet, request: MessageInitShape<typeof ShardServiceGenerateRequestSchema>, done: (observation: Observation) => void): void {
     const replica = target.pick();
     if (!replica || this.#inFlight >= this.maxInFlight) {
       done({ error: SHADOW_SKIPPED });

@@ -50,7 +50,10 @@ export function samplingWithTools(sampling: SamplingParams, backend: Backend, re
  * TOOL_CALLS. Without a mode the stream passes unchanged.
  */
 export async function* withToolCalls(stream: AsyncGenerator<GenerateResponse>, mode: ToolStreamMode | undefined): AsyncGenerator<GenerateResponse> {
-  if (!mode) return yield* stream;
+  if (!mode) {
+    yield* stream;
+    return;
+  }
   const reader = new ToolCallStream(mode, newToolCallId);
   for await (const res of stream) {
     const event = res.event;

@@ -45,11 +45,11 @@ export class GgufTokenizer implements ModelTokenizer {
   encodeText(text: string, continuation: boolean): number[] {
     // "trimLeadingSpace" is node-llama-cpp's way to tokenize a continuation
     // without SentencePiece's leading-space prefix.
-    return (continuation ? this.model.tokenize(text, false, "trimLeadingSpace") : this.model.tokenize(text, false)) as number[];
+    return (continuation ? this.model.tokenize(text, false, "trimLeadingSpace") : this.model.tokenize(text, false));
   }
 
   tokenize(text: string, specialTokens: boolean): number[] {
-    return this.model.tokenize(text, specialTokens) as number[];
+    return this.model.tokenize(text, specialTokens);
   }
 
   detokenize(tokenIds: readonly number[]): string {

@@ -1,11 +1,21 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
-import { Tokenizer } from "@huggingface/tokenizers";
+import { Tokenizer as HfTokenizerImpl } from "@huggingface/tokenizers";
 import { ConfigError } from "../../../lib/runtime/index.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 import { ChatTemplate } from "./chat-template.js";
 import type { ToolFunction } from "../../../lib/tool-calls/index.js";
+
+/**
+ * The part of `@huggingface/tokenizers`' Tokenizer used here. Its own .d.ts files import each other without file
+ * extensions, which NodeNext resolution cannot follow, so the class arrives untyped; this names what we call.
+ */
+interface Tokenizer {
+  encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[] };
+  decode(tokenIds: number[], options?: { skip_special_tokens?: boolean }): string;
+}
+const TokenizerClass = HfTokenizerImpl as unknown as new (tokenizer: object, config: object) => Tokenizer;
 
 /** model_max_length values above this are the "unlimited" sentinel, not a real length. */
 const MAX_REAL_CONTEXT_TOKENS = 10_000_000;
@@ -48,7 +58,7 @@ export class HfTokenizer implements ModelTokenizer {
     const json = await readJson<object>(file);
     const configFile = path.join(path.dirname(file), "tokenizer_config.json");
     const config = existsSync(configFile) ? await readJson<TokenizerConfigJson>(configFile) : {};
-    const tokenizer = new Tokenizer(json, config);
+    const tokenizer = new TokenizerClass(json, config);
     const source = options.template ?? chatTemplateOf(config);
     const maxLength = config.model_max_length && config.model_max_length < MAX_REAL_CONTEXT_TOKENS ? config.model_max_length : undefined;
     const contextLength = options.contextLength ?? maxLength;

@@ -113,14 +113,14 @@ export class TokenizerPool {
       try {
         return Promise.resolve(encodeJob(this.tokenizers, job));
       } catch (err) {
-        return Promise.reject(err as Error);
+        return Promise.reject(err);
       }
     }
     try {
       // Cheap refusals (unknown model, too many bytes for the context) need no thread.
       precheckJob(this.tokenizers, job);
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err);
     }
     if (this.#closed) return Promise.reject(meshError(Code.Unavailable, "the tokenizer is shutting down"));
     if (this.#queue.length >= this.#maxQueued) {
@@ -129,7 +129,7 @@ export class TokenizerPool {
     return new Promise((resolve, reject) => {
       // Only what the worker reads crosses the thread (the inline path above uses the messages as they are).
       const plain: Job = job.kind === "chat" ? { ...job, messages: job.messages.map(plainMessage), tools: job.tools?.map(plainTool) } : job;
-      const pending: Pending = { job: { ...plain, id: this.#nextId++ } as TokenizerJob, resolve, reject, signal };
+      const pending: Pending = { job: { ...plain, id: this.#nextId++ }, resolve, reject, signal };
       if (signal) {
         pending.onAbort = () => {
           const at = this.#queue.indexOf(pending);

@@ -1,12 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
-  DetokenizeResponseSchema,
   RenderChatResponseSchema,
   TokenizeResponseSchema,
 } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import type {
-  DetokenizeRequest,
   RenderChatRequest,
   TokenizeRequest,
   TokenizerService as TokenizerServiceDesc,
@@ -37,9 +35,5 @@ export class TokenizerService implements ServiceImpl<typeof TokenizerServiceDesc
       tokenIds: tokenizer.tokenize(req.text, req.specialTokens),
       contextLength: tokenizer.contextLength,
     });
-  }
-
-  detokenize(req: DetokenizeRequest) {
-    return create(DetokenizeResponseSchema, { text: this.#get(req.model).detokenize(req.tokenIds) });
   }
 }

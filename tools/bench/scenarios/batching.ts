@@ -21,7 +21,7 @@ import { progressBar } from "../progress.js";
 import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
-import { lineChart } from "../svg-plot.js";
+import { lineChart } from "../../../lib/svg/index.js";
 import { llamaServerBinary, startLlamaServer } from "../llama-server.js";
 import { startMesh } from "../targets.js";
 import type { RunningTarget } from "../targets.js";
@@ -78,8 +78,8 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   try {
     for (const n of o.streams) {
       const total = n * o.rounds;
-      await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i]!, 4, t0));
-      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i]!, o.outputLen, t0), progressBar(`direct ${n} streams`, total, o.progress));
+      await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i], 4, t0));
+      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i], o.outputLen, t0), progressBar(`direct ${n} streams`, total, o.progress));
       cells.push({ target: "direct", streams: n, threads, metrics: aggregate(run.results, run.durationS) });
     }
   } finally {
@@ -87,7 +87,7 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   }
   const name = path.basename(modelPath, ".gguf");
   const contextSize = Math.min(TRAIN_CONTEXT_TOKENS * maxStreams, 16_384);
-  const job = (i: number, max: number) => ({ prompt: prompts[i]!, maxTokens: max, stream: true, ignoreEos: true });
+  const job = (i: number, max: number) => ({ prompt: prompts[i], maxTokens: max, stream: true, ignoreEos: true });
   const servers: Array<{ target: BatchingTarget; threads: number | "auto"; start: () => Promise<RunningTarget> }> = [
     { target: "mesh", threads: o.threads ?? "auto", start: () => startMesh(name, { engine: "llama.cpp", model: modelPath, sequences: maxStreams, threads: o.threads, gpu: false }) },
   ];

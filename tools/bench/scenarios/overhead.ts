@@ -14,7 +14,7 @@ import type { ChatJob } from "../openai-client.js";
 import { progressBar } from "../progress.js";
 import { num, table } from "../report.js";
 import type { BenchReport } from "../report.js";
-import { barChart } from "../svg-plot.js";
+import { barChart } from "../../../lib/svg/index.js";
 import { startStack } from "./stack.js";
 import { CpuMeter } from "../process-cpu.js";
 import { measureTransportFloor } from "../transport-floor.js";

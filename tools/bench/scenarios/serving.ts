@@ -17,8 +17,8 @@ import { progressBar } from "../progress.js";
 import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
-import { barChart, lineChart } from "../svg-plot.js";
-import type { Series } from "../svg-plot.js";
+import { barChart, lineChart } from "../../../lib/svg/index.js";
+import type { Series } from "../../../lib/svg/index.js";
 
 /** Options of the serving scenario. */
 export interface ServingOptions {
@@ -58,9 +58,9 @@ export function buildJobs(options: Pick<ServingOptions, "numPrompts" | "inputLen
   const jobs: ChatJob[] = [];
   const inputTokens: number[] = [];
   for (let i = 0; i < options.numPrompts; i++) {
-    const prompt = shapePrompt(options.tokenizer, inputs[i]!, rng);
+    const prompt = shapePrompt(options.tokenizer, inputs[i], rng);
     inputTokens.push(prompt.tokens);
-    jobs.push({ prompt: prompt.text, maxTokens: outputs[i]!, stream: true, ignoreEos: true });
+    jobs.push({ prompt: prompt.text, maxTokens: outputs[i], stream: true, ignoreEos: true });
   }
   return { jobs, inputTokens };
 }
@@ -74,7 +74,7 @@ export async function runServing(options: ServingOptions, log: (line: string) =>
     const points: SweepPoint[] = [];
     if (options.singleStream) {
       const n = Math.min(options.singleStreamPrompts ?? jobs.length, jobs.length);
-      const run = await runLoad(n, { kind: "concurrency", clients: 1 }, (i, t0) => sendChat(target, jobs[i]!, t0), progressBar(`${name} single-stream`, n, options.progress));
+      const run = await runLoad(n, { kind: "concurrency", clients: 1 }, (i, t0) => sendChat(target, jobs[i], t0), progressBar(`${name} single-stream`, n, options.progress));
       points.push({ label: "single-stream", rate: NaN, metrics: aggregate(run.results, run.durationS) });
     }
     for (const rate of options.rates) {
@@ -82,7 +82,7 @@ export async function runServing(options: ServingOptions, log: (line: string) =>
       const run = await runLoad(
         jobs.length,
         { kind: "arrivals", process: { rate, burstiness: options.burstiness }, rng: seededRandom(options.seed + 1), maxConcurrency: options.maxConcurrency },
-        (i, t0) => sendChat(target, jobs[i]!, t0),
+        (i, t0) => sendChat(target, jobs[i], t0),
         progressBar(`${name} rate ${label}`, jobs.length, options.progress),
       );
       points.push({ label, rate, metrics: aggregate(run.results, run.durationS) });
@@ -148,7 +148,7 @@ function servingMarkdown(sweeps: TargetSweep[], o: ServingOptions, meanInput: nu
         }),
       ),
       "",
-      table(["decode limit", `${a.name} out tok/s`, `${b.name} out tok/s`, "ratio"], a.underLimits.map((ua, i) => [String(ua.limit), ua.outputThroughput, b.underLimits[i]!.outputThroughput, ratio(ua.outputThroughput, b.underLimits[i]!.outputThroughput)])),
+      table(["decode limit", `${a.name} out tok/s`, `${b.name} out tok/s`, "ratio"], a.underLimits.map((ua, i) => [String(ua.limit), ua.outputThroughput, b.underLimits[i].outputThroughput, ratio(ua.outputThroughput, b.underLimits[i].outputThroughput)])),
       "",
     );
   }

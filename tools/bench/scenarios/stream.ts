@@ -10,7 +10,7 @@ import { closeClientSockets, sendChat } from "../openai-client.js";
 import { progressBar } from "../progress.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
-import { lineChart } from "../svg-plot.js";
+import { lineChart } from "../../../lib/svg/index.js";
 import { startStack } from "./stack.js";
 
 /** Options of the stream scenario. */

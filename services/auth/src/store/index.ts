@@ -6,6 +6,8 @@ export type {
   UsageAggregate,
   UsageQuery,
   UsageRecord,
+  UsageStatusName,
+  KeyChange,
 } from "./key-store.js";
 export { SqliteKeyStore } from "./sqlite-key-store.js";
 export { NatsKeyStore } from "./nats-key-store.js";

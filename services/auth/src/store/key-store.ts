@@ -1,3 +1,12 @@
+import type { WatchKeyChangesResponse_Kind as ChangeKind } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
+import type { UsageEvent } from "../../../../src/gen/mesh/events/v1/events_pb.js";
+
+/** A change to a key, pushed to watching edges. */
+export interface KeyChange {
+  kind: ChangeKind;
+  keyId: string;
+}
+
 /** An account: keys and usage belong to one. */
 export interface AccountRecord {
   id: string;
@@ -26,20 +35,14 @@ export interface KeyRecord {
   admin: boolean;
 }
 
-/** One usage record; `requestId` is unique (recorded once). */
-export interface UsageRecord {
-  requestId: string;
-  keyId: string;
-  accountId: string;
-  model: string;
-  backend: string;
-  promptTokens: number;
-  completionTokens: number;
-  status: "ok" | "error" | "cancelled";
-  ttftMs: number;
-  e2eMs: number;
-  createdAtMs: number;
-}
+/** How a usage record's request ended, as the stores keep it (the event's string `status`). */
+export type UsageStatusName = "ok" | "error" | "cancelled";
+
+/**
+ * One usage record; `requestId` is unique (recorded once). The stored form of events.proto's UsageEvent, derived
+ * from it: the status as its name and the time as a number.
+ */
+export type UsageRecord = Omit<UsageEvent, "$typeName" | "$unknown" | "status" | "createdAtMs"> & { status: UsageStatusName; createdAtMs: number };
 
 /** A request's content, kept for the retention period. */
 export interface RequestLogRecord {

@@ -8,7 +8,7 @@ import { RecordUsageRequestSchema, WatchKeyChangesResponse_Kind as ChangeKind } 
 import { connectNats, meshNatsNames } from "../../../../lib/nats/index.js";
 import { NatsServerProcess } from "../../../../lib/nats/nats-server-process.js";
 import { AuthService } from "../auth-service.js";
-import type { KeyChange } from "../auth-service.js";
+import type { KeyChange } from "./key-store.js";
 import type { KeyRecord } from "./key-store.js";
 import { NatsKeyStore, REQUEST_LOG_MAX_AGE_MS } from "./nats-key-store.js";
 import { until } from "../../../../test/support/until.js";

@@ -12,7 +12,7 @@ import type { MeshNatsNames } from "../../../../lib/nats/index.js";
 import { KvMirror } from "../../../../lib/nats/kv-mirror.js";
 import type { MirrorChange } from "../../../../lib/nats/kv-mirror.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
-import type { KeyChange } from "../auth-service.js";
+import type { KeyChange } from "./key-store.js";
 import type {
   AccountRecord,
   KeyRecord,

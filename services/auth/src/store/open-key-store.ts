@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { connectNats, meshNatsNames } from "../../../../lib/nats/index.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
-import type { KeyChange } from "../auth-service.js";
+import type { KeyChange } from "./key-store.js";
 import type { KeyStore } from "./key-store.js";
 import { NatsKeyStore } from "./nats-key-store.js";
 import { SqliteKeyStore } from "./sqlite-key-store.js";

@@ -6,7 +6,7 @@ import { HttpError } from "../openai/errors.js";
 import { accountJson, isoOrNull, keyJson, usageJson } from "./admin-json.js";
 import type { HTTPMethod } from "find-my-way";
 import { parseBody, sendJson } from "../request-parsing.js";
-import { managementTokenOf } from "../experiments/admin-token-check.js";
+import { managementTokenOf } from "./admin-token-check.js";
 
 /** Where the admin REST API lives on the edge. */
 export const ADMIN_PREFIX = "/admin/v1/";

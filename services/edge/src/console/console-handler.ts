@@ -11,7 +11,6 @@ import { clearedCookie, csrfMatches, csrfTokenOf, isSameOrigin, sessionCookie, s
 import { loadAssets } from "./static-assets.js";
 import type { StaticAsset } from "./static-assets.js";
 import { usageChartSvg, windowStartMs } from "./usage-charts.js";
-import type { ChartMetric } from "./usage-charts.js";
 import type { AdminRoutes } from "./admin-routes.js";
 
 /** Where the console lives on the edge. */
@@ -175,7 +174,7 @@ export class ConsoleHandler {
       { accountId: url.searchParams.get("account") ?? "", fromMs: BigInt(windowStartMs(now)), groupBy: by },
       { headers: { authorization: `Bearer ${token}` }, timeoutMs: CALL_TIMEOUT_MS },
     );
-    const svg = usageChartSvg(by, metric as ChartMetric, rows.map(usageJson), now);
+    const svg = usageChartSvg(by, metric, rows.map(usageJson), now);
     res.writeHead(200, { "content-type": "image/svg+xml", "content-length": Buffer.byteLength(svg) });
     res.end(svg);
   }

@@ -1,4 +1,4 @@
-import { barChart } from "../../../../tools/bench/svg-plot.js";
+import { barChart } from "../../../../lib/svg/index.js";
 
 /** How far back the console's usage page looks. */
 export const USAGE_WINDOW_DAYS = 30;
@@ -33,7 +33,7 @@ export function windowDays(nowMs: number): string[] {
 
 /**
  * A usage bar chart as SVG, drawn by the project's one bar-chart plotter
- * (tools/bench/svg-plot.ts): per day over the window (days without
+ * (lib/svg): per day over the window (days without
  * traffic as zero) or per model.
  */
 export function usageChartSvg(by: "day" | "model", metric: ChartMetric, rows: readonly UsageRowJson[], nowMs: number): string {

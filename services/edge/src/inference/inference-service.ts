@@ -24,16 +24,17 @@ import { Code, meshError } from "../../../../lib/errors.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
 import { chatGenerationInput, parseChatRequest } from "../openai/chat-request.js";
 import { toPublicConnectError } from "../openai/errors.js";
-import { collectGeneration, mayUse } from "../openai/generation.js";
+import { collectGeneration } from "../openai/generation.js";
 import type { Generations, RequestContext } from "../openai/generation.js";
 import type { PrincipalCache } from "../principal-cache.js";
 import { embeddingsRequestSchema } from "../openai/embeddings.js";
 import type { Embeddings } from "../openai/embeddings.js";
 import { parseWith } from "../openai/chat-request.js";
 import { assembleToolCalls } from "../openai/tools.js";
-import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId } from "../request-parsing.js";
+import { authenticateBearer } from "../bearer-auth.js";
+import { modelsFor } from "../model-list.js";
+import { CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId } from "../request-parsing.js";
 
-const LIST_MODELS_TIMEOUT_MS = 2_000;
 
 export interface InferenceDeps {
   generations: Generations;
@@ -120,11 +121,8 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
   async listModels(_req: unknown, ctx: HandlerContext): Promise<ListModelsResponse> {
     const rc = await this.#begin(ctx);
     try {
-      const { models } = await this.deps.router.listModels({}, { signal: ctx.signal, timeoutMs: LIST_MODELS_TIMEOUT_MS });
       return create(ListModelsResponseSchema, {
-        models: models
-          .filter((m) => mayUse(rc.principal, m.name))
-          .map((m) => ({ id: m.name, created: m.created, ownedBy: m.ownedBy, contextLength: m.contextLength })),
+        models: (await modelsFor(this.deps.router, rc.principal, ctx.signal)).map((m) => ({ id: m.name, created: m.created, ownedBy: m.ownedBy, contextLength: m.contextLength })),
       });
     } catch (err) {
       throw this.#fail(err, rc);
@@ -147,14 +145,8 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     }
   }
 
-  async #authenticate(ctx: HandlerContext): Promise<Principal> {
-    const header = ctx.requestHeader.get("authorization");
-    if (!header) {
-      throw meshError(Code.Unauthenticated, "You didn't provide an API key. Send it in the 'authorization' metadata as 'Bearer YOUR_KEY'.", { reason: "invalid_api_key" });
-    }
-    const key = bearerToken(header);
-    if (!key) throw meshError(Code.Unauthenticated, "Malformed authorization metadata: expected 'Bearer YOUR_KEY'.", { reason: "invalid_api_key" });
-    return this.deps.principals.authenticate(key, ctx.signal);
+  #authenticate(ctx: HandlerContext): Promise<Principal> {
+    return authenticateBearer(this.deps.principals, ctx.requestHeader.get("authorization"), ctx.signal, "metadata");
   }
 
   #fail(err: unknown, rc: Pick<RequestContext, "requestId">): unknown {

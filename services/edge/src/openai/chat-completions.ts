@@ -79,12 +79,12 @@ export class ChatCompletions {
       });
     }
     const { results, usage } = await collectChoices(this.generations, inputs, ctx);
-    sendCompletionJson(res, ctx, results[0]!.finished, {
+    sendCompletionJson(res, ctx, results[0].finished, {
       id,
       object: "chat.completion",
       created,
       model: body.model,
-      system_fingerprint: results[0]!.started.fingerprint,
+      system_fingerprint: results[0].started.fingerprint,
       choices: results.map((r, index) => ({
         index,
         message: messageOf(r.text, r.toolCalls),

@@ -94,7 +94,7 @@ export function parseWith<T>(schema: z.ZodType<T>, body: unknown): T {
   }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
+  const issue = result.error.issues[0];
   const path = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
   const missing = issue.code === "invalid_type" && valueAt(body, issue.path) === undefined;
   const message = missing ? `Missing required parameter: '${path}'.` : `Invalid value for '${path || "body"}': ${issue.message}`;

@@ -26,7 +26,7 @@ export function choiceInputs(input: GenerationInput, n: number): GenerationInput
  */
 export async function* mergeChoices(generations: Generations, inputs: readonly GenerationInput[], ctx: RequestContext): AsyncGenerator<ChoiceEvent> {
   const iterators = inputs.map((input) => generations.run(input, ctx));
-  const next = (index: number) => iterators[index]!.next().then((result) => ({ index, result }));
+  const next = (index: number) => iterators[index].next().then((result) => ({ index, result }));
   const pending = new Map(iterators.map((_, i) => [i, next(i)] as const));
   try {
     while (pending.size > 0) {

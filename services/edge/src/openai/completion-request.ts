@@ -42,7 +42,7 @@ export function completionGenerationInput(request: CompletionRequest): Generatio
   return {
     model: request.model,
     messages: [],
-    prompt: typeof request.prompt === "string" ? request.prompt : request.prompt[0]!,
+    prompt: typeof request.prompt === "string" ? request.prompt : request.prompt[0],
     sampling: samplingOf(request, request.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS),
     ...(request.logprobs != null ? { logprobs: { top: request.logprobs } } : {}),
     user: request.user ?? "",

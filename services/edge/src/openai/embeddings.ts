@@ -38,7 +38,7 @@ export type EmbeddingsRequest = z.infer<typeof embeddingsRequestSchema>;
 /** The request's inputs, one per embedding: texts or token-id arrays. */
 export function embeddingInputs(input: EmbeddingsRequest["input"]): { text: string; tokenIds: number[] }[] {
   if (typeof input === "string") return [{ text: input, tokenIds: [] }];
-  if (input.every((i) => typeof i === "number")) return [{ text: "", tokenIds: input as number[] }];
+  if (input.every((i) => typeof i === "number")) return [{ text: "", tokenIds: input }];
   return (input as (string | number[])[]).map((i) => (typeof i === "string" ? { text: i, tokenIds: [] } : { text: "", tokenIds: i }));
 }
 

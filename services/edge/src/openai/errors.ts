@@ -136,7 +136,7 @@ export function toPublicConnectError(err: unknown, requestId: string): ConnectEr
 }
 
 function codeForStatus(status: number): Code {
-  for (const [code, row] of Object.entries(ERROR_TABLE)) if (row.status === status) return Number(code) as Code;
+  for (const [code, row] of Object.entries(ERROR_TABLE)) if (row.status === status) return Number(code);
   return status === 413 ? Code.ResourceExhausted : status < 500 ? Code.InvalidArgument : Code.Internal;
 }
 

@@ -107,7 +107,7 @@ export function responsesGenerationInput(request: ResponsesRequest): GenerationI
     } else if ("type" in item && item.type === "function_call_output") {
       messages.push({ role: "tool", content: partsText(item.output), toolCallId: item.call_id });
     } else {
-      const message = item as z.infer<typeof messageItem>;
+      const message = item;
       messages.push({ role: message.role === "developer" ? "system" : message.role, content: partsText(message.content) });
     }
   }

@@ -220,7 +220,7 @@ export class LlamaCppEngine implements Engine {
     let best = -1;
     let bestLength = -1;
     for (let i = 0; i < this.#free.length; i++) {
-      const length = commonPrefixLength(this.#free[i]!.contextTokens, prompt);
+      const length = commonPrefixLength(this.#free[i].contextTokens, prompt);
       if (length > bestLength) {
         best = i;
         bestLength = length;
@@ -281,6 +281,7 @@ class TokenRun {
       if (this.signal.aborted) return undefined;
       if (this.#buffer.length > 0) return this.#buffer.shift();
       if (this.#finished) {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- the engine's own caught error, passed on as it came
         if (this.#failure !== undefined && !this.#stopped) throw this.#failure;
         return undefined;
       }

@@ -48,9 +48,9 @@ describe("GPU guard: deciding the backend", () => {
     expect(llama.gpu).toBe(false);
     expect(verdict).toMatchObject({ gpu: false, probe: { ok: false } });
     expect(d.probe).toHaveBeenCalledWith("cuda", "m.gguf");
-    expect(d.made[0]!.disposed).toBe(true);
+    expect(d.made[0].disposed).toBe(true);
     expect(d.getLlama).toHaveBeenLastCalledWith(false);
-    expect(vi.mocked(d.warn).mock.calls[0]![1]).toMatch(/GPU disabled.*SIGABRT/);
+    expect(vi.mocked(d.warn).mock.calls[0][1]).toMatch(/GPU disabled.*SIGABRT/);
   });
 
   it("keeps a GPU whose probe passed", async () => {

@@ -199,7 +199,7 @@ export function samplingBody(s: SamplingParams): Record<string, unknown> {
   if (s.minTokens > 0) body.min_tokens = s.minTokens;
   if (s.jsonSchema) {
     body.response_format =
-      s.jsonSchema === "{}" ? { type: "json_object" } : { type: "json_schema", json_schema: { name: "output", schema: JSON.parse(s.jsonSchema) } };
+      s.jsonSchema === "{}" ? { type: "json_object" } : { type: "json_schema", json_schema: { name: "output", schema: JSON.parse(s.jsonSchema) as unknown } };
   }
   return body;
 }

@@ -4,11 +4,11 @@ import { describe, expect, it } from "vitest";
 import { catalogSchema, SIM_SYSTEM_FINGERPRINT } from "../../../../lib/catalog/index.js";
 import type { SimBackend } from "../../../../lib/catalog/index.js";
 import { SamplingParamsSchema } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { EngineChunk, EngineResult } from "../engine.js";
+import type { EngineChunk } from "../engine.js";
 import { SimEngine, SimLatencyModel } from "./sim-engine.js";
 
 function simBackend(extra: Partial<SimBackend> = {}): SimBackend {
-  return catalogSchema.parse({ models: [{ name: "s", backends: [{ name: "sim", engine: "sim", ...extra }] }] }).models[0]!.backends[0] as SimBackend;
+  return catalogSchema.parse({ models: [{ name: "s", backends: [{ name: "sim", engine: "sim", ...extra }] }] }).models[0].backends[0] as SimBackend;
 }
 
 async function run(engine: SimEngine, promptTokens: number, maxTokens: number, options: { ignoreEos?: boolean; signal?: AbortSignal } = {}) {
@@ -25,7 +25,7 @@ async function run(engine: SimEngine, promptTokens: number, maxTokens: number, o
   const chunks: EngineChunk[] = [];
   for (;;) {
     const next = await gen.next();
-    if (next.done) return { chunks, result: next.value as EngineResult };
+    if (next.done) return { chunks, result: next.value };
     chunks.push(next.value);
   }
 }

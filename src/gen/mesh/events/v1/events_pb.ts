@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/events/v1/events.proto.
  */
 export const file_mesh_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChttZXNoL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDm1lc2guZXZlbnRzLnYxIt4BCgpVc2FnZUV2ZW50EhIKCnJlcXVlc3RfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSDQoFbW9kZWwYBCABKAkSDwoHYmFja2VuZBgFIAEoCRIVCg1wcm9tcHRfdG9rZW5zGAYgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAcgASgNEg4KBnN0YXR1cxgIIAEoCRIPCgd0dGZ0X21zGAkgASgBEg4KBmUyZV9tcxgKIAEoARIVCg1jcmVhdGVkX2F0X21zGAsgASgDIngKClJlcXVlc3RMb2cSEgoKcmVxdWVzdF9pZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhQKDHJlcXVlc3RfanNvbhgDIAEoCRIVCg1yZXNwb25zZV90ZXh0GAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMiKwoKS2V5UmV2b2tlZBIOCgZrZXlfaWQYASABKAkSDQoFYXRfbXMYAiABKAMiygEKEUV4cGVyaW1lbnRPdXRjb21lEhIKCmV4cGVyaW1lbnQYASABKAkSCwoDYXJtGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSDwoHdW5pdF9pZBgEIAEoCRIOCgZzaGFkb3cYBSABKAgSDwoHdHRmdF9tcxgGIAEoARIPCgd0cG90X21zGAcgASgBEg4KBmUyZV9tcxgIIAEoARIZChFjb21wbGV0aW9uX3Rva2VucxgJIAEoDRISCgplcnJvcl90eXBlGAogASgJYgZwcm90bzM");
+  fileDesc("ChttZXNoL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDm1lc2guZXZlbnRzLnYxIt4BCgpVc2FnZUV2ZW50EhIKCnJlcXVlc3RfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSDQoFbW9kZWwYBCABKAkSDwoHYmFja2VuZBgFIAEoCRIVCg1wcm9tcHRfdG9rZW5zGAYgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAcgASgNEg4KBnN0YXR1cxgIIAEoCRIPCgd0dGZ0X21zGAkgASgBEg4KBmUyZV9tcxgKIAEoARIVCg1jcmVhdGVkX2F0X21zGAsgASgDIngKClJlcXVlc3RMb2cSEgoKcmVxdWVzdF9pZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhQKDHJlcXVlc3RfanNvbhgDIAEoCRIVCg1yZXNwb25zZV90ZXh0GAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKANiBnByb3RvMw");
 
 /**
  * UsageEvent is recorded once per request that reached a model.
@@ -54,7 +54,8 @@ export type UsageEvent = Message<"mesh.events.v1.UsageEvent"> & {
   completionTokens: number;
 
   /**
-   * "ok", "error" or "cancelled".
+   * "ok", "error" or "cancelled". A string, not auth's UsageStatus enum, so
+   * that usage already stored in JetStream keeps decoding.
    *
    * @generated from field: string status = 8;
    */
@@ -122,92 +123,4 @@ export type RequestLog = Message<"mesh.events.v1.RequestLog"> & {
  */
 export const RequestLogSchema: GenMessage<RequestLog> = /*@__PURE__*/
   messageDesc(file_mesh_events_v1_events, 1);
-
-/**
- * KeyRevoked is published when a key is revoked or rotated.
- *
- * @generated from message mesh.events.v1.KeyRevoked
- */
-export type KeyRevoked = Message<"mesh.events.v1.KeyRevoked"> & {
-  /**
-   * @generated from field: string key_id = 1;
-   */
-  keyId: string;
-
-  /**
-   * @generated from field: int64 at_ms = 2;
-   */
-  atMs: bigint;
-};
-
-/**
- * Describes the message mesh.events.v1.KeyRevoked.
- * Use `create(KeyRevokedSchema)` to create a new message.
- */
-export const KeyRevokedSchema: GenMessage<KeyRevoked> = /*@__PURE__*/
-  messageDesc(file_mesh_events_v1_events, 2);
-
-/**
- * ExperimentOutcome is one request's measurements in an experiment arm.
- *
- * @generated from message mesh.events.v1.ExperimentOutcome
- */
-export type ExperimentOutcome = Message<"mesh.events.v1.ExperimentOutcome"> & {
-  /**
-   * @generated from field: string experiment = 1;
-   */
-  experiment: string;
-
-  /**
-   * @generated from field: string arm = 2;
-   */
-  arm: string;
-
-  /**
-   * @generated from field: string request_id = 3;
-   */
-  requestId: string;
-
-  /**
-   * @generated from field: string unit_id = 4;
-   */
-  unitId: string;
-
-  /**
-   * @generated from field: bool shadow = 5;
-   */
-  shadow: boolean;
-
-  /**
-   * @generated from field: double ttft_ms = 6;
-   */
-  ttftMs: number;
-
-  /**
-   * @generated from field: double tpot_ms = 7;
-   */
-  tpotMs: number;
-
-  /**
-   * @generated from field: double e2e_ms = 8;
-   */
-  e2eMs: number;
-
-  /**
-   * @generated from field: uint32 completion_tokens = 9;
-   */
-  completionTokens: number;
-
-  /**
-   * @generated from field: string error_type = 10;
-   */
-  errorType: string;
-};
-
-/**
- * Describes the message mesh.events.v1.ExperimentOutcome.
- * Use `create(ExperimentOutcomeSchema)` to create a new message.
- */
-export const ExperimentOutcomeSchema: GenMessage<ExperimentOutcome> = /*@__PURE__*/
-  messageDesc(file_mesh_events_v1_events, 3);
 

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/shard/v1/shard.proto.
  */
 export const file_mesh_shard_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIo8DCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJEhAKCGxvZ3Byb2JzGA4gASgIEhQKDHRvcF9sb2dwcm9icxgPIAEoDUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QgcKBV9zZWVkIm4KDFRva2VuTG9ncHJvYhINCgV0b2tlbhgBIAEoCRIPCgdsb2dwcm9iGAIgASgBEg0KBWJ5dGVzGAMgASgMEi8KDHRvcF9sb2dwcm9icxgEIAMoCzIZLm1lc2guc2hhcmQudjEuVG9wTG9ncHJvYiI7CgpUb3BMb2dwcm9iEg0KBXRva2VuGAEgASgJEg8KB2xvZ3Byb2IYAiABKAESDQoFYnl0ZXMYAyABKAwifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki6QEKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyKiAgoQR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YRItCghsb2dwcm9icxgJIAMoCzIbLm1lc2guc2hhcmQudjEuVG9rZW5Mb2dwcm9iIhAKDkdldEluZm9SZXF1ZXN0InsKD0dldEluZm9SZXNwb25zZRIOCgZlbmdpbmUYASABKAkSDQoFbW9kZWwYAiABKAkSFgoOY29udGV4dF9sZW5ndGgYAyABKA0SFQoNbWF4X3NlcXVlbmNlcxgEIAEoDRIaChJzeXN0ZW1fZmluZ2VycHJpbnQYBSABKAkiKwoQV2F0Y2hMb2FkUmVxdWVzdBIXCg9taW5faW50ZXJ2YWxfbXMYASABKA0iYAoRV2F0Y2hMb2FkUmVzcG9uc2USDwoHcnVubmluZxgBIAEoDRIOCgZxdWV1ZWQYAiABKA0SEgoKZnJlZV9zbG90cxgDIAEoDRIWCg5rdl9jYWNoZV91c2FnZRgEIAEoASItCgpFbWJlZElucHV0EgwKBHRleHQYASABKAkSEQoJdG9rZW5faWRzGAIgAygNInAKDEVtYmVkUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEikKBmlucHV0cxgDIAMoCzIZLm1lc2guc2hhcmQudjEuRW1iZWRJbnB1dBISCgpkaW1lbnNpb25zGAQgASgNIhsKCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAIiVAoNRW1iZWRSZXNwb25zZRIsCgplbWJlZGRpbmdzGAEgAygLMhgubWVzaC5zaGFyZC52MS5FbWJlZGRpbmcSFQoNcHJvbXB0X3Rva2VucxgCIAEoDSqaAQoMRmluaXNoUmVhc29uEh0KGUZJTklTSF9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJGSU5JU0hfUkVBU09OX1NUT1AQARIYChRGSU5JU0hfUkVBU09OX0xFTkdUSBACEhsKF0ZJTklTSF9SRUFTT05fQ0FOQ0VMTEVEEAMSHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAQyvQIKDFNoYXJkU2VydmljZRJNCghHZW5lcmF0ZRIeLm1lc2guc2hhcmQudjEuR2VuZXJhdGVSZXF1ZXN0Gh8ubWVzaC5zaGFyZC52MS5HZW5lcmF0ZVJlc3BvbnNlMAESSAoHR2V0SW5mbxIdLm1lc2guc2hhcmQudjEuR2V0SW5mb1JlcXVlc3QaHi5tZXNoLnNoYXJkLnYxLkdldEluZm9SZXNwb25zZRJQCglXYXRjaExvYWQSHy5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlcXVlc3QaIC5tZXNoLnNoYXJkLnYxLldhdGNoTG9hZFJlc3BvbnNlMAESQgoFRW1iZWQSGy5tZXNoLnNoYXJkLnYxLkVtYmVkUmVxdWVzdBocLm1lc2guc2hhcmQudjEuRW1iZWRSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChltZXNoL3NoYXJkL3YxL3NoYXJkLnByb3RvEg1tZXNoLnNoYXJkLnYxIo8DCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoAhISCgV0b3BfcBgCIAEoAkgAiAEBEhIKBXRvcF9rGAMgASgFSAGIAQESEgoFbWluX3AYBCABKAJIAogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYBSABKAJIA4gBARIZChFmcmVxdWVuY3lfcGVuYWx0eRgGIAEoAhIYChBwcmVzZW5jZV9wZW5hbHR5GAcgASgCEhEKBHNlZWQYCCABKA1IBIgBARISCgptYXhfdG9rZW5zGAkgASgNEgwKBHN0b3AYCiADKAkSEgoKaWdub3JlX2VvcxgLIAEoCBISCgptaW5fdG9rZW5zGAwgASgNEhMKC2pzb25fc2NoZW1hGA0gASgJEhAKCGxvZ3Byb2JzGA4gASgIEhQKDHRvcF9sb2dwcm9icxgPIAEoDUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QgcKBV9zZWVkIm4KDFRva2VuTG9ncHJvYhINCgV0b2tlbhgBIAEoCRIPCgdsb2dwcm9iGAIgASgBEg0KBWJ5dGVzGAMgASgMEi8KDHRvcF9sb2dwcm9icxgEIAMoCzIZLm1lc2guc2hhcmQudjEuVG9wTG9ncHJvYiI7CgpUb3BMb2dwcm9iEg0KBXRva2VuGAEgASgJEg8KB2xvZ3Byb2IYAiABKAESDQoFYnl0ZXMYAyABKAwifQoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEisKCnRvb2xfY2FsbHMYAyADKAsyFy5tZXNoLnNoYXJkLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIjcKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJIlwKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPcGFyYW1ldGVyc19qc29uGAMgASgJEg4KBnN0cmljdBgEIAEoCCJ1CgxUb29sU2V0dGluZ3MSLAoFdG9vbHMYASADKAsyHS5tZXNoLnNoYXJkLnYxLlRvb2xEZWZpbml0aW9uEg4KBmNob2ljZRgCIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAMgASgJEhAKCHBhcmFsbGVsGAQgASgIIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAki9QEKG1NoYXJkU2VydmljZUdlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg0KBW1vZGVsGAIgASgJEhgKEHByb21wdF90b2tlbl9pZHMYAyADKA0SLAoIbWVzc2FnZXMYBCADKAsyGi5tZXNoLnNoYXJkLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgFIAEoCRIvCghzYW1wbGluZxgGIAEoCzIdLm1lc2guc2hhcmQudjEuU2FtcGxpbmdQYXJhbXMSKgoFdG9vbHMYByABKAsyGy5tZXNoLnNoYXJkLnYxLlRvb2xTZXR0aW5ncyKuAgocU2hhcmRTZXJ2aWNlR2VuZXJhdGVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SDAoEdGV4dBgCIAEoCRIyCg1maW5pc2hfcmVhc29uGAMgASgOMhsubWVzaC5zaGFyZC52MS5GaW5pc2hSZWFzb24SFQoNcHJvbXB0X3Rva2VucxgEIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgFIAEoDRIRCgllbmdpbmVfbXMYBiABKAESEwoLdG9rZW5fY291bnQYByABKA0SMAoKdG9vbF9jYWxscxgIIAMoCzIcLm1lc2guc2hhcmQudjEuVG9vbENhbGxEZWx0YRItCghsb2dwcm9icxgJIAMoCzIbLm1lc2guc2hhcmQudjEuVG9rZW5Mb2dwcm9iIisKEFdhdGNoTG9hZFJlcXVlc3QSFwoPbWluX2ludGVydmFsX21zGAEgASgNImAKEVdhdGNoTG9hZFJlc3BvbnNlEg8KB3J1bm5pbmcYASABKA0SDgoGcXVldWVkGAIgASgNEhIKCmZyZWVfc2xvdHMYAyABKA0SFgoOa3ZfY2FjaGVfdXNhZ2UYBCABKAEiLQoKRW1iZWRJbnB1dBIMCgR0ZXh0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDSJwCgxFbWJlZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIpCgZpbnB1dHMYAyADKAsyGS5tZXNoLnNoYXJkLnYxLkVtYmVkSW5wdXQSEgoKZGltZW5zaW9ucxgEIAEoDSIbCglFbWJlZGRpbmcSDgoGdmFsdWVzGAEgAygCIlQKDUVtYmVkUmVzcG9uc2USLAoKZW1iZWRkaW5ncxgBIAMoCzIYLm1lc2guc2hhcmQudjEuRW1iZWRkaW5nEhUKDXByb21wdF90b2tlbnMYAiABKA0qmgEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIbChdGSU5JU0hfUkVBU09OX0NBTkNFTExFRBADEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAEMosCCgxTaGFyZFNlcnZpY2USZQoIR2VuZXJhdGUSKi5tZXNoLnNoYXJkLnYxLlNoYXJkU2VydmljZUdlbmVyYXRlUmVxdWVzdBorLm1lc2guc2hhcmQudjEuU2hhcmRTZXJ2aWNlR2VuZXJhdGVSZXNwb25zZTABElAKCVdhdGNoTG9hZBIfLm1lc2guc2hhcmQudjEuV2F0Y2hMb2FkUmVxdWVzdBogLm1lc2guc2hhcmQudjEuV2F0Y2hMb2FkUmVzcG9uc2UwARJCCgVFbWJlZBIbLm1lc2guc2hhcmQudjEuRW1iZWRSZXF1ZXN0GhwubWVzaC5zaGFyZC52MS5FbWJlZFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * SamplingParams are the sampling settings of one sequence. Unset optional
@@ -377,9 +377,9 @@ export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
   messageDesc(file_mesh_shard_v1_shard, 7);
 
 /**
- * @generated from message mesh.shard.v1.GenerateRequest
+ * @generated from message mesh.shard.v1.ShardServiceGenerateRequest
  */
-export type GenerateRequest = Message<"mesh.shard.v1.GenerateRequest"> & {
+export type ShardServiceGenerateRequest = Message<"mesh.shard.v1.ShardServiceGenerateRequest"> & {
   /**
    * @generated from field: string request_id = 1;
    */
@@ -429,16 +429,16 @@ export type GenerateRequest = Message<"mesh.shard.v1.GenerateRequest"> & {
 };
 
 /**
- * Describes the message mesh.shard.v1.GenerateRequest.
- * Use `create(GenerateRequestSchema)` to create a new message.
+ * Describes the message mesh.shard.v1.ShardServiceGenerateRequest.
+ * Use `create(ShardServiceGenerateRequestSchema)` to create a new message.
  */
-export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
+export const ShardServiceGenerateRequestSchema: GenMessage<ShardServiceGenerateRequest> = /*@__PURE__*/
   messageDesc(file_mesh_shard_v1_shard, 8);
 
 /**
- * @generated from message mesh.shard.v1.GenerateResponse
+ * @generated from message mesh.shard.v1.ShardServiceGenerateResponse
  */
-export type GenerateResponse = Message<"mesh.shard.v1.GenerateResponse"> & {
+export type ShardServiceGenerateResponse = Message<"mesh.shard.v1.ShardServiceGenerateResponse"> & {
   /**
    * Token ids generated since the previous response.
    *
@@ -503,63 +503,11 @@ export type GenerateResponse = Message<"mesh.shard.v1.GenerateResponse"> & {
 };
 
 /**
- * Describes the message mesh.shard.v1.GenerateResponse.
- * Use `create(GenerateResponseSchema)` to create a new message.
+ * Describes the message mesh.shard.v1.ShardServiceGenerateResponse.
+ * Use `create(ShardServiceGenerateResponseSchema)` to create a new message.
  */
-export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
+export const ShardServiceGenerateResponseSchema: GenMessage<ShardServiceGenerateResponse> = /*@__PURE__*/
   messageDesc(file_mesh_shard_v1_shard, 9);
-
-/**
- * @generated from message mesh.shard.v1.GetInfoRequest
- */
-export type GetInfoRequest = Message<"mesh.shard.v1.GetInfoRequest"> & {
-};
-
-/**
- * Describes the message mesh.shard.v1.GetInfoRequest.
- * Use `create(GetInfoRequestSchema)` to create a new message.
- */
-export const GetInfoRequestSchema: GenMessage<GetInfoRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 10);
-
-/**
- * @generated from message mesh.shard.v1.GetInfoResponse
- */
-export type GetInfoResponse = Message<"mesh.shard.v1.GetInfoResponse"> & {
-  /**
-   * @generated from field: string engine = 1;
-   */
-  engine: string;
-
-  /**
-   * @generated from field: string model = 2;
-   */
-  model: string;
-
-  /**
-   * @generated from field: uint32 context_length = 3;
-   */
-  contextLength: number;
-
-  /**
-   * @generated from field: uint32 max_sequences = 4;
-   */
-  maxSequences: number;
-
-  /**
-   * Set by engines that must say what they are (the simulator).
-   *
-   * @generated from field: string system_fingerprint = 5;
-   */
-  systemFingerprint: string;
-};
-
-/**
- * Describes the message mesh.shard.v1.GetInfoResponse.
- * Use `create(GetInfoResponseSchema)` to create a new message.
- */
-export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 11);
 
 /**
  * @generated from message mesh.shard.v1.WatchLoadRequest
@@ -576,7 +524,7 @@ export type WatchLoadRequest = Message<"mesh.shard.v1.WatchLoadRequest"> & {
  * Use `create(WatchLoadRequestSchema)` to create a new message.
  */
 export const WatchLoadRequestSchema: GenMessage<WatchLoadRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 12);
+  messageDesc(file_mesh_shard_v1_shard, 10);
 
 /**
  * @generated from message mesh.shard.v1.WatchLoadResponse
@@ -616,7 +564,7 @@ export type WatchLoadResponse = Message<"mesh.shard.v1.WatchLoadResponse"> & {
  * Use `create(WatchLoadResponseSchema)` to create a new message.
  */
 export const WatchLoadResponseSchema: GenMessage<WatchLoadResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 13);
+  messageDesc(file_mesh_shard_v1_shard, 11);
 
 /**
  * EmbedInput is one text to embed, or its token ids (when `text` is empty).
@@ -640,7 +588,7 @@ export type EmbedInput = Message<"mesh.shard.v1.EmbedInput"> & {
  * Use `create(EmbedInputSchema)` to create a new message.
  */
 export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 14);
+  messageDesc(file_mesh_shard_v1_shard, 12);
 
 /**
  * @generated from message mesh.shard.v1.EmbedRequest
@@ -674,7 +622,7 @@ export type EmbedRequest = Message<"mesh.shard.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 15);
+  messageDesc(file_mesh_shard_v1_shard, 13);
 
 /**
  * Embedding is one vector, in input order.
@@ -693,7 +641,7 @@ export type Embedding = Message<"mesh.shard.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 16);
+  messageDesc(file_mesh_shard_v1_shard, 14);
 
 /**
  * @generated from message mesh.shard.v1.EmbedResponse
@@ -717,7 +665,7 @@ export type EmbedResponse = Message<"mesh.shard.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_shard_v1_shard, 17);
+  messageDesc(file_mesh_shard_v1_shard, 15);
 
 /**
  * FinishReason says why a sequence ended.
@@ -781,18 +729,8 @@ export const ShardService: GenService<{
    */
   generate: {
     methodKind: "server_streaming";
-    input: typeof GenerateRequestSchema;
-    output: typeof GenerateResponseSchema;
-  },
-  /**
-   * GetInfo describes the engine and the model it serves.
-   *
-   * @generated from rpc mesh.shard.v1.ShardService.GetInfo
-   */
-  getInfo: {
-    methodKind: "unary";
-    input: typeof GetInfoRequestSchema;
-    output: typeof GetInfoResponseSchema;
+    input: typeof ShardServiceGenerateRequestSchema;
+    output: typeof ShardServiceGenerateResponseSchema;
   },
   /**
    * WatchLoad streams load reports: one at once, then on every change

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/tokenizer/v1/tokenizer.proto.
  */
 export const file_mesh_tokenizer_v1_tokenizer: GenFile = /*@__PURE__*/
-  fileDesc("CiFtZXNoL3Rva2VuaXplci92MS90b2tlbml6ZXIucHJvdG8SEW1lc2gudG9rZW5pemVyLnYxIp0BChFSZW5kZXJDaGF0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIsCghtZXNzYWdlcxgCIAMoCzIaLm1lc2guc2hhcmQudjEuQ2hhdE1lc3NhZ2USHQoVYWRkX2dlbmVyYXRpb25fcHJvbXB0GAMgASgIEiwKBXRvb2xzGAQgAygLMh0ubWVzaC5zaGFyZC52MS5Ub29sRGVmaW5pdGlvbiJPChJSZW5kZXJDaGF0UmVzcG9uc2USDgoGcHJvbXB0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDRIWCg5jb250ZXh0X2xlbmd0aBgDIAEoDSJGCg9Ub2tlbml6ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDAoEdGV4dBgCIAEoCRIWCg5zcGVjaWFsX3Rva2VucxgDIAEoCCI9ChBUb2tlbml6ZVJlc3BvbnNlEhEKCXRva2VuX2lkcxgBIAMoDRIWCg5jb250ZXh0X2xlbmd0aBgCIAEoDSI1ChFEZXRva2VuaXplUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIRCgl0b2tlbl9pZHMYAiADKA0iIgoSRGV0b2tlbml6ZVJlc3BvbnNlEgwKBHRleHQYASABKAkynQIKEFRva2VuaXplclNlcnZpY2USWQoKUmVuZGVyQ2hhdBIkLm1lc2gudG9rZW5pemVyLnYxLlJlbmRlckNoYXRSZXF1ZXN0GiUubWVzaC50b2tlbml6ZXIudjEuUmVuZGVyQ2hhdFJlc3BvbnNlElMKCFRva2VuaXplEiIubWVzaC50b2tlbml6ZXIudjEuVG9rZW5pemVSZXF1ZXN0GiMubWVzaC50b2tlbml6ZXIudjEuVG9rZW5pemVSZXNwb25zZRJZCgpEZXRva2VuaXplEiQubWVzaC50b2tlbml6ZXIudjEuRGV0b2tlbml6ZVJlcXVlc3QaJS5tZXNoLnRva2VuaXplci52MS5EZXRva2VuaXplUmVzcG9uc2ViBnByb3RvMw", [file_mesh_shard_v1_shard]);
+  fileDesc("CiFtZXNoL3Rva2VuaXplci92MS90b2tlbml6ZXIucHJvdG8SEW1lc2gudG9rZW5pemVyLnYxIp0BChFSZW5kZXJDaGF0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIsCghtZXNzYWdlcxgCIAMoCzIaLm1lc2guc2hhcmQudjEuQ2hhdE1lc3NhZ2USHQoVYWRkX2dlbmVyYXRpb25fcHJvbXB0GAMgASgIEiwKBXRvb2xzGAQgAygLMh0ubWVzaC5zaGFyZC52MS5Ub29sRGVmaW5pdGlvbiJNChJSZW5kZXJDaGF0UmVzcG9uc2USEQoJdG9rZW5faWRzGAIgAygNEhYKDmNvbnRleHRfbGVuZ3RoGAMgASgNSgQIARACUgZwcm9tcHQiRgoPVG9rZW5pemVSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEgwKBHRleHQYAiABKAkSFgoOc3BlY2lhbF90b2tlbnMYAyABKAgiPQoQVG9rZW5pemVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKA0SFgoOY29udGV4dF9sZW5ndGgYAiABKA0ywgEKEFRva2VuaXplclNlcnZpY2USWQoKUmVuZGVyQ2hhdBIkLm1lc2gudG9rZW5pemVyLnYxLlJlbmRlckNoYXRSZXF1ZXN0GiUubWVzaC50b2tlbml6ZXIudjEuUmVuZGVyQ2hhdFJlc3BvbnNlElMKCFRva2VuaXplEiIubWVzaC50b2tlbml6ZXIudjEuVG9rZW5pemVSZXF1ZXN0GiMubWVzaC50b2tlbml6ZXIudjEuVG9rZW5pemVSZXNwb25zZWIGcHJvdG8z", [file_mesh_shard_v1_shard]);
 
 /**
  * @generated from message mesh.tokenizer.v1.RenderChatRequest
@@ -52,11 +52,6 @@ export const RenderChatRequestSchema: GenMessage<RenderChatRequest> = /*@__PURE_
  * @generated from message mesh.tokenizer.v1.RenderChatResponse
  */
 export type RenderChatResponse = Message<"mesh.tokenizer.v1.RenderChatResponse"> & {
-  /**
-   * @generated from field: string prompt = 1;
-   */
-  prompt: string;
-
   /**
    * @generated from field: repeated uint32 token_ids = 2;
    */
@@ -127,45 +122,6 @@ export const TokenizeResponseSchema: GenMessage<TokenizeResponse> = /*@__PURE__*
   messageDesc(file_mesh_tokenizer_v1_tokenizer, 3);
 
 /**
- * @generated from message mesh.tokenizer.v1.DetokenizeRequest
- */
-export type DetokenizeRequest = Message<"mesh.tokenizer.v1.DetokenizeRequest"> & {
-  /**
-   * @generated from field: string model = 1;
-   */
-  model: string;
-
-  /**
-   * @generated from field: repeated uint32 token_ids = 2;
-   */
-  tokenIds: number[];
-};
-
-/**
- * Describes the message mesh.tokenizer.v1.DetokenizeRequest.
- * Use `create(DetokenizeRequestSchema)` to create a new message.
- */
-export const DetokenizeRequestSchema: GenMessage<DetokenizeRequest> = /*@__PURE__*/
-  messageDesc(file_mesh_tokenizer_v1_tokenizer, 4);
-
-/**
- * @generated from message mesh.tokenizer.v1.DetokenizeResponse
- */
-export type DetokenizeResponse = Message<"mesh.tokenizer.v1.DetokenizeResponse"> & {
-  /**
-   * @generated from field: string text = 1;
-   */
-  text: string;
-};
-
-/**
- * Describes the message mesh.tokenizer.v1.DetokenizeResponse.
- * Use `create(DetokenizeResponseSchema)` to create a new message.
- */
-export const DetokenizeResponseSchema: GenMessage<DetokenizeResponse> = /*@__PURE__*/
-  messageDesc(file_mesh_tokenizer_v1_tokenizer, 5);
-
-/**
  * TokenizerService applies chat templates and tokenizes exactly as the
  * engine does, so token counts for usage and context checks are exact.
  *
@@ -192,16 +148,6 @@ export const TokenizerService: GenService<{
     methodKind: "unary";
     input: typeof TokenizeRequestSchema;
     output: typeof TokenizeResponseSchema;
-  },
-  /**
-   * Detokenize turns token ids back into text.
-   *
-   * @generated from rpc mesh.tokenizer.v1.TokenizerService.Detokenize
-   */
-  detokenize: {
-    methodKind: "unary";
-    input: typeof DetokenizeRequestSchema;
-    output: typeof DetokenizeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mesh_tokenizer_v1_tokenizer, 0);

@@ -1,4 +1,5 @@
 /** Small dependency-free SVG charts: line charts and grouped bar charts. */
+import { escapeXml, niceTicks } from "./axis.js";
 
 /** One line of a line chart. */
 export interface Series {
@@ -12,22 +13,7 @@ const H = 380;
 const M = { left: 70, right: 20, top: 40, bottom: 80 };
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-}
-
-/** About five round tick values covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) hi = lo + 1;
-  const raw = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
-  const ticks: number[] = [];
-  const first = Math.floor(lo / step + 1e-9);
-  const last = Math.ceil(hi / step - 1e-9);
-  for (let k = first; k <= last; k++) ticks.push(Number((k * step).toPrecision(12)));
-  return ticks;
-}
+const esc = escapeXml;
 
 function fmt(v: number): string {
   if (Math.abs(v) >= 10_000) return `${(v / 1000).toFixed(0)}k`;
@@ -72,8 +58,8 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const ys = pts.map((p) => p[1]);
   const xTicks = niceTicks(Math.min(0, ...xs), xs.length ? Math.max(...xs) : 1);
   const yTicks = niceTicks(0, ys.length ? Math.max(...ys) : 1);
-  const [x0, x1] = [xTicks[0]!, xTicks[xTicks.length - 1]!];
-  const [y0, y1] = [yTicks[0]!, yTicks[yTicks.length - 1]!];
+  const [x0, x1] = [xTicks[0], xTicks[xTicks.length - 1]];
+  const [y0, y1] = [yTicks[0], yTicks[yTicks.length - 1]];
   const sx = (v: number) => M.left + ((v - x0) / (x1 - x0 || 1)) * (W - M.left - M.right);
   const sy = (v: number) => H - M.bottom - ((v - y0) / (y1 - y0 || 1)) * (H - M.top - M.bottom);
   const lines = series.map((s, i) => {
@@ -90,7 +76,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
 export function barChart(title: string, xLabel: string, yLabel: string, categories: readonly string[], series: ReadonlyArray<{ name: string; values: readonly number[] }>): string {
   const ys = series.flatMap((s) => s.values).filter(Number.isFinite);
   const yTicks = niceTicks(0, ys.length ? Math.max(...ys) : 1);
-  const y1 = yTicks[yTicks.length - 1]!;
+  const y1 = yTicks[yTicks.length - 1];
   const sy = (v: number) => H - M.bottom - (v / (y1 || 1)) * (H - M.top - M.bottom);
   const groupW = (W - M.left - M.right) / Math.max(1, categories.length);
   const barW = (groupW * 0.8) / Math.max(1, series.length);

@@ -203,7 +203,7 @@ describe("merging statistics of several routers", () => {
     for (let i = 0; i < 400; i++) {
       const obs = i % 10 === 0 ? { error: "timeout" } : { metrics: { ttft_ms: i }, flags: { liked: i % 3 === 0 } };
       whole.record(i % 2 ? "a" : "b", obs);
-      parts[i % 4 < 2 ? 0 : 1]!.record(i % 2 ? "a" : "b", obs);
+      parts[i % 4 < 2 ? 0 : 1].record(i % 2 ? "a" : "b", obs);
     }
     const merge = () => {
       const m = new ExperimentStats();

@@ -206,7 +206,7 @@ export class Reservoir {
     const copy = [...from];
     for (let i = 0; i < n; i++) {
       const j = i + Math.floor(this.rng() * (copy.length - i));
-      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+      [copy[i], copy[j]] = [copy[j], copy[i]];
     }
     return copy.slice(0, n);
   }

@@ -90,7 +90,7 @@ describe("mixture sequential test: A/A false-positive rate", () => {
 describe("mixture sequential test: power and coverage", () => {
   it("detects a true 10 % TTFT reduction with 2,000 requests per arm, with a CI around -10 %", () => {
     const { rejectedRuns, finals } = simulate({ runs: 1, requests: 4000, readEvery: 100, effect: 0.9, seed: 99 });
-    const final = finals[0] as SequentialResult;
+    const final = finals[0];
     expect(rejectedRuns).toBe(1);
     expect(final.significant).toBe(true);
     expect(final.pValue).toBeLessThan(0.05);

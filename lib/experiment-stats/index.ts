@@ -1,5 +1,5 @@
 /**
- * Pure-logic A/B experiment library for the router: sticky assignment, streaming
+ * Pure-logic A/B experiment library (the router calls it): sticky assignment, streaming
  * statistics, always-valid sequential tests, SRM detection, reports and SVG charts.
  * This is what the router uses; the modules (and their tests) hold the rest.
  */
@@ -11,3 +11,4 @@ export { buildReport, formatReportText } from "./report.js";
 export type { ExperimentReport } from "./report.js";
 export { historyPointFromReport, renderReportSvg } from "./svg.js";
 export type { DiffHistoryPoint } from "./svg.js";
+export { quantile } from "./quantiles.js";

@@ -16,7 +16,7 @@ describe("grpc registrar", () => {
       listModels: (_req: unknown, ctx: HandlerContext) =>
         new Promise((_resolve, reject) => {
           started++;
-          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true });
+          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error), { once: true });
         }),
     };
     const server = await startRpcServer({ port: 0, serviceNames: [RouterService.typeName], routes: (r) => r.service(RouterService, router) });

@@ -10,15 +10,12 @@ const ADMIN_TOKEN_PATTERN = /^Bearer +(mesh-admin-[A-Za-z0-9_-]{43}) *$/i;
 /** How long a token auth accepted is trusted without asking again. */
 const VERIFIED_TTL_MS = 30_000;
 const CHECK_TIMEOUT_MS = 2_000;
-/** Not a valid account id, so the probe lists nothing. */
-const PROBE_ACCOUNT = "admin-token-check!";
 
 /**
  * Checks the operator's admin token for the edge's own admin routes (the
  * experiments API, served by the router, which knows no tokens). Auth is the
- * one that knows the token: a cheap authorized call (listing the keys of an
- * account that cannot exist) says whether it is valid; the answer is cached
- * for VERIFIED_TTL_MS by the token's hash.
+ * one that knows the token: its `CheckAdmin` call says whether it is valid;
+ * the answer is cached for VERIFIED_TTL_MS by the token's hash.
  */
 export class AdminTokenCheck {
   readonly #verified = new Map<string, number>();
@@ -27,18 +24,18 @@ export class AdminTokenCheck {
 
   /**
    * Resolves when the request carries a valid admin token, or a console token
-   * of an admin session (auth refuses the probe for account-scoped ones); 401 otherwise.
+   * of an admin session (auth refuses account-scoped ones); 401 otherwise.
    */
   async require(req: IncomingMessage): Promise<void> {
     const token = managementTokenOf(req);
     const digest = createHash("sha256").update(token).digest("hex");
     if ((this.#verified.get(digest) ?? 0) > Date.now()) return;
     try {
-      await this.keyAdmin.listKeys({ accountId: PROBE_ACCOUNT }, { headers: { authorization: `Bearer ${token}` }, timeoutMs: CHECK_TIMEOUT_MS });
+      await this.keyAdmin.checkAdmin({}, { headers: { authorization: `Bearer ${token}` }, timeoutMs: CHECK_TIMEOUT_MS });
     } catch (err) {
       const code = ConnectError.from(err).code;
       if (code === Code.Unauthenticated || code === Code.PermissionDenied) throw invalid();
-      if (code !== Code.NotFound && code !== Code.InvalidArgument) throw err;
+      throw err;
     }
     if (this.#verified.size > 64) this.#verified.clear();
     this.#verified.set(digest, Date.now() + VERIFIED_TTL_MS);

@@ -181,7 +181,7 @@ export function buildReport(input: BuildReportInput): ExperimentReport {
       name: a.backend,
       weight: a.weight,
       stats: armMap.get(a.backend) ?? new ArmStats(a.backend),
-      role: (i === 0 ? "control" : "treatment") as ArmReport["role"],
+      role: i === 0 ? ("control" as const) : ("treatment" as const),
     })),
     ...unconfigured.map((name) => ({ name, weight: 0, stats: armMap.get(name) as ArmStats, role: "unconfigured" as const })),
   ];
@@ -339,7 +339,7 @@ export function formatReportText(report: ExperimentReport): string {
         ...report.arms
           .filter((a) => a.metrics[metric] !== undefined)
           .map((a) => {
-            const m = a.metrics[metric] as MetricSummary;
+            const m = a.metrics[metric];
             return [
               a.arm,
               String(m.count),

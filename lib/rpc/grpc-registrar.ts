@@ -47,7 +47,7 @@ export function grpcRegistrar(server: grpc.Server, shutdown: AbortSignal, draini
           method.methodKind === "server_streaming"
             ? serverStreamHandler(service, method, bound, method.name.startsWith("Watch") ? watches : work)
             : unaryHandler(service, method, bound, work);
-        if (tokenCheck && service.typeName !== HEALTH_SERVICE) handlers[method.localName] = requireServiceToken(handlers[method.localName]!, tokenCheck);
+        if (tokenCheck && service.typeName !== HEALTH_SERVICE) handlers[method.localName] = requireServiceToken(handlers[method.localName], tokenCheck);
       }
       server.addService(serviceDefinition(service), handlers);
       return registrar;
@@ -190,7 +190,7 @@ function requireServiceToken(handler: grpc.UntypedHandleCall, check: ServiceToke
   return ((call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
     if (callback) {
       if (!allowed(call)) return callback(UNAUTHENTICATED_CALL);
-      return unary(call as grpc.ServerUnaryCall<unknown, unknown>, callback);
+      return unary(call, callback);
     }
     const writable = call as grpc.ServerWritableStream<unknown, unknown>;
     if (!allowed(writable)) return void writable.emit("error", UNAUTHENTICATED_CALL);

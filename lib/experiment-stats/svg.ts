@@ -4,6 +4,7 @@
  * a zero line, and labelled axes (x = requests).
  */
 import type { ExperimentReport } from "./report.js";
+import { escapeXml, niceTicks as sharedNiceTicks } from "../svg/index.js";
 
 /** One point of the difference-over-time history. */
 export interface DiffHistoryPoint {
@@ -56,26 +57,9 @@ export function historyPointFromReport(report: ExperimentReport, metric?: string
   };
 }
 
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (ch) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[ch] ?? ch);
-}
-
-/**
- * "Nice" axis ticks (1, 2, 5 × 10^k steps) covering [min, max].
- *
- * @param min lower end
- * @param max upper end
- * @param target approximate number of ticks
- */
+/** Axis ticks inside the chart's fixed [min, max] (about six). */
 export function niceTicks(min: number, max: number, target = 6): number[] {
-  if (!(max > min)) return [min];
-  const raw = (max - min) / Math.max(1, target);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const norm = raw / mag;
-  const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
-  return ticks;
+  return sharedNiceTicks(min, max, target, "within");
 }
 
 function tickLabel(v: number): string {
@@ -87,6 +71,7 @@ function tickLabel(v: number): string {
 
 const f1 = (x: number): string => x.toFixed(1);
 
+// Its own drawing, not lib/svg's lineChart: a confidence band, a zero line and a fixed y range; the axis helpers are shared.
 /**
  * Render the relative-difference history as a standalone SVG document.
  *

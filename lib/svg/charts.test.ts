@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { barChart, lineChart, niceTicks } from "./svg-plot.js";
+import { barChart, lineChart, niceTicks } from "./index.js";
 
 describe("svg plots", () => {
   it("picks round ticks covering the range", () => {

@@ -156,5 +156,5 @@ export function binomialPmf(k: number, n: number, p: number): number {
 }
 
 // Deterministic PRNG (mulberry32) for reservoir replacement and simulations.
-export { seededRandom } from "../../../../lib/random.js";
-export type { SeededRandom } from "../../../../lib/random.js";
+export { seededRandom } from "../random.js";
+export type { SeededRandom } from "../random.js";

@@ -20,8 +20,8 @@ export function quantile(sorted: readonly number[], q: number): number {
   const h = (n - 1) * q;
   const lo = Math.floor(h);
   const hi = Math.min(lo + 1, n - 1);
-  const a = sorted[lo] as number;
-  const b = sorted[hi] as number;
+  const a = sorted[lo];
+  const b = sorted[hi];
   return a + (h - lo) * (b - a);
 }
 
