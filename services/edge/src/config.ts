@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { jsonSchema, parseConfig, portSchema, positiveIntSchema } from "../../../lib/runtime/index.js";
 import { DEFAULT_CONNECTION_LIMITS } from "./http-listener.js";
-import type { ConnectionLimits } from "./http-listener.js";
+import type { ConnectionLimits, ConnectionSource } from "./http-listener.js";
 
 const L = DEFAULT_CONNECTION_LIMITS;
 
@@ -23,6 +23,8 @@ const schema = z.object({
   MESH_HTTP_MAX_CONNECTIONS: positiveIntSchema.default(L.maxConnections),
   MESH_HTTP2_MAX_CONCURRENT_STREAMS: positiveIntSchema.default(L.http2MaxConcurrentStreams),
   MESH_HTTP2_MAX_SESSION_MEMORY_MB: positiveIntSchema.default(L.http2MaxSessionMemoryMb),
+  /** "ipc": `llm-mesh up` owns the port and hands connections over (lib/runtime/hand-off.ts); else the edge listens. */
+  MESH_HTTP_HAND_OFF: z.enum(["ipc", "listen"]).default("listen"),
 }).refine((c) => c.MESH_HTTP_HEADERS_TIMEOUT_MS <= c.MESH_HTTP_REQUEST_TIMEOUT_MS, {
   message: "MESH_HTTP_HEADERS_TIMEOUT_MS must not exceed MESH_HTTP_REQUEST_TIMEOUT_MS",
   path: ["MESH_HTTP_HEADERS_TIMEOUT_MS"],
@@ -37,6 +39,8 @@ export interface EdgeConfig {
   requestTimeoutMs: number;
   /** Slow, idle and numerous connections; DEFAULT_CONNECTION_LIMITS when absent. */
   connections?: ConnectionLimits;
+  /** Listen on host:port, or take the connections the launcher hands over (default "listen"). */
+  connectionSource?: ConnectionSource;
 }
 
 export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
@@ -48,6 +52,7 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
     routerAddress: raw.MESH_ROUTER_ADDR,
     healthTargets: raw.MESH_HEALTH_TARGETS ?? { auth: raw.MESH_AUTH_ADDR, router: raw.MESH_ROUTER_ADDR },
     requestTimeoutMs: raw.MESH_REQUEST_TIMEOUT_MS,
+    connectionSource: raw.MESH_HTTP_HAND_OFF === "ipc" ? "launcher" : "listen",
     connections: {
       headersTimeoutMs: raw.MESH_HTTP_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: raw.MESH_HTTP_REQUEST_TIMEOUT_MS,

@@ -24,6 +24,8 @@ import { bearerToken, CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId,
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const HEALTH_CHECK_TIMEOUT_MS = 500;
+/** Longest /v1/models waits for the router: long enough to ride out a restart of it (the client waits while it reconnects). */
+const LIST_MODELS_TIMEOUT_MS = 20_000;
 /** A client's own deadline for one request (capped by the edge's). */
 const TIMEOUT_HEADER = "x-mesh-timeout-ms";
 /** Path segments this long may be secrets (keys are ~60 characters, ids ≤ 24): access lines cut them. */
@@ -183,7 +185,7 @@ export class EdgeHttpApi {
   }
 
   async #listModels(res: ServerResponse, principal: Principal): Promise<void> {
-    const { models } = await this.deps.router.listModels({}, { timeoutMs: 2_000 });
+    const { models } = await this.deps.router.listModels({}, { timeoutMs: LIST_MODELS_TIMEOUT_MS });
     const data = models
       .filter((m) => mayUse(principal, m.name))
       .map((m) => ({ id: m.name, object: "model", created: Number(m.created), owned_by: m.ownedBy }));

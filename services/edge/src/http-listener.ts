@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING } from "../../../lib/runtime/index.js";
 
 /** The HTTP/2 connection preface a cleartext (h2c, prior knowledge) client sends first. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -48,6 +49,12 @@ export interface DualProtocolServer {
 }
 
 /**
+ * Where connections come from: "listen" binds host:port; "launcher" takes the sockets
+ * `llm-mesh up` accepted on that port and hands over IPC (lib/runtime/hand-off.ts).
+ */
+export type ConnectionSource = "listen" | "launcher";
+
+/**
  * One port for HTTP/1.1 (REST, SSE, Connect, gRPC-web) and cleartext
  * HTTP/2 (gRPC): the first bytes of each connection pick the server.
  */
@@ -57,6 +64,7 @@ export async function listenDualProtocol(
   h1Listener: http.RequestListener,
   h2Listener: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  source: ConnectionSource = "listen",
 ): Promise<DualProtocolServer> {
   // HTTP/1.1 sockets with the number of requests in flight on each, so a
   // drain can close idle keep-alive connections at once and busy ones when done.
@@ -91,13 +99,16 @@ export async function listenDualProtocol(
     s.once("close", () => sessions.delete(s));
     closeWhenIdle(s, limits);
   });
-  const front = net.createServer((socket) => {
+  // Resolves the drain's wait once the last connection closed (connections handed over are not the front server's).
+  let emptied: (() => void) | undefined;
+  const accept = (socket: net.Socket): void => {
     sockets.add(socket);
     // Nothing sent yet: a connection that stays silent is dropped.
     const silent = setTimeout(() => socket.destroy(), limits.preProtocolTimeoutMs);
     socket.once("close", () => {
       clearTimeout(silent);
       sockets.delete(socket);
+      if (sockets.size === 0) emptied?.();
     });
     socket.setNoDelay(true);
     socket.once("readable", () => {
@@ -109,17 +120,34 @@ export async function listenDualProtocol(
       if (isH2) h2Sockets.add(socket);
       (isH2 ? h2 : h1).emit("connection", socket);
     });
-  });
+  };
+  const front = net.createServer(accept);
   front.maxConnections = limits.maxConnections;
-  await new Promise<void>((resolve, reject) => {
-    front.once("error", reject);
-    front.listen(port, host, () => resolve());
-  });
+  const handedOver = (message: { type?: string }, socket: unknown): void => {
+    if (message?.type !== HAND_OFF_CONNECTION || !(socket instanceof net.Socket)) return;
+    // Draining: give it back to the launcher, which holds it for the process that replaces this one.
+    if (draining) return void process.send?.({ type: HAND_OFF_CONNECTION }, socket, undefined, (err) => err && socket.destroy());
+    if (sockets.size >= limits.maxConnections) return void socket.destroy();
+    accept(socket);
+  };
+  if (source === "launcher") {
+    process.on("message", handedOver);
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      front.once("error", reject);
+      front.listen(port, host, () => resolve());
+    });
+  }
   return {
-    port: (front.address() as AddressInfo).port,
+    port: source === "launcher" ? port : (front.address() as AddressInfo).port,
     async close(drainMs: number) {
       draining = true;
-      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      // Before anything closes: the launcher holds new connections from now on.
+      if (source === "launcher") process.send?.({ type: HAND_OFF_DRAINING });
+      const closed =
+        source === "launcher"
+          ? new Promise<void>((resolve) => (sockets.size === 0 ? resolve() : (emptied = resolve)))
+          : new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of sessions) s.close();
       for (const socket of sockets) if (!sessionSocket(socket) && !(active.get(socket) ?? 0)) socket.destroySoon();
       const timer = setTimeout(() => {
@@ -127,6 +155,7 @@ export async function listenDualProtocol(
       }, drainMs);
       await closed;
       clearTimeout(timer);
+      process.off("message", handedOver);
       // Stops the timeout checks (h1 was never bound, so close reports that; nothing to do).
       h1.close(() => {});
     },
