@@ -40,6 +40,13 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   http2MaxSessionMemoryMb: 32,
 };
 
+/**
+ * Draining, an idle HTTP/1.1 keep-alive connection stays open this long: a request that its
+ * client sends meanwhile is answered (with `connection: close`) instead of meeting a closed
+ * socket, which a client cannot tell from a failure (a POST is not retried).
+ */
+const DRAIN_IDLE_GRACE_MS = 1_000;
+
 /** How often Node checks HTTP/1.1 connections against the headers and request timeouts (its default, 30 s, would let a slowloris live 40 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
@@ -149,11 +156,14 @@ export async function listenDualProtocol(
           ? new Promise<void>((resolve) => (sockets.size === 0 ? resolve() : (emptied = resolve)))
           : new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of sessions) s.close();
-      for (const socket of sockets) if (!sessionSocket(socket) && !(active.get(socket) ?? 0)) socket.destroySoon();
+      const closeIdle = setTimeout(() => {
+        for (const socket of sockets) if (!sessionSocket(socket) && !(active.get(socket) ?? 0)) socket.destroySoon();
+      }, Math.min(DRAIN_IDLE_GRACE_MS, drainMs));
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, drainMs);
       await closed;
+      clearTimeout(closeIdle);
       clearTimeout(timer);
       process.off("message", handedOver);
       // Stops the timeout checks (h1 was never bound, so close reports that; nothing to do).
