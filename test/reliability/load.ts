@@ -58,7 +58,9 @@ export function steadyLoad(mesh: ReliabilityMesh, clients: number, maxTokens = 1
         else if (!text.trimEnd().endsWith("data: [DONE]")) outcome.result = `stream without [DONE] ${text.slice(-160)}`;
       }
     } catch (err) {
-      outcome.result = signal.aborted ? "hung" : `transport ${String(err).slice(0, 160)}`;
+      // fetch says only "fetch failed"; the cause says how (reset, closed, refused).
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      outcome.result = signal.aborted ? "hung" : `transport ${cause?.code ?? ""} ${cause?.message ?? String(err)}`.slice(0, 200);
     }
     outcome.endedAt = performance.now();
     return outcome;
