@@ -165,7 +165,7 @@ export async function listenDualProtocol(
       await closed;
       clearTimeout(closeIdle);
       clearTimeout(timer);
-      process.off("message", handedOver);
+      // `handedOver` stays: a socket the launcher sent before it read "draining" may still arrive, and goes back.
       // Stops the timeout checks (h1 was never bound, so close reports that; nothing to do).
       h1.close(() => {});
     },
