@@ -5,16 +5,15 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING } from "../../lib/runtime/index.js";
+import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN } from "../../lib/runtime/index.js";
 import { ConnectionHandOff } from "./connection-hand-off.js";
 
-/** A stand-in front process: answers each handed-over connection with its pid; on "drain" says draining and hands back what comes. */
+/** A stand-in front process: answers each handed-over connection with its pid; on "drain" says draining, and reports the launcher's answer. */
 const FRONT_SCRIPT = `
-let draining = false;
 process.on("message", (m, socket) => {
-  if (m === "drain") { draining = true; process.send({ type: "${HAND_OFF_DRAINING}" }); return; }
+  if (m === "drain") return process.send({ type: "${HAND_OFF_DRAINING}" });
+  if (m?.type === "${HAND_OFF_DRAINING_SEEN}") return process.send({ type: "seen" });
   if (m?.type !== "${HAND_OFF_CONNECTION}" || !socket) return;
-  if (draining) return process.send({ type: "${HAND_OFF_CONNECTION}" }, socket);
   socket.end(String(process.pid));
 });
 setTimeout(() => process.send({ type: "listening" }), Number(process.env.READY_AFTER_MS));
@@ -57,8 +56,10 @@ describe("connection hand-off (llm-mesh up owns the public port)", () => {
       expect(await answer(handOff.port)).toBe(String(first.pid));
 
       // Draining: new connections wait for the successor.
+      const seen = new Promise((resolve) => first.on("message", (m: { type?: string }) => m?.type === "seen" && resolve(undefined)));
       first.send("drain");
-      await new Promise((r) => setTimeout(r, 200));
+      // The launcher answers "draining" once it sends no more sockets there.
+      await seen;
       const during = answer(handOff.port);
       await new Promise((r) => setTimeout(r, 200));
       first.kill("SIGKILL");

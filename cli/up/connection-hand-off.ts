@@ -1,7 +1,7 @@
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { ChildProcess } from "node:child_process";
-import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING } from "../../lib/runtime/index.js";
+import { HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN, HAND_OFF_CONNECTION } from "../../lib/runtime/index.js";
 
 /** Connections held while no front process accepts; more are closed at once (the edge's own maxConnections default). */
 const MAX_HELD_CONNECTIONS = 2_048;
@@ -19,7 +19,8 @@ interface Held {
  * The launcher accepts each connection without reading it (`pauseOnConnect`) and hands it over
  * IPC to the front process that said it listens; while none does (it is restarting, or
  * draining after SIGTERM) connections wait here, so a restart of the edge delays new
- * connections instead of refusing them. A draining front process hands back what reaches it late.
+ * connections instead of refusing them. A draining front process serves what reached it before
+ * the launcher answered its "draining" (lib/runtime/hand-off.ts).
  */
 export class ConnectionHandOff {
   #front: ChildProcess | undefined;
@@ -46,15 +47,13 @@ export class ConnectionHandOff {
 
   /** Follows a (new) front process: connections go to it once it reports "listening", until it drains or exits. */
   attach(child: ChildProcess): void {
-    child.on("message", (message: { type?: string }, handle: unknown) => {
+    child.on("message", (message: { type?: string }) => {
       if (message?.type === "listening") {
         this.#front = child;
         this.#release();
       } else if (message?.type === HAND_OFF_DRAINING) {
         if (this.#front === child) this.#front = undefined;
-      } else if (message?.type === HAND_OFF_CONNECTION && handle instanceof net.Socket) {
-        // Reached the front process after it began draining: keep it for the next one.
-        this.#accept(handle);
+        if (child.connected) child.send({ type: HAND_OFF_DRAINING_SEEN }, (err) => void err);
       }
     });
     child.once("exit", () => {

@@ -6,7 +6,13 @@
 
 /** Environment variable: "ipc" when the launcher hands connections over, else the front process listens on PORT itself. */
 export const HAND_OFF_ENV = "MESH_HTTP_HAND_OFF";
-/** IPC message type (launcher → front, and back while draining) carrying one accepted socket. */
+/** IPC message type (launcher → front) carrying one accepted socket. */
 export const HAND_OFF_CONNECTION = "mesh:connection";
-/** IPC message type (front → launcher): it stopped taking connections (SIGTERM); hold new ones for its successor. */
+/** IPC message type (front → launcher): it is draining (SIGTERM); hold new connections for its successor. */
 export const HAND_OFF_DRAINING = "mesh:draining";
+/**
+ * IPC message type (launcher → front): the launcher read "draining" and sends no more sockets.
+ * IPC keeps order, so every socket sent before it has arrived; the front serves those (a socket
+ * is never handed back: bytes its client sent may already be read, and would be lost).
+ */
+export const HAND_OFF_DRAINING_SEEN = "mesh:draining-seen";

@@ -2,7 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
-import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING } from "../../../lib/runtime/index.js";
+import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN } from "../../../lib/runtime/index.js";
 
 /** The HTTP/2 connection preface a cleartext (h2c, prior knowledge) client sends first. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -46,6 +46,8 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
  * socket, which a client cannot tell from a failure (a POST is not retried).
  */
 const DRAIN_IDLE_GRACE_MS = 1_000;
+/** Draining with connections from the launcher: how long to wait for its "draining-seen" before counting connections down. */
+const HAND_OFF_SEEN_TIMEOUT_MS = 2_000;
 
 /** How often Node checks HTTP/1.1 connections against the headers and request timeouts (its default, 30 s, would let a slowloris live 40 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
@@ -110,6 +112,8 @@ export async function listenDualProtocol(
   let emptied: (() => void) | undefined;
   const accept = (socket: net.Socket): void => {
     sockets.add(socket);
+    // Reached a draining process (sent before the launcher read "draining"): idle ones close after the grace too.
+    if (draining) setTimeout(() => !sessionSocket(socket) && !(active.get(socket) ?? 0) && socket.destroySoon(), DRAIN_IDLE_GRACE_MS).unref();
     // Nothing sent yet: a connection that stays silent is dropped.
     const silent = setTimeout(() => socket.destroy(), limits.preProtocolTimeoutMs);
     socket.once("close", () => {
@@ -130,10 +134,11 @@ export async function listenDualProtocol(
   };
   const front = net.createServer(accept);
   front.maxConnections = limits.maxConnections;
+  let launcherSawDrain: (() => void) | undefined;
   const handedOver = (message: { type?: string }, socket: unknown): void => {
+    if (message?.type === HAND_OFF_DRAINING_SEEN) return launcherSawDrain?.();
     if (message?.type !== HAND_OFF_CONNECTION || !(socket instanceof net.Socket)) return;
-    // Draining: give it back to the launcher, which holds it for the process that replaces this one.
-    if (draining) return void process.send?.({ type: HAND_OFF_CONNECTION }, socket, undefined, (err) => err && socket.destroy());
+    // Also while draining (sent before the launcher read "draining"): served, with `connection: close`.
     if (sockets.size >= limits.maxConnections) return void socket.destroy();
     accept(socket);
   };
@@ -149,11 +154,18 @@ export async function listenDualProtocol(
     port: source === "launcher" ? port : (front.address() as AddressInfo).port,
     async close(drainMs: number) {
       draining = true;
-      // Before anything closes: the launcher holds new connections from now on.
-      if (source === "launcher") process.send?.({ type: HAND_OFF_DRAINING });
+      // Before anything closes: the launcher holds new connections from now on, and says when it stopped sending.
+      const seen =
+        source === "launcher" && process.send
+          ? new Promise<void>((resolve) => {
+              launcherSawDrain = resolve;
+              setTimeout(resolve, HAND_OFF_SEEN_TIMEOUT_MS).unref();
+              process.send!({ type: HAND_OFF_DRAINING });
+            })
+          : Promise.resolve();
       const closed =
         source === "launcher"
-          ? new Promise<void>((resolve) => (sockets.size === 0 ? resolve() : (emptied = resolve)))
+          ? seen.then(() => new Promise<void>((resolve) => (sockets.size === 0 ? resolve() : (emptied = resolve))))
           : new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of sessions) s.close();
       const closeIdle = setTimeout(() => {
@@ -165,7 +177,7 @@ export async function listenDualProtocol(
       await closed;
       clearTimeout(closeIdle);
       clearTimeout(timer);
-      // `handedOver` stays: a socket the launcher sent before it read "draining" may still arrive, and goes back.
+      process.off("message", handedOver);
       // Stops the timeout checks (h1 was never bound, so close reports that; nothing to do).
       h1.close(() => {});
     },
