@@ -76,7 +76,7 @@ export async function listenDualProtocol(
   source: ConnectionSource = "listen",
 ): Promise<DualProtocolServer> {
   // HTTP/1.1 sockets with the number of requests in flight on each, so a
-  // drain can close idle keep-alive connections at once and busy ones when done.
+  // drain can close idle keep-alive connections (after a grace) and busy ones when done.
   const active = new Map<net.Socket, number>();
   let draining = false;
   const h1 = http.createServer({
