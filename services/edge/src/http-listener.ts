@@ -90,7 +90,9 @@ export async function listenDualProtocol(
     res.once("close", () => {
       const left = (active.get(socket) ?? 1) - 1;
       active.set(socket, left);
-      if (draining && left === 0) socket.destroySoon();
+      // Its response may have gone out without `connection: close` (it began before the drain), so the
+      // client may already be sending the next request on it: that one is still answered.
+      if (draining && left === 0) closeWhenStillIdle(socket);
     });
     if (draining) res.setHeader("connection", "close");
     h1Listener(req, res);
@@ -102,7 +104,10 @@ export async function listenDualProtocol(
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2Sockets = new WeakSet<object>();
-  const sessionSocket = (socket: net.Socket): boolean => h2Sockets.has(socket);
+  // Draining: an HTTP/1.1 connection with nothing in flight closes after the grace, unless a request came meanwhile.
+  const closeWhenStillIdle = (socket: net.Socket): void => {
+    setTimeout(() => !h2Sockets.has(socket) && !(active.get(socket) ?? 0) && socket.destroySoon(), DRAIN_IDLE_GRACE_MS).unref();
+  };
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
@@ -113,7 +118,7 @@ export async function listenDualProtocol(
   const accept = (socket: net.Socket): void => {
     sockets.add(socket);
     // Reached a draining process (sent before the launcher read "draining"): idle ones close after the grace too.
-    if (draining) setTimeout(() => !sessionSocket(socket) && !(active.get(socket) ?? 0) && socket.destroySoon(), DRAIN_IDLE_GRACE_MS).unref();
+    if (draining) closeWhenStillIdle(socket);
     // Nothing sent yet: a connection that stays silent is dropped.
     const silent = setTimeout(() => socket.destroy(), limits.preProtocolTimeoutMs);
     socket.once("close", () => {
@@ -168,14 +173,11 @@ export async function listenDualProtocol(
           ? seen.then(() => new Promise<void>((resolve) => (sockets.size === 0 ? resolve() : (emptied = resolve))))
           : new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of sessions) s.close();
-      const closeIdle = setTimeout(() => {
-        for (const socket of sockets) if (!sessionSocket(socket) && !(active.get(socket) ?? 0)) socket.destroySoon();
-      }, Math.min(DRAIN_IDLE_GRACE_MS, drainMs));
+      for (const socket of sockets) closeWhenStillIdle(socket);
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, drainMs);
       await closed;
-      clearTimeout(closeIdle);
       clearTimeout(timer);
       process.off("message", handedOver);
       // Stops the timeout checks (h1 was never bound, so close reports that; nothing to do).
