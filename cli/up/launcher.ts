@@ -106,7 +106,8 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   if (options.topology === "combined") {
     const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
     const front = { [HAND_OFF_ENV]: "ipc", HOST: options.host };
-    await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), ...front }, shards, frontPort);
+    const coreEnv = { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), ...front };
+    await add("core", "combined", coreEnv, shards, frontPort);
     return planned;
   }
   const authMetrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};

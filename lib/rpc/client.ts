@@ -26,7 +26,13 @@ const RESTART_SERVICE_CONFIG = JSON.stringify({
     {
       name: [{}],
       waitForReady: true,
-      retryPolicy: { maxAttempts: RESTART_RETRY_ATTEMPTS, initialBackoff: "0.1s", maxBackoff: "1s", backoffMultiplier: 2, retryableStatusCodes: ["UNAVAILABLE"] },
+      retryPolicy: {
+        maxAttempts: RESTART_RETRY_ATTEMPTS,
+        initialBackoff: "0.1s",
+        maxBackoff: "1s",
+        backoffMultiplier: 2,
+        retryableStatusCodes: ["UNAVAILABLE"],
+      },
     },
   ],
 });

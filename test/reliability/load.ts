@@ -37,7 +37,13 @@ export function steadyLoad(mesh: ReliabilityMesh, clients: number, maxTokens = 1
       const res = await fetch(`${mesh.baseURL}/chat/completions`, {
         method: "POST",
         headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: options.prompt?.(i) ?? `load ${i}` }], max_tokens: maxTokens, ignore_eos: true, stream }),
+        body: JSON.stringify({
+          model: "tiny-llama",
+          messages: [{ role: "user", content: options.prompt?.(i) ?? `load ${i}` }],
+          max_tokens: maxTokens,
+          ignore_eos: true,
+          stream,
+        }),
         signal,
       });
       outcome.requestId = res.headers.get("x-request-id") ?? undefined;

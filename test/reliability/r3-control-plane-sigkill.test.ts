@@ -64,8 +64,9 @@ describe("R3: SIGKILL auth, router and tokenizer in turn under load", () => {
     const longest = Math.max(...outcomes.map((o) => o.endedAt - o.startedAt));
     const perKill = kills.map(({ name, at, back, recovered }) => {
       const around = outcomes.filter((o) => o.endedAt >= at && o.startedAt <= back);
-      return `${name}: listening again ${(back - at).toFixed(0)} ms after the kill, serving after ${(recovered - at).toFixed(0)} ms; ` +
-        `${around.length} requests meanwhile, ${around.filter((o) => o.result !== "ok").length} failed (${failureSummary(around.filter((o) => o.result !== "ok"))})`;
+      const prefix = `${name}: listening again ${(back - at).toFixed(0)} ms after the kill, serving after ${(recovered - at).toFixed(0)} ms; `;
+      const failedThen = around.filter((o) => o.result !== "ok");
+      return `${prefix}${around.length} requests meanwhile, ${failedThen.length} failed (${failureSummary(failedThen)})`;
     });
     process.stdout.write(
       `R3 SIGKILL auth/router/tokenizer (${process.env.MESH_TOPOLOGY ?? "split"}): ${outcomes.length} requests, ` +

@@ -55,7 +55,8 @@ describe("R4: NATS stopped under load (cluster mode)", () => {
     const during = outcomes.filter((o) => o.endedAt >= down && o.startedAt <= up);
     const failed = outcomes.filter((o) => o.result !== "ok");
     process.stdout.write(
-      `R4 NATS outage ${OUTAGE_MS} ms (${process.env.MESH_TOPOLOGY ?? "split"}): ${outcomes.length} requests, ${failed.length} failed (${failureSummary(outcomes)}); ` +
+      `R4 NATS outage ${OUTAGE_MS} ms (${process.env.MESH_TOPOLOGY ?? "split"}): ` +
+        `${outcomes.length} requests, ${failed.length} failed (${failureSummary(outcomes)}); ` +
         `${during.length} during the outage, ${during.filter((o) => o.result === "ok").length} of them completed; ` +
         `usage events after replay: ${usageSummary(usage)} (checked ${((performance.now() - replayStart) / 1000).toFixed(1)} s after the load stopped)\n`,
     );

@@ -57,7 +57,9 @@ describe("R6: SIGTERM each service in turn under steady load", () => {
       const admitted = admittedStreams(outcomes, at);
       const window = failedAround(outcomes, at, back);
       const slowest = Math.max(0, ...outcomes.filter((o) => o.endedAt >= at && o.startedAt <= back).map((o) => o.endedAt - o.startedAt));
-      return `${name}: back in ${(back - at).toFixed(0)} ms, ${window.length} failed (${failureSummary(window)}), admitted streams ${admitted.filter((o) => o.result === "ok").length}/${admitted.length} finished, slowest request meanwhile ${slowest.toFixed(0)} ms`;
+      const finished = admitted.filter((o) => o.result === "ok").length;
+      return `${name}: back in ${(back - at).toFixed(0)} ms, ${window.length} failed (${failureSummary(window)}), ` +
+        `admitted streams ${finished}/${admitted.length} finished, slowest request meanwhile ${slowest.toFixed(0)} ms`;
     });
     process.stdout.write(`R6 rolling SIGTERM (${process.env.MESH_TOPOLOGY ?? "split"}): ${outcomes.length} requests, ${failed.length} failed; ${perService.join("; ")}\n`);
     const cutStreams = terms.flatMap(({ at }) => admittedStreams(outcomes, at).filter((o) => o.result !== "ok"));

@@ -231,22 +231,41 @@ describe("R7: soak of mixed traffic", () => {
       const rssFirst = median(s.slice(0, k).map((x) => x.rssKb));
       const rssLast = median(s.slice(-k).map((x) => x.rssKb));
       const quarters = [0, 1, 2, 3].map((q) => median(s.slice(q * k, (q + 1) * k).map((x) => x.rssKb)));
-      return { name: n, quarters, rssFirst, rssLast, growth: rssLast / rssFirst - 1, before: before.get(n), after: after.get(n), restarted: mesh.child(n)?.pid !== startPids.get(n),
-        heapBefore: heapBefore.get(n)!, heapAfter: heapAfter.get(n)!, heapGrowth: heapAfter.get(n)! / heapBefore.get(n)! - 1 };
+      return {
+        name: n,
+        quarters,
+        rssFirst,
+        rssLast,
+        growth: rssLast / rssFirst - 1,
+        before: before.get(n),
+        after: after.get(n),
+        restarted: mesh.child(n)?.pid !== startPids.get(n),
+        heapBefore: heapBefore.get(n)!,
+        heapAfter: heapAfter.get(n)!,
+        heapGrowth: heapAfter.get(n)! / heapBefore.get(n)! - 1,
+      };
     });
     const soakRequests = latencies.filter((l) => l.at >= soakStart).length;
     process.stdout.write(
-      `R7 soak (${process.env.MESH_TOPOLOGY ?? "split"}) ${DURATION_MS / 1000} s after 2 × ${WARMUP_MS / 1000} s warm-up, ${CLIENTS} clients: ${soakRequests} requests, ${failures.length} failed; ` +
+      `R7 soak (${process.env.MESH_TOPOLOGY ?? "split"}) ${DURATION_MS / 1000} s after 2 × ${WARMUP_MS / 1000} s warm-up, ${CLIENTS} clients: ` +
+        `${soakRequests} requests, ${failures.length} failed; ` +
         `RSS growth goal < ${GOAL_RSS_GROWTH * 100} % ${DURATION_MS >= RSS_MIN_SOAK_MS ? "asserted" : `printed only (soak < ${RSS_MIN_SOAK_MS / 1000} s)`}; ` +
-        `p99 first quarter ${firstP99.toFixed(0)} ms, last quarter ${lastP99.toFixed(0)} ms (drift ${(drift * 100).toFixed(1)} %, goal ${GOAL_P99_DRIFT * 100} %, asserted ≤ ${P99_DRIFT_BOUND * 100} %); ` +
+        `p99 first quarter ${firstP99.toFixed(0)} ms, last quarter ${lastP99.toFixed(0)} ms ` +
+        `(drift ${(drift * 100).toFixed(1)} %, goal ${GOAL_P99_DRIFT * 100} %, asserted ≤ ${P99_DRIFT_BOUND * 100} %); ` +
         rows
-          .map((r) => `${r.name}: RSS ${(r.rssFirst / 1024).toFixed(1)} → ${(r.rssLast / 1024).toFixed(1)} MB (${(r.growth * 100).toFixed(1)} %; by quarter ${r.quarters.map((q) => (q / 1024).toFixed(0)).join("/")}), retained heap ${(r.heapBefore / 1e6).toFixed(1)} → ${(r.heapAfter / 1e6).toFixed(1)} MB (${(r.heapGrowth * 100).toFixed(1)} %), fds ${r.before?.fds} → ${r.after?.fds}, threads ${r.before?.threads} → ${r.after?.threads}`)
+          .map((r) =>
+            `${r.name}: RSS ${(r.rssFirst / 1024).toFixed(1)} → ${(r.rssLast / 1024).toFixed(1)} MB (${(r.growth * 100).toFixed(1)} %; ` +
+            `by quarter ${r.quarters.map((q) => (q / 1024).toFixed(0)).join("/")}), ` +
+            `retained heap ${(r.heapBefore / 1e6).toFixed(1)} → ${(r.heapAfter / 1e6).toFixed(1)} MB (${(r.heapGrowth * 100).toFixed(1)} %), ` +
+            `fds ${r.before?.fds} → ${r.after?.fds}, threads ${r.before?.threads} → ${r.after?.threads}`,
+          )
           .join("; ") +
         "\n",
     );
     for (const r of rows.filter((x) => x.after!.fds > x.before!.fds)) {
       const then = [...fdsBefore.get(r.name)!];
-      const added = describeFds(startPids.get(r.name)!).filter((d) => !d.startsWith(`tcp ${publicPort}→`)).filter((d) => (then.includes(d) ? (then.splice(then.indexOf(d), 1), false) : true));
+      const now = describeFds(startPids.get(r.name)!).filter((d) => !d.startsWith(`tcp ${publicPort}→`));
+      const added = now.filter((d) => (then.includes(d) ? (then.splice(then.indexOf(d), 1), false) : true));
       process.stdout.write(`R7 ${r.name}: descriptors added during the soak: ${added.join(", ")}\n`);
     }
     expect(failures.slice(0, 5)).toEqual([]);
