@@ -8,6 +8,8 @@ import type { LogFormat } from "../../lib/runtime/index.js";
 import { ensureAdminToken, isAdminToken } from "../../services/auth/src/admin-token.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { checkHealth, SERVICE_TOKEN_ENV } from "../../lib/rpc/index.js";
+import { HAND_OFF_ENV } from "../../lib/runtime/index.js";
+import { ConnectionHandOff } from "./connection-hand-off.js";
 import { catalogFromModelFlags } from "./catalog-file.js";
 import { SupervisedProcess } from "./process-supervisor.js";
 import { serviceTokenFor } from "./service-token-file.js";
@@ -68,7 +70,7 @@ export async function resolveCatalog(options: LaunchOptions): Promise<Catalog> {
 }
 
 /** Assigns every process its port and fills the catalog's replica addresses. */
-async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string, serviceToken: string): Promise<Planned[]> {
+async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string, serviceToken: string, frontPort: number): Promise<Planned[]> {
   // Every child authenticates its internal gRPC calls with the service token.
   const common = { MESH_DATA_DIR: path.resolve(options.dataDir), HOST: "127.0.0.1", [SERVICE_TOKEN_ENV]: serviceToken };
   const planned: Planned[] = [];
@@ -103,7 +105,9 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   if (options.natsUrl) routerEnv.MESH_NATS_URL = options.natsUrl;
   if (options.topology === "combined") {
     const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
-    await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);
+    const front = { [HAND_OFF_ENV]: "ipc", HOST: options.host };
+    const coreEnv = { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), ...front };
+    await add("core", "combined", coreEnv, shards, frontPort);
     return planned;
   }
   const authMetrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
@@ -115,9 +119,9 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   await add(
     "edge",
     "edge",
-    { MESH_AUTH_ADDR: auth.address, MESH_ROUTER_ADDR: router.address, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host },
+    { MESH_AUTH_ADDR: auth.address, MESH_ROUTER_ADDR: router.address, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host, [HAND_OFF_ENV]: "ipc" },
     ["auth", "router"],
-    options.port,
+    frontPort,
   );
   return planned;
 }
@@ -146,14 +150,25 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   preparePrivateDir(options.dataDir);
   const catalog = await resolveCatalog(options);
   const serviceToken = await serviceTokenFor(options.dataDir);
-  const planned = await plan(catalog, options, await adminTokenFor(options.dataDir), serviceToken);
+  // The launcher owns the public port: a restarting front process delays connections instead of refusing them.
+  const handOff = await ConnectionHandOff.listen(options.host, options.port);
+  const frontName = FRONT[options.topology ?? "split"];
+  let planned: Planned[];
+  try {
+    planned = await plan(catalog, options, await adminTokenFor(options.dataDir), serviceToken, handOff.port);
+  } catch (err) {
+    await handOff.close();
+    throw err;
+  }
   const processes = new Map<string, SupervisedProcess>();
   const ready = new Map<string, Promise<void>>();
   let stopping = false;
   const stop = async (): Promise<void> => {
     stopping = true;
-    // Front to back: the edge stops taking requests first.
+    // No new connections; then front to back: the edge stops taking requests first.
+    const closed = handOff.close();
     for (const item of [...planned].reverse()) await processes.get(item.spec.name)?.stop(STOP_GRACE_MS);
+    await closed;
   };
   try {
     for (const item of planned) {
@@ -161,6 +176,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
         await Promise.all(item.dependsOn.map((d) => ready.get(d) ?? Promise.resolve()));
         if (stopping) return;
         const proc = new SupervisedProcess(item.spec, out, logFormat, terminal);
+        if (item.spec.name === frontName) proc.onSpawn = (child) => handOff.attach(child);
         processes.set(item.spec.name, proc);
         proc.start();
         await waitServing(item.spec.name, item.address, () => stopping);
@@ -175,8 +191,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   const keyFile = path.join(options.dataDir, "first-api-key");
   let firstApiKey: string | undefined;
   if (existsSync(keyFile) && (await stat(keyFile)).mtimeMs >= launchedAt - 1_000) firstApiKey = (await readFile(keyFile, "utf8")).trim();
-  const edgePort = planned.find((p) => p.spec.name === FRONT[options.topology ?? "split"])!.address.split(":")[1];
-  return { url: `http://127.0.0.1:${edgePort}`, processes, firstApiKey, serviceToken, stop };
+  return { url: `http://127.0.0.1:${handOff.port}`, processes, firstApiKey, serviceToken, stop };
 }
 
 /**

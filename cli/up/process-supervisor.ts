@@ -31,6 +31,8 @@ export class SupervisedProcess {
   #restarts = 0;
   #startedAt = 0;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Called with every child this starts, restarts included (the launcher hands the front process its connections). */
+  onSpawn: ((child: ChildProcess) => void) | undefined;
 
   constructor(
     readonly spec: ProcessSpec,
@@ -47,6 +49,7 @@ export class SupervisedProcess {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     this.#child = child;
+    this.onSpawn?.(child);
     const prefix = `[${this.spec.name}]`;
     for (const stream of [child.stdout!, child.stderr!]) {
       readline

@@ -25,19 +25,25 @@ export interface Outcome {
  * `stop()`: every request is read to its end or counted hung after
  * HANG_AFTER_MS, so a test sees each one's fate and timing.
  */
-export function steadyLoad(mesh: ReliabilityMesh, clients: number, maxTokens = 16) {
+export function steadyLoad(mesh: ReliabilityMesh, clients: number, maxTokens = 16, options: { hangAfterMs?: number; prompt?: (i: number) => string } = {}) {
   const outcomes: Outcome[] = [];
   let running = true;
   let next = 0;
   const one = async (i: number): Promise<Outcome> => {
     const stream = i % 2 === 0;
     const outcome: Outcome = { i, stream, startedAt: performance.now(), endedAt: 0, result: "ok" };
-    const signal = AbortSignal.timeout(HANG_AFTER_MS);
+    const signal = AbortSignal.timeout(options.hangAfterMs ?? HANG_AFTER_MS);
     try {
       const res = await fetch(`${mesh.baseURL}/chat/completions`, {
         method: "POST",
         headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: `load ${i}` }], max_tokens: maxTokens, ignore_eos: true, stream }),
+        body: JSON.stringify({
+          model: "tiny-llama",
+          messages: [{ role: "user", content: options.prompt?.(i) ?? `load ${i}` }],
+          max_tokens: maxTokens,
+          ignore_eos: true,
+          stream,
+        }),
         signal,
       });
       outcome.requestId = res.headers.get("x-request-id") ?? undefined;
@@ -58,7 +64,9 @@ export function steadyLoad(mesh: ReliabilityMesh, clients: number, maxTokens = 1
         else if (!text.trimEnd().endsWith("data: [DONE]")) outcome.result = `stream without [DONE] ${text.slice(-160)}`;
       }
     } catch (err) {
-      outcome.result = signal.aborted ? "hung" : `transport ${String(err).slice(0, 160)}`;
+      // fetch says only "fetch failed"; the cause says how (reset, closed, refused).
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      outcome.result = signal.aborted ? "hung" : `transport ${cause?.code ?? ""} ${cause?.message ?? String(err)}`.slice(0, 200);
     }
     outcome.endedAt = performance.now();
     return outcome;

@@ -14,8 +14,10 @@ const SETTLE_MS = size("R6_SETTLE_MS", 1_500);
  * turn (one shard of two first, then tokenizer, auth, router, and the
  * front process last); the launcher restarts it. The issue's goal: 0
  * failed requests, and every stream admitted before a SIGTERM finishes.
- * The second half of the goal holds; the first holds for the shard (two
- * replicas) and the tokenizer, not for the single auth, router and edge.
+ * Auth, router and edge run one process each: requests that arrive while
+ * one restarts wait (the edge's clients wait for auth and the router to be
+ * ready again; the launcher holds new connections while the edge restarts)
+ * instead of failing, so they only take longer (the figure prints how long).
  */
 describe("R6: SIGTERM each service in turn under steady load", () => {
   let mesh: ReliabilityMesh;
@@ -54,7 +56,10 @@ describe("R6: SIGTERM each service in turn under steady load", () => {
     const perService = terms.map(({ name, at, back }) => {
       const admitted = admittedStreams(outcomes, at);
       const window = failedAround(outcomes, at, back);
-      return `${name}: back in ${(back - at).toFixed(0)} ms, ${window.length} failed (${failureSummary(window)}), admitted streams ${admitted.filter((o) => o.result === "ok").length}/${admitted.length} finished`;
+      const slowest = Math.max(0, ...outcomes.filter((o) => o.endedAt >= at && o.startedAt <= back).map((o) => o.endedAt - o.startedAt));
+      const finished = admitted.filter((o) => o.result === "ok").length;
+      return `${name}: back in ${(back - at).toFixed(0)} ms, ${window.length} failed (${failureSummary(window)}), ` +
+        `admitted streams ${finished}/${admitted.length} finished, slowest request meanwhile ${slowest.toFixed(0)} ms`;
     });
     process.stdout.write(`R6 rolling SIGTERM (${process.env.MESH_TOPOLOGY ?? "split"}): ${outcomes.length} requests, ${failed.length} failed; ${perService.join("; ")}\n`);
     const cutStreams = terms.flatMap(({ at }) => admittedStreams(outcomes, at).filter((o) => o.result !== "ok"));
@@ -63,11 +68,9 @@ describe("R6: SIGTERM each service in turn under steady load", () => {
     expect(replicated.flatMap(({ at, back }) => failedAround(outcomes, at, back)).map((o) => o.result)).toEqual([]);
   }, 600_000);
 
-  // Known gap (docs/reliability.md, R6): `llm-mesh up` runs one auth, one router
-  // and one edge; while one of them restarts, new requests fail (503, or the
-  // connection is refused at the edge). Passes once the goal is met.
-  it.fails("loses no request at all, whichever service restarts (issue goal: 0 failed)", () => {
+  // Auth, router and edge are single processes: their restarts delay requests, and fail none.
+  it("loses no request at all, whichever service restarts (issue goal: 0 failed)", () => {
     expect(run).toBeDefined();
-    expect(run!.outcomes.filter((o) => o.result !== "ok")).toHaveLength(0);
+    expect(run!.outcomes.filter((o) => o.result !== "ok").map((o) => `${o.i}: ${o.result}`)).toEqual([]);
   });
 });

@@ -7,7 +7,8 @@ import { asConnectError, errorDetails, RETRY_AFTER_HEADER, retryAfterSeconds } f
 import { HttpError } from "./openai/errors.js";
 import type { GenerationGate, GenerationInput, RequestContext } from "./openai/generation.js";
 
-const ADMIT_TIMEOUT_MS = 2_000;
+/** Longest an admission waits for auth: long enough to ride out a restart of auth (see AUTHENTICATE_TIMEOUT_MS). */
+const ADMIT_TIMEOUT_MS = 20_000;
 /** Rough characters per token for the prompt part of a reservation; RecordUsage corrects it. */
 const CHARS_PER_TOKEN = 4;
 /** Template tokens per message (role markers) in the estimate. */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { jsonSchema, parseConfig, portSchema, positiveIntSchema } from "../../../lib/runtime/index.js";
 import { DEFAULT_CONNECTION_LIMITS } from "./http-listener.js";
-import type { ConnectionLimits } from "./http-listener.js";
+import type { ConnectionLimits, ConnectionSource } from "./http-listener.js";
 import { DEFAULT_STREAM_STALL_MS } from "./openai/sse.js";
 
 const L = DEFAULT_CONNECTION_LIMITS;
@@ -26,6 +26,8 @@ const schema = z.object({
   MESH_HTTP2_MAX_SESSION_MEMORY_MB: positiveIntSchema.default(L.http2MaxSessionMemoryMb),
   /** A stream whose client reads nothing this long (buffers full) is cut off and its generation cancelled. */
   MESH_HTTP_STREAM_STALL_MS: positiveIntSchema.default(DEFAULT_STREAM_STALL_MS),
+  /** "ipc": `llm-mesh up` owns the port and hands connections over (lib/runtime/hand-off.ts); else the edge listens. */
+  MESH_HTTP_HAND_OFF: z.enum(["ipc", "listen"]).default("listen"),
 }).refine((c) => c.MESH_HTTP_HEADERS_TIMEOUT_MS <= c.MESH_HTTP_REQUEST_TIMEOUT_MS, {
   message: "MESH_HTTP_HEADERS_TIMEOUT_MS must not exceed MESH_HTTP_REQUEST_TIMEOUT_MS",
   path: ["MESH_HTTP_HEADERS_TIMEOUT_MS"],
@@ -42,6 +44,8 @@ export interface EdgeConfig {
   connections?: ConnectionLimits;
   /** How long a stream waits for its client to read before it is cut off; DEFAULT_STREAM_STALL_MS when absent. */
   streamStallMs?: number;
+  /** Listen on host:port, or take the connections the launcher hands over (default "listen"). */
+  connectionSource?: ConnectionSource;
 }
 
 export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
@@ -54,6 +58,7 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv): EdgeConfig {
     healthTargets: raw.MESH_HEALTH_TARGETS ?? { auth: raw.MESH_AUTH_ADDR, router: raw.MESH_ROUTER_ADDR },
     requestTimeoutMs: raw.MESH_REQUEST_TIMEOUT_MS,
     streamStallMs: raw.MESH_HTTP_STREAM_STALL_MS,
+    connectionSource: raw.MESH_HTTP_HAND_OFF === "ipc" ? "launcher" : "listen",
     connections: {
       headersTimeoutMs: raw.MESH_HTTP_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: raw.MESH_HTTP_REQUEST_TIMEOUT_MS,

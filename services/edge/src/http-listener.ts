@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN } from "../../../lib/runtime/index.js";
 
 /** The HTTP/2 connection preface a cleartext (h2c, prior knowledge) client sends first. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -39,6 +40,15 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   http2MaxSessionMemoryMb: 32,
 };
 
+/**
+ * Draining, an idle HTTP/1.1 keep-alive connection stays open this long: a request that its
+ * client sends meanwhile is answered (with `connection: close`) instead of meeting a closed
+ * socket, which a client cannot tell from a failure (a POST is not retried).
+ */
+const DRAIN_IDLE_GRACE_MS = 1_000;
+/** Draining with connections from the launcher: how long to wait for its "draining-seen" before counting connections down. */
+const HAND_OFF_SEEN_TIMEOUT_MS = 2_000;
+
 /** How often Node checks HTTP/1.1 connections against the headers and request timeouts (its default, 30 s, would let a slowloris live 40 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
@@ -46,6 +56,12 @@ export interface DualProtocolServer {
   port: number;
   close(drainMs: number): Promise<void>;
 }
+
+/**
+ * Where connections come from: "listen" binds host:port; "launcher" takes the sockets
+ * `llm-mesh up` accepted on that port and hands over IPC (lib/runtime/hand-off.ts).
+ */
+export type ConnectionSource = "listen" | "launcher";
 
 /**
  * One port for HTTP/1.1 (REST, SSE, Connect, gRPC-web) and cleartext
@@ -57,9 +73,10 @@ export async function listenDualProtocol(
   h1Listener: http.RequestListener,
   h2Listener: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  source: ConnectionSource = "listen",
 ): Promise<DualProtocolServer> {
   // HTTP/1.1 sockets with the number of requests in flight on each, so a
-  // drain can close idle keep-alive connections at once and busy ones when done.
+  // drain can close idle keep-alive connections (after a grace) and busy ones when done.
   // Weak: a closed connection's socket must not stay reachable from here (a Map kept
   // every socket that ever carried a request, R5's RSS growth).
   const active = new WeakMap<net.Socket, number>();
@@ -75,7 +92,9 @@ export async function listenDualProtocol(
     res.once("close", () => {
       const left = (active.get(socket) ?? 1) - 1;
       active.set(socket, left);
-      if (draining && left === 0) socket.destroySoon();
+      // Its response may have gone out without `connection: close` (it began before the drain), so the
+      // client may already be sending the next request on it: that one is still answered.
+      if (draining && left === 0) closeWhenStillIdle(socket);
     });
     if (draining) res.setHeader("connection", "close");
     h1Listener(req, res);
@@ -87,19 +106,27 @@ export async function listenDualProtocol(
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2Sockets = new WeakSet<object>();
-  const sessionSocket = (socket: net.Socket): boolean => h2Sockets.has(socket);
+  // Draining: an HTTP/1.1 connection with nothing in flight closes after the grace, unless a request came meanwhile.
+  const closeWhenStillIdle = (socket: net.Socket): void => {
+    setTimeout(() => !h2Sockets.has(socket) && !(active.get(socket) ?? 0) && socket.destroySoon(), DRAIN_IDLE_GRACE_MS).unref();
+  };
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
     closeWhenIdle(s, limits);
   });
-  const front = net.createServer((socket) => {
+  // Resolves the drain's wait once the last connection closed (connections handed over are not the front server's).
+  let emptied: (() => void) | undefined;
+  const accept = (socket: net.Socket): void => {
     sockets.add(socket);
+    // Reached a draining process (sent before the launcher read "draining"): idle ones close after the grace too.
+    if (draining) closeWhenStillIdle(socket);
     // Nothing sent yet: a connection that stays silent is dropped.
     const silent = setTimeout(() => socket.destroy(), limits.preProtocolTimeoutMs);
     socket.once("close", () => {
       clearTimeout(silent);
       sockets.delete(socket);
+      if (sockets.size === 0) emptied?.();
     });
     socket.setNoDelay(true);
     socket.once("readable", () => {
@@ -111,24 +138,50 @@ export async function listenDualProtocol(
       if (isH2) h2Sockets.add(socket);
       (isH2 ? h2 : h1).emit("connection", socket);
     });
-  });
+  };
+  const front = net.createServer(accept);
   front.maxConnections = limits.maxConnections;
-  await new Promise<void>((resolve, reject) => {
-    front.once("error", reject);
-    front.listen(port, host, () => resolve());
-  });
+  let launcherSawDrain: (() => void) | undefined;
+  const handedOver = (message: { type?: string }, socket: unknown): void => {
+    if (message?.type === HAND_OFF_DRAINING_SEEN) return launcherSawDrain?.();
+    if (message?.type !== HAND_OFF_CONNECTION || !(socket instanceof net.Socket)) return;
+    // Also while draining (sent before the launcher read "draining"): served, with `connection: close`.
+    if (sockets.size >= limits.maxConnections) return void socket.destroy();
+    accept(socket);
+  };
+  if (source === "launcher") {
+    process.on("message", handedOver);
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      front.once("error", reject);
+      front.listen(port, host, () => resolve());
+    });
+  }
   return {
-    port: (front.address() as AddressInfo).port,
+    port: source === "launcher" ? port : (front.address() as AddressInfo).port,
     async close(drainMs: number) {
       draining = true;
-      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      // Before anything closes: the launcher holds new connections from now on, and says when it stopped sending.
+      const seen =
+        source === "launcher" && process.send
+          ? new Promise<void>((resolve) => {
+              launcherSawDrain = resolve;
+              setTimeout(resolve, HAND_OFF_SEEN_TIMEOUT_MS).unref();
+              process.send!({ type: HAND_OFF_DRAINING });
+            })
+          : Promise.resolve();
+      const closed =
+        source === "launcher"
+          ? seen.then(() => new Promise<void>((resolve) => (sockets.size === 0 ? resolve() : (emptied = resolve))))
+          : new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of sessions) s.close();
-      for (const socket of sockets) if (!sessionSocket(socket) && !(active.get(socket) ?? 0)) socket.destroySoon();
+      for (const socket of sockets) closeWhenStillIdle(socket);
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, drainMs);
       await closed;
       clearTimeout(timer);
+      process.off("message", handedOver);
       // Stops the timeout checks (h1 was never bound, so close reports that; nothing to do).
       h1.close(() => {});
     },

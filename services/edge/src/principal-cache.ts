@@ -12,7 +12,11 @@ export const WATCH_DOWN_TRUST_MS = 1_000;
 /** The watch counts as down when nothing (not even a heartbeat) came for this long. */
 export const WATCH_SILENCE_MS = 5_000;
 const WATCH_RETRY_MS = 250;
-const AUTHENTICATE_TIMEOUT_MS = 2_000;
+/**
+ * Longest an authentication waits for auth. Long enough to ride out a restart of auth (the
+ * edge's auth client waits while its channel reconnects), so a request is delayed, not failed.
+ */
+const AUTHENTICATE_TIMEOUT_MS = 20_000;
 /** Longest key sent to auth; longer or non-printable ones are refused at the edge. */
 const MAX_KEY_CHARS = 256;
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;

@@ -98,6 +98,7 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   const server = await listenDualProtocol(config.host, config.port, route, (req, res) =>
     route(req as unknown as IncomingMessage, res as unknown as ServerResponse),
     config.connections,
+    config.connectionSource,
   );
   health.setAll(ServingStatus.SERVING);
   return {
@@ -112,12 +113,18 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   };
 }
 
+/**
+ * gRPC clients of auth and the router. `llm-mesh up` runs one of each, so the edge's calls ride
+ * out their restarts: they wait while the channel reconnects and are tried again when the peer
+ * went away before answering, within each call's deadline (docs/reliability.md, R6).
+ */
 function grpcClients(config: EdgeConfig): EdgeClients {
+  const options = { rideOutRestarts: true };
   return {
-    auth: grpcClient(AuthService, config.authAddress),
-    keyAdmin: grpcClient(KeyAdminService, config.authAddress),
-    router: grpcClient(RouterService, config.routerAddress),
-    experimentAdmin: grpcClient(ExperimentAdminService, config.routerAddress),
+    auth: grpcClient(AuthService, config.authAddress, options),
+    keyAdmin: grpcClient(KeyAdminService, config.authAddress, options),
+    router: grpcClient(RouterService, config.routerAddress, options),
+    experimentAdmin: grpcClient(ExperimentAdminService, config.routerAddress, options),
   };
 }
 
