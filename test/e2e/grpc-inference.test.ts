@@ -81,7 +81,7 @@ describe.each<Protocol>(["grpc", "connect", "grpc-web"])("InferenceService over 
     const params = { model: MODEL, messages, maxTokens: 6, temperature: 0, ignoreEos: true, logprobs: true, topLogprobs: 2 };
     const whole = await client.createChatCompletion({ params });
     expect(whole.logprobs.map((e) => e.token).join("")).toBe(whole.content);
-    expect(whole.logprobs.every((e) => e.topLogprobs.length === 2 && e.logprob === e.topLogprobs[0]!.logprob)).toBe(true);
+    expect(whole.logprobs.every((e) => e.topLogprobs.length === 2 && e.logprob === e.topLogprobs[0].logprob)).toBe(true);
     const streamed = [];
     for await (const res of client.streamChatCompletion({ params })) {
       expect(res.logprobs.map((e) => e.token).join("")).toBe(res.delta);

@@ -24,7 +24,7 @@ function expectEntries(content: string, entries: readonly ChatEntry[], top: numb
     const values = e.top_logprobs.map((t) => t.logprob);
     expect(values).toEqual([...values].sort((a, b) => b - a));
     for (const t of e.top_logprobs) expect(Buffer.from(t.bytes!).toString("utf8")).toBe(t.token);
-    if (greedy && top > 0) expect(e.logprob).toBe(e.top_logprobs[0]!.logprob);
+    if (greedy && top > 0) expect(e.logprob).toBe(e.top_logprobs[0].logprob);
     if (e.token === "") continue;
     expect(Buffer.from(run).toString("utf8")).toBe(e.token);
     run = [];
@@ -50,7 +50,7 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
 
   it("chat, non-stream, greedy: logprobs.content spells the message, 5 alternatives each, the sampled one first", async () => {
     const res = await client.chat.completions.create({ ...chat, temperature: 0, logprobs: true, top_logprobs: 5 });
-    const choice = res.choices[0]!;
+    const choice = res.choices[0];
     expect(choice.logprobs!.refusal).toBeNull();
     expect(choice.logprobs!.content!.length).toBeGreaterThan(0);
     expectEntries(choice.message.content!, choice.logprobs!.content!, 5, true);
@@ -75,14 +75,14 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
       }
       content += delta;
     }
-    expect(content).toBe(whole.choices[0]!.message.content);
+    expect(content).toBe(whole.choices[0].message.content);
     expectEntries(content, entries, 3, false);
-    expect(entries).toEqual(whole.choices[0]!.logprobs!.content);
+    expect(entries).toEqual(whole.choices[0].logprobs!.content);
   });
 
   it("chat without logprobs answers logprobs: null; top_logprobs without logprobs is a 400", async () => {
     const res = await client.chat.completions.create({ ...chat, max_tokens: 2 });
-    expect(res.choices[0]!.logprobs).toBeNull();
+    expect(res.choices[0].logprobs).toBeNull();
     await expect(client.chat.completions.create({ ...chat, top_logprobs: 2 })).rejects.toMatchObject({ status: 400, param: "top_logprobs" });
     await expect(client.chat.completions.create({ ...chat, logprobs: true, top_logprobs: 21 })).rejects.toMatchObject({ status: 400, param: "top_logprobs" });
   });
@@ -95,13 +95,13 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
 
   it("stop sequences: the entries spell what is left of the text", async () => {
     const probe = await client.chat.completions.create({ ...chat, temperature: 0, logprobs: true });
-    const content = probe.choices[0]!.message.content!;
+    const content = probe.choices[0].message.content!;
     expect(content.length).toBeGreaterThan(5);
     const stop = content.slice(3, 5);
     const res = await client.chat.completions.create({ ...chat, temperature: 0, logprobs: true, stop });
-    const cut = res.choices[0]!.message.content!;
+    const cut = res.choices[0].message.content!;
     expect(cut).toBe(content.slice(0, content.indexOf(stop)));
-    expect(res.choices[0]!.logprobs!.content!.map((e) => e.token).join("")).toBe(cut);
+    expect(res.choices[0].logprobs!.content!.map((e) => e.token).join("")).toBe(cut);
   });
 
   it("logprobs with tools on the llama.cpp backend (calls parsed from its text) is a 400 naming logprobs", async () => {
@@ -111,7 +111,7 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
     await expect(forced).rejects.toMatchObject({ status: 400, param: "logprobs" });
     // tool_choice "none" leaves the text alone, so logprobs are served.
     const res = await client.chat.completions.create({ ...chat, tools, tool_choice: "none", logprobs: true, max_tokens: 3 });
-    expect(res.choices[0]!.logprobs!.content!.map((e) => e.token).join("")).toBe(res.choices[0]!.message.content);
+    expect(res.choices[0].logprobs!.content!.map((e) => e.token).join("")).toBe(res.choices[0].message.content);
   });
 
   it("responses: include message.output_text.logprobs fills output_text's logprobs and each delta's; without it they stay empty", async () => {
@@ -120,7 +120,7 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
     const res = await client.responses.create(params);
     const part = (res.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText;
     expect(part.logprobs!.length).toBeGreaterThan(0);
-    expectEntries(res.output_text, part.logprobs! as ChatEntry[], 2, true);
+    expectEntries(res.output_text, part.logprobs!, 2, true);
     const stream = await client.responses.create({ ...params, stream: true });
     let text = "";
     const streamed: unknown[] = [];
@@ -142,16 +142,16 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
   it("completions, non-stream: tokens spell the text, token_logprobs ≤ 0, top dicts of logprobs (+ the sampled token), offsets", async () => {
     const params = { model: "tiny-llama", prompt: "Once upon", max_tokens: 10, temperature: 0, logprobs: 3, ignore_eos: true };
     const res = await client.completions.create(params as OpenAI.CompletionCreateParamsNonStreaming);
-    const { text, logprobs } = res.choices[0]!;
+    const { text, logprobs } = res.choices[0];
     expect(logprobs!.tokens!.join("")).toBe(text);
     expect(logprobs!.tokens).toHaveLength(logprobs!.token_logprobs!.length);
     let offset = 0;
     for (const [i, token] of logprobs!.tokens!.entries()) {
       expect(logprobs!.text_offset![i]).toBe(offset);
       offset += token.length;
-      const lp = logprobs!.token_logprobs![i]!;
+      const lp = logprobs!.token_logprobs![i];
       expect(lp).toBeLessThanOrEqual(0);
-      const top = logprobs!.top_logprobs![i]!;
+      const top = logprobs!.top_logprobs![i];
       expect(Object.keys(top).length).toBeGreaterThanOrEqual(1);
       expect(Object.keys(top).length).toBeLessThanOrEqual(4);
       expect(top[token]).toBe(lp);
@@ -169,21 +169,21 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
       if (!choice?.logprobs) continue;
       expect(choice.logprobs.tokens!.join("")).toBe(choice.text);
       if (choice.logprobs.text_offset!.length > 0) expect(choice.logprobs.text_offset![0]).toBe(text.length);
-      for (const [i, token] of choice.logprobs.tokens!.entries()) expect(Object.keys(choice.logprobs.top_logprobs![i]!)).toEqual([token]);
+      for (const [i, token] of choice.logprobs.tokens!.entries()) expect(Object.keys(choice.logprobs.top_logprobs![i])).toEqual([token]);
       text += choice.text;
     }
     const whole = await client.completions.create(params as OpenAI.CompletionCreateParamsNonStreaming);
-    expect(text).toBe(whole.choices[0]!.text);
-    expect(whole.choices[0]!.logprobs).toBeNull();
+    expect(text).toBe(whole.choices[0].text);
+    expect(whole.choices[0].logprobs).toBeNull();
   });
 
   it("an openai-upstream backend is asked for logprobs and its entries pass through (chat, streamed and not)", async () => {
     const res = await client.chat.completions.create({ model: "upstream", messages: [{ role: "user", content: "x" }], logprobs: true, top_logprobs: 2 });
     expect(fake.stats.lastBody).toMatchObject({ logprobs: true, top_logprobs: 2 });
-    const content = res.choices[0]!.logprobs!.content!;
+    const content = res.choices[0].logprobs!.content!;
     expect(content.map((e) => e.token)).toEqual([" tok0", " tok1", " tok2", " tok3"]);
     expect(content.map((e) => e.logprob)).toEqual([0, 1, 2, 3].map(fakeTokenLogprob));
-    expect(content[1]!.top_logprobs).toEqual([
+    expect(content[1].top_logprobs).toEqual([
       { token: " tok1", logprob: fakeTokenLogprob(1), bytes: [...Buffer.from(" tok1")] },
       { token: " alt1", logprob: fakeTokenLogprob(1) - 1, bytes: [...Buffer.from(" alt1")] },
     ]);
@@ -197,7 +197,7 @@ describe("logprobs through the mesh with the openai SDK (tiny model on llama.cpp
   it("an openai-upstream backend gets logprobs: N on completions and its tokens pass through", async () => {
     const res = await client.completions.create({ model: "upstream", prompt: "a b", logprobs: 2, max_tokens: 3 } as OpenAI.CompletionCreateParamsNonStreaming);
     expect(fake.stats.lastBody).toMatchObject({ logprobs: 2 });
-    const { logprobs, text } = res.choices[0]!;
+    const { logprobs, text } = res.choices[0];
     expect(logprobs!.tokens).toEqual([" tok0", " tok1", " tok2"]);
     expect(logprobs!.token_logprobs).toEqual([0, 1, 2].map(fakeTokenLogprob));
     expect(logprobs!.top_logprobs![2]).toEqual({ " tok2": fakeTokenLogprob(2), " alt1": fakeTokenLogprob(2) - 1 });
@@ -237,7 +237,7 @@ describe("n > 1 on /v1/completions: parallel sequences, indexed choices, usage s
       expect(typeof choice.text).toBe("string");
       expect(choice.logprobs).toBeNull();
     }
-    expect(res.choices[0]!.text).toBe(one.choices[0]!.text);
+    expect(res.choices[0].text).toBe(one.choices[0].text);
     const prompt = one.usage!.prompt_tokens;
     expect(res.usage).toEqual({ prompt_tokens: prompt, completion_tokens: 3 * MAX_TOKENS, total_tokens: prompt + 3 * MAX_TOKENS });
   });

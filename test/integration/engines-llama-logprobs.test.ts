@@ -65,7 +65,7 @@ describe("llama.cpp engine: logprobs are llama.cpp's own probabilities", () => {
     const modelPath = path.join(dir, "tiny.gguf");
     await writeTinyModel(modelPath);
     const entry = { name: "l", engine: "llama.cpp", model: modelPath, gpu: false, threads: 1, sequences: 2, context_size: 2 * 256 };
-    const backend = catalogSchema.parse({ models: [{ name: "t", backends: [entry] }] }).models[0]!.backends[0] as LlamaCppBackend;
+    const backend = catalogSchema.parse({ models: [{ name: "t", backends: [entry] }] }).models[0].backends[0] as LlamaCppBackend;
     engine = await LlamaCppEngine.create("t", backend);
   });
   afterAll(async () => {
@@ -95,13 +95,13 @@ describe("llama.cpp engine: logprobs are llama.cpp's own probabilities", () => {
       // No end-of-generation token came out here, so there is one entry per token.
       expect(logprobs).toHaveLength(tokens.length);
       for (const [i, entry] of logprobs!.entries()) {
-        const top = [...reference[i]!.probabilities.entries()].slice(0, 3);
-        expect(entry.logprob).toBeCloseTo(logprobOf(reference[i]!.probabilities.get(tokens[i] as Token)!), 5);
+        const top = [...reference[i].probabilities.entries()].slice(0, 3);
+        expect(entry.logprob).toBeCloseTo(logprobOf(reference[i].probabilities.get(tokens[i] as Token)!), 5);
         expect(entry.topLogprobs.map((t) => t.logprob)).toEqual(top.map(([, p]) => expect.closeTo(logprobOf(p), 5)));
         // Greedy: the sampled token is the likeliest.
-        expect(entry.logprob).toBe(entry.topLogprobs[0]!.logprob);
+        expect(entry.logprob).toBe(entry.topLogprobs[0].logprob);
         // Past the first token (whose leading space the detokenizer drops), a whole token's text is its alternative's text.
-        if (i > 0 && entry.token && !entry.token.includes("\uFFFD") && logprobs![i - 1]!.token !== "") expect(entry.topLogprobs[0]!.token).toBe(entry.token);
+        if (i > 0 && entry.token && !entry.token.includes("\uFFFD") && logprobs![i - 1].token !== "") expect(entry.topLogprobs[0].token).toBe(entry.token);
       }
     } finally {
       await context.dispose();
@@ -116,7 +116,7 @@ describe("llama.cpp engine: logprobs are llama.cpp's own probabilities", () => {
       expect(entry.topLogprobs).toHaveLength(5);
       const values = entry.topLogprobs.map((t) => t.logprob);
       expect(values).toEqual([...values].sort((a, b) => b - a));
-      expect(entry.logprob).toBeLessThanOrEqual(values[0]!);
+      expect(entry.logprob).toBeLessThanOrEqual(values[0]);
     }
   });
 

@@ -56,8 +56,8 @@ function describeFds(pid: number): string[] {
     for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
-      const port = (a: string): number => parseInt(a.split(":")[1]!, 16);
-      tcp.set(f[9]!, `tcp ${port(f[1]!)}→${port(f[2]!)} st${f[3]}`);
+      const port = (a: string): number => parseInt(a.split(":")[1], 16);
+      tcp.set(f[9], `tcp ${port(f[1])}→${port(f[2])} st${f[3]}`);
     }
   }
   const out: string[] = [];
@@ -92,7 +92,7 @@ async function retainedHeap(pid: number, dir: string): Promise<number> {
         const fields = snapshot.snapshot.meta.node_fields;
         const selfSize = fields.indexOf("self_size");
         let total = 0;
-        for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) total += snapshot.nodes[i]!;
+        for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) total += snapshot.nodes[i];
         rmSync(path.join(dir, file));
         return total;
       } catch {

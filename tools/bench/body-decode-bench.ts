@@ -25,11 +25,11 @@ const bodies: Record<string, Buffer> = {
 const ways: Record<string, (b: Buffer) => unknown> = {
   "decode only: toString": (b) => b.toString("utf8"),
   "decode only: TextDecoder fatal": (b) => fatal.decode(b),
-  "toString (lenient, before)": (b) => JSON.parse(b.toString("utf8")),
-  "TextDecoder fatal (after)": (b) => JSON.parse(fatal.decode(b)),
+  "toString (lenient, before)": (b): unknown => JSON.parse(b.toString("utf8")),
+  "TextDecoder fatal (after)": (b): unknown => JSON.parse(fatal.decode(b)),
   "isUtf8 + toString": (b) => {
     if (!isUtf8(b)) throw new Error("invalid");
-    return JSON.parse(b.toString("utf8"));
+    return JSON.parse(b.toString("utf8")) as unknown;
   },
 };
 

@@ -180,13 +180,13 @@ async function logprobsCost(client: OpenAI): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (const [i, v] of variants.entries()) {
         const one = await streamedTokens(client, r, temperature, v.logprobs);
-        totals[i]!.tokens += one.tokens;
-        totals[i]!.ms += one.ms;
+        totals[i].tokens += one.tokens;
+        totals[i].ms += one.ms;
       }
     }
-    const off = (totals[0]!.tokens * 1000) / totals[0]!.ms;
+    const off = (totals[0].tokens * 1000) / totals[0].ms;
     for (const [i, v] of variants.entries()) {
-      const perS = (totals[i]!.tokens * 1000) / totals[i]!.ms;
+      const perS = (totals[i].tokens * 1000) / totals[i].ms;
       console.log(`temperature ${temperature}, ${v.name}: ${perS.toFixed(0)} tokens/s (${(perS / off).toFixed(2)}× off)`);
     }
   }

@@ -183,7 +183,7 @@ describe("the edge's listener lets closed connections go", () => {
       registry.register(req.socket, undefined);
       req.resume();
       req.once("end", () => res.end("ok"));
-    }) as never, (() => {}) as never, LIMITS);
+    }), (() => {}), LIMITS);
     try {
       for (let i = 0; i < CONNECTIONS; i++) {
         await new Promise<void>((resolve, reject) => {

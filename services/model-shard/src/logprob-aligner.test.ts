@@ -55,7 +55,7 @@ describe("logprob entries follow text a filter holds back or cuts", () => {
     const aligner = new LogprobAligner();
     aligner.push([entry("héllo")], "héllo", "");
     const [cut] = aligner.end("hé");
-    expect(cut!.token).toBe("hé");
-    expect(Array.from(cut!.bytes)).toEqual([104, 195, 169]);
+    expect(cut.token).toBe("hé");
+    expect(Array.from(cut.bytes)).toEqual([104, 195, 169]);
   });
 });

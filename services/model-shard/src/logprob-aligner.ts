@@ -44,7 +44,7 @@ export class LogprobAligner {
 
   #take(): EngineLogprob[] {
     const out: EngineLogprob[] = [];
-    while (this.#pending.length > 0 && this.#pending[0]!.token.length <= this.#shown) {
+    while (this.#pending.length > 0 && this.#pending[0].token.length <= this.#shown) {
       const entry = this.#pending.shift()!;
       this.#shown -= entry.token.length;
       out.push(entry);

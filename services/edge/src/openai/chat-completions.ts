@@ -64,7 +64,7 @@ export class ChatCompletions {
   /** n > 1: n sequences at once, choices indexed, usage with the prompt once and the completions summed. */
   async #choices(res: ServerResponse, body: ChatRequest, inputs: GenerationInput[], ctx: RequestContext, id: string, created: number): Promise<void> {
     const base = { id, object: "chat.completion.chunk", created, model: body.model, system_fingerprint: "" };
-    const logprobsOf = (entries: readonly TokenLogprob[] | undefined) => (inputs[0]!.logprobs ? chatLogprobs(entries ?? []) : null);
+    const logprobsOf = (entries: readonly TokenLogprob[] | undefined) => (inputs[0].logprobs ? chatLogprobs(entries ?? []) : null);
     if (body.stream === true) {
       const chunk = (index: number, delta: object, finishReason: string | null, logprobs: object | null = null) => ({
         ...base,

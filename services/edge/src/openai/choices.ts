@@ -54,7 +54,7 @@ export async function collectChoices(
 ): Promise<{ results: CollectedGeneration[]; usage: TokenUsage }> {
   const results = await Promise.all(inputs.map((input) => collectGeneration(generations.run(input, ctx))));
   const completionTokens = results.reduce((sum, r) => sum + r.finished.usage.completion_tokens, 0);
-  const promptTokens = results[0]!.finished.usage.prompt_tokens;
+  const promptTokens = results[0].finished.usage.prompt_tokens;
   return { results, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } };
 }
 

@@ -64,12 +64,12 @@ export class Completions {
   async #choices(res: ServerResponse, body: CompletionRequest, inputs: GenerationInput[], ctx: RequestContext, id: string, created: number): Promise<void> {
     let fingerprint = "";
     const base = () => ({ id, object: "text_completion", created, model: body.model, system_fingerprint: fingerprint });
-    const wantLogprobs = inputs[0]!.logprobs !== undefined;
+    const wantLogprobs = inputs[0].logprobs !== undefined;
     const offsets = inputs.map(() => 0);
     const logprobsOf = (index: number, text: string, entries: readonly TokenLogprob[] | undefined) => {
       if (!wantLogprobs) return null;
       const value = completionLogprobs(entries ?? [], offsets[index]);
-      offsets[index]! += text.length;
+      offsets[index] += text.length;
       return value;
     };
     const choice = (index: number, text: string, finishReason: string | null, logprobs: object | null = null) => ({
@@ -91,8 +91,8 @@ export class Completions {
       });
     }
     const { results, usage } = await collectChoices(this.generations, inputs, ctx);
-    fingerprint = results[0]!.started.fingerprint;
-    sendCompletionJson(res, ctx, results[0]!.finished, {
+    fingerprint = results[0].started.fingerprint;
+    sendCompletionJson(res, ctx, results[0].finished, {
       ...base(),
       choices: results.map((r, index) => choice(index, r.text, r.finished.finishReason, logprobsOf(index, r.text, r.logprobs))),
       usage,

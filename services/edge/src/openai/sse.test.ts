@@ -26,7 +26,7 @@ function generation(deltas?: number) {
   const seen = { yielded: 0, returned: false, finished: false };
   async function* events(): AsyncGenerator<GenerationEvent> {
     try {
-      yield { type: "started", promptTokens: 1, backend: "b", experiment: "", fingerprint: "f" } as GenerationEvent;
+      yield { type: "started", promptTokens: 1, backend: "b", experiment: "", fingerprint: "f" };
       for (let i = 0; deltas === undefined || i < deltas; i++) {
         seen.yielded++;
         yield { type: "delta", text: DELTA };
@@ -34,7 +34,7 @@ function generation(deltas?: number) {
       }
       seen.finished = true;
       const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
-      yield { type: "finished", finishReason: "stop", usage, engineMs: 1, serverTiming: "" } as GenerationEvent;
+      yield { type: "finished", finishReason: "stop", usage, engineMs: 1, serverTiming: "" };
     } finally {
       seen.returned = !seen.finished;
     }

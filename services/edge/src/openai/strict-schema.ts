@@ -100,9 +100,9 @@ function walk(node: unknown, w: Walk, path: string, depth: number): unknown {
   if (schema.const !== undefined || schema.enum !== undefined) {
     const kind = schema.const !== undefined ? "const" : "enum";
     besides(kind, ["type"]);
-    const values = kind === "const" ? [schema.const] : schema.enum;
+    const values: unknown = kind === "const" ? [schema.const] : schema.enum;
     if (!Array.isArray(values) || values.length === 0) throw invalidParam(w.param, `${w.where} at ${path}/enum must be a non-empty array.`);
-    const stray = types && values.find((v) => !types.some((t) => valueHasType(v, t)));
+    const stray: unknown = types && (values as unknown[]).find((v) => !types.some((t) => valueHasType(v, t)));
     if (stray !== undefined && types) refuse(w, path, `${kind}: ${JSON.stringify(stray)}`, `a value that is not of its type ${JSON.stringify(schema.type)}`);
     return { ...out, [kind]: schema[kind] };
   }
@@ -210,7 +210,7 @@ function stringKeywords(schema: Record<string, unknown>, w: Walk, path: string):
     out.format = format;
   }
   if (minLength !== undefined && maxLength !== undefined && (minLength as number) > (maxLength as number)) {
-    refuse(w, path, `minLength: ${String(minLength)}`, "above maxLength");
+    refuse(w, path, `minLength: ${minLength as number}`, "above maxLength");
   }
   if (minLength !== undefined) out.minLength = minLength;
   if (maxLength !== undefined) out.maxLength = maxLength;
@@ -250,7 +250,7 @@ function exclusiveBranches(branches: unknown[], w: Walk, path: string): void {
   const kinds = branches.map((b) => kindsOf(b, w.defs));
   for (let i = 0; i < kinds.length; i++) {
     for (let j = i + 1; j < kinds.length; j++) {
-      const [a, b] = [kinds[i]!, kinds[j]!];
+      const [a, b] = [kinds[i], kinds[j]];
       const shared = a.types === "any" || b.types === "any" ? true : [...a.types].some((t) => (b.types as Set<string>).has(t));
       if (!shared) continue;
       if (a.values && b.values && ![...a.values].some((v) => b.values!.has(v))) continue;

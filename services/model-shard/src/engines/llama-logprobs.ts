@@ -76,7 +76,7 @@ export class TokenPieces {
     if (piece !== undefined) {
       if (this.#kind === "llama") {
         const byte = attributes.byte ? /^<0x([0-9A-Fa-f]{2})>$/.exec(piece) : null;
-        return byte ? Uint8Array.of(Number.parseInt(byte[1]!, 16)) : utf8.encode(piece.replaceAll("\u2581", " "));
+        return byte ? Uint8Array.of(Number.parseInt(byte[1], 16)) : utf8.encode(piece.replaceAll("\u2581", " "));
       }
       if (this.#kind === "gpt2") {
         const bytes = byteLevelBytes(piece);
@@ -146,7 +146,7 @@ export class LogprobBuilder {
     const run = this.#held;
     this.#held = [];
     if (run.length === 0) return [];
-    if (run.length === 1 && !text.includes("\uFFFD")) return [{ ...run[0]!, token: text, bytes: utf8.encode(text) }];
+    if (run.length === 1 && !text.includes("\uFFFD")) return [{ ...run[0], token: text, bytes: utf8.encode(text) }];
     const raw = Buffer.concat(run.map((t) => t.bytes));
     const own = raw.toString("utf8") === text;
     return run.map((t, i) => {

@@ -39,7 +39,7 @@ describe("nextPending (RFC 3629's well-formed byte sequences)", () => {
     ["lead F5", [0xf5, 0x80, 0x80, 0x80], false],
     ["lead FF", [0xff], false],
   ])("%s → %s", (_name, bytes, expected) => {
-    expect(valid(bytes as number[])).toBe(expected);
+    expect(valid(bytes)).toBe(expected);
   });
 });
 

@@ -97,7 +97,7 @@ export function utf8Vocabulary(bytesOf: (token: Token) => Uint8Array, size: numb
       let state: Pending | undefined = start;
       for (const b of bytes) if (state) state = nextPending(state, b);
       if (state && !ambiguous) next[i * size + t] = stateIndex(state);
-      else if (start.remain === 0 || ambiguous || (bytes[0] !== undefined && bytes[0] >= 0x80 && bytes[0] <= 0xbf)) banned[i]!.push(token);
+      else if (start.remain === 0 || ambiguous || (bytes[0] !== undefined && bytes[0] >= 0x80 && bytes[0] <= 0xbf)) banned[i].push(token);
     });
   }
   return { next, size, banned };
@@ -125,7 +125,7 @@ export class Utf8Guard {
 
   push(token: Token): void {
     const { next, size } = this.vocabulary;
-    const after = token < size ? next[this.#state * size + token]! : INVALID;
+    const after = token < size ? next[this.#state * size + token] : INVALID;
     this.#state = after === INVALID ? 0 : after; // INVALID only if the grammar forced a banned token
   }
 }
@@ -156,7 +156,7 @@ export class Utf8Guards {
       let bias = this.#biases.get(state);
       if (!bias) {
         bias = new TokenBias(this.model.tokenizer);
-        const banned = vocabulary.banned[state]!;
+        const banned = vocabulary.banned[state];
         if (banned.length > 0) bias.set([...banned], "never");
         this.#biases.set(state, bias);
       }
