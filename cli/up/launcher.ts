@@ -10,6 +10,8 @@ import { writeTinyModel } from "../../lib/gguf/index.js";
 import { checkHealth, SERVICE_TOKEN_ENV } from "../../lib/rpc/index.js";
 import { catalogFromModelFlags } from "./catalog-file.js";
 import { SupervisedProcess } from "./process-supervisor.js";
+import { ADDED_SHARDS_FILE, AddedModelShards } from "./added-model-shards.js";
+import { createLogger } from "../../lib/runtime/index.js";
 import { serviceTokenFor } from "./service-token-file.js";
 import type { ProcessSpec } from "./process-supervisor.js";
 
@@ -49,6 +51,8 @@ interface Planned {
   spec: ProcessSpec;
   address: string;
   dependsOn: string[];
+  /** Where auth's gRPC answers, on the process that hosts auth. */
+  authAddress?: string;
 }
 
 const SERVICES_DIR = fileURLToPath(new URL("../../services/", import.meta.url));
@@ -96,21 +100,30 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   }
   const catalogJson = JSON.stringify(catalog);
   // Run-time experiment changes survive restarts.
-  const routerEnv: Record<string, string> = { MESH_CATALOG: catalogJson, MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json") };
+  const routerEnv: Record<string, string> = {
+    MESH_CATALOG: catalogJson,
+    MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json"),
+    // Models added at run time: the router watches auth for them and this file for their shards' addresses.
+    MESH_ROUTER_SHARDS_FILE: path.resolve(options.dataDir, ADDED_SHARDS_FILE),
+  };
   // METRICS_PORT set for `up`: the router's metrics get a port of their own too (it logs it).
   if (process.env.METRICS_PORT) routerEnv.METRICS_PORT = String(await freePort());
   // With --nats, experiments (config and statistics) are shared with every mesh on that NATS.
   if (options.natsUrl) routerEnv.MESH_NATS_URL = options.natsUrl;
   if (options.topology === "combined") {
     const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
-    await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);
+    // Auth inside core gets a known port: the launcher watches its added models there.
+    const authPort = String(await freePort());
+    const core = await add("core", "combined", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_COMBINED_AUTH_PORT: authPort, MESH_HEALTH_TARGETS: JSON.stringify(targets), HOST: options.host }, shards, options.port);
+    core.authAddress = `127.0.0.1:${authPort}`;
     return planned;
   }
   const authMetrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
   const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...authMetrics }, []);
+  auth.authAddress = auth.address;
   // The router tokenizes in process; the tokenizer service serves gRPC callers.
   await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
-  const router = await add("router", "router", routerEnv, shards);
+  const router = await add("router", "router", { ...routerEnv, MESH_AUTH_ADDR: auth.address }, [...shards, "auth"]);
   const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
   await add(
     "edge",
@@ -150,10 +163,29 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   const processes = new Map<string, SupervisedProcess>();
   const ready = new Map<string, Promise<void>>();
   let stopping = false;
+  const authAddress = planned.find((p) => p.authAddress)!.authAddress!;
+  const added = new AddedModelShards({
+    dataDir: path.resolve(options.dataDir),
+    authAddress,
+    serviceToken,
+    env: { MESH_DATA_DIR: path.resolve(options.dataDir), HOST: "127.0.0.1", [SERVICE_TOKEN_ENV]: serviceToken },
+    script: serviceScript("model-shard"),
+    out,
+    logFormat,
+    color: terminal,
+    log: createLogger("launcher"),
+    waitServing: (name, address) => waitServing(name, address, () => stopping),
+    stopGraceMs: STOP_GRACE_MS,
+  });
   const stop = async (): Promise<void> => {
     stopping = true;
     // Front to back: the edge stops taking requests first.
-    for (const item of [...planned].reverse()) await processes.get(item.spec.name)?.stop(STOP_GRACE_MS);
+    for (const item of [...planned].reverse()) {
+      await processes.get(item.spec.name)?.stop(STOP_GRACE_MS);
+      // Added models' shards stop with the catalog's, once nothing routes to them.
+      if (item.spec.name === "router" || item.spec.name === "core") await added.stop();
+    }
+    await added.stop();
   };
   try {
     for (const item of planned) {
@@ -168,6 +200,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
       ready.set(item.spec.name, started);
     }
     await Promise.all(ready.values());
+    await added.start();
   } catch (err) {
     await stop();
     throw err;

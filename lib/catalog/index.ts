@@ -22,3 +22,5 @@ export {
   MAX_ADDED_MODEL_REPLICAS,
 } from "./added-model.js";
 export type { AddModelSpec } from "./added-model.js";
+export { watchAddedModels, MODEL_WATCH_SILENCE_MS } from "./watch-added-models.js";
+export type { AddedModelsListener } from "./watch-added-models.js";
