@@ -56,6 +56,7 @@ export async function build(env: NodeJS.ProcessEnv, log: Logger): Promise<Runnin
     keyAdmin: localClient(KeyAdminService, auth.admin),
     router: localClient(RouterService, router.router),
     experimentAdmin: localClient(ExperimentAdminService, router.admin),
+    modelAdmin: localClient(ModelAdminService, auth.models),
   });
   return {
     port: edge.port,
