@@ -160,10 +160,17 @@ describe("models added and removed while serving, two meshes on one NATS", () =>
   it("serves a model added through one mesh on both within 5 s, and a removal stops new requests while a running stream completes", async () => {
     const [a, b] = meshes as [MeshProcess, MeshProcess];
     const tokenizer = path.join(a.dataDir, "tiny-llama.gguf");
-    const added = await models(a, "add", "upstream-live", "--upstream", fake.url, "--upstream-model", "fake-model", "--tokenizer", tokenizer);
-    expect(added.code, added.out).toBe(0);
-    const times = await Promise.all(meshes.map((m) => within(SERVED_WITHIN_MS, "the added model served", async () => (await chatStatus(m, "upstream-live")).status === 200)));
-    process.stdout.write(`added model served by both meshes after ${times.map((t) => `${t} ms`).join(" and ")} (bound ${SERVED_WITHIN_MS} ms)\n`);
+    // Timed from the admin call (the CLI's own Node start is not the mesh's latency; the CLI is tested above).
+    const addedAt = Date.now();
+    const added = await adminFetch(a, "POST", "models", { name: "upstream-live", upstream: fake.url, upstream_model: "fake-model", tokenizer });
+    expect(added.status, await added.clone().text()).toBe(201);
+    const times = await Promise.all(
+      meshes.map(async (m) => {
+        await within(SERVED_WITHIN_MS, "the added model served", async () => (await chatStatus(m, "upstream-live")).status === 200);
+        return Date.now() - addedAt;
+      }),
+    );
+    process.stdout.write(`added model served by both meshes ${times.map((t) => `${t} ms`).join(" and ")} after the admin call (bound ${SERVED_WITHIN_MS} ms)\n`);
 
     // A stream on mesh B, under way when mesh A removes the model.
     const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: TEST_API_KEY, maxRetries: 0 });
