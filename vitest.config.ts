@@ -11,6 +11,7 @@ const BOTH_TOPOLOGIES = [
   "test/e2e/sustained-load.test.ts",
   "test/e2e/console-browser.test.ts",
   "test/e2e/telemetry.test.ts",
+  "test/e2e/models-live.test.ts",
 ];
 
 const shared = {
