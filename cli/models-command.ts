@@ -3,14 +3,15 @@ import * as path from "node:path";
 import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, AdminClient, printJson, printTable } from "./admin-client.js";
 import { intFlag, parseCommandArgs, UsageError } from "./args.js";
 
-export const MODELS_USAGE = `llm-mesh models list | add NAME (--model FILE.gguf | --upstream URL [--upstream-model M] --tokenizer FILE) [--replicas N] [--sequences N] | remove NAME
+export const MODELS_USAGE = `llm-mesh models list | add NAME (--model FILE.gguf | --upstream URL [--upstream-model M] [--upstream-key-env VAR] --tokenizer FILE) [--replicas N] [--sequences N] | remove NAME
 
 Models added to and removed from a running mesh, without a restart (stored with the mesh's
 state: SQLite, or NATS KV in cluster mode; every router on that store serves them).
   list            every model: the catalog file's (source catalog) and the added ones (source added)
   add NAME        serve NAME from a GGUF (--model, llama.cpp in a shard process the launcher starts)
                   or from an OpenAI-compatible server (--upstream http(s)://host/v1, with
-                  --upstream-model, its name there, and --tokenizer, the GGUF or tokenizer.json it uses)
+                  --upstream-model, its name there, --tokenizer, the GGUF or tokenizer.json it uses, and
+                  --upstream-key-env, the variable holding its API key in the shards' environment)
     --replicas    shard processes (default 1)     --sequences  parallel sequences per GGUF shard
   remove NAME     stop serving an added model: new requests get 404 model_not_found, requests
                   already running finish; catalog models are refused (edit the catalog, restart)
@@ -31,6 +32,7 @@ export async function modelsCommand(args: string[]): Promise<void> {
     model: { type: "string" },
     upstream: { type: "string" },
     "upstream-model": { type: "string" },
+    "upstream-key-env": { type: "string" },
     tokenizer: { type: "string" },
     replicas: { type: "string" },
     sequences: { type: "string" },
@@ -47,12 +49,13 @@ export async function modelsCommand(args: string[]): Promise<void> {
       if (!name) throw new UsageError("models add needs a NAME");
       if (Boolean(values.model) === Boolean(values.upstream)) throw new UsageError("give exactly one of --model FILE.gguf and --upstream URL");
       if (values.upstream && !values.tokenizer) throw new UsageError("--upstream needs --tokenizer (the GGUF or tokenizer.json the upstream model uses)");
-      if (values.model && values["upstream-model"]) throw new UsageError("--upstream-model goes with --upstream");
+      if (values.model && (values["upstream-model"] || values["upstream-key-env"])) throw new UsageError("--upstream-model and --upstream-key-env go with --upstream");
       const body = {
         name,
         ...(values.model ? { model: await localFile(values.model, "model") } : {}),
         ...(values.upstream ? { upstream: values.upstream } : {}),
         ...(values["upstream-model"] ? { upstream_model: values["upstream-model"] } : {}),
+        ...(values["upstream-key-env"] ? { upstream_key_env: values["upstream-key-env"] } : {}),
         ...(values.tokenizer ? { tokenizer: await localFile(values.tokenizer, "tokenizer") } : {}),
         ...(values.replicas !== undefined ? { replicas: positive("replicas", values.replicas) } : {}),
         ...(values.sequences !== undefined ? { sequences: positive("sequences", values.sequences) } : {}),

@@ -23,6 +23,8 @@ export interface AddModelSpec {
   /** An OpenAI-compatible base URL (openai-upstream). */
   upstream?: string;
   upstreamModel?: string;
+  /** The environment variable (of the shard processes) holding the upstream's key. */
+  upstreamKeyEnv?: string;
   /** The tokenizer (GGUF or tokenizer.json); required with `upstream`. */
   tokenizer?: string;
   replicas?: number;
@@ -59,6 +61,7 @@ export function addedModelEntry(spec: AddModelSpec): CatalogModel {
   let backend: Record<string, unknown>;
   if (spec.model !== undefined) {
     if (spec.upstreamModel !== undefined) throw new AddedModelError("upstream_model goes with upstream, not model", "upstream_model");
+    if (spec.upstreamKeyEnv !== undefined) throw new AddedModelError("upstream_key_env goes with upstream, not model", "upstream_key_env");
     backend = { name: "local", engine: "llama.cpp", model: spec.model, replicas, ...(spec.sequences === undefined ? {} : { sequences: spec.sequences }) };
   } else {
     let url: URL;
@@ -71,7 +74,17 @@ export function addedModelEntry(spec: AddModelSpec): CatalogModel {
     if (url.username || url.password) throw new AddedModelError("upstream must not carry credentials in the URL", "upstream");
     if (spec.sequences !== undefined) throw new AddedModelError("sequences goes with model (llama.cpp), not upstream", "sequences");
     if (spec.tokenizer === undefined) throw new AddedModelError("tokenizer (the GGUF or tokenizer.json the upstream model uses) is required with upstream", "tokenizer");
-    backend = { name: "upstream", engine: "openai-upstream", url: url.href.replace(/\/+$/, ""), replicas, ...(spec.upstreamModel ? { upstream_model: spec.upstreamModel } : {}) };
+    if (spec.upstreamKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(spec.upstreamKeyEnv)) {
+      throw new AddedModelError("upstream_key_env must be an environment variable name", "upstream_key_env");
+    }
+    backend = {
+      name: "upstream",
+      engine: "openai-upstream",
+      url: url.href.replace(/\/+$/, ""),
+      replicas,
+      ...(spec.upstreamModel ? { upstream_model: spec.upstreamModel } : {}),
+      ...(spec.upstreamKeyEnv ? { api_key_env: spec.upstreamKeyEnv } : {}),
+    };
   }
   return parseAddedModelEntry(JSON.stringify({ name: spec.name, ...(spec.tokenizer ? { tokenizer: spec.tokenizer } : {}), backends: [backend] }));
 }

@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   AddModelResponseSchema,
-  ListStoredModelsResponseSchema,
+  ListModelsResponseSchema,
   RemoveModelResponseSchema,
   StoredModelSchema,
   WatchModelsResponse_Kind as WatchKind,
@@ -55,7 +55,7 @@ export class ModelAdminService implements ServiceImpl<typeof ModelAdminServiceDe
 
   async listModels(_req: unknown, ctx: HandlerContext) {
     this.#authorize(ctx);
-    return create(ListStoredModelsResponseSchema, { models: (await this.deps.store.list()).map(storedModelOf) });
+    return create(ListModelsResponseSchema, { models: (await this.deps.store.list()).map(storedModelOf) });
   }
 
   async addModel(req: AddModelRequest, ctx: HandlerContext) {

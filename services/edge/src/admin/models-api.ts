@@ -14,6 +14,7 @@ const addModelBody = z
     model: z.string().min(1).max(4_096).optional(),
     upstream: z.string().min(1).max(4_096).optional(),
     upstream_model: z.string().min(1).max(4_096).optional(),
+    upstream_key_env: z.string().min(1).max(128).optional(),
     tokenizer: z.string().min(1).max(4_096).optional(),
     replicas: z.number().int().min(1).max(MAX_ADDED_MODEL_REPLICAS).optional(),
     sequences: z.number().int().min(1).max(256).optional(),
@@ -33,7 +34,7 @@ export function modelJson(name: string, source: "catalog" | "added", served: boo
           engine: b.engine,
           replicas: b.replicas,
           ...(b.engine === "llama.cpp" ? { model: b.model, sequences: b.sequences } : {}),
-          ...(b.engine === "openai-upstream" ? { url: b.url, upstream_model: b.upstream_model ?? null } : {}),
+          ...(b.engine === "openai-upstream" ? { url: b.url, upstream_model: b.upstream_model ?? null, upstream_key_env: b.api_key_env ?? null } : {}),
         }))
       : (info?.backends ?? []).map((b) => ({ name: b })),
     ...(entry?.tokenizer ? { tokenizer: entry.tokenizer } : {}),
@@ -56,7 +57,7 @@ function entryOf(stored: StoredModel): CatalogModel | undefined {
  * files an added model names).
  *
  *   GET    models                 every model, `source: "catalog" | "added"`
- *   POST   models {name, model | upstream, upstream_model, tokenizer, replicas, sequences}
+ *   POST   models {name, model | upstream, upstream_model, upstream_key_env, tokenizer, replicas, sequences}
  *   DELETE models/{name}          an added model (a catalog model: 409)
  */
 export class ModelsApi {
@@ -87,6 +88,7 @@ export class ModelsApi {
           model: spec.model,
           upstream: spec.upstream,
           upstreamModel: spec.upstream_model,
+          upstreamKeyEnv: spec.upstream_key_env,
           tokenizer: spec.tokenizer,
           replicas: spec.replicas,
           sequences: spec.sequences,

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/auth/v1/models.proto.
  */
 export const file_mesh_auth_v1_models: GenFile = /*@__PURE__*/
-  fileDesc("ChltZXNoL2F1dGgvdjEvbW9kZWxzLnByb3RvEgxtZXNoLmF1dGgudjEiRAoLU3RvcmVkTW9kZWwSDAoEbmFtZRgBIAEoCRISCgplbnRyeV9qc29uGAIgASgJEhMKC2FkZGVkX2F0X21zGAMgASgDIhkKF0xpc3RTdG9yZWRNb2RlbHNSZXF1ZXN0IkUKGExpc3RTdG9yZWRNb2RlbHNSZXNwb25zZRIpCgZtb2RlbHMYASADKAsyGS5tZXNoLmF1dGgudjEuU3RvcmVkTW9kZWwiJQoPQWRkTW9kZWxSZXF1ZXN0EhIKCmVudHJ5X2pzb24YASABKAkiPAoQQWRkTW9kZWxSZXNwb25zZRIoCgVtb2RlbBgBIAEoCzIZLm1lc2guYXV0aC52MS5TdG9yZWRNb2RlbCIiChJSZW1vdmVNb2RlbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI/ChNSZW1vdmVNb2RlbFJlc3BvbnNlEigKBW1vZGVsGAEgASgLMhkubWVzaC5hdXRoLnYxLlN0b3JlZE1vZGVsIhQKEldhdGNoTW9kZWxzUmVxdWVzdCLaAQoTV2F0Y2hNb2RlbHNSZXNwb25zZRI0CgRraW5kGAEgASgOMiYubWVzaC5hdXRoLnYxLldhdGNoTW9kZWxzUmVzcG9uc2UuS2luZBIoCgVtb2RlbBgCIAEoCzIZLm1lc2guYXV0aC52MS5TdG9yZWRNb2RlbCJjCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIOCgpLSU5EX0FEREVEEAESEAoMS0lORF9SRU1PVkVEEAISDwoLS0lORF9TWU5DRUQQAxISCg5LSU5EX0hFQVJUQkVBVBAEMuUCChFNb2RlbEFkbWluU2VydmljZRJbCgpMaXN0TW9kZWxzEiUubWVzaC5hdXRoLnYxLkxpc3RTdG9yZWRNb2RlbHNSZXF1ZXN0GiYubWVzaC5hdXRoLnYxLkxpc3RTdG9yZWRNb2RlbHNSZXNwb25zZRJJCghBZGRNb2RlbBIdLm1lc2guYXV0aC52MS5BZGRNb2RlbFJlcXVlc3QaHi5tZXNoLmF1dGgudjEuQWRkTW9kZWxSZXNwb25zZRJSCgtSZW1vdmVNb2RlbBIgLm1lc2guYXV0aC52MS5SZW1vdmVNb2RlbFJlcXVlc3QaIS5tZXNoLmF1dGgudjEuUmVtb3ZlTW9kZWxSZXNwb25zZRJUCgtXYXRjaE1vZGVscxIgLm1lc2guYXV0aC52MS5XYXRjaE1vZGVsc1JlcXVlc3QaIS5tZXNoLmF1dGgudjEuV2F0Y2hNb2RlbHNSZXNwb25zZTABYgZwcm90bzM");
+  fileDesc("ChltZXNoL2F1dGgvdjEvbW9kZWxzLnByb3RvEgxtZXNoLmF1dGgudjEiRAoLU3RvcmVkTW9kZWwSDAoEbmFtZRgBIAEoCRISCgplbnRyeV9qc29uGAIgASgJEhMKC2FkZGVkX2F0X21zGAMgASgDIhMKEUxpc3RNb2RlbHNSZXF1ZXN0Ij8KEkxpc3RNb2RlbHNSZXNwb25zZRIpCgZtb2RlbHMYASADKAsyGS5tZXNoLmF1dGgudjEuU3RvcmVkTW9kZWwiJQoPQWRkTW9kZWxSZXF1ZXN0EhIKCmVudHJ5X2pzb24YASABKAkiPAoQQWRkTW9kZWxSZXNwb25zZRIoCgVtb2RlbBgBIAEoCzIZLm1lc2guYXV0aC52MS5TdG9yZWRNb2RlbCIiChJSZW1vdmVNb2RlbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI/ChNSZW1vdmVNb2RlbFJlc3BvbnNlEigKBW1vZGVsGAEgASgLMhkubWVzaC5hdXRoLnYxLlN0b3JlZE1vZGVsIhQKEldhdGNoTW9kZWxzUmVxdWVzdCLaAQoTV2F0Y2hNb2RlbHNSZXNwb25zZRI0CgRraW5kGAEgASgOMiYubWVzaC5hdXRoLnYxLldhdGNoTW9kZWxzUmVzcG9uc2UuS2luZBIoCgVtb2RlbBgCIAEoCzIZLm1lc2guYXV0aC52MS5TdG9yZWRNb2RlbCJjCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIOCgpLSU5EX0FEREVEEAESEAoMS0lORF9SRU1PVkVEEAISDwoLS0lORF9TWU5DRUQQAxISCg5LSU5EX0hFQVJUQkVBVBAEMtkCChFNb2RlbEFkbWluU2VydmljZRJPCgpMaXN0TW9kZWxzEh8ubWVzaC5hdXRoLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiAubWVzaC5hdXRoLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJJCghBZGRNb2RlbBIdLm1lc2guYXV0aC52MS5BZGRNb2RlbFJlcXVlc3QaHi5tZXNoLmF1dGgudjEuQWRkTW9kZWxSZXNwb25zZRJSCgtSZW1vdmVNb2RlbBIgLm1lc2guYXV0aC52MS5SZW1vdmVNb2RlbFJlcXVlc3QaIS5tZXNoLmF1dGgudjEuUmVtb3ZlTW9kZWxSZXNwb25zZRJUCgtXYXRjaE1vZGVscxIgLm1lc2guYXV0aC52MS5XYXRjaE1vZGVsc1JlcXVlc3QaIS5tZXNoLmF1dGgudjEuV2F0Y2hNb2RlbHNSZXNwb25zZTABYgZwcm90bzM");
 
 /**
  * A model added at run time: its catalog entry (the catalog file's model
@@ -43,22 +43,22 @@ export const StoredModelSchema: GenMessage<StoredModel> = /*@__PURE__*/
   messageDesc(file_mesh_auth_v1_models, 0);
 
 /**
- * @generated from message mesh.auth.v1.ListStoredModelsRequest
+ * @generated from message mesh.auth.v1.ListModelsRequest
  */
-export type ListStoredModelsRequest = Message<"mesh.auth.v1.ListStoredModelsRequest"> & {
+export type ListModelsRequest = Message<"mesh.auth.v1.ListModelsRequest"> & {
 };
 
 /**
- * Describes the message mesh.auth.v1.ListStoredModelsRequest.
- * Use `create(ListStoredModelsRequestSchema)` to create a new message.
+ * Describes the message mesh.auth.v1.ListModelsRequest.
+ * Use `create(ListModelsRequestSchema)` to create a new message.
  */
-export const ListStoredModelsRequestSchema: GenMessage<ListStoredModelsRequest> = /*@__PURE__*/
+export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
   messageDesc(file_mesh_auth_v1_models, 1);
 
 /**
- * @generated from message mesh.auth.v1.ListStoredModelsResponse
+ * @generated from message mesh.auth.v1.ListModelsResponse
  */
-export type ListStoredModelsResponse = Message<"mesh.auth.v1.ListStoredModelsResponse"> & {
+export type ListModelsResponse = Message<"mesh.auth.v1.ListModelsResponse"> & {
   /**
    * @generated from field: repeated mesh.auth.v1.StoredModel models = 1;
    */
@@ -66,10 +66,10 @@ export type ListStoredModelsResponse = Message<"mesh.auth.v1.ListStoredModelsRes
 };
 
 /**
- * Describes the message mesh.auth.v1.ListStoredModelsResponse.
- * Use `create(ListStoredModelsResponseSchema)` to create a new message.
+ * Describes the message mesh.auth.v1.ListModelsResponse.
+ * Use `create(ListModelsResponseSchema)` to create a new message.
  */
-export const ListStoredModelsResponseSchema: GenMessage<ListStoredModelsResponse> = /*@__PURE__*/
+export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
   messageDesc(file_mesh_auth_v1_models, 2);
 
 /**
@@ -237,8 +237,8 @@ export const ModelAdminService: GenService<{
    */
   listModels: {
     methodKind: "unary";
-    input: typeof ListStoredModelsRequestSchema;
-    output: typeof ListStoredModelsResponseSchema;
+    input: typeof ListModelsRequestSchema;
+    output: typeof ListModelsResponseSchema;
   },
   /**
    * AddModel stores a model; AlreadyExists when one of that name is stored.
