@@ -174,9 +174,12 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
     logFormat,
     color: terminal,
     log: createLogger("launcher"),
-    waitServing: (name, address) => waitServing(name, address, () => stopping),
+    waitServing: (name, address, cancelled) => waitServing(name, address, () => stopping || cancelled()),
     stopGraceMs: STOP_GRACE_MS,
+    spare: process.env.MESH_SPARE_SHARD !== "0",
   });
+  // Booting beside the mesh's own processes, so the first model added is served without waiting for a process to start.
+  added.startSpare();
   const stop = async (): Promise<void> => {
     stopping = true;
     // Front to back: the edge stops taking requests first.
