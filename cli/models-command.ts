@@ -49,7 +49,9 @@ export async function modelsCommand(args: string[]): Promise<void> {
       if (!name) throw new UsageError("models add needs a NAME");
       if (Boolean(values.model) === Boolean(values.upstream)) throw new UsageError("give exactly one of --model FILE.gguf and --upstream URL");
       if (values.upstream && !values.tokenizer) throw new UsageError("--upstream needs --tokenizer (the GGUF or tokenizer.json the upstream model uses)");
-      if (values.model && (values["upstream-model"] || values["upstream-key-env"])) throw new UsageError("--upstream-model and --upstream-key-env go with --upstream");
+      if (values.model && (values["upstream-model"] || values["upstream-key-env"])) {
+        throw new UsageError("--upstream-model and --upstream-key-env go with --upstream");
+      }
       const body = {
         name,
         ...(values.model ? { model: await localFile(values.model, "model") } : {}),

@@ -108,7 +108,9 @@ async function backendFromCatalog(file: string, model: string | undefined, backe
   const entry = catalog.models.find((m) => m.name === model);
   if (!entry) throw new UsageError(`${file}: no model "${model}"`);
   const backend = backendName ? entry.backends.find((b) => b.name === backendName) : entry.backends.length === 1 ? entry.backends[0] : undefined;
-  if (!backend) throw new UsageError(backendName ? `${file}: model "${model}" has no backend "${backendName}"` : `${file}: model "${model}" has several backends; pick one with --backend-name`);
+  if (!backend) {
+    throw new UsageError(backendName ? `${file}: model "${model}" has no backend "${backendName}"` : `${file}: model "${model}" has several backends; pick one with --backend-name`);
+  }
   return { ...backend, addresses: undefined };
 }
 

@@ -222,7 +222,9 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
 async function adminTokenFor(dataDir: string): Promise<string> {
   const fromEnv = process.env.MESH_ADMIN_TOKEN;
   if (fromEnv) {
-    if (!isAdminToken(fromEnv)) throw new ConfigError("MESH_ADMIN_TOKEN must be mesh-admin- followed by 43 base64url characters (or unset: the data dir's admin-token is used)");
+    if (!isAdminToken(fromEnv)) {
+      throw new ConfigError("MESH_ADMIN_TOKEN must be mesh-admin- followed by 43 base64url characters (or unset: the data dir's admin-token is used)");
+    }
     return fromEnv;
   }
   return ensureAdminToken(dataDir);

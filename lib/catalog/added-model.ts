@@ -50,14 +50,18 @@ export function addedModelEntry(spec: AddModelSpec): CatalogModel {
   if (typeof spec.name !== "string" || spec.name.length === 0 || spec.name.length > MAX_ADDED_MODEL_NAME_CHARS) {
     throw new AddedModelError(`name must be 1-${MAX_ADDED_MODEL_NAME_CHARS} characters`, "name");
   }
-  if ((spec.model === undefined) === (spec.upstream === undefined)) throw new AddedModelError("give exactly one of model (a GGUF file) and upstream (a URL)", "model");
+  if ((spec.model === undefined) === (spec.upstream === undefined)) {
+    throw new AddedModelError("give exactly one of model (a GGUF file) and upstream (a URL)", "model");
+  }
   for (const [param, value] of [["model", spec.model], ["upstream", spec.upstream], ["upstream_model", spec.upstreamModel], ["tokenizer", spec.tokenizer]] as const) {
     if (value !== undefined && (typeof value !== "string" || value.length === 0 || value.length > MAX_ADDED_MODEL_PATH_CHARS)) {
       throw new AddedModelError(`${param} must be 1-${MAX_ADDED_MODEL_PATH_CHARS} characters`, param);
     }
   }
   const replicas = spec.replicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_ADDED_MODEL_REPLICAS) throw new AddedModelError(`replicas must be 1-${MAX_ADDED_MODEL_REPLICAS}`, "replicas");
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_ADDED_MODEL_REPLICAS) {
+    throw new AddedModelError(`replicas must be 1-${MAX_ADDED_MODEL_REPLICAS}`, "replicas");
+  }
   let backend: Record<string, unknown>;
   if (spec.model !== undefined) {
     if (spec.upstreamModel !== undefined) throw new AddedModelError("upstream_model goes with upstream, not model", "upstream_model");
@@ -73,7 +77,9 @@ export function addedModelEntry(spec: AddModelSpec): CatalogModel {
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new AddedModelError("upstream must be an http:// or https:// URL", "upstream");
     if (url.username || url.password) throw new AddedModelError("upstream must not carry credentials in the URL", "upstream");
     if (spec.sequences !== undefined) throw new AddedModelError("sequences goes with model (llama.cpp), not upstream", "sequences");
-    if (spec.tokenizer === undefined) throw new AddedModelError("tokenizer (the GGUF or tokenizer.json the upstream model uses) is required with upstream", "tokenizer");
+    if (spec.tokenizer === undefined) {
+      throw new AddedModelError("tokenizer (the GGUF or tokenizer.json the upstream model uses) is required with upstream", "tokenizer");
+    }
     if (spec.upstreamKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(spec.upstreamKeyEnv)) {
       throw new AddedModelError("upstream_key_env must be an environment variable name", "upstream_key_env");
     }
@@ -96,7 +102,9 @@ export function addedModelEntry(spec: AddModelSpec): CatalogModel {
  * http(s) URLs, no replica addresses and no upstream key in the entry.
  */
 export function parseAddedModelEntry(json: string): CatalogModel {
-  if (Buffer.byteLength(json, "utf8") > MAX_ADDED_MODEL_JSON_BYTES) throw new AddedModelError(`the model entry is larger than ${MAX_ADDED_MODEL_JSON_BYTES} bytes`, "model");
+  if (Buffer.byteLength(json, "utf8") > MAX_ADDED_MODEL_JSON_BYTES) {
+    throw new AddedModelError(`the model entry is larger than ${MAX_ADDED_MODEL_JSON_BYTES} bytes`, "model");
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(json);
@@ -113,10 +121,14 @@ export function parseAddedModelEntry(json: string): CatalogModel {
   if (model.name.length > MAX_ADDED_MODEL_NAME_CHARS) throw new AddedModelError(`name must be at most ${MAX_ADDED_MODEL_NAME_CHARS} characters`, "name");
   if (model.tokenizer !== undefined && !path.isAbsolute(model.tokenizer)) throw new AddedModelError("tokenizer must be an absolute path", "tokenizer");
   for (const backend of model.backends) {
-    if (backend.addresses !== undefined) throw new AddedModelError("an added model's backends carry no addresses (the launcher or the shards' announcements supply them)", "backends");
+    if (backend.addresses !== undefined) {
+      throw new AddedModelError("an added model's backends carry no addresses (the launcher or the shards' announcements supply them)", "backends");
+    }
     if (backend.replicas > MAX_ADDED_MODEL_REPLICAS) throw new AddedModelError(`replicas must be 1-${MAX_ADDED_MODEL_REPLICAS}`, "replicas");
     if (backend.engine === "llama.cpp") {
-      if (!path.isAbsolute(backend.model) || !/\.gguf$/i.test(backend.model)) throw new AddedModelError("model must be an absolute path to a .gguf file", "model");
+      if (!path.isAbsolute(backend.model) || !/\.gguf$/i.test(backend.model)) {
+        throw new AddedModelError("model must be an absolute path to a .gguf file", "model");
+      }
     } else if (backend.engine === "openai-upstream") {
       if (!/^https?:\/\//i.test(backend.url)) throw new AddedModelError("upstream must be an http:// or https:// URL", "upstream");
       if (backend.api_key !== undefined) throw new AddedModelError("an added upstream takes no api_key in the entry (use api_key_env)", "upstream");

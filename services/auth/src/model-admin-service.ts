@@ -71,10 +71,16 @@ export class ModelAdminService implements ServiceImpl<typeof ModelAdminServiceDe
     }
     const name = (JSON.parse(entryJson) as { name: string }).name;
     const stored = await this.deps.store.list();
-    if (stored.some((m) => m.name === name)) throw meshError(Code.AlreadyExists, `a model named "${name}" was added already`, { param: "name", reason: "model_exists" });
-    if (stored.length >= MAX_ADDED_MODELS) throw meshError(Code.ResourceExhausted, `at most ${MAX_ADDED_MODELS} models can be added`, { reason: "too_many_models" });
+    if (stored.some((m) => m.name === name)) {
+      throw meshError(Code.AlreadyExists, `a model named "${name}" was added already`, { param: "name", reason: "model_exists" });
+    }
+    if (stored.length >= MAX_ADDED_MODELS) {
+      throw meshError(Code.ResourceExhausted, `at most ${MAX_ADDED_MODELS} models can be added`, { reason: "too_many_models" });
+    }
     const record = { name, entryJson, addedAtMs: this.#now() };
-    if (!(await this.deps.store.add(record))) throw meshError(Code.AlreadyExists, `a model named "${name}" was added already`, { param: "name", reason: "model_exists" });
+    if (!(await this.deps.store.add(record))) {
+      throw meshError(Code.AlreadyExists, `a model named "${name}" was added already`, { param: "name", reason: "model_exists" });
+    }
     return create(AddModelResponseSchema, { model: storedModelOf(record) });
   }
 

@@ -376,7 +376,9 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
    */
   async #admit(req: GenerateRequest, tokens: number, ctx: HandlerContext): Promise<RateLimitStatus | undefined> {
     const auth = this.#options.auth;
-    if (!auth) throw meshError(Code.Unavailable, "this router cannot check rate limits (it has no auth address, MESH_AUTH_ADDR)", { reason: "admission_unavailable" });
+    if (!auth) {
+      throw meshError(Code.Unavailable, "this router cannot check rate limits (it has no auth address, MESH_AUTH_ADDR)", { reason: "admission_unavailable" });
+    }
     const { status } = await auth.admit({ keyId: req.keyId, requestId: req.requestId, reserveTokens: tokens }, { signal: ctx.signal, timeoutMs: Math.min(ADMIT_TIMEOUT_MS, ctx.timeoutMs() ?? ADMIT_TIMEOUT_MS) });
     return status;
   }

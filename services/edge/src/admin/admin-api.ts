@@ -168,7 +168,9 @@ export class AdminApi {
 export function timeParam(value: string | null, name: string): number {
   if (!value) return 0;
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new HttpError(400, `Invalid ${name}: expected a date (2025-01-31), an ISO instant or Unix milliseconds`, "invalid_request_error", name, "invalid_value");
+  if (!Number.isFinite(ms)) {
+    throw new HttpError(400, `Invalid ${name}: expected a date (2025-01-31), an ISO instant or Unix milliseconds`, "invalid_request_error", name, "invalid_value");
+  }
   return ms;
 }
 
