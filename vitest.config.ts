@@ -12,6 +12,7 @@ const BOTH_TOPOLOGIES = [
   "test/e2e/console-browser.test.ts",
   "test/e2e/telemetry.test.ts",
   "test/reliability/r6-rolling-sigterm.test.ts",
+  "test/e2e/models-live.test.ts",
 ];
 
 const shared = {

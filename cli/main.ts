@@ -9,6 +9,7 @@ import { accountsCommand, ACCOUNTS_USAGE } from "./accounts-command.js";
 import { usageCommand, USAGE_USAGE } from "./usage-command.js";
 import { consoleTokenCommand, CONSOLE_TOKEN_USAGE } from "./console-token-command.js";
 import { serveCommand, SERVE_USAGE } from "./serve-command.js";
+import { modelsCommand, MODELS_USAGE } from "./models-command.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string };
 
@@ -18,6 +19,7 @@ export const COMMANDS: Record<string, Command> = {
   serve: { run: serveCommand, usage: SERVE_USAGE },
   "tiny-model": { run: tinyModelCommand, usage: TINY_MODEL_USAGE },
   experiments: { run: experimentsCommand, usage: EXPERIMENTS_USAGE },
+  models: { run: modelsCommand, usage: MODELS_USAGE },
   keys: { run: keysCommand, usage: KEYS_USAGE },
   accounts: { run: accountsCommand, usage: ACCOUNTS_USAGE },
   usage: { run: usageCommand, usage: USAGE_USAGE },

@@ -14,6 +14,8 @@ SIGTERM drains. Every flag has an environment variable (shown); a flag wins.
   edge:       --auth HOST:PORT (MESH_AUTH_ADDR)  --router HOST:PORT (MESH_ROUTER_ADDR)
   auth:       --data-dir DIR (MESH_DATA_DIR)  --store sqlite|nats (MESH_STORE; nats when --nats is given)
   router:     --catalog FILE (MESH_CATALOG as JSON)  --experiments-file FILE (MESH_ROUTER_EXPERIMENTS_FILE)
+              --auth HOST:PORT (MESH_AUTH_ADDR: models added at run time are watched there, and keys
+              with rate limits are admitted there; without it, only the catalog's models, and such keys fail)
               with --nats: shards that announce themselves join the pools, experiments are shared
   tokenizer:  --catalog FILE (MESH_CATALOG)
   shard:      --model NAME (MESH_SHARD_MODEL), and --backend FILE (MESH_SHARD_BACKEND, one backend as JSON)
@@ -48,7 +50,7 @@ const FLAGS = {
 const SERVICE_FLAGS: Record<ServeService, readonly (keyof typeof FLAGS)[]> = {
   edge: ["auth", "router"],
   auth: ["data-dir", "store"],
-  router: ["catalog", "experiments-file"],
+  router: ["catalog", "experiments-file", "auth"],
   tokenizer: ["catalog"],
   shard: ["model", "backend", "catalog", "backend-name", "advertise", "metrics-port"],
 };
@@ -106,7 +108,9 @@ async function backendFromCatalog(file: string, model: string | undefined, backe
   const entry = catalog.models.find((m) => m.name === model);
   if (!entry) throw new UsageError(`${file}: no model "${model}"`);
   const backend = backendName ? entry.backends.find((b) => b.name === backendName) : entry.backends.length === 1 ? entry.backends[0] : undefined;
-  if (!backend) throw new UsageError(backendName ? `${file}: model "${model}" has no backend "${backendName}"` : `${file}: model "${model}" has several backends; pick one with --backend-name`);
+  if (!backend) {
+    throw new UsageError(backendName ? `${file}: model "${model}" has no backend "${backendName}"` : `${file}: model "${model}" has several backends; pick one with --backend-name`);
+  }
   return { ...backend, addresses: undefined };
 }
 

@@ -12,6 +12,8 @@ import { HAND_OFF_ENV } from "../../lib/runtime/index.js";
 import { ConnectionHandOff } from "./connection-hand-off.js";
 import { catalogFromModelFlags } from "./catalog-file.js";
 import { SupervisedProcess } from "./process-supervisor.js";
+import { ADDED_SHARDS_FILE, AddedModelShards } from "./added-model-shards.js";
+import { createLogger } from "../../lib/runtime/index.js";
 import { serviceTokenFor } from "./service-token-file.js";
 import type { ProcessSpec } from "./process-supervisor.js";
 
@@ -51,6 +53,8 @@ interface Planned {
   spec: ProcessSpec;
   address: string;
   dependsOn: string[];
+  /** Where auth's gRPC answers, on the process that hosts auth. */
+  authAddress?: string;
 }
 
 const SERVICES_DIR = fileURLToPath(new URL("../../services/", import.meta.url));
@@ -98,23 +102,32 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
   }
   const catalogJson = JSON.stringify(catalog);
   // Run-time experiment changes survive restarts.
-  const routerEnv: Record<string, string> = { MESH_CATALOG: catalogJson, MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json") };
+  const routerEnv: Record<string, string> = {
+    MESH_CATALOG: catalogJson,
+    MESH_ROUTER_EXPERIMENTS_FILE: path.resolve(options.dataDir, "experiments.json"),
+    // Models added at run time: the router watches auth for them and this file for their shards' addresses.
+    MESH_ROUTER_SHARDS_FILE: path.resolve(options.dataDir, ADDED_SHARDS_FILE),
+  };
   // METRICS_PORT set for `up`: the router's metrics get a port of their own too (it logs it).
   if (process.env.METRICS_PORT) routerEnv.METRICS_PORT = String(await freePort());
   // With --nats, experiments (config and statistics) are shared with every mesh on that NATS.
   if (options.natsUrl) routerEnv.MESH_NATS_URL = options.natsUrl;
   if (options.topology === "combined") {
     const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
+    // Auth inside core gets a known port: the launcher watches its added models there.
+    const authPort = String(await freePort());
     const front = { [HAND_OFF_ENV]: "ipc", HOST: options.host };
-    const coreEnv = { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_HEALTH_TARGETS: JSON.stringify(targets), ...front };
-    await add("core", "combined", coreEnv, shards, frontPort);
+    const coreEnv = { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_COMBINED_AUTH_PORT: authPort, MESH_HEALTH_TARGETS: JSON.stringify(targets), ...front };
+    const core = await add("core", "combined", coreEnv, shards, frontPort);
+    core.authAddress = `127.0.0.1:${authPort}`;
     return planned;
   }
   const authMetrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
   const auth = await add("auth", "auth", { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...authMetrics }, []);
+  auth.authAddress = auth.address;
   // The router tokenizes in process; the tokenizer service serves gRPC callers.
   await add("tokenizer", "tokenizer", { MESH_CATALOG: catalogJson }, []);
-  const router = await add("router", "router", routerEnv, shards);
+  const router = await add("router", "router", { ...routerEnv, MESH_AUTH_ADDR: auth.address }, [...shards, "auth"]);
   const targets = Object.fromEntries(planned.map((p) => [p.spec.name, p.address]));
   await add(
     "edge",
@@ -163,11 +176,33 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
   const processes = new Map<string, SupervisedProcess>();
   const ready = new Map<string, Promise<void>>();
   let stopping = false;
+  const authAddress = planned.find((p) => p.authAddress)!.authAddress!;
+  const added = new AddedModelShards({
+    dataDir: path.resolve(options.dataDir),
+    authAddress,
+    serviceToken,
+    env: { MESH_DATA_DIR: path.resolve(options.dataDir), HOST: "127.0.0.1", [SERVICE_TOKEN_ENV]: serviceToken },
+    script: serviceScript("model-shard"),
+    out,
+    logFormat,
+    color: terminal,
+    log: createLogger("launcher"),
+    waitServing: (name, address, cancelled) => waitServing(name, address, () => stopping || cancelled()),
+    stopGraceMs: STOP_GRACE_MS,
+    spare: process.env.MESH_SPARE_SHARD !== "0",
+  });
+  // Booting beside the mesh's own processes, so the first model added is served without waiting for a process to start.
+  added.startSpare();
   const stop = async (): Promise<void> => {
     stopping = true;
     // No new connections; then front to back: the edge stops taking requests first.
     const closed = handOff.close();
-    for (const item of [...planned].reverse()) await processes.get(item.spec.name)?.stop(STOP_GRACE_MS);
+    for (const item of [...planned].reverse()) {
+      await processes.get(item.spec.name)?.stop(STOP_GRACE_MS);
+      // Added models' shards stop with the catalog's, once nothing routes to them.
+      if (item.spec.name === "router" || item.spec.name === "core") await added.stop();
+    }
+    await added.stop();
     await closed;
   };
   try {
@@ -184,6 +219,7 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
       ready.set(item.spec.name, started);
     }
     await Promise.all(ready.values());
+    await added.start();
   } catch (err) {
     await stop();
     throw err;
@@ -201,7 +237,9 @@ export async function launch(options: LaunchOptions): Promise<Mesh> {
 async function adminTokenFor(dataDir: string): Promise<string> {
   const fromEnv = process.env.MESH_ADMIN_TOKEN;
   if (fromEnv) {
-    if (!isAdminToken(fromEnv)) throw new ConfigError("MESH_ADMIN_TOKEN must be mesh-admin- followed by 43 base64url characters (or unset: the data dir's admin-token is used)");
+    if (!isAdminToken(fromEnv)) {
+      throw new ConfigError("MESH_ADMIN_TOKEN must be mesh-admin- followed by 43 base64url characters (or unset: the data dir's admin-token is used)");
+    }
     return fromEnv;
   }
   return ensureAdminToken(dataDir);

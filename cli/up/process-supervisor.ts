@@ -33,6 +33,7 @@ export class SupervisedProcess {
   #restartTimer: NodeJS.Timeout | undefined;
   /** Called with every child this starts, restarts included (the launcher hands the front process its connections). */
   onSpawn: ((child: ChildProcess) => void) | undefined;
+  readonly #messageListeners: Array<(message: unknown) => void> = [];
 
   constructor(
     readonly spec: ProcessSpec,
@@ -50,11 +51,13 @@ export class SupervisedProcess {
     });
     this.#child = child;
     this.onSpawn?.(child);
+    for (const listener of this.#messageListeners) child.on("message", listener);
     const prefix = `[${this.spec.name}]`;
     for (const stream of [child.stdout!, child.stderr!]) {
       readline
         .createInterface({ input: stream })
-        .on("line", (line) => this.out(this.format === "pretty" ? prettyLogLine(line, this.spec.name, this.color) : `${prefix} ${line}`));
+        // The name read per line: a spare shard renamed when it is given a model (added-model-shards.ts) is shown by its new name.
+        .on("line", (line) => this.out(this.format === "pretty" ? prettyLogLine(line, this.spec.name, this.color) : `[${this.spec.name}] ${line}`));
     }
     child.once("exit", (code, signal) => {
       if (this.#child === child) this.#child = undefined;
@@ -65,6 +68,20 @@ export class SupervisedProcess {
       this.out(`${prefix} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
       this.#restartTimer = setTimeout(() => this.start(), delay);
     });
+  }
+
+  /** Sends an IPC message to the running child; false when none is running. */
+  send(message: unknown): boolean {
+    const child = this.#child;
+    if (!child?.connected) return false;
+    child.send(message as object);
+    return true;
+  }
+
+  /** Calls `listener` with every IPC message of the running child (and of its restarts). */
+  onMessage(listener: (message: unknown) => void): void {
+    this.#messageListeners.push(listener);
+    this.#child?.on("message", listener);
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */

@@ -18,6 +18,8 @@ as supervised child processes on loopback; the edge listens on --port.
   --nats      keep accounts, keys and usage in NATS JetStream at this URL (comma-separated
               for a cluster) instead of SQLite (env MESH_NATS_URL)
 
+Models can be added and removed while it serves (llm-mesh models); a spare shard process
+waits for the next one (MESH_SPARE_SHARD=0 turns it off).
 Every service inherits the environment: OTEL_* (traces, off unless OTEL_EXPORTER_OTLP_ENDPOINT
 or OTEL_TRACES_EXPORTER is set), LOG_LEVEL, and LOG_FORMAT (pretty: readable lines, the default
 on a terminal; json: JSON lines, the default when output is piped).`;

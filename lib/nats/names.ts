@@ -73,6 +73,10 @@ export interface MeshNatsNames {
   experimentsBucket: string;
   /** KV bucket of per-router experiment statistics: `<experiment>.<router id>` (JSON snapshots). */
   experimentStatsBucket: string;
+  /** KV bucket of the models added at run time: `model.<name>` (JSON records). */
+  modelsBucket: string;
+  /** The models bucket's key of one model. */
+  modelKey(name: string): string;
 }
 
 const NAME_PREFIX = /^[a-z][a-z0-9_]{0,31}$/;
@@ -98,5 +102,7 @@ export function meshNatsNames(prefix = "mesh"): MeshNatsNames {
     shardProbeSubject: `${prefix}.shards.v1.probe`,
     experimentsBucket: `${prefix}_experiments`,
     experimentStatsBucket: `${prefix}_experiment_stats`,
+    modelsBucket: `${prefix}_models`,
+    modelKey: (name) => `model.${subjectToken(name)}`,
   };
 }

@@ -144,7 +144,8 @@ describe.skipIf(!HAS_KUBECTL)(`deploy/ rendered with kubectl kustomize (skipped 
         .flatMap((r) => (r.from ? r.from.map((f) => f.podSelector?.matchLabels["app.kubernetes.io/name"] ?? "*") : ["*"]));
     };
     expect(callers("edge", "http")).toEqual(["*"]);
-    expect(callers("auth", "grpc")).toEqual(["edge"]);
+    // Routers: added models (WatchModels) and rate-limit admission on the exact prompt count.
+    expect(callers("auth", "grpc")).toEqual(["edge", "router"]);
     expect(callers("router", "grpc")).toEqual(["edge"]);
     expect(callers("tokenizer", "grpc")).toEqual(["router"]);
     expect(callers("model-shard", "grpc")).toEqual(["router"]);

@@ -1,7 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../lib/runtime/index.js";
 import { build as buildAuth } from "../../services/auth/src/server.js";
@@ -28,14 +25,13 @@ describe("R9: one key's limits with two edges", () => {
   let auth: Awaited<ReturnType<typeof buildAuth>>;
   let edges: Array<Awaited<ReturnType<typeof buildEdge>>> = [];
   const adminToken = `mesh-admin-${randomBytes(32).toString("base64url")}`;
-  const authDir = mkdtempSync(path.join(tmpdir(), "mesh-r9-"));
 
   beforeAll(async () => {
-    mesh = await startInProcessMesh({ sequences: 4 });
+    // The mesh's auth, with an admin token, shared by both edges and the router (which admits chat on the exact prompt count).
+    mesh = await startInProcessMesh({ sequences: 4, adminToken });
     const log = createLogger("r9");
     log.level = "warn";
-    // An auth of our own with an admin token, shared by both edges.
-    auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: authDir, bootstrapApiKey: undefined, adminToken }, log);
+    auth = mesh.auth;
     for (let i = 0; i < 2; i++) {
       edges.push(
         await buildEdge({ port: 0, host: "127.0.0.1", authAddress: `127.0.0.1:${auth.port}`, routerAddress: `127.0.0.1:${mesh.router.port}`, healthTargets: {}, requestTimeoutMs: 30_000 }, log),
@@ -44,10 +40,8 @@ describe("R9: one key's limits with two edges", () => {
   });
   afterAll(async () => {
     for (const edge of edges) await edge.close(1_000);
-    await auth?.close(1_000);
     await mesh?.stop();
     edges = [];
-    rmSync(authDir, { recursive: true, force: true });
   });
 
   it(`admits at most ${RPM} + 1 % of ${REQUESTS} requests through two edges`, async () => {

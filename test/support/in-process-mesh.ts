@@ -39,7 +39,7 @@ export async function startInProcessMesh(options: { sequences?: number; upstream
   });
   const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
   const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY, adminToken: options.adminToken }, log);
-  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog, maxInFlightPerModel: options.routerMaxInFlight }, log);
+  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog, maxInFlightPerModel: options.routerMaxInFlight, authAddress: `127.0.0.1:${auth.port}` }, log);
   const edge = await buildEdge(
     {
       port: 0,

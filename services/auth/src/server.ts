@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { AuthService as AuthServiceDesc, KeyAdminService as KeyAdminServiceDesc } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { ModelAdminService as ModelAdminServiceDesc } from "../../../src/gen/mesh/auth/v1/models_pb.js";
 import { startRpcServer } from "../../../lib/rpc/index.js";
 import { ensurePrivateFile, preparePrivateDir, tightenFiles } from "../../../lib/runtime/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
@@ -14,7 +15,8 @@ import type { AuthConfig } from "./config.js";
 import { KeyAdminService } from "./key-admin-service.js";
 import { openRateLimiter } from "./open-rate-limiter.js";
 import { RetentionSweeper } from "./retention-sweeper.js";
-import { NATS_OUTBOX_FILE, openKeyStore } from "./store/index.js";
+import { ModelAdminService } from "./model-admin-service.js";
+import { NATS_OUTBOX_FILE, openKeyStore, openModelStore } from "./store/index.js";
 
 export const DATABASE_FILE = "mesh.db";
 
@@ -28,7 +30,7 @@ export async function build(
   config: AuthConfig,
   log: Logger,
   options: AuthBuildOptions = {},
-): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; sweeper: RetentionSweeper; metrics: AuthMetrics; metricsPort?: number }> {
+): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; models: ModelAdminService; sweeper: RetentionSweeper; metrics: AuthMetrics; metricsPort?: number }> {
   const databaseFile = securePrivateFiles(config);
   const { store, followChanges } = await openKeyStore(config, log, databaseFile);
   if (await ensureFirstKey(store, config.dataDir, config.bootstrapApiKey)) {
@@ -44,15 +46,18 @@ export async function build(
   // With NATS every replica (this one too) pushes changes from the KV watch, so the admin's own push would double them.
   followChanges?.((c) => auth.publish(c));
   const admin = new KeyAdminService({ store, publish: followChanges ? () => undefined : (c) => auth.publish(c), limiter: auth.limiter, adminToken, now });
+  const modelStore = await openModelStore(config, log, databaseFile);
+  const models = new ModelAdminService({ store: modelStore, adminToken, now });
   const sweeper = new RetentionSweeper(store, { now, log });
   sweeper.start();
   const server = await startRpcServer({
     host: config.host,
     port: config.port,
-    serviceNames: [AuthServiceDesc.typeName, KeyAdminServiceDesc.typeName],
+    serviceNames: [AuthServiceDesc.typeName, KeyAdminServiceDesc.typeName, ModelAdminServiceDesc.typeName],
     routes: (router) => {
       router.service(AuthServiceDesc, auth);
       router.service(KeyAdminServiceDesc, admin);
+      router.service(ModelAdminServiceDesc, models);
     },
   });
   let metricsServer: MetricsServer | undefined;
@@ -66,12 +71,14 @@ export async function build(
     metricsPort: metricsServer?.port,
     auth,
     admin,
+    models,
     sweeper,
     async close(drainMs) {
       sweeper.stop();
       await server.close(drainMs);
       await metricsServer?.close();
       await store.close();
+      await modelStore.close();
       await limiter.close?.();
     },
   };

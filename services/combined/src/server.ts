@@ -1,4 +1,5 @@
 import { AuthService, KeyAdminService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { ModelAdminService } from "../../../src/gen/mesh/auth/v1/models_pb.js";
 import { ExperimentAdminService, RouterService } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { localClient } from "../../../lib/rpc/index.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
@@ -27,8 +28,13 @@ const INTERNAL_PORT = "0";
 export async function build(env: NodeJS.ProcessEnv, log: Logger): Promise<RunningService> {
   // METRICS_PORT set: auth and the router each serve metrics on a free port of their own (logged), not on one shared number.
   const internal = { ...env, PORT: INTERNAL_PORT, HOST: "127.0.0.1", METRICS_PORT: env.METRICS_PORT === undefined ? undefined : INTERNAL_PORT };
-  const auth = await buildAuth(loadAuthConfig(internal), log.child({ service: "auth" }));
-  const router = await buildRouter(loadRouterConfig(internal), log.child({ service: "router" }));
+  // MESH_COMBINED_AUTH_PORT: the launcher watches auth's added models on a port it chose.
+  const auth = await buildAuth(loadAuthConfig({ ...internal, PORT: env.MESH_COMBINED_AUTH_PORT ?? INTERNAL_PORT }), log.child({ service: "auth" }));
+  // The router watches added models and asks rate-limit admission of auth in memory.
+  const router = await buildRouter(loadRouterConfig(internal), log.child({ service: "router" }), {
+    auth: localClient(AuthService, auth.auth),
+    models: localClient(ModelAdminService, auth.models),
+  });
   // One copy of every vocabulary in the process: the tokenizer service serves the router's.
   const tokenizer = await buildTokenizer(loadTokenizerConfig(internal), log.child({ service: "tokenizer" }), router.tokenizers.loaded);
   const authAddress = `127.0.0.1:${auth.port}`;
@@ -50,6 +56,7 @@ export async function build(env: NodeJS.ProcessEnv, log: Logger): Promise<Runnin
     keyAdmin: localClient(KeyAdminService, auth.admin),
     router: localClient(RouterService, router.router),
     experimentAdmin: localClient(ExperimentAdminService, router.admin),
+    modelAdmin: localClient(ModelAdminService, auth.models),
   });
   return {
     port: edge.port,

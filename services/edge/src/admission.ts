@@ -1,4 +1,4 @@
-import type { Client } from "@connectrpc/connect";
+import type { Client, ConnectError } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
 import type { AuthService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { RATE_STATUS_METADATA } from "../../../lib/rate-limit-status.js";
@@ -51,19 +51,44 @@ export function rateLimitHeaders(status: RateStatus): Record<string, string> {
   return headers;
 }
 
+/** Whether the caller's key has a requests or tokens limit (else admission costs nothing). */
+function limited(ctx: RequestContext): boolean {
+  const limits = ctx.principal.limits;
+  return Boolean(limits && (limits.requestsPerMinute > 0 || limits.tokensPerMinute > 0));
+}
+
 /**
- * Rate-limit admission at the edge: keys with limits ask auth (one counter
- * per key, so limits hold across edges) to reserve one request and the
- * prompt estimate + max_tokens; the reservation is corrected when usage is
- * recorded. Keys without limits cost no call.
+ * Rate-limit admission (one counter per key in auth, so limits hold across
+ * edges). Chat, completions and Responses are admitted by the router: it
+ * tokenizes the prompt anyway, so it reserves the exact prompt tokens plus
+ * max_tokens (or the model's default: the rest of the context) in the same
+ * place in the path, before any shard is busy (`GenerateRequest.admit`);
+ * this gate only marks the request, reads the status from `Started` and
+ * turns the router's refusal into OpenAI's 429. Embeddings, which the
+ * router does not tokenize, are admitted here on an estimate (characters /
+ * 4). Reservations are corrected to real usage when it is recorded. Keys
+ * without limits cost no call.
  */
 export class Admission implements GenerationGate {
   constructor(private readonly auth: Client<typeof AuthService>) {}
 
-  /** Admits the request or throws OpenAI's 429; on success adds the x-ratelimit-* headers to `ctx.headers`. */
+  routerAdmits(ctx: RequestContext): boolean {
+    return limited(ctx);
+  }
+
+  admitted(status: RateStatus, ctx: RequestContext): void {
+    Object.assign(ctx.headers, rateLimitHeaders(status));
+  }
+
+  refusal(err: unknown, ctx: RequestContext): Error | undefined {
+    const error = asConnectError(err);
+    if (error.code !== Code.ResourceExhausted || errorDetails(error).reason !== "rate_limit_exceeded") return undefined;
+    return this.#tooMany(error, ctx);
+  }
+
+  /** Admits the request on the estimate or throws OpenAI's 429; on success adds the x-ratelimit-* headers to `ctx.headers`. */
   async admit(input: GenerationInput, ctx: RequestContext): Promise<void> {
-    const limits = ctx.principal.limits;
-    if (!limits || (limits.requestsPerMinute === 0 && limits.tokensPerMinute === 0)) return;
+    if (!limited(ctx)) return;
     try {
       const { status } = await this.auth.admit(
         { keyId: ctx.principal.keyId, requestId: ctx.requestId, reserveTokens: reservationOf(input) },
@@ -73,11 +98,16 @@ export class Admission implements GenerationGate {
     } catch (err) {
       const error = asConnectError(err);
       if (error.code !== Code.ResourceExhausted) throw error;
-      const status = Object.fromEntries(Object.entries(RATE_STATUS_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)])) as unknown as RateStatus;
-      const kind = errorDetails(error).param === "tokens" ? "tokens" : "requests";
-      const resetMs = kind === "tokens" ? status.resetTokensMs : status.resetRequestsMs;
-      const headers = { ...ctx.headers, ...rateLimitHeaders(status), [RETRY_AFTER_HEADER]: retryAfterSeconds(resetMs) };
-      throw new HttpError(429, `${error.rawMessage} Please try again in ${formatReset(resetMs)}.`, kind, null, "rate_limit_exceeded", headers);
+      throw this.#tooMany(error, ctx);
     }
+  }
+
+  /** OpenAI's 429 for auth's refusal, with its x-ratelimit-* headers and retry-after. */
+  #tooMany(error: ConnectError, ctx: RequestContext): HttpError {
+    const status = Object.fromEntries(Object.entries(RATE_STATUS_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)])) as unknown as RateStatus;
+    const kind = errorDetails(error).param === "tokens" ? "tokens" : "requests";
+    const resetMs = kind === "tokens" ? status.resetTokensMs : status.resetRequestsMs;
+    const headers = { ...ctx.headers, ...rateLimitHeaders(status), [RETRY_AFTER_HEADER]: retryAfterSeconds(resetMs) };
+    return new HttpError(429, `${error.rawMessage} Please try again in ${formatReset(resetMs)}.`, kind, null, "rate_limit_exceeded", headers);
   }
 }

@@ -11,6 +11,8 @@ import { EdgeMetrics } from "./edge-metrics.js";
 import { GenerationTelemetry } from "./generation-telemetry.js";
 import { EdgeHttpApi, MAX_BODY_BYTES, readJson } from "./http-api.js";
 import { ADMIN_ROUTES, AdminApi } from "./admin/admin-api.js";
+import { ModelsApi } from "./admin/models-api.js";
+import { ModelAdminService } from "../../../src/gen/mesh/auth/v1/models_pb.js";
 import { Admission } from "./admission.js";
 import { limitConcurrency } from "./concurrency-gate.js";
 import { InferenceServiceImpl } from "./inference/inference-service.js";
@@ -35,6 +37,8 @@ export interface EdgeClients {
   keyAdmin: Client<typeof KeyAdminService>;
   router: Client<typeof RouterService>;
   experimentAdmin: Client<typeof ExperimentAdminService>;
+  /** Models added at run time (auth); absent: /admin/v1/models answers 404. */
+  modelAdmin?: Client<typeof ModelAdminService>;
 }
 
 /** Builds and starts the edge: OpenAI REST on HTTP/1.1 and h2c, one port. */
@@ -48,7 +52,7 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
   // Per-key concurrency limits (keys' max_concurrent) in front of rate-limit admission.
   const metrics = new EdgeMetrics();
   const generations = limitConcurrency(new Generations(router, usage, config.requestTimeoutMs, admission, new GenerationTelemetry(metrics.registry)));
-  const admin = new AdminApi(clients.keyAdmin, readJson);
+  const admin = new AdminApi(clients.keyAdmin, readJson, clients.modelAdmin ? new ModelsApi(clients.modelAdmin, router) : undefined);
   const chat = new ChatCompletions(generations);
   const completions = new Completions(generations);
   const adminToken = new AdminTokenCheck(clients.keyAdmin);
@@ -125,6 +129,7 @@ function grpcClients(config: EdgeConfig): EdgeClients {
     keyAdmin: grpcClient(KeyAdminService, config.authAddress, options),
     router: grpcClient(RouterService, config.routerAddress, options),
     experimentAdmin: grpcClient(ExperimentAdminService, config.routerAddress, options),
+    modelAdmin: grpcClient(ModelAdminService, config.authAddress, options),
   };
 }
 

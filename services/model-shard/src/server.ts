@@ -6,8 +6,6 @@ import type { Logger, RunningService } from "../../../lib/runtime/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import type { ShardConfig } from "./config.js";
 import type { Embedder, Engine } from "./engine.js";
-import { LlamaCppEngine } from "./engines/llama-cpp-engine.js";
-import { LlamaEmbedder } from "./engines/llama-embeddings.js";
 import { OpenAIUpstreamEngine } from "./engines/openai-upstream-engine.js";
 import { SimEngine } from "./engines/sim-engine.js";
 import { ShardService } from "./shard-service.js";
@@ -20,8 +18,11 @@ import { SlotPool } from "./slot-pool.js";
 export async function createEngine(config: ShardConfig, log?: Logger): Promise<Engine> {
   const backend = config.backend;
   switch (backend.engine) {
-    case "llama.cpp":
+    case "llama.cpp": {
+      // Imported only here: node-llama-cpp takes about a second to load, which an upstream or sim shard (one added at run time, say) need not wait for.
+      const { LlamaCppEngine } = await import("./engines/llama-cpp-engine.js");
       return LlamaCppEngine.create(config.model, backend, log);
+    }
     case "openai-upstream":
       return new OpenAIUpstreamEngine(config.model, backend);
     case "sim":
@@ -32,8 +33,12 @@ export async function createEngine(config: ShardConfig, log?: Logger): Promise<E
 }
 
 /** What embeds for an engine: llama.cpp's embedding context on the same model, an upstream's /embeddings. */
-function embedderOf(engine: Engine): Embedder | undefined {
-  if (engine instanceof LlamaCppEngine) return new LlamaEmbedder(engine.model, engine.threads.threads);
+async function embedderOf(engine: Engine, config: ShardConfig): Promise<Embedder | undefined> {
+  if (config.backend.engine === "llama.cpp") {
+    // Loaded already by createEngine (a cached import).
+    const [{ LlamaCppEngine }, { LlamaEmbedder }] = await Promise.all([import("./engines/llama-cpp-engine.js"), import("./engines/llama-embeddings.js")]);
+    if (engine instanceof LlamaCppEngine) return new LlamaEmbedder(engine.model, engine.threads.threads);
+  }
   if (engine instanceof OpenAIUpstreamEngine) return engine;
   return undefined;
 }
@@ -48,7 +53,7 @@ export async function build(
   if (theEngine.info.engine === "sim") log.warn({ model: config.model }, "this shard runs the load-test SIMULATOR: placeholder tokens, no model");
   const pool = new SlotPool(theEngine.info.maxSequences, config.backend.max_queue);
   const metrics = config.metricsPort === undefined ? undefined : new ShardMetrics(config.model, pool);
-  const service = new ShardService(theEngine, pool, log, metrics, embedderOf(theEngine));
+  const service = new ShardService(theEngine, pool, log, metrics, await embedderOf(theEngine, config));
   const server = await startRpcServer({
     host: config.host,
     port: config.port,

@@ -23,6 +23,13 @@ const schema = z.object({
   MESH_ROUTER_REPLICA_CHOICE: z.enum(["least-loaded-of-two", "random"]).default("least-loaded-of-two"),
   /** Where experiments changed at run time are kept across restarts (JSON); unset: not kept. */
   MESH_ROUTER_EXPERIMENTS_FILE: z.string().min(1).optional(),
+  /** Auth's gRPC address: models added at run time are watched there, and rate-limit admission asked there. */
+  MESH_AUTH_ADDR: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
+  /** The launcher's file of shard addresses for models added at run time (JSON, watched). */
+  MESH_ROUTER_SHARDS_FILE: z.string().min(1).optional(),
   /** Prometheus `GET /metrics` on this port (unset: not served; 0: a free port). */
   METRICS_PORT: portSchema.optional(),
   /** NATS seed servers (comma-separated): set, shards are discovered and experiments shared there (cluster mode); unset or empty, neither. */
@@ -48,6 +55,9 @@ export interface RouterConfig {
   resolveIntervalMs?: number;
   experimentsFile?: string;
   metricsPort?: number;
+  /** Auth (added models, rate-limit admission); unset: only the catalog's models, and no admission. */
+  authAddress?: string;
+  shardsFile?: string;
   /** Cluster mode: shards and experiments on NATS. */
   natsUrl?: string;
   natsPrefix?: string;
@@ -67,6 +77,8 @@ export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
     resolveIntervalMs: raw.MESH_ROUTER_RESOLVE_INTERVAL_MS,
     experimentsFile: raw.MESH_ROUTER_EXPERIMENTS_FILE,
     metricsPort: raw.METRICS_PORT,
+    authAddress: raw.MESH_AUTH_ADDR,
+    shardsFile: raw.MESH_ROUTER_SHARDS_FILE,
     natsUrl: raw.MESH_NATS_URL,
     natsPrefix: raw.MESH_NATS_PREFIX,
     natsReplicas: raw.MESH_NATS_REPLICAS,

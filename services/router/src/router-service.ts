@@ -5,6 +5,8 @@ import {
   ListModelsResponseSchema,
   ModelInfoSchema,
 } from "../../../src/gen/mesh/router/v1/router_pb.js";
+import type { Client } from "@connectrpc/connect";
+import type { AuthService, RateLimitStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { EmbedRequest, GenerateRequest, GenerateResponse, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import { FinishReason } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { TokenLogprob, ToolCallDelta } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
@@ -60,13 +62,23 @@ export interface RouterOptions {
   resolveIntervalMs?: number;
   /** Prometheus metrics (requests, retries, per arm); absent: none kept. */
   metrics?: RouterMetrics;
+  /** Auth, for requests that ask the router to admit them (`admit`): the reservation uses the exact prompt count. */
+  auth?: Client<typeof AuthService>;
 }
+
+/** How long the router waits for auth's admission decision. */
+const ADMIT_TIMEOUT_MS = 2_000;
+/** Where a routed model came from. */
+export type ModelSource = "catalog" | "added";
 
 interface RoutedModel {
   model: CatalogModel;
   backends: Map<string, ReplicaSet>;
   created: number;
   inFlight: number;
+  source: ModelSource;
+  /** Set once the model was removed while requests ran: closes its replicas after the last one. */
+  release?: () => void;
 }
 
 /** What happened to one request, for the experiment's measurements. */
@@ -94,6 +106,8 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
   readonly #discovery: ReplicaDiscovery[] = [];
   readonly #telemetry = new RouterTelemetry();
   readonly #metrics: RouterMetrics | undefined;
+  readonly #options: RouterOptions;
+  #loadWatch: AbortSignal | undefined;
 
   constructor(
     catalog: Catalog,
@@ -104,8 +118,9 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     const created = Math.floor(Date.now() / 1000);
     for (const model of catalog.models) {
       const backends = new Map(model.backends.map((b) => [b.name, new ReplicaSet(b, options.random, options.replicaChoice)] as const));
-      this.#models.set(model.name, { model, backends, created, inFlight: 0 });
+      this.#models.set(model.name, { model, backends, created, inFlight: 0, source: "catalog" });
     }
+    this.#options = options;
     this.experiments = options.experiments ?? new ExperimentRegistry(catalog.models, catalog.experiments ?? []);
     this.#shadow = new ShadowSender(log);
     this.#maxInFlight = options.maxInFlightPerModel ?? DEFAULT_MAX_IN_FLIGHT_PER_MODEL;
@@ -136,21 +151,63 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     return [...this.#models.values()].flatMap((m) => [...m.backends.values()].flatMap((s) => s.replicas));
   }
 
+  /**
+   * Serves a model added at run time: new requests for it are routed from
+   * now on; its replicas come from `setSource` (the launcher's shards file,
+   * NATS announcements). False when the name is taken (a catalog model wins).
+   */
+  addModel(model: CatalogModel): boolean {
+    const existing = this.#models.get(model.name);
+    if (existing) {
+      if (existing.source === "catalog") return false;
+      this.removeModel(model.name);
+    }
+    const backends = new Map(model.backends.map((b) => [b.name, new ReplicaSet(b, this.#options.random, this.#options.replicaChoice)] as const));
+    const routed: RoutedModel = { model, backends, created: Math.floor(Date.now() / 1000), inFlight: 0, source: "added" };
+    this.#models.set(model.name, routed);
+    if (this.#loadWatch) for (const set of backends.values()) set.watchLoad(this.#loadWatch, this.log);
+    return true;
+  }
+
+  /**
+   * Stops routing an added model: new requests get NotFound at once;
+   * requests already running on it finish (their replicas' channels close
+   * when the last call on them ends). False for catalog or unknown models.
+   */
+  removeModel(name: string): boolean {
+    const routed = this.#models.get(name);
+    if (!routed || routed.source !== "added") return false;
+    this.#models.delete(name);
+    const release = (): void => {
+      for (const set of routed.backends.values()) set.setAddresses([]);
+    };
+    if (routed.inFlight === 0) release();
+    else routed.release = release;
+    return true;
+  }
+
+  /** Where a routed model came from; undefined when it is not routed. */
+  sourceOf(name: string): ModelSource | undefined {
+    return this.#models.get(name)?.source;
+  }
+
   /** Starts following every replica's load reports. */
   watchLoad(signal: AbortSignal): void {
+    this.#loadWatch = signal;
     for (const routed of this.#models.values()) for (const set of routed.backends.values()) set.watchLoad(signal, this.log);
     signal.addEventListener("abort", () => this.#shadow.close(), { once: true });
   }
 
   listModels() {
     return create(ListModelsResponseSchema, {
-      models: [...this.#models.values()].map(({ model, created }) =>
+      models: [...this.#models.values()].map(({ model, created, source }) =>
         create(ModelInfoSchema, {
           name: model.name,
           contextLength: model.context_length ?? 0,
           backends: model.backends.map((b) => b.name),
           ownedBy: "llm-mesh",
           created: BigInt(created),
+          source,
         }),
       ),
     });
@@ -191,6 +248,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       throw error;
     } finally {
       routed.inFlight--;
+      if (routed.inFlight === 0) routed.release?.();
       span?.end(failure ?? (measure.finished ? undefined : asConnectError(meshError(Code.Canceled, "cancelled"))), ctx.signal.aborted);
       this.#metrics?.routed(routedOutcome(req.model, backend.backend.name, assignment, measure, ctx.signal.aborted));
       if (assignment) {
@@ -225,6 +283,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       );
     }
     measure.promptTokens = tokenIds.length;
+    const rateLimit = req.admit ? await this.#admit(req, tokenIds.length + maxTokens, ctx) : undefined;
     const shardRequest = {
       requestId: req.requestId,
       model: req.model,
@@ -260,7 +319,7 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
           if (!started) {
             started = true;
             yield create(GenerateResponseSchema, {
-              event: { case: "started", value: { promptTokens: tokenIds.length, backend: backend.backend.name, replica: replica.address, experiment, systemFingerprint: systemFingerprintOf(backend.backend) } },
+              event: { case: "started", value: { promptTokens: tokenIds.length, backend: backend.backend.name, replica: replica.address, experiment, systemFingerprint: systemFingerprintOf(backend.backend), rateLimit } },
             });
           }
           if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) {
@@ -312,6 +371,21 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       meshError(Code.Unavailable, `no replica of backend "${backend.backend.name}" is available`, { reason: "no_replica_available" }),
       backend.retryAfterMs(),
     );
+  }
+
+  /**
+   * Reserves one request and `tokens` (the exact prompt count plus
+   * max_tokens, or the rest of the context when the request sets none)
+   * against the key's limits in auth; auth's refusal (ResourceExhausted with
+   * its x-ratelimit-* metadata) goes back to the edge as it is.
+   */
+  async #admit(req: GenerateRequest, tokens: number, ctx: HandlerContext): Promise<RateLimitStatus | undefined> {
+    const auth = this.#options.auth;
+    if (!auth) {
+      throw meshError(Code.Unavailable, "this router cannot check rate limits (it has no auth address, MESH_AUTH_ADDR)", { reason: "admission_unavailable" });
+    }
+    const { status } = await auth.admit({ keyId: req.keyId, requestId: req.requestId, reserveTokens: tokens }, { signal: ctx.signal, timeoutMs: Math.min(ADMIT_TIMEOUT_MS, ctx.timeoutMs() ?? ADMIT_TIMEOUT_MS) });
+    return status;
   }
 
   #chooseBackend(routed: RoutedModel, req: GenerateRequest): { backend: ReplicaSet; assignment?: Assignment } {

@@ -1,5 +1,10 @@
 import { ExperimentAdminService as ExperimentAdminServiceDesc, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
-import { startRpcServer } from "../../../lib/rpc/index.js";
+import type { Client } from "@connectrpc/connect";
+import { grpcClient, startRpcServer } from "../../../lib/rpc/index.js";
+import { AuthService } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
+import { ModelAdminService } from "../../../src/gen/mesh/auth/v1/models_pb.js";
+import { watchAddedModels } from "../../../lib/catalog/index.js";
+import { ShardsFileWatcher } from "./shards-file.js";
 import { loadTokenizers } from "../../tokenizer/src/server.js";
 import { TokenizerPool } from "../../tokenizer/src/tokenizer-pool.js";
 import type { Logger, RunningService } from "../../../lib/runtime/index.js";
@@ -28,7 +33,13 @@ export type RunningRouter = RunningService & {
   experiments?: NatsExperiments;
 };
 
-export async function build(config: RouterConfig, log: Logger): Promise<RunningRouter> {
+/** Clients the combined topology hands in (in memory) instead of gRPC to `config.authAddress`. */
+export interface RouterDeps {
+  auth?: Client<typeof AuthService>;
+  models?: Client<typeof ModelAdminService>;
+}
+
+export async function build(config: RouterConfig, log: Logger, deps: RouterDeps = {}): Promise<RunningRouter> {
   let nc: NatsConnection | undefined;
   let shared: NatsExperiments | undefined;
   const names = meshNatsNames(config.natsPrefix);
@@ -60,6 +71,7 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningR
     maxInFlightPerModel: config.maxInFlightPerModel,
     replicaChoice: config.replicaChoice,
     resolveIntervalMs: config.resolveIntervalMs,
+    auth: deps.auth ?? (config.authAddress ? grpcClient(AuthService, config.authAddress) : undefined),
   });
   routerService = router;
   const admin = new ExperimentAdminService(registry, log, persist);
@@ -70,6 +82,32 @@ export async function build(config: RouterConfig, log: Logger): Promise<RunningR
   if (nc) {
     shards = new NatsReplicaDiscovery(nc, names, (model, backend) => router.replicaSet(model, backend), log);
     await shards.start(stopWatching.signal);
+  }
+  const shardsFile = config.shardsFile ? new ShardsFileWatcher(config.shardsFile, (model, backend) => router.replicaSet(model, backend), log) : undefined;
+  shardsFile?.start(stopWatching.signal);
+  const models = deps.models ?? (config.authAddress ? grpcClient(ModelAdminService, config.authAddress) : undefined);
+  if (models) {
+    // Models added and removed at run time, from wherever auth keeps them (SQLite, or NATS KV shared by every mesh).
+    const listener = {
+      added: async (model: Parameters<RouterService["addModel"]>[0]) => {
+        if (router.sourceOf(model.name) === "catalog") return void log.warn({ model: model.name }, "an added model has a catalog model's name; the catalog's is served");
+        const [tokenizer] = (await loadTokenizers({ models: [model] })).values();
+        tokenizers.addModel(model, tokenizer!);
+        router.addModel(model);
+        shardsFile?.apply();
+        // Shards announced on NATS before the model was known are taken at their next heartbeat.
+        log.info({ model: model.name }, "serving an added model");
+      },
+      removed: (name: string) => {
+        if (!router.removeModel(name)) return;
+        tokenizers.removeModel(name);
+        log.info({ model: name }, "an added model was removed; requests running on it finish");
+      },
+    };
+    void watchAddedModels(models, {
+      added: (model) => listener.added(model).catch((err: unknown) => log.error({ model: model.name, err: (err as Error).message }, "cannot serve an added model")),
+      removed: listener.removed,
+    }, stopWatching.signal, log);
   }
   if (config.healthCheckIntervalMs !== 0) new HealthChecker(() => router.replicas(), log, config.healthCheckIntervalMs).start(stopWatching.signal);
   const server = await startRpcServer({

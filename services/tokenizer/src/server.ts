@@ -14,11 +14,19 @@ import { PlaceholderTokenizer } from "./placeholder-tokenizer.js";
 import type { ModelTokenizer } from "./model-tokenizer.js";
 import { TokenizerService } from "./tokenizer-service.js";
 
+let llamaForVocabularies: ReturnType<typeof getLlama> | undefined;
+
+/** One CPU llama.cpp binding per process for vocabularies: a model added at run time loads its vocabulary without a second one. */
+function vocabularyLlama(): ReturnType<typeof getLlama> {
+  llamaForVocabularies ??= getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  return llamaForVocabularies;
+}
+
 /** Loads one tokenizer per catalog model. */
 export async function loadTokenizers(catalog: Catalog): Promise<Map<string, ModelTokenizer>> {
   const tokenizers = new Map<string, ModelTokenizer>();
   const ggufModels = catalog.models.filter((m) => tokenizerSource(m)?.endsWith(".gguf"));
-  const llama = ggufModels.length > 0 ? await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error }) : undefined;
+  const llama = ggufModels.length > 0 ? await vocabularyLlama() : undefined;
   for (const model of catalog.models) {
     const format = model.template ? promptFormat(model.template) : undefined;
     if (model.template && !format) {

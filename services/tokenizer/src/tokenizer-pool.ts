@@ -41,6 +41,8 @@ interface Slot {
   worker: Worker;
   ready: Promise<void>;
   busy?: { pending: Pending; timer: NodeJS.Timeout };
+  /** Loaded an older catalog: leaves once its job is done. */
+  stale?: boolean;
 }
 
 /**
@@ -61,8 +63,8 @@ export class TokenizerPool {
   #closed = false;
 
   constructor(
-    private readonly catalog: Catalog,
-    private readonly tokenizers: ReadonlyMap<string, ModelTokenizer>,
+    private catalog: Catalog,
+    private readonly tokenizers: Map<string, ModelTokenizer>,
     private readonly log: Logger,
     options: TokenizerPoolOptions,
   ) {
@@ -85,6 +87,36 @@ export class TokenizerPool {
   /** The tokenizers this pool encodes with inline (shared with in-process callers). */
   get loaded(): ReadonlyMap<string, ModelTokenizer> {
     return this.tokenizers;
+  }
+
+  /**
+   * Serves `model` with `tokenizer` from now on (a model added at run time):
+   * inline at once; workers that loaded the older catalog finish their job
+   * and are replaced by ones that load the new one.
+   */
+  addModel(model: Catalog["models"][number], tokenizer: ModelTokenizer): void {
+    this.tokenizers.set(model.name, tokenizer);
+    this.#setModels([...this.catalog.models.filter((m) => m.name !== model.name), model]);
+  }
+
+  /** Stops serving `name` (a model removed at run time). */
+  removeModel(name: string): void {
+    if (!this.tokenizers.delete(name)) return;
+    this.#setModels(this.catalog.models.filter((m) => m.name !== name));
+  }
+
+  #setModels(models: Catalog["models"]): void {
+    this.catalog = { ...this.catalog, models };
+    for (const slot of [...this.#slots]) {
+      if (slot.busy) slot.stale = true;
+      else this.#retire(slot);
+    }
+  }
+
+  #retire(slot: Slot): void {
+    const index = this.#slots.indexOf(slot);
+    if (index >= 0) this.#slots.splice(index, 1);
+    void slot.worker.terminate();
   }
 
   #ensureWorkers(): void {
@@ -164,6 +196,10 @@ export class TokenizerPool {
     if (pending.onAbort) pending.signal?.removeEventListener("abort", pending.onAbort);
     if ("error" in result) pending.reject(new ConnectError(result.error.message, result.error.code, new Headers(result.error.metadata)));
     else pending.resolve({ tokenIds: Array.from(result.tokenIds), contextLength: result.contextLength });
+    if (slot.stale) {
+      this.#retire(slot);
+      if (this.#queue.length > 0) this.#ensureWorkers();
+    }
     this.#dispatch();
   }
 

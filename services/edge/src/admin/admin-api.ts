@@ -7,6 +7,7 @@ import { accountJson, isoOrNull, keyJson, usageJson } from "./admin-json.js";
 import type { HTTPMethod } from "find-my-way";
 import { parseBody, sendJson } from "../request-parsing.js";
 import { managementTokenOf } from "./admin-token-check.js";
+import type { ModelsApi } from "./models-api.js";
 
 /** Where the admin REST API lives on the edge. */
 export const ADMIN_PREFIX = "/admin/v1/";
@@ -42,6 +43,10 @@ export const ADMIN_ROUTES: ReadonlyArray<readonly [HTTPMethod, string, string]> 
   ["POST", "/admin/v1/keys/:id/rotate", "POST keys/:id/rotate"],
   ["GET", "/admin/v1/usage", "GET usage"],
   ["POST", "/admin/v1/console-tokens", "POST console-tokens"],
+  ["GET", "/admin/v1/models", "GET models"],
+  ["POST", "/admin/v1/models", "POST models"],
+  // A model name may hold "/" (org/model): the rest of the path is the name.
+  ["DELETE", "/admin/v1/models/*", "DELETE models/*"],
 ];
 
 /** Reads a JSON request body. */
@@ -61,11 +66,14 @@ export type ReadJson = (req: IncomingMessage) => Promise<unknown>;
  *   POST keys/{id}/rotate {grace_ms}
  *   GET  usage?account=A&from=DATE&to=DATE&by=day|model|key
  *   POST console-tokens {account, ttl_ms}   (admin token only)
+ *   GET  models   POST models {name, model | upstream, ...}   DELETE models/{name}   (models-api.ts)
  */
 export class AdminApi {
   constructor(
     private readonly admin: Client<typeof KeyAdminService>,
     private readonly readJson: ReadJson,
+    /** /admin/v1/models (absent: 404). */
+    private readonly models?: ModelsApi,
   ) {}
 
   /** One admin route (routed by the edge's table: `route` is its case in ADMIN_ROUTES). */
@@ -130,9 +138,22 @@ export class AdminApi {
         const issued = await this.admin.issueConsoleToken({ accountId: body.account ?? "", ttlMs: BigInt(body.ttl_ms ?? 0) }, call);
         return send(res, 201, { object: "console_token", token: issued.token, account: issued.accountId || null, expires_at: isoOrNull(issued.expiresAtMs) });
       }
+      case "GET models":
+        return send(res, 200, await this.#models(req).list(call));
+      case "POST models": {
+        const body = await this.#body(req);
+        return send(res, 201, await this.#models(req).add(body, call));
+      }
+      case "DELETE models/*":
+        return send(res, 200, await this.#models(req).remove(rc.params["*"] ?? "", call));
       default:
         throw new HttpError(404, `Unknown admin URL: ${req.method} ${req.url}`, "invalid_request_error", null, "unknown_url");
     }
+  }
+
+  #models(req: IncomingMessage): ModelsApi {
+    if (!this.models) throw new HttpError(404, `Unknown admin URL: ${req.method} ${req.url}`, "invalid_request_error", null, "unknown_url");
+    return this.models;
   }
 
   /** The JSON body; an empty body reads as `{}`. */
@@ -147,7 +168,9 @@ export class AdminApi {
 export function timeParam(value: string | null, name: string): number {
   if (!value) return 0;
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new HttpError(400, `Invalid ${name}: expected a date (2025-01-31), an ISO instant or Unix milliseconds`, "invalid_request_error", name, "invalid_value");
+  if (!Number.isFinite(ms)) {
+    throw new HttpError(400, `Invalid ${name}: expected a date (2025-01-31), an ISO instant or Unix milliseconds`, "invalid_request_error", name, "invalid_value");
+  }
   return ms;
 }
 

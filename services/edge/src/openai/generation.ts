@@ -5,7 +5,7 @@ import type { GenerateRequest, RouterService } from "../../../../src/gen/mesh/ro
 import { FinishReason } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { SamplingParams, TokenLogprob } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { ToolCallPiece, ToolSettingsInit } from "./tools.js";
-import type { Principal } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
+import type { Principal, RateLimitStatus } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { UsageStatus } from "../../../../src/gen/mesh/auth/v1/auth_pb.js";
 import { asConnectError, Code, meshError } from "../../../../lib/errors.js";
 import type { ConnectError } from "@connectrpc/connect";
@@ -98,6 +98,12 @@ export function mayUse(principal: Principal, model: string): boolean {
 /** A gate a generation passes before it reaches the router (rate-limit admission). */
 export interface GenerationGate {
   admit(input: GenerationInput, ctx: RequestContext): Promise<void>;
+  /** True when the router should admit this request itself, with the exact prompt count (`GenerateRequest.admit`), instead of `admit`. */
+  routerAdmits?(ctx: RequestContext): boolean;
+  /** The router's admission status arrived (in `Started`). */
+  admitted?(status: RateLimitStatus, ctx: RequestContext): void;
+  /** The client-facing error for a router refusal of the admission, if `err` is one. */
+  refusal?(err: unknown, ctx: RequestContext): Error | undefined;
 }
 
 /** A whole (non-stream) generation: its start, its text and its finish. */
@@ -156,7 +162,9 @@ export class Generations {
     if (!mayUse(ctx.principal, input.model)) {
       throw meshError(Code.PermissionDenied, `This key may not use the model \`${input.model}\``, { reason: "permission_denied", param: "model" });
     }
-    await this.gate?.admit(input, ctx);
+    // Chat and completions are admitted by the router once it has tokenized the prompt (exact counts).
+    const routerAdmits = this.gate?.routerAdmits?.(ctx) ?? false;
+    if (!routerAdmits) await this.gate?.admit(input, ctx);
     // The response text is kept only for retention.
     const retain = !ctx.principal.retentionOptOut;
     const timeoutMs = Math.min(ctx.timeoutMs ?? this.requestTimeoutMs, this.requestTimeoutMs);
@@ -171,12 +179,15 @@ export class Generations {
     let failure: ConnectError | undefined;
     const observed = this.telemetry?.begin(input, ctx);
     try {
-      const events = this.router.generate(toRouterRequest(input, ctx), { signal: ctx.signal, timeoutMs, headers: observed?.headers });
+      const request = toRouterRequest(input, ctx);
+      request.admit = routerAdmits;
+      const events = this.router.generate(request, { signal: ctx.signal, timeoutMs, headers: observed?.headers });
       for await (const event of events) {
         switch (event.event.case) {
           case "started": {
             const started = event.event.value;
             reachedModel = true;
+            if (started.rateLimit) this.gate?.admitted?.(started.rateLimit, ctx);
             promptTokens = started.promptTokens;
             backend = started.backend;
             ctx.headers["x-mesh-backend"] = backend;
@@ -220,6 +231,11 @@ export class Generations {
         }
       }
     } catch (err) {
+      const refusal = reachedModel ? undefined : this.gate?.refusal?.(err, ctx);
+      if (refusal) {
+        status = UsageStatus.ERROR;
+        throw refusal;
+      }
       const error = asConnectError(err);
       const cancelled = ctx.signal.aborted || error.code === Code.Canceled || error.code === Code.DeadlineExceeded;
       status = cancelled ? UsageStatus.CANCELLED : UsageStatus.ERROR;
