@@ -146,7 +146,7 @@ export class AddedModelShards {
   #fromSpare(name: string, env: Record<string, string>): SupervisedProcess | undefined {
     const spare = this.#spare;
     if (!spare || spare.readyPid === undefined || spare.readyPid !== spare.proc.pid) return undefined;
-    const assignment = { PORT: env.PORT!, MESH_SHARD_MODEL: env.MESH_SHARD_MODEL!, MESH_SHARD_BACKEND: env.MESH_SHARD_BACKEND!, MESH_NATS_URL: "" };
+    const assignment = { PORT: env.PORT, MESH_SHARD_MODEL: env.MESH_SHARD_MODEL, MESH_SHARD_BACKEND: env.MESH_SHARD_BACKEND, MESH_NATS_URL: "" };
     if (!spare.proc.send({ type: "assign", env: assignment })) return undefined;
     // A restart (after a crash) boots as this shard, not as a spare.
     spare.proc.spec.name = name;

@@ -113,7 +113,7 @@ export function parseAddedModelEntry(json: string): CatalogModel {
   }
   const parsed = modelSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.error.issues[0];
     const where = issue.path.join(".") || "model";
     throw new AddedModelError(`${where}: ${issue.message}`, String(issue.path[0] ?? "model"));
   }

@@ -92,7 +92,7 @@ export async function build(config: RouterConfig, log: Logger, deps: RouterDeps 
       added: async (model: Parameters<RouterService["addModel"]>[0]) => {
         if (router.sourceOf(model.name) === "catalog") return void log.warn({ model: model.name }, "an added model has a catalog model's name; the catalog's is served");
         const [tokenizer] = (await loadTokenizers({ models: [model] })).values();
-        tokenizers.addModel(model, tokenizer!);
+        tokenizers.addModel(model, tokenizer);
         router.addModel(model);
         shardsFile?.apply();
         // Shards announced on NATS before the model was known are taken at their next heartbeat.

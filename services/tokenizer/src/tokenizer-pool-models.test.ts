@@ -34,7 +34,7 @@ describe("tokenizer pool: models added and removed at run time", () => {
       // A job running in the old worker while the model is added finishes there.
       const running = pool.encodeChat("tiny", [{ role: "user", content }]);
       const [tokenizer] = (await loadTokenizers(added)).values();
-      pool.addModel(added.models[0]!, tokenizer!);
+      pool.addModel(added.models[0], tokenizer);
       const [before, after] = await Promise.all([running, pool.encodeChat("second", [{ role: "user", content }])]);
       expect(after.tokenIds).toEqual(before.tokenIds);
       pool.removeModel("second");
