@@ -33,7 +33,10 @@ export async function accountsCommand(args: string[]): Promise<void> {
       const client = await AdminClient.fromFlags(values);
       const { data } = await client.request<{ data: AccountJson[] }>("GET", "accounts");
       if (values.json) return printJson(data);
-      printTable(["ID", "NAME", "RETENTION", "CREATED"], data.map((a) => [a.id, a.name, a.retention ? "on" : "off", a.created_at ?? ""]));
+      printTable(
+        ["ID", "NAME", "RETENTION", "CREATED"],
+        data.map((a) => [a.id, a.name, a.retention ? "on" : "off", a.created_at ?? ""]),
+      );
       return;
     }
     case "set": {

@@ -169,7 +169,10 @@ async function serving(values: Values, smoke: boolean, progress: boolean, log: (
   try {
     if (values.url) {
       if (!values.model) throw new UsageError("--url needs --model");
-      targets.push({ name: values.name ?? "target", target: { url: values.url, model: values.model, apiKey: values["api-key"] ?? process.env.OPENAI_API_KEY } });
+      targets.push({
+        name: values.name ?? "target",
+        target: { url: values.url, model: values.model, apiKey: values["api-key"] ?? process.env.OPENAI_API_KEY },
+      });
     } else {
       tmp = mkdtempSync(path.join(os.tmpdir(), "mesh-bench-serving-"));
       const modelFile = path.join(tmp, "tiny-llama.gguf");
@@ -183,7 +186,14 @@ async function serving(values: Values, smoke: boolean, progress: boolean, log: (
       if (values.peer === "llama-server") {
         const binary = await llamaServerBinary(log);
         const peerThreads = threads ?? (await threadsLikeTheEngine(modelFile));
-        const server = await startLlamaServer({ binary, model: modelFile, name: "tiny-llama", slots: SERVING_SLOTS, threads: peerThreads, contextSize: SERVING_SLOTS * 4096 });
+        const server = await startLlamaServer({
+          binary,
+          model: modelFile,
+          name: "tiny-llama",
+          slots: SERVING_SLOTS,
+          threads: peerThreads,
+          contextSize: SERVING_SLOTS * 4096,
+        });
         log(`llama-server: ${SERVING_SLOTS} slots, ${peerThreads} threads (${server.args.join(" ")})`);
         started.push(server);
         targets.push({ name: "llama-server", target: server.target });
@@ -193,7 +203,10 @@ async function serving(values: Values, smoke: boolean, progress: boolean, log: (
     if (values.peer && values.url) throw new UsageError("--peer starts llama-server beside the mesh the bench starts: leave out --url");
     if (values.url2) {
       if (!values.model2 && !values.model) throw new UsageError("--url2 needs --model2");
-      targets.push({ name: values.name2 ?? "target2", target: { url: values.url2, model: values.model2 ?? values.model!, apiKey: values["api-key2"] ?? values["api-key"] ?? process.env.OPENAI_API_KEY } });
+      targets.push({
+        name: values.name2 ?? "target2",
+        target: { url: values.url2, model: values.model2 ?? values.model!, apiKey: values["api-key2"] ?? values["api-key"] ?? process.env.OPENAI_API_KEY },
+      });
     }
     const tokenizer = await openTokenizer(tokenizerFile);
     try {

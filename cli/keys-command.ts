@@ -48,7 +48,12 @@ export async function keysCommand(args: string[]): Promise<void> {
       const body = {
         account: values.account,
         name: values.name,
-        models: values.models ? values.models.split(",").map((m) => m.trim()).filter(Boolean) : undefined,
+        models: values.models
+          ? values.models
+              .split(",")
+              .map((m) => m.trim())
+              .filter(Boolean)
+          : undefined,
         rpm: intFlag("rpm", values.rpm, 0),
         tpm: intFlag("tpm", values.tpm, 0),
         max_concurrent: intFlag("max-concurrent", values["max-concurrent"], 0),
@@ -67,7 +72,18 @@ export async function keysCommand(args: string[]): Promise<void> {
       if (values.json) return printJson(data);
       printTable(
         ["ID", "ACCOUNT", "NAME", "KEY", "MODELS", "RPM", "TPM", "CONC", "EXPIRES", "STATUS"],
-        data.map((k) => [k.id, k.account, k.name, k.hint, k.models.join(",") || "*", String(k.rpm || "-"), String(k.tpm || "-"), String(k.max_concurrent || "-"), k.expires_at ?? "never", status(k)]),
+        data.map((k) => [
+          k.id,
+          k.account,
+          k.name,
+          k.hint,
+          k.models.join(",") || "*",
+          String(k.rpm || "-"),
+          String(k.tpm || "-"),
+          String(k.max_concurrent || "-"),
+          k.expires_at ?? "never",
+          status(k),
+        ]),
       );
       return;
     }

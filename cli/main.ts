@@ -28,7 +28,9 @@ export const COMMANDS: Record<string, Command> = {
 };
 
 function usage(): string {
-  return `usage: llm-mesh <command> [options]\n\n${Object.values(COMMANDS).map((c) => c.usage.split("\n")[0]).join("\n")}\n\nllm-mesh <command> --help for details`;
+  return `usage: llm-mesh <command> [options]\n\n${Object.values(COMMANDS)
+    .map((c) => c.usage.split("\n")[0])
+    .join("\n")}\n\nllm-mesh <command> --help for details`;
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -10,12 +10,26 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const catalogFile = path.join(dir, "mesh.json");
 writeFileSync(
   catalogFile,
-  JSON.stringify({ models: [{ name: "m", backends: [{ name: "a", engine: "sim", addresses: ["x:1"] }, { name: "b", engine: "sim" }] }] }),
+  JSON.stringify({
+    models: [
+      {
+        name: "m",
+        backends: [
+          { name: "a", engine: "sim", addresses: ["x:1"] },
+          { name: "b", engine: "sim" },
+        ],
+      },
+    ],
+  }),
 );
 
 describe("llm-mesh serve", () => {
   it("lays flags over the environment, the flag winning", async () => {
-    const env = await serveEnvironment("edge", ["--port", "9000", "--auth", "auth:50051", "--router", "router:50051"], { PORT: "1", MESH_ROUTER_ADDR: "old:1", OTHER: "kept" });
+    const env = await serveEnvironment("edge", ["--port", "9000", "--auth", "auth:50051", "--router", "router:50051"], {
+      PORT: "1",
+      MESH_ROUTER_ADDR: "old:1",
+      OTHER: "kept",
+    });
     expect(env).toMatchObject({ PORT: "9000", MESH_AUTH_ADDR: "auth:50051", MESH_ROUTER_ADDR: "router:50051", OTHER: "kept" });
   });
 

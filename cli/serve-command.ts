@@ -109,7 +109,11 @@ async function backendFromCatalog(file: string, model: string | undefined, backe
   if (!entry) throw new UsageError(`${file}: no model "${model}"`);
   const backend = backendName ? entry.backends.find((b) => b.name === backendName) : entry.backends.length === 1 ? entry.backends[0] : undefined;
   if (!backend) {
-    throw new UsageError(backendName ? `${file}: model "${model}" has no backend "${backendName}"` : `${file}: model "${model}" has several backends; pick one with --backend-name`);
+    throw new UsageError(
+      backendName
+        ? `${file}: model "${model}" has no backend "${backendName}"`
+        : `${file}: model "${model}" has several backends; pick one with --backend-name`,
+    );
   }
   return { ...backend, addresses: undefined };
 }
@@ -130,11 +134,17 @@ async function start(service: ServeService, env: NodeJS.ProcessEnv, log: Logger)
       return build(loadRouterConfig(env), log);
     }
     case "tokenizer": {
-      const [{ loadTokenizerConfig }, { build }] = await Promise.all([import("../services/tokenizer/src/config.js"), import("../services/tokenizer/src/server.js")]);
+      const [{ loadTokenizerConfig }, { build }] = await Promise.all([
+        import("../services/tokenizer/src/config.js"),
+        import("../services/tokenizer/src/server.js"),
+      ]);
       return build(loadTokenizerConfig(env), log);
     }
     case "shard": {
-      const [{ loadShardConfig }, { build }] = await Promise.all([import("../services/model-shard/src/config.js"), import("../services/model-shard/src/server.js")]);
+      const [{ loadShardConfig }, { build }] = await Promise.all([
+        import("../services/model-shard/src/config.js"),
+        import("../services/model-shard/src/server.js"),
+      ]);
       return build(loadShardConfig(env), log);
     }
   }

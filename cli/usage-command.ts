@@ -17,7 +17,11 @@ interface UsageJson {
 
 /** `llm-mesh usage`. */
 export async function usageCommand(args: string[]): Promise<void> {
-  const { values } = parseCommandArgs(args, { ...ADMIN_FLAGS, account: { type: "string" }, from: { type: "string" }, to: { type: "string" }, by: { type: "string" } }, false);
+  const { values } = parseCommandArgs(
+    args,
+    { ...ADMIN_FLAGS, account: { type: "string" }, from: { type: "string" }, to: { type: "string" }, by: { type: "string" } },
+    false,
+  );
   const by = values.by ?? "day";
   if (!["day", "model", "key"].includes(by)) throw new UsageError(`--by must be day, model or key, got "${by}"`);
   const query = new URLSearchParams({ by });

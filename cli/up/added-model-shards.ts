@@ -116,13 +116,16 @@ export class AddedModelShards {
         };
         const fromSpare = this.#fromSpare(name, env);
         if (fromSpare) spares++;
-        const proc = fromSpare ?? new SupervisedProcess({ name, script: this.options.script, env }, this.options.out, this.options.logFormat, this.options.color);
+        const proc =
+          fromSpare ?? new SupervisedProcess({ name, script: this.options.script, env }, this.options.out, this.options.logFormat, this.options.color);
         if (proc.pid === undefined) proc.start();
         running.push({ model: model.name, backend: backend.name, address: `127.0.0.1:${port}`, proc, ready: false });
       }
     }
     this.#running.set(model.name, running);
-    this.options.out(`[launcher] added model ${model.name}: starting ${running.length} shard${running.length === 1 ? "" : "s"}${spares > 0 ? ` (${spares} from the spare)` : ""}`);
+    this.options.out(
+      `[launcher] added model ${model.name}: starting ${running.length} shard${running.length === 1 ? "" : "s"}${spares > 0 ? ` (${spares} from the spare)` : ""}`,
+    );
     // Each replica is listed as soon as it serves, so a model is served once its first shard is up.
     // Not awaited: the next change on the watch must not wait for these shards to start.
     const gone = (): boolean => this.#stop.signal.aborted || this.#running.get(model.name) !== running;
@@ -176,7 +179,9 @@ export class AddedModelShards {
     if (!running) return;
     this.#running.delete(name);
     this.options.out(`[launcher] removed model ${name}: its shards drain and stop`);
-    const done = this.#write().then(() => Promise.all(running.map((r) => r.proc.stop(this.options.stopGraceMs)))).then(() => undefined);
+    const done = this.#write()
+      .then(() => Promise.all(running.map((r) => r.proc.stop(this.options.stopGraceMs))))
+      .then(() => undefined);
     this.#stopping.add(done);
     void done.finally(() => this.#stopping.delete(done));
   }

@@ -94,7 +94,12 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
         // METRICS_PORT set for `up` means "expose metrics": each shard gets a port of its own.
         const metrics: Record<string, string> = process.env.METRICS_PORT ? { METRICS_PORT: String(await freePort()) } : {};
         // MESH_NATS_URL empty: the launcher's shards are on loopback and known by address; announcing them would hand other machines' routers 127.0.0.1.
-        const shard = await add(name, "model-shard", { MESH_SHARD_MODEL: model.name, MESH_SHARD_BACKEND: JSON.stringify({ ...backend, addresses: undefined }), MESH_NATS_URL: "", ...metrics }, []);
+        const shard = await add(
+          name,
+          "model-shard",
+          { MESH_SHARD_MODEL: model.name, MESH_SHARD_BACKEND: JSON.stringify({ ...backend, addresses: undefined }), MESH_NATS_URL: "", ...metrics },
+          [],
+        );
         backend.addresses.push(shard.address);
         shards.push(name);
       }
@@ -117,7 +122,14 @@ async function plan(catalog: Catalog, options: LaunchOptions, adminToken: string
     // Auth inside core gets a known port: the launcher watches its added models there.
     const authPort = String(await freePort());
     const front = { [HAND_OFF_ENV]: "ipc", HOST: options.host };
-    const coreEnv = { MESH_ADMIN_TOKEN: adminToken, ...storeEnv, ...routerEnv, MESH_COMBINED_AUTH_PORT: authPort, MESH_HEALTH_TARGETS: JSON.stringify(targets), ...front };
+    const coreEnv = {
+      MESH_ADMIN_TOKEN: adminToken,
+      ...storeEnv,
+      ...routerEnv,
+      MESH_COMBINED_AUTH_PORT: authPort,
+      MESH_HEALTH_TARGETS: JSON.stringify(targets),
+      ...front,
+    };
     const core = await add("core", "combined", coreEnv, shards, frontPort);
     core.authAddress = `127.0.0.1:${authPort}`;
     return planned;

@@ -26,15 +26,19 @@ on a terminal; json: JSON lines, the default when output is piped).`;
 
 /** `llm-mesh up`: starts the mesh and runs until Ctrl-C / SIGTERM. */
 export async function upCommand(args: string[]): Promise<void> {
-  const { values } = parseCommandArgs(args, {
-    port: { type: "string" },
-    host: { type: "string" },
-    model: { type: "string", multiple: true },
-    config: { type: "string" },
-    "data-dir": { type: "string" },
-    nats: { type: "string" },
-    topology: { type: "string" },
-  }, false);
+  const { values } = parseCommandArgs(
+    args,
+    {
+      port: { type: "string" },
+      host: { type: "string" },
+      model: { type: "string", multiple: true },
+      config: { type: "string" },
+      "data-dir": { type: "string" },
+      nats: { type: "string" },
+      topology: { type: "string" },
+    },
+    false,
+  );
   const topology = values.topology ?? process.env.MESH_TOPOLOGY ?? "split";
   if (!TOPOLOGIES.includes(topology as Topology)) throw new UsageError(`--topology must be ${TOPOLOGIES.join(" or ")}, not "${topology}"`);
   const configFile = values.config ?? process.env.MESH_CONFIG;
@@ -67,11 +71,7 @@ export async function upCommand(args: string[]): Promise<void> {
   });
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
-  const lines = [
-    "",
-    `llm-mesh is ready on ${mesh.url} (${((performance.now() - startedAt) / 1000).toFixed(1)} s)`,
-    `  OpenAI base URL: ${mesh.url}/v1`,
-  ];
+  const lines = ["", `llm-mesh is ready on ${mesh.url} (${((performance.now() - startedAt) / 1000).toFixed(1)} s)`, `  OpenAI base URL: ${mesh.url}/v1`];
   if (mesh.firstApiKey) {
     lines.push(...firstKeyLines(mesh.firstApiKey, `${dataDir}/first-api-key`, process.stdout.isTTY === true));
   } else {

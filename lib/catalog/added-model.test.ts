@@ -33,7 +33,9 @@ describe("added models", () => {
     ]);
     const up = addedModelEntry({ name: "u", upstream: "https://up.example/v1/", upstreamModel: "m", upstreamKeyEnv: "UP_KEY", tokenizer: gguf });
     expect(up.tokenizer).toBe(gguf);
-    expect(up.backends).toEqual([expect.objectContaining({ engine: "openai-upstream", url: "https://up.example/v1", upstream_model: "m", api_key_env: "UP_KEY", replicas: 1 })]);
+    expect(up.backends).toEqual([
+      expect.objectContaining({ engine: "openai-upstream", url: "https://up.example/v1", upstream_model: "m", api_key_env: "UP_KEY", replicas: 1 }),
+    ]);
   });
 
   it("refuses bad names, paths, URLs and sizes, naming the field", () => {
@@ -77,6 +79,8 @@ describe("added models", () => {
     const text = path.join(dir, "text.gguf");
     await writeFile(text, "hello");
     await expect(checkAddedModelFiles(addedModelEntry({ name: "a", model: text }))).rejects.toThrow(/not a GGUF/);
-    await expect(checkAddedModelFiles(addedModelEntry({ name: "a", upstream: "http://x/v1", tokenizer: path.join(dir, "none.json") }))).rejects.toThrow(/no such file/);
+    await expect(checkAddedModelFiles(addedModelEntry({ name: "a", upstream: "http://x/v1", tokenizer: path.join(dir, "none.json") }))).rejects.toThrow(
+      /no such file/,
+    );
   });
 });

@@ -53,7 +53,12 @@ export function addedModelEntry(spec: AddModelSpec): CatalogModel {
   if ((spec.model === undefined) === (spec.upstream === undefined)) {
     throw new AddedModelError("give exactly one of model (a GGUF file) and upstream (a URL)", "model");
   }
-  for (const [param, value] of [["model", spec.model], ["upstream", spec.upstream], ["upstream_model", spec.upstreamModel], ["tokenizer", spec.tokenizer]] as const) {
+  for (const [param, value] of [
+    ["model", spec.model],
+    ["upstream", spec.upstream],
+    ["upstream_model", spec.upstreamModel],
+    ["tokenizer", spec.tokenizer],
+  ] as const) {
     if (value !== undefined && (typeof value !== "string" || value.length === 0 || value.length > MAX_ADDED_MODEL_PATH_CHARS)) {
       throw new AddedModelError(`${param} must be 1-${MAX_ADDED_MODEL_PATH_CHARS} characters`, param);
     }

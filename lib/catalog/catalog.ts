@@ -37,7 +37,10 @@ export const upstreamBackendSchema = z.object({
   /** Bearer key for the upstream; prefer `api_key_env` so the key stays out of the file. */
   api_key: z.string().optional(),
   /** Name of the environment variable holding the upstream key (read by the shard). */
-  api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name").optional(),
+  api_key_env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")
+    .optional(),
   /** The model name the upstream knows; default: the catalog name. */
   upstream_model: z.string().optional(),
   /** Whole-request limit; past it the call fails with DeadlineExceeded. */
@@ -74,46 +77,48 @@ export const simBackendSchema = z.object({
   addresses: z.array(z.string()).optional(),
 });
 
-export const backendSchema = z.discriminatedUnion("engine", [
-  llamaCppBackendSchema,
-  upstreamBackendSchema,
-  simBackendSchema,
-]);
+export const backendSchema = z.discriminatedUnion("engine", [llamaCppBackendSchema, upstreamBackendSchema, simBackendSchema]);
 
-export const modelSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, "letters, digits and . _ : / - only"),
-  /** A named prompt format (see lib/templates); default: the tokenizer file's own template. */
-  template: z
-    .string()
-    .refine((name) => PROMPT_FORMATS.has(name), {
-      error: (issue) => `unknown template "${String(issue.input)}" (known: ${[...PROMPT_FORMATS.keys()].join(", ")})`,
-    })
-    .optional(),
-  context_length: z.number().int().positive().optional(),
-  /** Where token ids come from: a GGUF (vocabulary only) or a tokenizer.json. */
-  tokenizer: z
-    .string()
-    .refine((file) => /\.(gguf|json)$/i.test(file), "a .gguf file or a tokenizer.json")
-    .optional(),
-  /** Completion-only models refuse chat requests. */
-  completion_only: z.boolean().default(false),
-  /**
-   * How `tool_choice: "auto"` output of an in-process model is read for tool
-   * calls: hermes `<tool_call>`, mistral `[TOOL_CALLS]`, llama3_json, or json;
-   * default hermes (the syntax of the default tool prompt).
-   */
-  tool_parser: z.enum(TOOL_PARSERS).optional(),
-  /** false: /v1/embeddings refuses the model; unset or true: its backend embeds (llama.cpp's embedding context, an upstream's /embeddings). */
-  embeddings: z.boolean().optional(),
-  backends: z.array(backendSchema).min(1),
-}).superRefine((model, ctx) => {
-  // Usage and context checks count tokens in the mesh: every real model needs a tokenizer.
-  const hasGguf = model.backends.some((b) => b.engine === "llama.cpp");
-  const simOnly = model.backends.every((b) => b.engine === "sim");
-  if (!model.tokenizer && !hasGguf && !simOnly) {
-    ctx.addIssue({ code: "custom", path: ["tokenizer"], message: "required when no backend is llama.cpp: the tokenizer.json (or GGUF) the upstream model uses" });
-  }
-});
+export const modelSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, "letters, digits and . _ : / - only"),
+    /** A named prompt format (see lib/templates); default: the tokenizer file's own template. */
+    template: z
+      .string()
+      .refine((name) => PROMPT_FORMATS.has(name), {
+        error: (issue) => `unknown template "${String(issue.input)}" (known: ${[...PROMPT_FORMATS.keys()].join(", ")})`,
+      })
+      .optional(),
+    context_length: z.number().int().positive().optional(),
+    /** Where token ids come from: a GGUF (vocabulary only) or a tokenizer.json. */
+    tokenizer: z
+      .string()
+      .refine((file) => /\.(gguf|json)$/i.test(file), "a .gguf file or a tokenizer.json")
+      .optional(),
+    /** Completion-only models refuse chat requests. */
+    completion_only: z.boolean().default(false),
+    /**
+     * How `tool_choice: "auto"` output of an in-process model is read for tool
+     * calls: hermes `<tool_call>`, mistral `[TOOL_CALLS]`, llama3_json, or json;
+     * default hermes (the syntax of the default tool prompt).
+     */
+    tool_parser: z.enum(TOOL_PARSERS).optional(),
+    /** false: /v1/embeddings refuses the model; unset or true: its backend embeds (llama.cpp's embedding context, an upstream's /embeddings). */
+    embeddings: z.boolean().optional(),
+    backends: z.array(backendSchema).min(1),
+  })
+  .superRefine((model, ctx) => {
+    // Usage and context checks count tokens in the mesh: every real model needs a tokenizer.
+    const hasGguf = model.backends.some((b) => b.engine === "llama.cpp");
+    const simOnly = model.backends.every((b) => b.engine === "sim");
+    if (!model.tokenizer && !hasGguf && !simOnly) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tokenizer"],
+        message: "required when no backend is llama.cpp: the tokenizer.json (or GGUF) the upstream model uses",
+      });
+    }
+  });
 
 /** An A/B experiment: one model served by weighted arms (backends), optional shadow traffic. */
 export const experimentSchema = z.object({
@@ -155,8 +160,10 @@ export const catalogSchema = z
     const experimentModels = new Set<string>();
     (catalog.experiments ?? []).forEach((experiment, i) => {
       for (const message of experimentProblems(catalog.models, experiment)) ctx.addIssue({ code: "custom", path: ["experiments", i], message });
-      if (experimentNames.has(experiment.name)) ctx.addIssue({ code: "custom", path: ["experiments", i, "name"], message: `duplicate experiment "${experiment.name}"` });
-      if (experimentModels.has(experiment.model)) ctx.addIssue({ code: "custom", path: ["experiments", i, "model"], message: `model "${experiment.model}" is already in an experiment` });
+      if (experimentNames.has(experiment.name))
+        ctx.addIssue({ code: "custom", path: ["experiments", i, "name"], message: `duplicate experiment "${experiment.name}"` });
+      if (experimentModels.has(experiment.model))
+        ctx.addIssue({ code: "custom", path: ["experiments", i, "model"], message: `model "${experiment.model}" is already in an experiment` });
       experimentNames.add(experiment.name);
       experimentModels.add(experiment.model);
     });

@@ -11,7 +11,13 @@ describe("catalog", () => {
   it("ships the seed's five models with their prompt formats and context lengths", () => {
     const catalog = catalogSchema.parse(parse(readFileSync(SEED, "utf8")));
     const byName = Object.fromEntries(catalog.models.map((m) => [m.name, m]));
-    expect(Object.keys(byName).sort()).toEqual(["codellama-34b-instruct", "llama-2-13b-chat", "llama-2-70b-chat", "mistral-7b-instruct", "replit-code-v1.5-3b"]);
+    expect(Object.keys(byName).sort()).toEqual([
+      "codellama-34b-instruct",
+      "llama-2-13b-chat",
+      "llama-2-70b-chat",
+      "mistral-7b-instruct",
+      "replit-code-v1.5-3b",
+    ]);
     expect(byName["mistral-7b-instruct"]).toMatchObject({ template: "mistral-instruct", context_length: 8192 });
     expect(byName["llama-2-13b-chat"]).toMatchObject({ template: "llama-2-chat", context_length: 4096 });
     expect(byName["llama-2-70b-chat"]).toMatchObject({ template: "llama-2-chat", context_length: 4096 });

@@ -24,7 +24,12 @@ export interface AddedModelsListener {
  * disappeared meanwhile are reported removed. Entries that do not pass the
  * added-model checks are skipped with a warning.
  */
-export async function watchAddedModels(client: Client<typeof ModelAdminService>, listener: AddedModelsListener, signal: AbortSignal, log: Logger): Promise<void> {
+export async function watchAddedModels(
+  client: Client<typeof ModelAdminService>,
+  listener: AddedModelsListener,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
   const known = new Map<string, string>();
   while (!signal.aborted) {
     const attempt = new AbortController();

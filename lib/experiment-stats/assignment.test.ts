@@ -103,7 +103,13 @@ describe("assignArm", () => {
     expect(() => validateExperiment({ name: "x", arms: [{ backend: "a", weight: 0 }] })).toThrow(/positive weight/);
     expect(() => validateExperiment({ name: "x", arms: [{ backend: "a", weight: -1 }] })).toThrow(/invalid weight/);
     expect(() =>
-      validateExperiment({ name: "x", arms: [{ backend: "a", weight: 1 }, { backend: "a", weight: 1 }] }),
+      validateExperiment({
+        name: "x",
+        arms: [
+          { backend: "a", weight: 1 },
+          { backend: "a", weight: 1 },
+        ],
+      }),
     ).toThrow(/twice/);
   });
 });

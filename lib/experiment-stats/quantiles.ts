@@ -110,4 +110,3 @@ export function wilsonInterval(successes: number, count: number, confidence = DE
   const half = (z * Math.sqrt((p * (1 - p)) / count + z2n / (4 * count))) / (1 + z2n);
   return { lower: Math.max(0, centre - half), upper: Math.min(1, centre + half) };
 }
-

@@ -84,9 +84,7 @@ describe("buildReport", () => {
       expect(arm.proportions["thumbs_up"]?.rate).toBeGreaterThan(0.6);
     }
     const kinds = report.comparisons.map((c) => `${c.kind}:${c.metric}`).sort();
-    expect(kinds).toEqual(
-      ["mean:e2e_ms", "mean:feedback_score", "mean:tpot_ms", "mean:ttft_ms", "proportion:error_rate", "proportion:thumbs_up"].sort(),
-    );
+    expect(kinds).toEqual(["mean:e2e_ms", "mean:feedback_score", "mean:tpot_ms", "mean:ttft_ms", "proportion:error_rate", "proportion:thumbs_up"].sort());
     expect(report.comparisons.every((c) => c.control === "trtllm" && c.treatment === "vllm")).toBe(true);
   });
 
@@ -145,7 +143,12 @@ describe("buildReport", () => {
     };
     const stats = new Map<string, ArmStats>();
     const rng = seededRandom(9);
-    for (const [name, median] of [["trtllm", 200], ["vllm", 200], ["sglang", 150], ["stray", 100]] as const) {
+    for (const [name, median] of [
+      ["trtllm", 200],
+      ["vllm", 200],
+      ["sglang", 150],
+      ["stray", 100],
+    ] as const) {
       const arm = new ArmStats(name, 256);
       for (let i = 0; i < (name === "stray" ? 10 : 1500); i++) arm.record({ metrics: { ttft_ms: lognormal(rng, median, 0.4) } });
       stats.set(name, arm);

@@ -277,7 +277,14 @@ export function buildReport(input: BuildReportInput): ExperimentReport {
 function table(rows: readonly (readonly string[])[], indent = "  "): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd());
+  return rows.map(
+    (row) =>
+      indent +
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+  );
 }
 
 function interval(ci: ConfidenceInterval, fmt: (x: number | null) => string = formatNumber): string {
@@ -319,11 +326,15 @@ export function formatReportText(report: ExperimentReport): string {
         String(a.requests),
         `${a.errors.total}` +
           (a.errors.rate !== null ? ` (${share(a.errors.rate)})` : "") +
-          Object.entries(a.errors.byType).map(([k, v]) => ` ${k}=${v}`).join(""),
+          Object.entries(a.errors.byType)
+            .map(([k, v]) => ` ${k}=${v}`)
+            .join(""),
       ]),
     ]),
   );
-  out.push(`  SRM: chi²=${report.srm.chiSquare === null ? "∞" : report.srm.chiSquare.toFixed(2)} df=${report.srm.degreesOfFreedom} p=${report.srm.pValue.toPrecision(3)}${report.srm.mismatch ? "  MISMATCH" : report.srm.enoughData ? "  ok" : "  (not enough data)"}`);
+  out.push(
+    `  SRM: chi²=${report.srm.chiSquare === null ? "∞" : report.srm.chiSquare.toFixed(2)} df=${report.srm.degreesOfFreedom} p=${report.srm.pValue.toPrecision(3)}${report.srm.mismatch ? "  MISMATCH" : report.srm.enoughData ? "  ok" : "  (not enough data)"}`,
+  );
 
   const metricNames = [...new Set(report.arms.flatMap((a) => Object.keys(a.metrics)))].sort((x, y) => {
     const ix = LATENCY_METRICS.indexOf(x);

@@ -24,7 +24,16 @@ describe("sampleRatioMismatch", () => {
 
   it("raises SRM for a 45/55 split of ~10,000 units under a 50/50 config, with a loud warning", () => {
     // Units actually routed 45/55 (e.g. a stale weight on one router replica).
-    const observed = countsFor({ name: "srm", arms: [{ backend: "trtllm", weight: 45 }, { backend: "vllm", weight: 55 }] }, 10_000);
+    const observed = countsFor(
+      {
+        name: "srm",
+        arms: [
+          { backend: "trtllm", weight: 45 },
+          { backend: "vllm", weight: 55 },
+        ],
+      },
+      10_000,
+    );
     const result = sampleRatioMismatch(configured5050.map((a) => ({ arm: a.backend, count: observed.get(a.backend) ?? 0, weight: a.weight })));
     expect(result.mismatch).toBe(true);
     expect(result.pValue).toBeLessThan(1e-10);

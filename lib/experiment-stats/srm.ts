@@ -58,7 +58,10 @@ function pct(x: number): string {
  * @param expectedShares expected probabilities per category (normalized internally)
  * @returns statistic, degrees of freedom (categories − 1) and survival-function p-value
  */
-export function chiSquareGoodnessOfFit(observed: readonly number[], expectedShares: readonly number[]): { chiSquare: number; degreesOfFreedom: number; pValue: number } {
+export function chiSquareGoodnessOfFit(
+  observed: readonly number[],
+  expectedShares: readonly number[],
+): { chiSquare: number; degreesOfFreedom: number; pValue: number } {
   if (observed.length !== expectedShares.length) throw new Error("observed and expected lengths differ");
   const total = observed.reduce((a, b) => a + b, 0);
   const shareSum = expectedShares.reduce((a, b) => a + b, 0);
@@ -112,7 +115,10 @@ export function sampleRatioMismatch(arms: readonly SrmArm[], threshold = SRM_P_V
     pValue = 1;
     enoughData = total > 0;
   } else {
-    const gof = chiSquareGoodnessOfFit(active.map((d) => d.observed), active.map((d) => d.expectedShare));
+    const gof = chiSquareGoodnessOfFit(
+      active.map((d) => d.observed),
+      active.map((d) => d.expectedShare),
+    );
     ({ chiSquare, degreesOfFreedom, pValue } = gof);
     enoughData = active.every((d) => d.expected >= SRM_MIN_EXPECTED_COUNT);
   }

@@ -83,7 +83,10 @@ describe("quantileInterval", () => {
   });
 
   it("leaves the upper bound of p99 unbounded when the sample is too small to bound it", () => {
-    const ci = quantileInterval(Array.from({ length: 50 }, (_, i) => i), 0.99);
+    const ci = quantileInterval(
+      Array.from({ length: 50 }, (_, i) => i),
+      0.99,
+    );
     expect(ci.upper).toBeNull();
     expect(ci.lower).not.toBeNull();
   });

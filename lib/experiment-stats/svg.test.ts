@@ -19,7 +19,7 @@ function history(): DiffHistoryPoint[] {
 describe("renderReportSvg", () => {
   it("draws a CI band, an estimate line, a dashed zero line, axes and labels", () => {
     const svg = renderReportSvg(history(), { title: "vllm vs trtllm <ttft_ms>" });
-    expect(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).toBe(true);
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.endsWith("</svg>")).toBe(true);
     expect(svg).toContain("<polygon");
     expect(svg).toContain("<polyline");
@@ -50,7 +50,13 @@ describe("renderReportSvg", () => {
   });
 
   it("plots a history collected from successive reports", () => {
-    const experiment: ExperimentConfig = { name: "e", arms: [{ backend: "trtllm", weight: 1 }, { backend: "vllm", weight: 1 }] };
+    const experiment: ExperimentConfig = {
+      name: "e",
+      arms: [
+        { backend: "trtllm", weight: 1 },
+        { backend: "vllm", weight: 1 },
+      ],
+    };
     const stats = new ExperimentStats(256);
     const rng = seededRandom(1);
     const points: DiffHistoryPoint[] = [];

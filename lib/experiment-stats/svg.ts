@@ -155,7 +155,9 @@ export function renderReportSvg(history: readonly DiffHistoryPoint[], options: R
 
   // Zero line.
   if (yMin <= 0 && yMax >= 0) {
-    parts.push(`<line x1="${margin.left}" x2="${margin.left + pw}" y1="${f1(sy(0))}" y2="${f1(sy(0))}" stroke="#c0392b" stroke-dasharray="5 4" stroke-width="1.2"/>`);
+    parts.push(
+      `<line x1="${margin.left}" x2="${margin.left + pw}" y1="${f1(sy(0))}" y2="${f1(sy(0))}" stroke="#c0392b" stroke-dasharray="5 4" stroke-width="1.2"/>`,
+    );
   }
 
   // Estimate line and significance markers.
@@ -170,9 +172,7 @@ export function renderReportSvg(history: readonly DiffHistoryPoint[], options: R
   // Axes and labels.
   parts.push(`<rect x="${margin.left}" y="${margin.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
   parts.push(`<text x="${margin.left + pw / 2}" y="${height - 10}" text-anchor="middle">${xLabel}</text>`);
-  parts.push(
-    `<text transform="translate(16 ${margin.top + ph / 2}) rotate(-90)" text-anchor="middle">${yLabel}</text>`,
-  );
+  parts.push(`<text transform="translate(16 ${margin.top + ph / 2}) rotate(-90)" text-anchor="middle">${yLabel}</text>`);
 
   // Legend, between the title and the plot so it never hides data.
   const lx = margin.left;

@@ -185,10 +185,7 @@ export function buildTinyModelWriter(hp: TinyModelHyperParams, seed: number): Gg
  * @param outPath destination file (its directory must exist)
  * @param options `seed` (default 42) and `preset` (`"tiny"` by default, or `"bench"`, ~110 MB)
  */
-export async function writeTinyModel(
-  outPath: string,
-  options: WriteTinyModelOptions = {},
-): Promise<WriteTinyModelResult> {
+export async function writeTinyModel(outPath: string, options: WriteTinyModelOptions = {}): Promise<WriteTinyModelResult> {
   const preset = options.preset ?? "tiny";
   const hp = TINY_MODEL_PRESETS[preset];
   if (!hp) throw new Error(`unknown tiny model preset: ${String(preset)}`);

@@ -12,7 +12,10 @@ describe("metrics server", () => {
 
   it("serves the registry's metrics and the process metrics at GET /metrics on a free port", async () => {
     const registry = createRegistry();
-    new Counter({ name: "vllm:generation_tokens_total", help: "Tokens generated.", labelNames: ["model_name"], registers: [registry] }).inc({ model_name: "m" }, 3);
+    new Counter({ name: "vllm:generation_tokens_total", help: "Tokens generated.", labelNames: ["model_name"], registers: [registry] }).inc(
+      { model_name: "m" },
+      3,
+    );
     server = await startMetricsServer(registry, { host: "127.0.0.1", port: 0 });
     expect(server.port).toBeGreaterThan(0);
     const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);

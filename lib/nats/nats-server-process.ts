@@ -56,11 +56,7 @@ export class NatsServerProcess {
     const port = spec.port ?? (await freePort());
     await mkdir(spec.dir, { recursive: true });
     const name = spec.serverName ?? `n${port}`;
-    const lines = [
-      `server_name: ${name}`,
-      `listen: 127.0.0.1:${port}`,
-      `jetstream { store_dir: ${JSON.stringify(path.join(spec.dir, "js"))} }`,
-    ];
+    const lines = [`server_name: ${name}`, `listen: 127.0.0.1:${port}`, `jetstream { store_dir: ${JSON.stringify(path.join(spec.dir, "js"))} }`];
     if (spec.cluster) {
       const routes = spec.cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
       lines.push(`cluster { name: ${spec.cluster.name}, listen: 127.0.0.1:${spec.cluster.port}, routes: [${routes}] }`);

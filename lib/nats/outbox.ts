@@ -94,7 +94,8 @@ export class JetStreamOutbox {
       return 0;
     }
     const saved = JSON.parse(text) as SpilledMessage[];
-    for (const m of saved) this.#enqueue({ subject: m.subject, msgId: m.msgId, data: Buffer.from(m.data, "base64"), firstOnSubject: m.firstOnSubject, headers: m.headers });
+    for (const m of saved)
+      this.#enqueue({ subject: m.subject, msgId: m.msgId, data: Buffer.from(m.data, "base64"), firstOnSubject: m.firstOnSubject, headers: m.headers });
     await rm(file, { force: true });
     this.options.log?.info({ messages: saved.length }, "restored buffered NATS messages");
     void this.replay();
@@ -138,7 +139,13 @@ export class JetStreamOutbox {
     }
     if (this.#buffer.length === 0) return;
     if (this.options.spillFile) {
-      const saved: SpilledMessage[] = this.#buffer.map((m) => ({ subject: m.subject, msgId: m.msgId, data: Buffer.from(m.data).toString("base64"), firstOnSubject: m.firstOnSubject, headers: m.headers }));
+      const saved: SpilledMessage[] = this.#buffer.map((m) => ({
+        subject: m.subject,
+        msgId: m.msgId,
+        data: Buffer.from(m.data).toString("base64"),
+        firstOnSubject: m.firstOnSubject,
+        headers: m.headers,
+      }));
       await writeFile(this.options.spillFile, JSON.stringify(saved), { mode: 0o600 });
       this.options.log?.warn({ messages: saved.length, file: this.options.spillFile }, "saved buffered NATS messages for the next start");
     } else {

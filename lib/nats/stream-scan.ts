@@ -19,12 +19,7 @@ export interface StreamScanOptions {
  * Reads the messages of a stream that exist when the scan starts, in order,
  * with an ephemeral ordered consumer. `visit` returns false to stop early.
  */
-export async function scanStream(
-  js: JetStreamClient,
-  stream: string,
-  options: StreamScanOptions,
-  visit: (msg: JsMsg) => boolean | void,
-): Promise<void> {
+export async function scanStream(js: JetStreamClient, stream: string, options: StreamScanOptions, visit: (msg: JsMsg) => boolean | void): Promise<void> {
   const opts: Partial<OrderedConsumerOptions> = {};
   if (options.filter) opts.filter_subjects = options.filter;
   if (options.startTimeMs !== undefined && options.startTimeMs > 0) {

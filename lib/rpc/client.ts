@@ -91,11 +91,19 @@ function unary(client: grpc.Client, method: DescMethod, serviceToken: string | u
       const signal = options?.signal;
       if (signal?.aborted) return reject(new ConnectError("cancelled", Code.Canceled));
       const { metadata, callOptions, deadline } = callStart(options, serviceToken, waitForReady);
-      const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, asMessage(method.input, request), metadata, callOptions, (err, res) => {
-        signal?.removeEventListener("abort", cancel);
-        if (err) reject(failure(err, deadline));
-        else resolve(res);
-      });
+      const call = client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        asMessage(method.input, request),
+        metadata,
+        callOptions,
+        (err, res) => {
+          signal?.removeEventListener("abort", cancel);
+          if (err) reject(failure(err, deadline));
+          else resolve(res);
+        },
+      );
       const cancel = (): void => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
     });
@@ -108,7 +116,14 @@ function serverStream(client: grpc.Client, method: DescMethod, serviceToken: str
       const signal = options?.signal;
       if (signal?.aborted) throw new ConnectError("cancelled", Code.Canceled);
       const { metadata, callOptions, deadline } = callStart(options, serviceToken, waitForReady);
-      const call = client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, asMessage(method.input, request), metadata, callOptions);
+      const call = client.makeServerStreamRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        asMessage(method.input, request),
+        metadata,
+        callOptions,
+      );
       const cancel = (): void => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
       let ended = false;

@@ -22,7 +22,12 @@ describe("grpc registrar", () => {
     const server = await startRpcServer({ port: 0, serviceNames: [RouterService.typeName], routes: (r) => r.service(RouterService, router) });
     const client = grpcClient(RouterService, `127.0.0.1:${server.port}`, { serviceToken: "" });
     try {
-      const calls = Array.from({ length: 24 }, () => client.listModels({}, { timeoutMs: 30_000 }).then(() => undefined, (err: { code: Code }) => err.code));
+      const calls = Array.from({ length: 24 }, () =>
+        client.listModels({}, { timeoutMs: 30_000 }).then(
+          () => undefined,
+          (err: { code: Code }) => err.code,
+        ),
+      );
       for (let i = 0; i < 200 && started < 24; i++) await new Promise((r) => setTimeout(r, 10));
       expect(started).toBe(24);
       await server.close(50);

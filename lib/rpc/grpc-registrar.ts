@@ -65,10 +65,14 @@ class InFlight {
   readonly #calls = new Set<AbortController>();
 
   constructor(private readonly signal: AbortSignal) {
-    signal.addEventListener("abort", () => {
-      for (const call of this.#calls) call.abort(SERVER_SHUTDOWN);
-      this.#calls.clear();
-    }, { once: true });
+    signal.addEventListener(
+      "abort",
+      () => {
+        for (const call of this.#calls) call.abort(SERVER_SHUTDOWN);
+        this.#calls.clear();
+      },
+      { once: true },
+    );
   }
 
   add(call: AbortController): void {
@@ -127,7 +131,12 @@ function contextFor(service: DescService, method: DescMethod, call: CallLike, in
   return { ctx, done, responseTrailer, statusOf };
 }
 
-function unaryHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, inFlight: InFlight): grpc.handleUnaryCall<unknown, unknown> {
+function unaryHandler(
+  service: DescService,
+  method: DescMethod,
+  fn: (req: unknown, ctx: HandlerContext) => unknown,
+  inFlight: InFlight,
+): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     const { ctx, done, responseTrailer, statusOf } = contextFor(service, method, call, inFlight);
     Promise.resolve()
@@ -140,7 +149,12 @@ function unaryHandler(service: DescService, method: DescMethod, fn: (req: unknow
   };
 }
 
-function serverStreamHandler(service: DescService, method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => unknown, inFlight: InFlight): grpc.handleServerStreamingCall<unknown, unknown> {
+function serverStreamHandler(
+  service: DescService,
+  method: DescMethod,
+  fn: (req: unknown, ctx: HandlerContext) => unknown,
+  inFlight: InFlight,
+): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     const { ctx, done, responseTrailer, statusOf } = contextFor(service, method, call, inFlight);
     void (async () => {

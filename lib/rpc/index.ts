@@ -6,5 +6,13 @@ export { localClient } from "./local-client.js";
 export type { ServiceRegistrar } from "./grpc-registrar.js";
 export { checkHealth } from "./health-check.js";
 export type { GrpcClientOptions } from "./client.js";
-export { generateServiceToken, isServiceToken, processServiceToken, ServiceTokenCheck, SERVICE_TOKEN_ENV, SERVICE_TOKEN_FILE, SERVICE_TOKEN_METADATA } from "./service-token.js";
+export {
+  generateServiceToken,
+  isServiceToken,
+  processServiceToken,
+  ServiceTokenCheck,
+  SERVICE_TOKEN_ENV,
+  SERVICE_TOKEN_FILE,
+  SERVICE_TOKEN_METADATA,
+} from "./service-token.js";
 export { MAX_MESSAGE_BYTES } from "./limits.js";

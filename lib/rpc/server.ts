@@ -47,7 +47,9 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const host = options.host ?? "127.0.0.1";
   const serviceToken = options.serviceToken ?? processServiceToken();
   if (!serviceToken && !isLoopback(host)) {
-    throw new ConfigError(`${SERVICE_TOKEN_ENV} is not set: an internal gRPC server on ${host} would accept calls from anyone who can reach it (set it, or bind 127.0.0.1)`);
+    throw new ConfigError(
+      `${SERVICE_TOKEN_ENV} is not set: an internal gRPC server on ${host} would accept calls from anyone who can reach it (set it, or bind 127.0.0.1)`,
+    );
   }
   const health = new HealthState(options.serviceNames);
   const shutdown = new AbortController();

@@ -11,7 +11,16 @@ describe("log format", () => {
   });
 
   it("turns a pino line into time, level, service, message and key fields", () => {
-    const line = JSON.stringify({ level: 30, time: Date.UTC(2026, 0, 2, 3, 4, 5, 678), pid: 1, hostname: "h", service: "edge", name: "edge", port: 8080, msg: "listening" });
+    const line = JSON.stringify({
+      level: 30,
+      time: Date.UTC(2026, 0, 2, 3, 4, 5, 678),
+      pid: 1,
+      hostname: "h",
+      service: "edge",
+      name: "edge",
+      port: 8080,
+      msg: "listening",
+    });
     expect(prettyLogLine(line, "edge")).toBe("03:04:05.678 INFO  edge    listening port=8080");
   });
 
@@ -40,7 +49,13 @@ describe("log format", () => {
   });
 
   it("prints errors by type and message, quotes values with spaces, and passes other lines through", () => {
-    const line = JSON.stringify({ level: 50, time: 0, msg: "request failed", err: { type: "ConnectError", message: "no replica", stack: "at x" }, note: "two words" });
+    const line = JSON.stringify({
+      level: 50,
+      time: 0,
+      msg: "request failed",
+      err: { type: "ConnectError", message: "no replica", stack: "at x" },
+      note: "two words",
+    });
     expect(prettyLogLine(line, "router")).toBe('00:00:00.000 ERROR router  request failed err="ConnectError: no replica" note="two words"');
     expect(prettyLogLine("    at Object.<anonymous> (file.js:1:1)", "auth")).toMatch(/ auth +at Object\.<anonymous>/);
   });

@@ -9,7 +9,14 @@ describe("svg plots", () => {
 
   it("draws one path per series, skips non-finite points and escapes labels", () => {
     const svg = lineChart("TTFT <p50>", "rate", "ms", [
-      { name: "a&b", points: [[1, 10], [2, NaN], [4, 30]] },
+      {
+        name: "a&b",
+        points: [
+          [1, 10],
+          [2, NaN],
+          [4, 30],
+        ],
+      },
       { name: "c", points: [[1, 5]] },
     ]);
     expect(svg.startsWith("<svg")).toBe(true);
@@ -20,7 +27,16 @@ describe("svg plots", () => {
   });
 
   it("draws one bar per finite value", () => {
-    const svg = barChart("goodput", "limit", "req/s", ["20", "40"], [{ name: "x", values: [1, 2] }, { name: "y", values: [3, NaN] }]);
+    const svg = barChart(
+      "goodput",
+      "limit",
+      "req/s",
+      ["20", "40"],
+      [
+        { name: "x", values: [1, 2] },
+        { name: "y", values: [3, NaN] },
+      ],
+    );
     expect(svg.match(/<rect x=/g)!.length).toBe(3 + 2); // 3 bars + 2 legend swatches
   });
 });

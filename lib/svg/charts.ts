@@ -42,10 +42,16 @@ function frame(title: string, xLabel: string, yLabel: string, body: string, lege
 }
 
 function axes(xTicks: Array<[number, string]>, yTicks: number[], sy: (v: number) => number): string {
-  const parts = [`<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="#333"/>`, `<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${H - M.bottom}" stroke="#333"/>`];
+  const parts = [
+    `<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="#333"/>`,
+    `<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${H - M.bottom}" stroke="#333"/>`,
+  ];
   for (const t of yTicks) {
     const y = sy(t);
-    parts.push(`<line x1="${M.left}" y1="${y}" x2="${W - M.right}" y2="${y}" stroke="#eee"/>`, `<text x="${M.left - 6}" y="${y + 4}" text-anchor="end" font-size="11">${fmt(t)}</text>`);
+    parts.push(
+      `<line x1="${M.left}" y1="${y}" x2="${W - M.right}" y2="${y}" stroke="#eee"/>`,
+      `<text x="${M.left - 6}" y="${y + 4}" text-anchor="end" font-size="11">${fmt(t)}</text>`,
+    );
   }
   for (const [x, label] of xTicks) parts.push(`<text x="${x}" y="${H - M.bottom + 16}" text-anchor="middle" font-size="11">${esc(label)}</text>`);
   return parts.join("\n");
@@ -69,11 +75,30 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     const dots = ok.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${color}"/>`).join("");
     return `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>${dots}`;
   });
-  return frame(title, xLabel, yLabel, [axes(xTicks.map((t) => [sx(t), fmt(t)]), yTicks, sy), ...lines].join("\n"), series.map((s) => s.name));
+  return frame(
+    title,
+    xLabel,
+    yLabel,
+    [
+      axes(
+        xTicks.map((t) => [sx(t), fmt(t)]),
+        yTicks,
+        sy,
+      ),
+      ...lines,
+    ].join("\n"),
+    series.map((s) => s.name),
+  );
 }
 
 /** A grouped bar chart: one group per category, one bar per series. */
-export function barChart(title: string, xLabel: string, yLabel: string, categories: readonly string[], series: ReadonlyArray<{ name: string; values: readonly number[] }>): string {
+export function barChart(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  categories: readonly string[],
+  series: ReadonlyArray<{ name: string; values: readonly number[] }>,
+): string {
   const ys = series.flatMap((s) => s.values).filter(Number.isFinite);
   const yTicks = niceTicks(0, ys.length ? Math.max(...ys) : 1);
   const y1 = yTicks[yTicks.length - 1];
@@ -86,9 +111,17 @@ export function barChart(title: string, xLabel: string, yLabel: string, categori
       const v = s.values[c] ?? NaN;
       if (!Number.isFinite(v)) return;
       const x = M.left + c * groupW + groupW * 0.1 + i * barW;
-      bars.push(`<rect x="${x.toFixed(1)}" y="${sy(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(H - M.bottom - sy(v)).toFixed(1)}" fill="${COLORS[i % COLORS.length]}"><title>${esc(`${s.name}: ${fmt(v)}`)}</title></rect>`);
+      bars.push(
+        `<rect x="${x.toFixed(1)}" y="${sy(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(H - M.bottom - sy(v)).toFixed(1)}" fill="${COLORS[i % COLORS.length]}"><title>${esc(`${s.name}: ${fmt(v)}`)}</title></rect>`,
+      );
     });
   });
   const xTicks = categories.map((c, i): [number, string] => [M.left + i * groupW + groupW / 2, c]);
-  return frame(title, xLabel, yLabel, [axes(xTicks, yTicks, sy), ...bars].join("\n"), series.map((s) => s.name));
+  return frame(
+    title,
+    xLabel,
+    yLabel,
+    [axes(xTicks, yTicks, sy), ...bars].join("\n"),
+    series.map((s) => s.name),
+  );
 }

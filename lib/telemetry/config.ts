@@ -38,7 +38,9 @@ export function telemetryConfigFrom(env: NodeJS.ProcessEnv): TelemetryConfig {
   if ((env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") exporter = "none";
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf").trim().toLowerCase();
   if (protocol !== "http/json" && protocol !== "http/protobuf") {
-    throw new ConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json (got "${protocol}"; grpc is not built in: point it at a collector's HTTP port, 4318)`);
+    throw new ConfigError(
+      `OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json (got "${protocol}"; grpc is not built in: point it at a collector's HTTP port, 4318)`,
+    );
   }
   return {
     enabled: exporter !== "none",

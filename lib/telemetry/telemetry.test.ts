@@ -9,14 +9,18 @@ describe("telemetry config from the standard OTEL_* variables", () => {
     expect(tracerFor("edge", telemetryConfigFrom({}))).toBeUndefined();
     const on = telemetryConfigFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" });
     expect(on).toMatchObject({ enabled: true, exporter: "otlp", protocol: "http/protobuf", serviceNamePrefix: "llm-mesh", captureContent: false });
-    expect(telemetryConfigFrom({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://c:4318/v1/traces", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).protocol).toBe("http/json");
+    expect(telemetryConfigFrom({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://c:4318/v1/traces", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).protocol).toBe(
+      "http/json",
+    );
     expect(telemetryConfigFrom({ OTEL_TRACES_EXPORTER: "console" }).enabled).toBe(true);
   });
 
   it("turns off with OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none, and refuses what it cannot export", () => {
     expect(telemetryConfigFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" }).enabled).toBe(false);
     expect(telemetryConfigFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_EXPORTER: "none" }).enabled).toBe(false);
-    expect(() => telemetryConfigFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4317", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(/http\/protobuf or http\/json/);
+    expect(() => telemetryConfigFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4317", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(
+      /http\/protobuf or http\/json/,
+    );
     expect(() => telemetryConfigFrom({ OTEL_TRACES_EXPORTER: "jaeger" })).toThrow(/OTEL_TRACES_EXPORTER/);
   });
 

@@ -34,7 +34,9 @@ export function tracerFor(service: string, config: TelemetryConfig = telemetryCo
   let provider = providers.get(serviceName);
   if (!provider) {
     // OTEL_RESOURCE_ATTRIBUTES first, then the mesh's own service name on top.
-    const resource = detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_VERSION]: MESH_VERSION }));
+    const resource = detectResources({ detectors: [envDetector] }).merge(
+      resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_VERSION]: MESH_VERSION }),
+    );
     provider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporterFor(config))] });
     providers.set(serviceName, provider);
   }

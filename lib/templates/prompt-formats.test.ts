@@ -33,10 +33,12 @@ describe("prompt formats", () => {
   });
 
   it("renders Code Llama instruct as Meta's codellama chat_completion builds it", () => {
-    expect(render("codellama-instruct", [
-      { role: "system", content: "Answer in Python." },
-      { role: "user", content: "Reverse a list." },
-    ])).toBe("<s>[INST] <<SYS>>\nAnswer in Python.\n<</SYS>>\n\nReverse a list. [/INST]");
+    expect(
+      render("codellama-instruct", [
+        { role: "system", content: "Answer in Python." },
+        { role: "user", content: "Reverse a list." },
+      ]),
+    ).toBe("<s>[INST] <<SYS>>\nAnswer in Python.\n<</SYS>>\n\nReverse a list. [/INST]");
     expect(render("codellama-instruct", CONVERSATION)).toBe(render("llama-2-chat", CONVERSATION));
   });
 
@@ -47,7 +49,12 @@ describe("prompt formats", () => {
 
   it("refuses conversations whose roles do not alternate", () => {
     for (const name of ["mistral-instruct", "llama-2-chat", "codellama-instruct"]) {
-      expect(() => render(name, [{ role: "user", content: "a" }, { role: "user", content: "b" }])).toThrow(/alternate/);
+      expect(() =>
+        render(name, [
+          { role: "user", content: "a" },
+          { role: "user", content: "b" },
+        ]),
+      ).toThrow(/alternate/);
     }
   });
 

@@ -86,9 +86,24 @@ export interface PromptFormat {
 export const PROMPT_FORMATS: ReadonlyMap<string, PromptFormat> = new Map(
   (
     [
-      { name: "mistral-instruct", template: MISTRAL_INSTRUCT, completionOnly: false, reference: "https://docs.mistral.ai/ (Instruction format); Mistral-7B-Instruct model card" },
-      { name: "llama-2-chat", template: LLAMA_2_CHAT, completionOnly: false, reference: "https://github.com/meta-llama/llama/blob/main/llama/generation.py (chat_completion)" },
-      { name: "codellama-instruct", template: CODELLAMA_INSTRUCT, completionOnly: false, reference: "https://github.com/meta-llama/codellama/blob/main/llama/generation.py (chat_completion)" },
+      {
+        name: "mistral-instruct",
+        template: MISTRAL_INSTRUCT,
+        completionOnly: false,
+        reference: "https://docs.mistral.ai/ (Instruction format); Mistral-7B-Instruct model card",
+      },
+      {
+        name: "llama-2-chat",
+        template: LLAMA_2_CHAT,
+        completionOnly: false,
+        reference: "https://github.com/meta-llama/llama/blob/main/llama/generation.py (chat_completion)",
+      },
+      {
+        name: "codellama-instruct",
+        template: CODELLAMA_INSTRUCT,
+        completionOnly: false,
+        reference: "https://github.com/meta-llama/codellama/blob/main/llama/generation.py (chat_completion)",
+      },
       { name: "completion-only", template: COMPLETION_ONLY, completionOnly: true, reference: "replit/replit-code-v1_5-3b model card (code completion only)" },
     ] satisfies PromptFormat[]
   ).map((f) => [f.name, f] as const),

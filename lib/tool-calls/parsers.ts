@@ -126,7 +126,7 @@ function parseGenericJson(text: string): ParsedOutput | undefined {
   const fence = /^```(?:json)?\s*([\s\S]*?)\s*```$/.exec(body);
   if (fence) body = fence[1]!;
   const value = tryParseJson(body);
-  const list = typeof value === "object" && value !== null && !Array.isArray(value) && "tool_calls" in value ? (value).tool_calls : value;
+  const list = typeof value === "object" && value !== null && !Array.isArray(value) && "tool_calls" in value ? value.tool_calls : value;
   const calls = callsOf(list);
   return calls ? { content: "", calls } : undefined;
 }
@@ -135,7 +135,7 @@ function parseGenericJson(text: string): ParsedOutput | undefined {
 export function callsOf(value: unknown): ParsedToolCall[] | undefined {
   const items = Array.isArray(value) ? value : [value];
   const calls = items.map(callOf);
-  return calls.length > 0 && calls.every((c) => c !== undefined) ? (calls) : undefined;
+  return calls.length > 0 && calls.every((c) => c !== undefined) ? calls : undefined;
 }
 
 /**

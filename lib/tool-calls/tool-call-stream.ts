@@ -54,7 +54,7 @@ export class ToolCallStream {
     if (this.#scanner) return { content: "", toolCalls: this.#scanner.feed(text) };
     this.#text += text;
     if (this.#capturing) return { content: "", toolCalls: [] };
-    const { parser } = (this.#mode as { parser: ToolParserName });
+    const { parser } = this.#mode as { parser: ToolParserName };
     const head = this.#text.trimStart();
     if (this.#streamed === 0 && head.length < DECIDE_AFTER_CHARS) return { content: "", toolCalls: [] };
     if (this.#streamed === 0 && startsAsCall(parser, this.#text)) {

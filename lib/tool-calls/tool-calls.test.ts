@@ -73,7 +73,9 @@ describe("parseToolCalls on the syntaxes models write", () => {
   it("json: an object, an array, a fence, {tool_calls: […]} and OpenAI's function shape", () => {
     expect(parseToolCalls("json", '{"name": "f", "arguments": {"x": 1}}').calls).toEqual([{ name: "f", arguments: '{"x":1}' }]);
     expect(parseToolCalls("json", '```json\n[{"name": "f", "arguments": {}}]\n```').calls).toEqual([{ name: "f", arguments: "{}" }]);
-    expect(parseToolCalls("json", '{"tool_calls": [{"function": {"name": "g", "arguments": "{\\"y\\": 2}"}}]}').calls).toEqual([{ name: "g", arguments: '{"y": 2}' }]);
+    expect(parseToolCalls("json", '{"tool_calls": [{"function": {"name": "g", "arguments": "{\\"y\\": 2}"}}]}').calls).toEqual([
+      { name: "g", arguments: '{"y": 2}' },
+    ]);
     expect(parseToolCalls("json", '{"answer": 42}')).toEqual({ content: '{"answer": 42}', calls: [] });
   });
 });
@@ -122,7 +124,9 @@ describe("forcedCallSchema", () => {
     { name: "b", parametersJson: "" },
   ];
   it("names the function, or oneOf the tools, or an array of them when parallel", () => {
-    expect(JSON.parse(forcedCallSchema({ tools, choice: "function", functionName: "a", parallel: true }))).toMatchObject({ properties: { name: { const: "a" }, arguments: { type: "object" } } });
+    expect(JSON.parse(forcedCallSchema({ tools, choice: "function", functionName: "a", parallel: true }))).toMatchObject({
+      properties: { name: { const: "a" }, arguments: { type: "object" } },
+    });
     expect(JSON.parse(forcedCallSchema({ tools, choice: "required", functionName: "", parallel: false })).oneOf).toHaveLength(2);
     expect(JSON.parse(forcedCallSchema({ tools, choice: "required", functionName: "", parallel: true }))).toMatchObject({ type: "array", minItems: 1 });
     expect(() => forcedCallSchema({ tools, choice: "function", functionName: "zz", parallel: true })).toThrow(/zz/);

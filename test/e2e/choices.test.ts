@@ -18,7 +18,14 @@ describe("n > 1 through the mesh: parallel sequences, indexed choices, usage sum
     await mesh?.stop();
   });
 
-  const request = { model: "tiny-llama", messages: [{ role: "user" as const, content: "Three ways" }], n: 3, max_tokens: MAX_TOKENS, ignore_eos: true, seed: 7 };
+  const request = {
+    model: "tiny-llama",
+    messages: [{ role: "user" as const, content: "Three ways" }],
+    n: 3,
+    max_tokens: MAX_TOKENS,
+    ignore_eos: true,
+    seed: 7,
+  };
 
   it("non-stream n: 3 answers three choices indexed 0..2; completion tokens are the sum, the prompt counted once", async () => {
     const one = await client.chat.completions.create({ ...request, n: 1 } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
@@ -30,12 +37,20 @@ describe("n > 1 through the mesh: parallel sequences, indexed choices, usage sum
     }
     // The first choice is the n=1 answer for the same seed; the others sample with seed + i.
     expect(completion.choices[0].message.content).toBe(one.choices[0].message.content);
-    expect(completion.usage).toEqual({ prompt_tokens: one.usage!.prompt_tokens, completion_tokens: 3 * MAX_TOKENS, total_tokens: one.usage!.prompt_tokens + 3 * MAX_TOKENS });
+    expect(completion.usage).toEqual({
+      prompt_tokens: one.usage!.prompt_tokens,
+      completion_tokens: 3 * MAX_TOKENS,
+      total_tokens: one.usage!.prompt_tokens + 3 * MAX_TOKENS,
+    });
   });
 
   it("streamed n: 3: every choice has its role chunk, its deltas and its finish, indexed; one usage chunk for all", async () => {
     const whole = await client.chat.completions.create(request as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
-    const stream = await client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+    const stream = await client.chat.completions.create({
+      ...request,
+      stream: true,
+      stream_options: { include_usage: true },
+    } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
     const texts = ["", "", ""];
     const finishes: (string | null)[] = [null, null, null];
     const roles = new Set<number>();

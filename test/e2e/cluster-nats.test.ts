@@ -38,7 +38,13 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
   async function startRouter(): Promise<RunningRouter> {
     const catalog = catalogSchema.parse({
       models: [
-        { name: "m", backends: [{ name: "a", engine: "sim", addresses: [a.address] }, { name: "b", engine: "sim", addresses: [b.address] }] },
+        {
+          name: "m",
+          backends: [
+            { name: "a", engine: "sim", addresses: [a.address] },
+            { name: "b", engine: "sim", addresses: [b.address] },
+          ],
+        },
         { name: "pooled", backends: [simBackend] },
       ],
     });
@@ -52,7 +58,22 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     const port = await freePort();
     const backendFile = path.join(dir, "backend.json");
     await writeFile(backendFile, JSON.stringify(simBackend));
-    const args = ["serve", "shard", "--port", String(port), "--host", "127.0.0.1", "--model", "pooled", "--backend", backendFile, "--nats", nats.url, "--nats-prefix", "cluster"];
+    const args = [
+      "serve",
+      "shard",
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--model",
+      "pooled",
+      "--backend",
+      backendFile,
+      "--nats",
+      nats.url,
+      "--nats-prefix",
+      "cluster",
+    ];
     const child = spawn(process.execPath, ["bin/llm-mesh.js", ...args], { env: { ...process.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
     children.push(child);
     return { child, address: `127.0.0.1:${port}` };
@@ -80,7 +101,11 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     await within(20_000, () => routers.every((r) => pooled(r).includes(shard.address)));
     const client = grpcClient(RouterServiceDesc, `127.0.0.1:${routers[1].port}`);
     const events: GenerateResponse[] = [];
-    for await (const e of client.generate({ requestId: "via-nats", model: "pooled", prompt: "hi", unitId: "u", keyId: "k", sampling: { maxTokens: 3 } }, { timeoutMs: 10_000 })) events.push(e);
+    for await (const e of client.generate(
+      { requestId: "via-nats", model: "pooled", prompt: "hi", unitId: "u", keyId: "k", sampling: { maxTokens: 3 } },
+      { timeoutMs: 10_000 },
+    ))
+      events.push(e);
     expect(events.at(-1)!.event.case).toBe("finished");
     expect(hasChannel(shard.address)).toBe(true);
 
@@ -96,7 +121,19 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     const [one, two] = routers as [RunningRouter, RunningRouter];
     const admin1 = grpcClient(ExperimentAdminService, `127.0.0.1:${one.port}`);
     const admin2 = grpcClient(ExperimentAdminService, `127.0.0.1:${two.port}`);
-    await admin1.setExperiments({ experiments: [{ name: "a-vs-b", model: "m", unit: "user", arms: [{ backend: "a", weight: 50 }, { backend: "b", weight: 50 }] }] });
+    await admin1.setExperiments({
+      experiments: [
+        {
+          name: "a-vs-b",
+          model: "m",
+          unit: "user",
+          arms: [
+            { backend: "a", weight: 50 },
+            { backend: "b", weight: 50 },
+          ],
+        },
+      ],
+    });
     await within(5_000, () => two.router.experiments.running("m")?.config.name === "a-vs-b");
     expect((await admin2.listExperiments({})).experiments.map((e) => e.experiment!.name)).toEqual(["a-vs-b"]);
 
@@ -105,7 +142,10 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
       return Promise.all(
         Array.from({ length: 30 }, async (_, i) => {
           let arm = "";
-          for await (const e of client.generate({ requestId: `${prefix}-${i}`, model: "m", prompt: "hi", unitId: `u${i}`, keyId: "k", sampling: { maxTokens: 2 } }, { timeoutMs: 10_000 })) {
+          for await (const e of client.generate(
+            { requestId: `${prefix}-${i}`, model: "m", prompt: "hi", unitId: `u${i}`, keyId: "k", sampling: { maxTokens: 2 } },
+            { timeoutMs: 10_000 },
+          )) {
             if (e.event.case === "started") arm = e.event.value.experiment;
           }
           return arm;
@@ -118,7 +158,8 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     expect(second).toEqual(first); // the same unit gets the same arm on either router
 
     // Each router publishes its statistics within a second; then both reports count all 60 requests.
-    const report = async (admin: typeof admin1) => JSON.parse((await admin.getExperimentReport({ name: "a-vs-b" })).reportJson) as { arms: { arm: string; requests: number }[] };
+    const report = async (admin: typeof admin1) =>
+      JSON.parse((await admin.getExperimentReport({ name: "a-vs-b" })).reportJson) as { arms: { arm: string; requests: number }[] };
     const total = (r: { arms: { requests: number }[] }) => r.arms.reduce((n, x) => n + x.requests, 0);
     // Wait for both routers: each merges the other's statistics only once they have been published.
     let r1 = await report(admin1);
@@ -147,7 +188,20 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     await nats.stop();
     await new Promise((r) => setTimeout(r, 4_500)); // past the shards' expiry
     for (const r of routers) expect(pooled(r)).toContain(shard.address);
-    const change = admin1.setExperiments({ experiments: [{ name: "during-outage", model: "m", unit: "user", arms: [{ backend: "a", weight: 1 }, { backend: "b", weight: 1 }] }], replace: true });
+    const change = admin1.setExperiments({
+      experiments: [
+        {
+          name: "during-outage",
+          model: "m",
+          unit: "user",
+          arms: [
+            { backend: "a", weight: 1 },
+            { backend: "b", weight: 1 },
+          ],
+        },
+      ],
+      replace: true,
+    });
     await expect(change).rejects.toMatchObject({ code: Code.Unavailable });
     expect((await admin1.listExperiments({})).experiments.map((e) => [e.experiment!.name, e.state])).toEqual(before);
 
@@ -156,7 +210,10 @@ describe("cluster mode on NATS: shards announce themselves, experiments are shar
     let stored = false;
     const deadline = Date.now() + 20_000;
     while (!stored && Date.now() < deadline) {
-      stored = await admin1.setExperiments(stopped).then(() => true, () => false);
+      stored = await admin1.setExperiments(stopped).then(
+        () => true,
+        () => false,
+      );
       if (!stored) await new Promise((r) => setTimeout(r, 500));
     }
     expect(stored).toBe(true);

@@ -18,7 +18,15 @@ import { until } from "../support/until.js";
 const run = promisify(execFile);
 const CHROMIUM = "/usr/bin/chromium";
 /** The flags that make Debian's Chromium quiet and offline in a container. */
-const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 /** Screenshots land here (ignored by git). */
 const OUTPUT_DIR = path.resolve("test-results/console", process.env.MESH_TOPOLOGY || "split");
 const MODEL = "chat-model";
@@ -62,11 +70,18 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
   const requested: string[] = [];
 
   const cli = async (...args: string[]): Promise<string> => {
-    const { stdout } = await run(process.execPath, ["bin/llm-mesh.js", ...args, "--url", mesh.url, "--data-dir", dataDir], { env: { ...process.env, MESH_ADMIN_TOKEN: "" } });
+    const { stdout } = await run(process.execPath, ["bin/llm-mesh.js", ...args, "--url", mesh.url, "--data-dir", dataDir], {
+      env: { ...process.env, MESH_ADMIN_TOKEN: "" },
+    });
     return stdout;
   };
   const chat = (apiKey: string, model = MODEL, user?: string) =>
-    new OpenAI({ baseURL: `${mesh.url}/v1`, apiKey, maxRetries: 0 }).chat.completions.create({ model, messages: [{ role: "user", content: "Hello there" }], max_tokens: 4, user });
+    new OpenAI({ baseURL: `${mesh.url}/v1`, apiKey, maxRetries: 0 }).chat.completions.create({
+      model,
+      messages: [{ role: "user", content: "Hello there" }],
+      max_tokens: 4,
+      user,
+    });
   const requestLogs = (account: string): number => {
     const db = new Database(path.join(dataDir, "mesh.db"), { readonly: true });
     try {
@@ -92,7 +107,9 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     // Evaluated through the DevTools protocol, so the page's CSP (no inline or eval'd script) does not apply.
     await page.evaluate(source);
     const violations = await page.evaluate(async () => {
-      const result = await (globalThis as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }).axe.run();
+      const result = await (
+        globalThis as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }
+      ).axe.run();
       return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
     });
     return violations.filter((v) => v.impact === "serious" || v.impact === "critical");
@@ -162,7 +179,11 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
     expect(page.url()).toBe(`${mesh.url}/console/`);
     // Secure when the request came over TLS (a proxy's x-forwarded-proto).
-    const tls = await fetch(`${mesh.url}/console/session`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-proto": "https" }, body: JSON.stringify({ token: acmeToken }) });
+    const tls = await fetch(`${mesh.url}/console/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-proto": "https" },
+      body: JSON.stringify({ token: acmeToken }),
+    });
     expect(tls.headers.get("set-cookie")).toMatch(/^mesh_console=mesh-console-[^;]+; Path=\/console; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
   });
 
@@ -202,7 +223,7 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     expect(svg).toMatch(/^<svg /);
     expect(svg).toContain(`>${MODEL}<`);
     const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#csv").click()]);
-    const csv = readFileSync((await download.path()), "utf8");
+    const csv = readFileSync(await download.path(), "utf8");
     expect(csv.split("\n")[0]).toBe("group_by,group,requests,prompt_tokens,completion_tokens,total_tokens");
     expect(csv).toMatch(new RegExp(`^model,${MODEL},1,\\d+,4,\\d+$`, "m"));
     expect(csv).toMatch(/^day,\d{4}-\d{2}-\d{2},1,/m);
@@ -259,7 +280,8 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
         revoke: (await fetch(`/console/api/keys/${betaKey}/revoke`, write)).status,
         accounts: ((await (await fetch("/console/api/accounts")).json()) as { data: Array<{ id: string }> }).data.map((a) => a.id),
         experiments: (await fetch("/console/api/experiments")).status,
-        tokens: (await fetch("/console/api/console-tokens", { ...write, headers: { ...write.headers, "content-type": "application/json" }, body: "{}" })).status,
+        tokens: (await fetch("/console/api/console-tokens", { ...write, headers: { ...write.headers, "content-type": "application/json" }, body: "{}" }))
+          .status,
       };
     }, betaKeyId);
     expect(answers).toEqual({ keys: 403, usage: 403, revoke: 404, accounts: ["acme"], experiments: 401, tokens: 403 });
@@ -269,14 +291,22 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     const cookie = `mesh_console=${acmeToken}`;
     const session = (await (await fetch(`${mesh.url}/console/session`, { headers: { cookie } })).json()) as { csrf_token: string };
     const post = (headers: Record<string, string>) =>
-      fetch(`${mesh.url}/console/api/keys`, { method: "POST", headers: { cookie, "content-type": "application/json", ...headers }, body: JSON.stringify({ name: "csrf" }) });
+      fetch(`${mesh.url}/console/api/keys`, {
+        method: "POST",
+        headers: { cookie, "content-type": "application/json", ...headers },
+        body: JSON.stringify({ name: "csrf" }),
+      });
     expect((await post({})).status).toBe(403);
     expect((await post({ "x-csrf-token": "x".repeat(43) })).status).toBe(403);
     expect((await post({ "x-csrf-token": session.csrf_token, origin: "https://evil.example" })).status).toBe(403);
     expect((await post({ "x-csrf-token": session.csrf_token, "sec-fetch-site": "cross-site" })).status).toBe(403);
     expect((await post({ "x-csrf-token": session.csrf_token })).status).toBe(201);
     // Sign-in from another site is refused too.
-    const foreign = await fetch(`${mesh.url}/console/session`, { method: "POST", headers: { "content-type": "application/json", origin: "https://evil.example" }, body: JSON.stringify({ token: acmeToken }) });
+    const foreign = await fetch(`${mesh.url}/console/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: "https://evil.example" },
+      body: JSON.stringify({ token: acmeToken }),
+    });
     expect(foreign.status).toBe(403);
   });
 
@@ -308,14 +338,24 @@ describe("the account console in a real Chromium against `llm-mesh up`", () => {
     const report = page.locator("#experiment-list pre").first();
     await report.waitFor();
     const text = (await report.textContent())!;
-    const { stdout } = await run(process.execPath, ["bin/llm-mesh.js", "experiments", "report", "fast-vs-slow", "--url", mesh.url], { env: { ...process.env, MESH_ADMIN_TOKEN: adminToken } });
+    const { stdout } = await run(process.execPath, ["bin/llm-mesh.js", "experiments", "report", "fast-vs-slow", "--url", mesh.url], {
+      env: { ...process.env, MESH_ADMIN_TOKEN: adminToken },
+    });
     // The same report as the CLI's, but for the instant it was computed at.
     const instant = (t: string) => t.trim().replace(/ at \d{4}-\d{2}-\d{2}T[\d:.]+Z/, " at T");
     expect(instant(text)).toBe(instant(stdout));
     expect(text).toMatch(/SRM|sample ratio/i);
     expect(text).toContain("fast");
     expect(text).toContain("slow");
-    await until(() => page.locator("#experiment-list img").first().evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0), 10_000, 50);
+    await until(
+      () =>
+        page
+          .locator("#experiment-list img")
+          .first()
+          .evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+      10_000,
+      50,
+    );
     // The admin picks an account: beta's key is listed.
     await page.locator("#account").selectOption("beta");
     await page.locator("#keys-table tbody tr", { hasText: "beta-secret" }).waitFor();

@@ -61,12 +61,18 @@ describe("embeddings through the mesh (client.embeddings.create)", () => {
   });
 
   it("dimensions the model cannot give are a 400 naming dimensions; a bad input names input", async () => {
-    const wrong = await client.embeddings.create({ model: "tiny-llama", input: "x", dimensions: 3 }).then(() => undefined, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
+    const wrong = await client.embeddings.create({ model: "tiny-llama", input: "x", dimensions: 3 }).then(
+      () => undefined,
+      (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+    );
     expect(wrong?.status).toBe(400);
     expect(wrong?.param).toBe("dimensions");
     const same = await client.embeddings.create({ model: "tiny-llama", input: "x", dimensions: model.embeddingVectorSize, encoding_format: "float" });
     expect(same.data[0].embedding).toHaveLength(model.embeddingVectorSize);
-    const empty = await client.embeddings.create({ model: "tiny-llama", input: "" }).then(() => undefined, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
+    const empty = await client.embeddings.create({ model: "tiny-llama", input: "" }).then(
+      () => undefined,
+      (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+    );
     expect(empty?.status).toBe(400);
     expect(empty?.param).toBe("input");
   });

@@ -148,7 +148,13 @@ async function consume(stream: AsyncIterable<unknown>): Promise<void> {
 describe("InferenceService tools and Embed", () => {
   it("a named tool choice answers a call whose arguments parse; streamed pieces name the call first", async () => {
     const client = inferenceClient(mesh.url, mesh.apiKey, "grpc");
-    const tools = [{ name: "pick", description: "Pick a colour", parametersJson: JSON.stringify({ type: "object", properties: { colour: { enum: ["red", "blue"] } }, required: ["colour"] }) }];
+    const tools = [
+      {
+        name: "pick",
+        description: "Pick a colour",
+        parametersJson: JSON.stringify({ type: "object", properties: { colour: { enum: ["red", "blue"] } }, required: ["colour"] }),
+      },
+    ];
     const res = await client.createChatCompletion({ params: { model: MODEL, messages, maxTokens: 300, tools, toolChoice: "pick" } });
     expect(res.finishReason).toBe("tool_calls");
     expect(res.toolCalls).toHaveLength(1);
@@ -156,7 +162,9 @@ describe("InferenceService tools and Embed", () => {
     expect(["red", "blue"]).toContain((JSON.parse(res.toolCalls[0].arguments) as { colour: string }).colour);
     const pieces: { index: number; id: string; name: string; arguments: string }[] = [];
     let finish = "";
-    for await (const chunk of client.streamChatCompletion({ params: { model: MODEL, messages, maxTokens: 300, tools, toolChoice: "required", parallelToolCalls: false } })) {
+    for await (const chunk of client.streamChatCompletion({
+      params: { model: MODEL, messages, maxTokens: 300, tools, toolChoice: "required", parallelToolCalls: false },
+    })) {
       pieces.push(...chunk.toolCalls);
       finish = chunk.finishReason || finish;
     }
@@ -173,7 +181,13 @@ describe("InferenceService tools and Embed", () => {
     expect(res.data[0].values.length).toBeGreaterThan(0);
     expect(res.data[0].values).not.toEqual(res.data[1].values);
     expect(res.usage!.promptTokens).toBeGreaterThan(0);
-    const rest = (await (await fetch(`${mesh.baseURL}/embeddings`, { method: "POST", headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, input: ["one"], encoding_format: "float" }) })).json()) as { data: { embedding: number[] }[] };
+    const rest = (await (
+      await fetch(`${mesh.baseURL}/embeddings`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, input: ["one"], encoding_format: "float" }),
+      })
+    ).json()) as { data: { embedding: number[] }[] };
     expect(rest.data[0].embedding).toEqual(res.data[0].values);
     const bad = await rpcError(client.embed({ model: MODEL, input: [] }));
     expect(bad.code).toBe(Code.InvalidArgument);

@@ -158,8 +158,12 @@ describe("API keys end to end: the CLI, the admin API and the openai SDK against
     const db = new Database(path.join(dataDir, "mesh.db"), { readonly: true });
     try {
       await until(async () => Number((db.prepare("SELECT count(*) AS n FROM usage WHERE account_id = 'private'").get() as { n: number }).n) === 1);
-      await until(async () => Number((db.prepare("SELECT count(*) AS n FROM request_logs WHERE request_json LIKE '%a kept question%'").get() as { n: number }).n) === 1);
-      const privateLogs = db.prepare("SELECT count(*) AS n FROM request_logs WHERE account_id = 'private' OR request_json LIKE '%a private question%'").get() as { n: number };
+      await until(
+        async () => Number((db.prepare("SELECT count(*) AS n FROM request_logs WHERE request_json LIKE '%a kept question%'").get() as { n: number }).n) === 1,
+      );
+      const privateLogs = db
+        .prepare("SELECT count(*) AS n FROM request_logs WHERE account_id = 'private' OR request_json LIKE '%a private question%'")
+        .get() as { n: number };
       expect(Number(privateLogs.n)).toBe(0);
     } finally {
       db.close();

@@ -74,9 +74,7 @@ describe("the mesh started by `llm-mesh up`, driven by the official openai SDK",
   });
 
   it("answers an unknown model with NotFoundError and code model_not_found", async () => {
-    const err = await client.chat.completions
-      .create({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] })
-      .catch((e: unknown) => e);
+    const err = await client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect((err as InstanceType<typeof OpenAI.NotFoundError>).code).toBe("model_not_found");
   });

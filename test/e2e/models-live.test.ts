@@ -21,7 +21,9 @@ const SQLITE_SERVED_WITHIN_MS = 60_000;
 /** `llm-mesh models ...` against a mesh, as an operator runs it. */
 async function models(mesh: MeshProcess, ...args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout } = await run(process.execPath, ["bin/llm-mesh.js", "models", ...args, "--url", mesh.url, "--data-dir", mesh.dataDir], { env: { ...process.env, MESH_ADMIN_TOKEN: "" } });
+    const { stdout } = await run(process.execPath, ["bin/llm-mesh.js", "models", ...args, "--url", mesh.url, "--data-dir", mesh.dataDir], {
+      env: { ...process.env, MESH_ADMIN_TOKEN: "" },
+    });
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -86,7 +88,12 @@ describe("models added and removed while serving, one machine (SQLite)", () => {
     expect(completion.usage!.completion_tokens).toBeGreaterThan(0);
     const listed = await models(mesh, "list", "--json");
     const rows = JSON.parse(listed.out) as { id: string; source: string; served: boolean }[];
-    expect(rows).toEqual(expect.arrayContaining([expect.objectContaining({ id: "tiny-llama", source: "catalog" }), expect.objectContaining({ id: "second", source: "added", served: true })]));
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: "tiny-llama", source: "catalog" }),
+        expect.objectContaining({ id: "second", source: "added", served: true }),
+      ]),
+    );
     expect((await client.models.list()).data.map((m) => m.id)).toContain("second");
 
     const refused = await models(mesh, "remove", "tiny-llama");
@@ -129,7 +136,11 @@ describe("models added and removed while serving, one machine (SQLite)", () => {
     expect(notGguf.status).toBe(400);
     expect(((await notGguf.json()) as { error: { message: string } }).error.message).toContain("not a GGUF");
     // No admin token: 401, nothing stored.
-    const anonymous = await fetch(`${mesh.url}/admin/v1/models`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "y", model: modelFile }) });
+    const anonymous = await fetch(`${mesh.url}/admin/v1/models`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "y", model: modelFile }),
+    });
     expect(anonymous.status).toBe(401);
     const list = (await (await adminFetch(mesh, "GET", "models")).json()) as { data: { id: string }[] };
     expect(list.data.map((m) => m.id)).not.toContain("x");
@@ -170,17 +181,26 @@ describe("models added and removed while serving, two meshes on one NATS", () =>
         return Date.now() - addedAt;
       }),
     );
-    process.stdout.write(`added model served by both meshes ${times.map((t) => `${t} ms`).join(" and ")} after the admin call (bound ${SERVED_WITHIN_MS} ms)\n`);
+    process.stdout.write(
+      `added model served by both meshes ${times.map((t) => `${t} ms`).join(" and ")} after the admin call (bound ${SERVED_WITHIN_MS} ms)\n`,
+    );
 
     // A stream on mesh B, under way when mesh A removes the model.
     const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: TEST_API_KEY, maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: "upstream-live", messages: [{ role: "user", content: "go" }], stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: "upstream-live",
+      messages: [{ role: "user", content: "go" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
     expect(first.done).toBe(false);
     const removed = await models(a, "remove", "upstream-live");
     expect(removed.code, removed.out).toBe(0);
-    await Promise.all(meshes.map((m) => within(SERVED_WITHIN_MS, "the removed model refused", async () => (await chatStatus(m, "upstream-live")).status === 404)));
+    await Promise.all(
+      meshes.map((m) => within(SERVED_WITHIN_MS, "the removed model refused", async () => (await chatStatus(m, "upstream-live")).status === 404)),
+    );
     for (const m of meshes) expect(await chatStatus(m, "upstream-live")).toEqual({ status: 404, code: "model_not_found" });
     // The stream that was running finishes with every token.
     let text = first.value.choices[0]?.delta.content ?? "";

@@ -125,7 +125,14 @@ describe("openai conformance: models and chat completions", () => {
 
   it("serves 16 concurrent streams, each complete and well-formed", async () => {
     const runs = Array.from({ length: 16 }, async (_, i) => {
-      const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: `stream ${i}` }], max_tokens: 8, ignore_eos: true, stream: true, stream_options: { include_usage: true } } as never);
+      const stream = await client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: `stream ${i}` }],
+        max_tokens: 8,
+        ignore_eos: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      } as never);
       const ids = new Set<string>();
       let usage: OpenAI.CompletionUsage | undefined;
       for await (const chunk of stream as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>) {
@@ -145,7 +152,12 @@ describe("openai conformance: models and chat completions", () => {
 
 describe("openai conformance: /v1/completions", () => {
   it("answers a non-stream text completion", async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: "Once upon a time", max_tokens: 5, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: "Once upon a time",
+      max_tokens: 5,
+      ignore_eos: true,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
     expect(res.object).toBe("text_completion");
     expect(res.id).toMatch(/^cmpl-/);
     expect(typeof res.choices[0].text).toBe("string");

@@ -152,7 +152,9 @@ describe("cancellation and deadlines", () => {
       await shard.until((r) => r === 0, 10_000);
       const abort = new AbortController();
       const pending = client.chat.completions
-        .create({ model: MODEL, messages, max_tokens: LONG_MAX_TOKENS, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal: abort.signal })
+        .create({ model: MODEL, messages, max_tokens: LONG_MAX_TOKENS, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming, {
+          signal: abort.signal,
+        })
         .catch((e: unknown) => e);
       await shard.until((r) => r === 1, 10_000);
       abort.abort();
@@ -165,7 +167,12 @@ describe("cancellation and deadlines", () => {
   });
 
   it("ends a non-stream request past its deadline with a JSON timeout error", async () => {
-    const res = await postJson(mesh, "/v1/chat/completions", { model: MODEL, messages, max_tokens: LONG_MAX_TOKENS, ignore_eos: true }, { "x-mesh-timeout-ms": "400" });
+    const res = await postJson(
+      mesh,
+      "/v1/chat/completions",
+      { model: MODEL, messages, max_tokens: LONG_MAX_TOKENS, ignore_eos: true },
+      { "x-mesh-timeout-ms": "400" },
+    );
     expect(res.status).toBe(504);
     expect(res.json.error).toMatchObject({ type: "timeout", code: "timeout" });
     expect(res.headers.get("x-request-id")).toBeTruthy();
@@ -186,7 +193,25 @@ describe("cancellation and deadlines", () => {
 });
 
 describe("live edge fuzz", () => {
-  const keys = ["model", "messages", "prompt", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "top_k", "min_p", "repetition_penalty", "response_format", "logprobs", "user", "presence_penalty"];
+  const keys = [
+    "model",
+    "messages",
+    "prompt",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "n",
+    "stream",
+    "stream_options",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "response_format",
+    "logprobs",
+    "user",
+    "presence_penalty",
+  ];
   const valid = { model: MODEL, messages: [{ role: "user", content: "hi" }], prompt: "hi", max_tokens: 2 };
   const bodies = fc.oneof(
     fc.string().map((s) => s),

@@ -36,7 +36,11 @@ describe("llm-mesh up on a pseudo-terminal: readable log lines", () => {
     if (child?.exitCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
       // The launcher is script's child: stop it as Ctrl-C would.
-      const launcher = execFileSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" }).trim().split(/\s+/).map(Number).find((n) => n > 0);
+      const launcher = execFileSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" })
+        .trim()
+        .split(/\s+/)
+        .map(Number)
+        .find((n) => n > 0);
       if (launcher) process.kill(launcher, "SIGTERM");
       else child.kill("SIGTERM");
       await exited;
@@ -60,8 +64,12 @@ describe("llm-mesh up on a pseudo-terminal: readable log lines", () => {
     expect(res.status).toBe(200);
     const requestId = res.headers.get("x-request-id")!;
     await until(() => plain(output).includes(`requestId=${requestId}`), 10_000, 50);
-    const line = plain(output).split("\n").find((l) => l.includes(`requestId=${requestId}`))!;
-    expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}edge +request POST \/v1\/chat\/completions 200 [\d.]+ms requestId=\S+ model=tiny-llama backend=local promptTokens=\d+ completionTokens=[1-3]/);
+    const line = plain(output)
+      .split("\n")
+      .find((l) => l.includes(`requestId=${requestId}`))!;
+    expect(line).toMatch(
+      /^\d\d:\d\d:\d\d\.\d{3} INFO {2}edge +request POST \/v1\/chat\/completions 200 [\d.]+ms requestId=\S+ model=tiny-llama backend=local promptTokens=\d+ completionTokens=[1-3]/,
+    );
     expect(plain(output)).not.toContain(TEST_API_KEY);
   });
 });

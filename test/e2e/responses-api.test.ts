@@ -9,7 +9,12 @@ const tools: OpenAI.Responses.FunctionTool[] = [
     type: "function",
     name: "get_weather",
     description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { enum: ["Paris", "Lima"] }, days: { type: "integer" } }, required: ["city", "days"], additionalProperties: false },
+    parameters: {
+      type: "object",
+      properties: { city: { enum: ["Paris", "Lima"] }, days: { type: "integer" } },
+      required: ["city", "days"],
+      additionalProperties: false,
+    },
     strict: true,
   },
 ];
@@ -27,7 +32,13 @@ describe("the Responses API through the mesh (client.responses.create)", () => {
   });
 
   it("plain: a string input answers a completed response with output_text and usage", async () => {
-    const response = await client.responses.create({ model: "tiny-llama", input: "Say hello", instructions: "Be brief.", max_output_tokens: 8, temperature: 0 });
+    const response = await client.responses.create({
+      model: "tiny-llama",
+      input: "Say hello",
+      instructions: "Be brief.",
+      max_output_tokens: 8,
+      temperature: 0,
+    });
     expect(response.object).toBe("response");
     expect(response.id).toMatch(/^resp_/);
     expect(["completed", "incomplete"]).toContain(response.status);
@@ -40,7 +51,15 @@ describe("the Responses API through the mesh (client.responses.create)", () => {
     expect(response.usage!.total_tokens).toBe(response.usage!.input_tokens + response.usage!.output_tokens);
     if (response.status === "incomplete") expect(response.incomplete_details?.reason).toBe("max_output_tokens");
     // The same prompt through chat gives the same tokens: one generation path.
-    const chat = await client.chat.completions.create({ model: "tiny-llama", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Say hello" }], max_tokens: 8, temperature: 0 });
+    const chat = await client.chat.completions.create({
+      model: "tiny-llama",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Say hello" },
+      ],
+      max_tokens: 8,
+      temperature: 0,
+    });
     expect(chat.choices[0].message.content).toBe(text);
     expect(chat.usage!.prompt_tokens).toBe(response.usage!.input_tokens);
   });
@@ -89,7 +108,11 @@ describe("the Responses API through the mesh (client.responses.create)", () => {
 
     const stream = await client.responses.create({
       model: "tiny-llama",
-      input: [{ role: "user", content: "Weather in Paris?" }, { type: "function_call", call_id: call.call_id, name: call.name, arguments: call.arguments }, { type: "function_call_output", call_id: call.call_id, output: '{"sky":"clear"}' }],
+      input: [
+        { role: "user", content: "Weather in Paris?" },
+        { type: "function_call", call_id: call.call_id, name: call.name, arguments: call.arguments },
+        { type: "function_call_output", call_id: call.call_id, output: '{"sky":"clear"}' },
+      ],
       tools,
       tool_choice: { type: "function", name: "get_weather" },
       max_output_tokens: 300,
@@ -112,7 +135,10 @@ describe("the Responses API through the mesh (client.responses.create)", () => {
 
   it("previous_response_id and store: true are a 400 saying responses are not kept", async () => {
     for (const extra of [{ previous_response_id: "resp_x" }, { store: true }]) {
-      const error = await client.responses.create({ model: "tiny-llama", input: "x", ...extra }).then(() => undefined, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
+      const error = await client.responses.create({ model: "tiny-llama", input: "x", ...extra }).then(
+        () => undefined,
+        (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+      );
       expect(error?.status).toBe(400);
       expect(error?.param).toBe(Object.keys(extra)[0]);
       expect(error?.message).toMatch(/keeps no responses/);

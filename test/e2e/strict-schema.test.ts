@@ -17,7 +17,12 @@ const schema = {
     score: { type: "number" },
     ok: { type: "boolean" },
     tags: { type: "array", items: { enum: ["a", "b", "c"] }, minItems: 1, maxItems: 3 },
-    nested: { type: "object", properties: { x: { const: 1 }, y: { anyOf: [{ type: "null" }, { type: "integer" }] } }, required: ["x", "y"], additionalProperties: false },
+    nested: {
+      type: "object",
+      properties: { x: { const: 1 }, y: { anyOf: [{ type: "null" }, { type: "integer" }] } },
+      required: ["x", "y"],
+      additionalProperties: false,
+    },
     when: { type: "string", format: "date" },
   },
   required: ["name", "age", "score", "ok", "tags", "nested", "when"],

@@ -54,7 +54,10 @@ describe("structured output through the mesh (response_format)", () => {
         messages: [{ role: "user", content: "x" }],
         response_format: { type: "json_schema", json_schema: { name: "bad", schema: { foo: 1 } } },
       })
-      .then(() => undefined, (err: unknown) => err);
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(400);
     expect((error as InstanceType<typeof OpenAI.APIError>).param).toBe("response_format");

@@ -48,7 +48,9 @@ describe("sustained load", () => {
     const started = performance.now();
     await Promise.all(Array.from({ length: CLIENTS }, client));
     const seconds = (performance.now() - started) / 1000;
-    process.stdout.write(`sustained load (${process.env.MESH_TOPOLOGY ?? "split"}): ${REQUESTS} requests in ${seconds.toFixed(1)} s, ${failures.length} failed\n`);
+    process.stdout.write(
+      `sustained load (${process.env.MESH_TOPOLOGY ?? "split"}): ${REQUESTS} requests in ${seconds.toFixed(1)} s, ${failures.length} failed\n`,
+    );
     expect(failures.slice(0, 5)).toEqual([]);
     expect(failures).toHaveLength(0);
   }, 600_000);

@@ -30,7 +30,8 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
   let mesh: MeshProcess;
   const client = (apiKey: string) => new OpenAI({ baseURL: `${mesh.url}/v1`, apiKey, maxRetries: 0 });
   const cli = async (...args: string[]): Promise<string> =>
-    (await run(process.execPath, ["bin/llm-mesh.js", ...args, "--url", mesh.url, "--data-dir", dataDir], { env: { ...process.env, MESH_ADMIN_TOKEN: "" } })).stdout;
+    (await run(process.execPath, ["bin/llm-mesh.js", ...args, "--url", mesh.url, "--data-dir", dataDir], { env: { ...process.env, MESH_ADMIN_TOKEN: "" } }))
+      .stdout;
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
@@ -97,7 +98,11 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
     });
     expect(data.id).toBe(`chatcmpl-${requestId}`);
     expect(edge.events).toContain("gen_ai.first_token");
-    expect(router.attributes).toMatchObject({ "gen_ai.request.model": MODEL, "mesh.backend": "local", "gen_ai.usage.output_tokens": data.usage!.completion_tokens });
+    expect(router.attributes).toMatchObject({
+      "gen_ai.request.model": MODEL,
+      "mesh.backend": "local",
+      "gen_ai.usage.output_tokens": data.usage!.completion_tokens,
+    });
     expect(router.events).toContain("gen_ai.first_token");
     expect(attempt.attributes).toMatchObject({ "mesh.attempt": 1, "mesh.retry": false });
     expect(String(attempt.attributes["mesh.replica"])).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -111,10 +116,22 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
   });
 
   it("starts a new trace when the client sends none, and an edge span per streamed request", async () => {
-    const stream = await client(TEST_API_KEY).chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "stream me" }], max_tokens: 4, stream: true });
+    const stream = await client(TEST_API_KEY).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "stream me" }],
+      max_tokens: 4,
+      stream: true,
+    });
     for await (const _ of stream) void _;
     let edge: ReceivedSpan | undefined;
-    await until(() => (edge = receiver.spans.find((s) => s.service === "llm-mesh-edge" && String((s.attributes["gen_ai.input.messages"] as string | undefined) ?? "").includes("stream me"))) !== undefined, 15_000, 50);
+    await until(
+      () =>
+        (edge = receiver.spans.find(
+          (s) => s.service === "llm-mesh-edge" && String((s.attributes["gen_ai.input.messages"] as string | undefined) ?? "").includes("stream me"),
+        )) !== undefined,
+      15_000,
+      50,
+    );
     expect(edge!.parentSpanId).toBe("");
     await until(() => receiver.trace(edge!.traceId).some((s) => s.service === "llm-mesh-model-shard"), 15_000, 50);
   });
@@ -140,10 +157,14 @@ describe("traces across every hop (OTLP/HTTP JSON to a real receiver)", () => {
 
   it("serves the GenAI metrics and the mesh overhead at the edge's /metrics", async () => {
     const text = await (await fetch(`${mesh.url}/metrics`)).text();
-    expect(text).toMatch(new RegExp(`^gen_ai_server_request_duration_seconds_count\\{gen_ai_operation_name="chat",gen_ai_request_model="${MODEL}",error_type=""\\} [1-9]`, "m"));
+    expect(text).toMatch(
+      new RegExp(`^gen_ai_server_request_duration_seconds_count\\{gen_ai_operation_name="chat",gen_ai_request_model="${MODEL}",error_type=""\\} [1-9]`, "m"),
+    );
     expect(text).toMatch(/^gen_ai_server_time_to_first_token_seconds_bucket\{le="0.001",/m);
     expect(text).toMatch(/^gen_ai_server_time_per_output_token_seconds_count\{/m);
-    expect(text).toMatch(new RegExp(`^gen_ai_client_token_usage_sum\\{gen_ai_operation_name="chat",gen_ai_request_model="${MODEL}",gen_ai_token_type="output"\\} [1-9]`, "m"));
+    expect(text).toMatch(
+      new RegExp(`^gen_ai_client_token_usage_sum\\{gen_ai_operation_name="chat",gen_ai_request_model="${MODEL}",gen_ai_token_type="output"\\} [1-9]`, "m"),
+    );
     expect(text).toMatch(new RegExp(`^mesh_generation_requests_total\\{model="${MODEL}",status="ok"\\} [1-9]`, "m"));
     expect(text).toMatch(new RegExp(`^mesh_overhead_seconds_count\\{model="${MODEL}"\\} [1-9]`, "m"));
     expect(text).not.toContain("sk-");

@@ -17,7 +17,12 @@ const weatherParams = {
   required: ["city", "unit", "days"],
   additionalProperties: false,
 };
-const timeParams = { type: "object", properties: { tz: { enum: ["UTC", "CET", "JST"] }, hour: { type: "integer" }, offset: { type: "number" } }, required: ["tz", "hour", "offset"], additionalProperties: false };
+const timeParams = {
+  type: "object",
+  properties: { tz: { enum: ["UTC", "CET", "JST"] }, hour: { type: "integer" }, offset: { type: "number" } },
+  required: ["tz", "hour", "offset"],
+  additionalProperties: false,
+};
 const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
   { type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: weatherParams } },
   { type: "function", function: { name: "get_time", description: "The time in a zone", parameters: timeParams } },
@@ -81,9 +86,16 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
     expect(sent.messages![1]).toMatchObject({ role: "assistant", content: null, tool_calls: [{ id: "call_1", function: { name: "get_weather" } }] });
     expect(sent.messages![2]).toMatchObject({ role: "tool", tool_call_id: "call_1", content: "sunny" });
 
-    const whole = await client.chat.completions.create({ model: "upstream", messages: [{ role: "user", content: "x" }], tools, tool_choice: { type: "function", function: { name: "get_time" } } });
+    const whole = await client.chat.completions.create({
+      model: "upstream",
+      messages: [{ role: "user", content: "x" }],
+      tools,
+      tool_choice: { type: "function", function: { name: "get_time" } },
+    });
     expect(whole.choices[0].finish_reason).toBe("tool_calls");
-    expect(whole.choices[0].message.tool_calls).toEqual([{ id: "call_fake_0", type: "function", function: { name: "get_time", arguments: FAKE_ARGUMENT_FRAGMENTS.join("") } }]);
+    expect(whole.choices[0].message.tool_calls).toEqual([
+      { id: "call_fake_0", type: "function", function: { name: "get_time", arguments: FAKE_ARGUMENT_FRAGMENTS.join("") } },
+    ]);
     expect(fake.stats.lastBody!.tool_choice).toEqual({ type: "function", function: { name: "get_time" } });
   });
 
@@ -173,13 +185,21 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
   it("refuses a tool_choice naming no tool, and a forced schema keyword the grammar cannot enforce, naming it", async () => {
     const named = await client.chat.completions
       .create({ model: "tiny-llama", messages: [{ role: "user", content: "x" }], tools, tool_choice: { type: "function", function: { name: "nope" } } })
-      .then(() => undefined, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
+      .then(
+        () => undefined,
+        (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+      );
     expect(named?.status).toBe(400);
     expect(named?.param).toBe("tool_choice");
-    const bounded = [{ type: "function" as const, function: { name: "pick", parameters: { type: "object", properties: { n: { type: "integer", minimum: 0, maximum: 9 } } } } }];
+    const bounded = [
+      { type: "function" as const, function: { name: "pick", parameters: { type: "object", properties: { n: { type: "integer", minimum: 0, maximum: 9 } } } } },
+    ];
     const refused = await client.chat.completions
       .create({ model: "tiny-llama", messages: [{ role: "user", content: "x" }], tools: bounded, tool_choice: "required" })
-      .then(() => undefined, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
+      .then(
+        () => undefined,
+        (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+      );
     expect(refused?.status).toBe(400);
     expect(refused?.param).toBe("tools");
     expect(refused?.message).toMatch(/'minimum'/);
@@ -188,8 +208,15 @@ describe("tool calling through the mesh (tiny model, forced choices decode under
   it("a strict json_schema with minimum/maximum is a 400 naming the keyword, not wrong output", async () => {
     const schema = { type: "object", properties: { digit: { type: "integer", minimum: 0, maximum: 9 } }, required: ["digit"] };
     const error = await client.chat.completions
-      .create({ model: "tiny-llama", messages: [{ role: "user", content: "x" }], response_format: { type: "json_schema", json_schema: { name: "d", schema, strict: true } } })
-      .then(() => undefined, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
+      .create({
+        model: "tiny-llama",
+        messages: [{ role: "user", content: "x" }],
+        response_format: { type: "json_schema", json_schema: { name: "d", schema, strict: true } },
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+      );
     expect(error?.status).toBe(400);
     expect(error?.param).toBe("response_format");
     expect(error?.message).toMatch(/'minimum'/);

@@ -105,7 +105,10 @@ describe("auth KeyAdminService", () => {
       ["m1", 1, 10, 5],
       ["m2", 1, 7, 3],
     ]);
-    const byDay = await a.admin.getUsage({ accountId: "acme", groupBy: "day", fromMs: BigInt(Date.UTC(2025, 0, 31)), toMs: BigInt(Date.UTC(2025, 1, 1)) }, a.asAdmin);
+    const byDay = await a.admin.getUsage(
+      { accountId: "acme", groupBy: "day", fromMs: BigInt(Date.UTC(2025, 0, 31)), toMs: BigInt(Date.UTC(2025, 1, 1)) },
+      a.asAdmin,
+    );
     expect(byDay.rows.map((r) => [r.group, Number(r.requests)])).toEqual([["2025-01-31", 2]]);
     expect(await codeOf(a.admin.getUsage({ groupBy: "week" }, a.asAdmin))).toBe(Code.InvalidArgument);
   });
@@ -113,9 +116,20 @@ describe("auth KeyAdminService", () => {
   it("records a batch of usage in one call, each request id once, repeats across and within batches ignored", async () => {
     const { keyInfo } = await a.admin.createKey({ accountId: "acme", name: "batch" }, a.asAdmin);
     const base = { keyId: keyInfo!.id, accountId: "acme", backend: "b", model: "batch-model", status: 1, promptTokens: 4, completionTokens: 2 };
-    const first = await a.auth.recordUsageBatch({ records: [{ ...base, requestId: "b1" }, { ...base, requestId: "b2" }, { ...base, requestId: "b1" }] });
+    const first = await a.auth.recordUsageBatch({
+      records: [
+        { ...base, requestId: "b1" },
+        { ...base, requestId: "b2" },
+        { ...base, requestId: "b1" },
+      ],
+    });
     expect(first.recorded).toBe(2);
-    const again = await a.auth.recordUsageBatch({ records: [{ ...base, requestId: "b2" }, { ...base, requestId: "b3" }] });
+    const again = await a.auth.recordUsageBatch({
+      records: [
+        { ...base, requestId: "b2" },
+        { ...base, requestId: "b3" },
+      ],
+    });
     expect(again.recorded).toBe(1);
     const byKey = await a.admin.getUsage({ accountId: "acme", groupBy: "key" }, a.asAdmin);
     expect(Number(byKey.rows.find((r) => r.group === keyInfo!.id)?.requests)).toBe(3);

@@ -29,7 +29,14 @@ describe("auth replicas sharing NATS (MESH_STORE=nats)", () => {
     dir = await mkdtemp(path.join(tmpdir(), "mesh-auth-nats-"));
     nats = await NatsServerProcess.start({ dir: path.join(dir, "nats") });
     for (const name of ["a", "b"]) {
-      const config = loadAuthConfig({ PORT: "0", MESH_DATA_DIR: path.join(dir, name), MESH_ADMIN_TOKEN: adminToken, MESH_STORE: "nats", MESH_NATS_URL: nats.url, MESH_NATS_PREFIX: "replicas" });
+      const config = loadAuthConfig({
+        PORT: "0",
+        MESH_DATA_DIR: path.join(dir, name),
+        MESH_ADMIN_TOKEN: adminToken,
+        MESH_STORE: "nats",
+        MESH_NATS_URL: nats.url,
+        MESH_NATS_PREFIX: "replicas",
+      });
       const server = await build(config, log, { heartbeatMs: 200 });
       const address = `127.0.0.1:${server.port}`;
       replicas.push({ close: (ms) => server.close(ms ?? 200), auth: grpcClient(AuthService, address), admin: grpcClient(KeyAdminService, address) });
@@ -44,7 +51,11 @@ describe("auth replicas sharing NATS (MESH_STORE=nats)", () => {
 
   it("parses the store selection and defaults to SQLite", () => {
     expect(loadAuthConfig({}).store).toBe("sqlite");
-    expect(loadAuthConfig({ MESH_STORE: "nats", MESH_NATS_URL: "nats://a:4222,nats://b:4222", MESH_NATS_REPLICAS: "3" })).toMatchObject({ store: "nats", natsUrl: "nats://a:4222,nats://b:4222", natsReplicas: 3 });
+    expect(loadAuthConfig({ MESH_STORE: "nats", MESH_NATS_URL: "nats://a:4222,nats://b:4222", MESH_NATS_REPLICAS: "3" })).toMatchObject({
+      store: "nats",
+      natsUrl: "nats://a:4222,nats://b:4222",
+      natsReplicas: 3,
+    });
     expect(() => loadAuthConfig({ MESH_STORE: "postgres" })).toThrow(/MESH_STORE/);
   });
 

@@ -73,7 +73,10 @@ describe("revocation pushed to edges", () => {
 
   it("refuses garbage keys at the edge without asking auth", async () => {
     const spy = vi.spyOn(a.server.auth, "authenticate");
-    for (const bad of ["sk-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", `sk-${"a".repeat(10_000)}`]) {
+    for (const bad of [
+      "sk-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9",
+      `sk-${"a".repeat(10_000)}`,
+    ]) {
       const err = ConnectError.from(await edges[0].authenticate(bad).catch((e: unknown) => e));
       expect(err.code).toBe(Code.Unauthenticated);
     }

@@ -17,7 +17,10 @@ interface Cell {
 
 function bench(scenario: string, ...args: string[]): { result: Record<string, unknown>; files: string[]; stdout: string } {
   const dir = path.join(out, scenario);
-  const run = spawnSync(process.execPath, ["bin/llm-mesh.js", "bench", scenario, "--smoke", "--no-progress", "--out", dir, ...args], { encoding: "utf8", timeout: 120_000 });
+  const run = spawnSync(process.execPath, ["bin/llm-mesh.js", "bench", scenario, "--smoke", "--no-progress", "--out", dir, ...args], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   if (run.status !== 0) throw new Error(`bench ${scenario} exited with ${run.status}:\n${run.stdout}\n${run.stderr}`);
   const [runDir] = readdirSync(dir).filter((d) => d.startsWith(`${scenario}-`));
   const files = readdirSync(path.join(dir, runDir));

@@ -10,7 +10,11 @@ const SERVICES = ["edge", "auth", "router", "tokenizer", "model-shard"];
 
 interface Container {
   name: string;
-  env?: { name: string; value?: string; valueFrom?: { configMapKeyRef?: { name: string; key: string }; secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
+  env?: {
+    name: string;
+    value?: string;
+    valueFrom?: { configMapKeyRef?: { name: string; key: string }; secretKeyRef?: { name: string; key: string; optional?: boolean } };
+  }[];
   readinessProbe?: Record<string, unknown>;
   livenessProbe?: Record<string, unknown>;
   resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
@@ -26,7 +30,9 @@ interface Resource {
 /** Renders an overlay with `kubectl kustomize` (offline) into objects. */
 function render(dir: string): Resource[] {
   const out = execFileSync(KUBECTL, ["kustomize", dir], { encoding: "utf8" });
-  return parseAllDocuments(out).map((d) => d.toJSON() as Resource).filter(Boolean);
+  return parseAllDocuments(out)
+    .map((d) => d.toJSON() as Resource)
+    .filter(Boolean);
 }
 
 function containersOf(workload: Resource): Container[] {

@@ -24,7 +24,13 @@ const PROMPTS = [
 
 async function generate(engine: LlamaCppEngine, prompt: number[], maxTokens = 24): Promise<number[]> {
   const gen = engine.generate(
-    { requestId: "t", promptTokenIds: prompt, messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens, ignoreEos: true }) },
+    {
+      requestId: "t",
+      promptTokenIds: prompt,
+      messages: [],
+      prompt: "",
+      sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens, ignoreEos: true }),
+    },
     new AbortController().signal,
   );
   const ids: number[] = [];
@@ -104,7 +110,13 @@ describe("llama.cpp engine: continuous batching", () => {
       let tokensBeforeFirstOfLong = -1;
       const runningStream = (async () => {
         const gen = engine.generate(
-          { requestId: "r", promptTokenIds: PROMPTS[0], messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 400, ignoreEos: true }) },
+          {
+            requestId: "r",
+            promptTokenIds: PROMPTS[0],
+            messages: [],
+            prompt: "",
+            sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 400, ignoreEos: true }),
+          },
           new AbortController().signal,
         );
         for (;;) {
@@ -116,7 +128,13 @@ describe("llama.cpp engine: continuous batching", () => {
       while (running < 8) await new Promise((r) => setImmediate(r));
       const startedAt = running;
       const gen = engine.generate(
-        { requestId: "l", promptTokenIds: longPrompt, messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 4, ignoreEos: true }) },
+        {
+          requestId: "l",
+          promptTokenIds: longPrompt,
+          messages: [],
+          prompt: "",
+          sampling: create(SamplingParamsSchema, { temperature: 0, maxTokens: 4, ignoreEos: true }),
+        },
         new AbortController().signal,
       );
       const long: number[] = [];

@@ -9,11 +9,22 @@ import { Code, ConnectError, errorDetails } from "../../lib/errors.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { SamplingParamsSchema } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import { LlamaCppEngine } from "../../services/model-shard/src/engines/llama-cpp-engine.js";
-import { MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_SCHEMA_ENUM_VALUES, MAX_SCHEMA_PROPERTIES } from "../../services/model-shard/src/engines/llama-json-grammar.js";
+import {
+  MAX_SCHEMA_BYTES,
+  MAX_SCHEMA_DEPTH,
+  MAX_SCHEMA_ENUM_VALUES,
+  MAX_SCHEMA_PROPERTIES,
+} from "../../services/model-shard/src/engines/llama-json-grammar.js";
 
 async function complete(engine: LlamaCppEngine, jsonSchema: string, maxTokens: number, seed = 1): Promise<{ text: string; finishReason: string }> {
   const gen = engine.generate(
-    { requestId: "j", promptTokenIds: [1, 300, 301], messages: [], prompt: "", sampling: create(SamplingParamsSchema, { temperature: 1, seed, maxTokens, jsonSchema }) },
+    {
+      requestId: "j",
+      promptTokenIds: [1, 300, 301],
+      messages: [],
+      prompt: "",
+      sampling: create(SamplingParamsSchema, { temperature: 1, seed, maxTokens, jsonSchema }),
+    },
     new AbortController().signal,
   );
   let text = "";
@@ -26,7 +37,32 @@ async function complete(engine: LlamaCppEngine, jsonSchema: string, maxTokens: n
 
 /** Whether `text` can be continued into valid JSON (a prefix of some JSON text). */
 function isJsonPrefix(text: string): boolean {
-  for (const tail of ["", '"', "}", '"}', "]}", '"]}', "0}", ":0}", '":0}', "null}", "]", '"]', "}}", '"}}', "}]}", "e}", "ull}", "ll}", "l}", "rue}", "ue}", "alse}", "lse}", "se}"]) {
+  for (const tail of [
+    "",
+    '"',
+    "}",
+    '"}',
+    "]}",
+    '"]}',
+    "0}",
+    ":0}",
+    '":0}',
+    "null}",
+    "]",
+    '"]',
+    "}}",
+    '"}}',
+    "}]}",
+    "e}",
+    "ull}",
+    "ll}",
+    "l}",
+    "rue}",
+    "ue}",
+    "alse}",
+    "lse}",
+    "se}",
+  ]) {
     for (const close of ["", "}", "}}", "]}", "}]}", "}}}"]) {
       try {
         JSON.parse(text + tail + close);
@@ -47,8 +83,9 @@ describe("llama.cpp engine: structured output through grammars", () => {
     dir = mkdtempSync(path.join(tmpdir(), "mesh-json-"));
     const modelPath = path.join(dir, "tiny.gguf");
     await writeTinyModel(modelPath);
-    const backend = catalogSchema.parse({ models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model: modelPath, gpu: false, threads: 1, sequences: 2, context_size: 2 * 256 }] }] })
-      .models[0].backends[0] as LlamaCppBackend;
+    const backend = catalogSchema.parse({
+      models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model: modelPath, gpu: false, threads: 1, sequences: 2, context_size: 2 * 256 }] }],
+    }).models[0].backends[0] as LlamaCppBackend;
     engine = await LlamaCppEngine.create("t", backend);
   });
   afterAll(async () => {
@@ -78,7 +115,10 @@ describe("llama.cpp engine: structured output through grammars", () => {
 
   it("rejects a schema that cannot become a grammar, naming response_format", async () => {
     for (const bad of ["[1]", "not json", '{"foo": 1}']) {
-      const error = await complete(engine, bad, 8).then(() => undefined, (err: unknown) => err);
+      const error = await complete(engine, bad, 8).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       expect(error).toBeInstanceOf(ConnectError);
       expect((error as ConnectError).code).toBe(Code.InvalidArgument);
       expect(errorDetails(error as ConnectError).param).toBe("response_format");
@@ -89,12 +129,21 @@ describe("llama.cpp engine: structured output through grammars", () => {
     const nested = (depth: number): unknown => (depth === 0 ? { type: "string" } : { type: "array", items: nested(depth - 1) });
     const cases: Array<[unknown, string]> = [
       [{ type: "object", properties: { a: { enum: Array.from({ length: 50_000 }, (_, i) => `v${i}`) } } }, `${MAX_SCHEMA_BYTES} bytes`],
-      [{ type: "object", properties: { a: { enum: Array.from({ length: MAX_SCHEMA_ENUM_VALUES + 1 }, (_, i) => i) } } }, `${MAX_SCHEMA_ENUM_VALUES} enum values`],
-      [{ type: "object", properties: Object.fromEntries(Array.from({ length: MAX_SCHEMA_PROPERTIES + 1 }, (_, i) => [`p${i}`, { type: "integer" }])) }, `${MAX_SCHEMA_PROPERTIES} properties`],
+      [
+        { type: "object", properties: { a: { enum: Array.from({ length: MAX_SCHEMA_ENUM_VALUES + 1 }, (_, i) => i) } } },
+        `${MAX_SCHEMA_ENUM_VALUES} enum values`,
+      ],
+      [
+        { type: "object", properties: Object.fromEntries(Array.from({ length: MAX_SCHEMA_PROPERTIES + 1 }, (_, i) => [`p${i}`, { type: "integer" }])) },
+        `${MAX_SCHEMA_PROPERTIES} properties`,
+      ],
       [nested(MAX_SCHEMA_DEPTH + 1), `${MAX_SCHEMA_DEPTH} levels`],
     ];
     for (const [schema, limit] of cases) {
-      const error = await complete(engine, JSON.stringify(schema), 8).then(() => undefined, (err: unknown) => err);
+      const error = await complete(engine, JSON.stringify(schema), 8).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       expect(error).toBeInstanceOf(ConnectError);
       expect((error as ConnectError).code).toBe(Code.InvalidArgument);
       expect((error as ConnectError).rawMessage).toContain(limit);
@@ -103,7 +152,11 @@ describe("llama.cpp engine: structured output through grammars", () => {
   });
 
   it("accepts a schema at the enum limit and keeps its compiled grammar for the next request", async () => {
-    const schema = JSON.stringify({ type: "object", properties: { n: { enum: Array.from({ length: MAX_SCHEMA_ENUM_VALUES }, (_, i) => `v${i}`) } }, required: ["n"] });
+    const schema = JSON.stringify({
+      type: "object",
+      properties: { n: { enum: Array.from({ length: MAX_SCHEMA_ENUM_VALUES }, (_, i) => `v${i}`) } },
+      required: ["n"],
+    });
     const first = await complete(engine, schema, 40, 1);
     const second = await complete(engine, schema, 40, 1);
     expect(second).toEqual(first);

@@ -97,7 +97,15 @@ describe("openai-upstream engine", () => {
     expect(chunks.map((c) => c.text)).toEqual([" tok0", " tok1", " tok2", " tok3", " tok4", " tok5"]);
     expect(result).toEqual({ finishReason: "stop", promptTokens: promptIds.length, completionTokens: 6 });
     const body = fake.stats.lastBody!;
-    expect(body).toMatchObject({ model: "org/model", stream: true, stream_options: { include_usage: true }, temperature: 0.5, top_k: 40, max_tokens: 8, seed: 7 });
+    expect(body).toMatchObject({
+      model: "org/model",
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: 0.5,
+      top_k: 40,
+      max_tokens: 8,
+      seed: 7,
+    });
     expect(body.top_p).toBeCloseTo(0.9);
     expect(fake.stats.lastHeaders?.authorization).toBe("Bearer sk-up");
   });
@@ -242,13 +250,23 @@ describe("the mesh with an openai-upstream backend", () => {
     log.level = "silent";
     const model = { name: "llama-2-13b-chat", template: "llama-2-chat", tokenizer: tokenizerFile, context_length: 4096 };
     const up = { name: "vllm", engine: "openai-upstream", url: fake.url, upstream_model: "meta-llama/Llama-2-13b-chat-hf" };
-    const shard = await buildShard({ port: 0, host: "127.0.0.1", model: model.name, backend: catalogSchema.parse({ models: [{ ...model, backends: [up] }] }).models[0].backends[0] }, log);
+    const shard = await buildShard(
+      { port: 0, host: "127.0.0.1", model: model.name, backend: catalogSchema.parse({ models: [{ ...model, backends: [up] }] }).models[0].backends[0] },
+      log,
+    );
     const catalog = catalogSchema.parse({ models: [{ ...model, backends: [{ ...up, addresses: [`127.0.0.1:${shard.port}`] }] }] });
     const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
     const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY }, log);
     const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog }, log);
     const edge = await buildEdge(
-      { port: 0, host: "127.0.0.1", authAddress: `127.0.0.1:${auth.port}`, routerAddress: `127.0.0.1:${router.port}`, healthTargets: {}, requestTimeoutMs: 10_000 },
+      {
+        port: 0,
+        host: "127.0.0.1",
+        authAddress: `127.0.0.1:${auth.port}`,
+        routerAddress: `127.0.0.1:${router.port}`,
+        healthTargets: {},
+        requestTimeoutMs: 10_000,
+      },
       log,
     );
     services = [edge, router, tokenizer, auth, shard];

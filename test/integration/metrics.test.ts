@@ -54,7 +54,10 @@ describe("model-shard with METRICS_PORT=0", () => {
     const promptTokenIds = [1, 5, 6, 7];
     let completionTokens = -1;
     let messages = 0;
-    for await (const res of client.generate({ requestId: "metrics", promptTokenIds, sampling: { temperature: 0, maxTokens: 6, ignoreEos: true } }, { timeoutMs: 30_000 })) {
+    for await (const res of client.generate(
+      { requestId: "metrics", promptTokenIds, sampling: { temperature: 0, maxTokens: 6, ignoreEos: true } },
+      { timeoutMs: 30_000 },
+    )) {
       if (res.finishReason) completionTokens = res.completionTokens;
       else messages++;
     }

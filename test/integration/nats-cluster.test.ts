@@ -13,11 +13,37 @@ import type { KeyRecord, UsageRecord } from "../../services/auth/src/store/index
 import { until } from "../support/until.js";
 
 function keyRecord(id: string): KeyRecord {
-  return { id, accountId: "acme", name: id, secretHash: `h-${id}`, previousSecretHash: null, previousValidUntilMs: 0, allowedModels: [], requestsPerMinute: 0, tokensPerMinute: 0, createdAtMs: Date.now(), expiresAtMs: 0, revokedAtMs: 0, admin: false };
+  return {
+    id,
+    accountId: "acme",
+    name: id,
+    secretHash: `h-${id}`,
+    previousSecretHash: null,
+    previousValidUntilMs: 0,
+    allowedModels: [],
+    requestsPerMinute: 0,
+    tokensPerMinute: 0,
+    createdAtMs: Date.now(),
+    expiresAtMs: 0,
+    revokedAtMs: 0,
+    admin: false,
+  };
 }
 
 function usage(requestId: string): UsageRecord {
-  return { requestId, keyId: "k1", accountId: "acme", model: "tiny", backend: "b", promptTokens: 10, completionTokens: 2, status: "ok", ttftMs: 1, e2eMs: 2, createdAtMs: Date.now() };
+  return {
+    requestId,
+    keyId: "k1",
+    accountId: "acme",
+    model: "tiny",
+    backend: "b",
+    promptTokens: 10,
+    completionTokens: 2,
+    status: "ok",
+    ttftMs: 1,
+    e2eMs: 2,
+    createdAtMs: Date.now(),
+  };
 }
 
 describe("NATS key store on a 3-node JetStream cluster", { timeout: 60_000 }, () => {
@@ -39,7 +65,14 @@ describe("NATS key store on a 3-node JetStream cluster", { timeout: 60_000 }, ()
     const url = nodes.map((n) => n.url).join(",");
     const open = async () => {
       const nc = await connectNats({ url, name: "cluster-test", reconnectWaitMs: 100 });
-      const store = await NatsKeyStore.open({ nc, names: meshNatsNames("cluster"), replicas: 3, ownsConnection: true, publishTimeoutMs: 500, replayIntervalMs: 200 });
+      const store = await NatsKeyStore.open({
+        nc,
+        names: meshNatsNames("cluster"),
+        replicas: 3,
+        ownsConnection: true,
+        publishTimeoutMs: 500,
+        replayIntervalMs: 200,
+      });
       stores.push(store);
       return { nc, store };
     };

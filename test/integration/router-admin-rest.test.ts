@@ -34,7 +34,8 @@ beforeAll(async () => {
   const api = new ExperimentsApi({
     experiments: grpcClient(ExperimentAdminService, `127.0.0.1:${router.port}`),
     requireAdmin: async (req) => {
-      if (req.headers.authorization !== `Bearer ${ADMIN}`) throw new HttpError(401, "admin token required", "invalid_request_error", null, "invalid_admin_token");
+      if (req.headers.authorization !== `Bearer ${ADMIN}`)
+        throw new HttpError(401, "admin token required", "invalid_request_error", null, "invalid_admin_token");
     },
     readJson,
   });
@@ -86,7 +87,10 @@ describe("experiments admin REST and CLI", () => {
     for (let i = 0; i < 10; i++) {
       for await (const _ of client.generate({ requestId: `q${i}`, model: "m", prompt: "x", unitId: `u${i}`, keyId: "key-1", sampling: { maxTokens: 2 } }));
     }
-    const feedback = await fetch(`${baseUrl}/v1/feedback`, { method: "POST", body: JSON.stringify({ request_id: "chatcmpl-q0", metric: "thumbs_up", value: true }) });
+    const feedback = await fetch(`${baseUrl}/v1/feedback`, {
+      method: "POST",
+      body: JSON.stringify({ request_id: "chatcmpl-q0", metric: "thumbs_up", value: true }),
+    });
     expect(feedback.status).toBe(200);
     expect(await feedback.json()).toMatchObject({ request_id: "q0", experiment: "ab" });
     const unknown = await fetch(`${baseUrl}/v1/feedback`, { method: "POST", body: JSON.stringify({ request_id: "nope", metric: "thumbs_up", value: true }) });

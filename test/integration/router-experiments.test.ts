@@ -35,10 +35,7 @@ const experiment: CatalogExperiment = {
 
 async function startRouter(experimentsFile: string, experiments: CatalogExperiment[] = [experiment]) {
   const catalog = catalogOf({ a: [a.address], b: [b.address], candidate: [candidate.address] }, experiments);
-  const service = await build(
-    { port: 0, host: "127.0.0.1", catalog, healthCheckIntervalMs: 0, experimentsFile },
-    silentLog,
-  );
+  const service = await build({ port: 0, host: "127.0.0.1", catalog, healthCheckIntervalMs: 0, experimentsFile }, silentLog);
   const address = `127.0.0.1:${service.port}`;
   return { service, client: grpcClient(RouterServiceDesc, address), admin: grpcClient(ExperimentAdminService, address) };
 }
@@ -47,7 +44,10 @@ type Router = Awaited<ReturnType<typeof startRouter>>;
 
 async function run(router: Router, unitId: string, requestId: string): Promise<GenerateResponse[]> {
   const events: GenerateResponse[] = [];
-  for await (const e of router.client.generate({ requestId, model: "m", prompt: "hi", unitId, keyId: "key-1", sampling: { maxTokens: 3 } }, { timeoutMs: 10_000 })) {
+  for await (const e of router.client.generate(
+    { requestId, model: "m", prompt: "hi", unitId, keyId: "key-1", sampling: { maxTokens: 3 } },
+    { timeoutMs: 10_000 },
+  )) {
     events.push(e);
   }
   return events;
@@ -66,7 +66,17 @@ describe("router experiments", () => {
     expect(first).toEqual(second);
     expect(new Set(first)).toEqual(new Set(["a-vs-b=a", "a-vs-b=b"]));
     // Re-weight at run time, then restart the first router from the same file.
-    await one.admin.setExperiments({ experiments: [{ ...experiment, arms: [{ backend: "a", weight: 30 }, { backend: "b", weight: 70 }] }] });
+    await one.admin.setExperiments({
+      experiments: [
+        {
+          ...experiment,
+          arms: [
+            { backend: "a", weight: 30 },
+            { backend: "b", weight: 70 },
+          ],
+        },
+      ],
+    });
     const reweighted = await Promise.all(units.map((u, i) => run(one, u, `rw-${i}`).then(experimentOf)));
     await one.service.close(0);
     const restarted = await startRouter(file);
@@ -88,7 +98,9 @@ describe("router experiments", () => {
     const [requestId, arm] = [...arms][0];
     const feedback = await router.admin.recordFeedback({ requestId, metric: "thumbs_up", value: { case: "flag", value: true }, keyId: "key-1" });
     expect(feedback.arm).toBe(arm);
-    await expect(router.admin.recordFeedback({ requestId, metric: "thumbs_up", value: { case: "flag", value: true }, keyId: "key-2" })).rejects.toThrow(/no experiment request/);
+    await expect(router.admin.recordFeedback({ requestId, metric: "thumbs_up", value: { case: "flag", value: true }, keyId: "key-2" })).rejects.toThrow(
+      /no experiment request/,
+    );
     const res = await router.admin.getExperimentReport({ name: "a-vs-b" });
     const report = JSON.parse(res.reportJson) as {
       totalRequests: number;
@@ -150,7 +162,15 @@ describe("router experiments", () => {
   it("does not assign or measure a forced arm", async () => {
     const router = await startRouter(path.join(dir, "forced.json"));
     const events: GenerateResponse[] = [];
-    for await (const e of router.client.generate({ requestId: "f", model: "m", prompt: "hi", unitId: "u", forceBackend: "candidate", sampling: { maxTokens: 2 } })) events.push(e);
+    for await (const e of router.client.generate({
+      requestId: "f",
+      model: "m",
+      prompt: "hi",
+      unitId: "u",
+      forceBackend: "candidate",
+      sampling: { maxTokens: 2 },
+    }))
+      events.push(e);
     expect(events[0].event.case === "started" && events[0].event.value.backend).toBe("candidate");
     expect(experimentOf(events)).toBe("");
     const list = await router.admin.listExperiments({});

@@ -16,7 +16,11 @@ describe("router and auth metrics", () => {
   it("counts routed requests by model, backend and status and reports every replica's load, with tracing off", async () => {
     const res = await fetch(`${mesh.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+      headers: {
+        authorization: `Bearer ${TEST_API_KEY}`,
+        "content-type": "application/json",
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      },
       body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 3 }),
     });
     expect(res.status).toBe(200);

@@ -89,6 +89,7 @@ export function steadyLoad(mesh: ReliabilityMesh, clients: number, maxTokens = 1
 /** A short summary of failures by kind, for the printed figure. */
 export function failureSummary(outcomes: Outcome[]): string {
   const kinds = new Map<string, number>();
-  for (const o of outcomes) if (o.result !== "ok") kinds.set(o.result.split(" ").slice(0, 2).join(" "), (kinds.get(o.result.split(" ").slice(0, 2).join(" ")) ?? 0) + 1);
+  for (const o of outcomes)
+    if (o.result !== "ok") kinds.set(o.result.split(" ").slice(0, 2).join(" "), (kinds.get(o.result.split(" ").slice(0, 2).join(" ")) ?? 0) + 1);
   return kinds.size === 0 ? "none" : [...kinds].map(([k, n]) => `${n}× ${k}`).join(", ");
 }

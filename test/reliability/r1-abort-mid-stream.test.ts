@@ -100,7 +100,13 @@ describe("R1: clients abort mid-stream", () => {
         const res = await fetch(`${mesh.baseURL}/chat/completions`, {
           method: "POST",
           headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" },
-          body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: `abort me ${round}.${i}` }], max_tokens: MAX_TOKENS, ignore_eos: true, stream: true }),
+          body: JSON.stringify({
+            model: "tiny-llama",
+            messages: [{ role: "user", content: `abort me ${round}.${i}` }],
+            max_tokens: MAX_TOKENS,
+            ignore_eos: true,
+            stream: true,
+          }),
           signal: abort.signal,
         });
         if (res.status !== 200) {
@@ -152,7 +158,9 @@ describe("R1: clients abort mid-stream", () => {
     try {
       const deadline = Date.now() + 10_000;
       for (;;) {
-        rows = requestIds.map(({ id }) => db.prepare("SELECT request_id, status, completion_tokens FROM usage WHERE request_id = ?").get(id) as UsageRow).filter(Boolean);
+        rows = requestIds
+          .map(({ id }) => db.prepare("SELECT request_id, status, completion_tokens FROM usage WHERE request_id = ?").get(id) as UsageRow)
+          .filter(Boolean);
         if (rows.length === requestIds.length || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -16,10 +16,17 @@ const SCHEMAS: Record<string, object> = {
   flag: { type: "object", properties: { ok: { type: "boolean" }, kind: { const: "flag" } }, required: ["ok", "kind"], additionalProperties: false },
   count: { type: "object", properties: { count: { type: "integer" }, ratio: { type: "number" } }, required: ["count", "ratio"], additionalProperties: false },
   name: { type: "object", properties: { name: { type: "string", maxLength: 12 } }, required: ["name"], additionalProperties: false },
-  tags: { type: "object", properties: { tags: { type: "array", items: { enum: ["a", "b", "c"] }, maxItems: 4 } }, required: ["tags"], additionalProperties: false },
+  tags: {
+    type: "object",
+    properties: { tags: { type: "array", items: { enum: ["a", "b", "c"] }, maxItems: 4 } },
+    required: ["tags"],
+    additionalProperties: false,
+  },
   point: {
     type: "object",
-    properties: { point: { type: "object", properties: { x: { type: "integer" }, y: { type: "integer" } }, required: ["x", "y"], additionalProperties: false } },
+    properties: {
+      point: { type: "object", properties: { x: { type: "integer" }, y: { type: "integer" } }, required: ["x", "y"], additionalProperties: false },
+    },
     required: ["point"],
     additionalProperties: false,
   },
@@ -27,7 +34,13 @@ const SCHEMAS: Record<string, object> = {
   union: { type: "object", properties: { id: { oneOf: [{ type: "integer" }, { enum: ["none"] }] } }, required: ["id"], additionalProperties: false },
   list: {
     type: "object",
-    properties: { items: { type: "array", items: { type: "object", properties: { done: { type: "boolean" } }, required: ["done"], additionalProperties: false }, maxItems: 3 } },
+    properties: {
+      items: {
+        type: "array",
+        items: { type: "object", properties: { done: { type: "boolean" } }, required: ["done"], additionalProperties: false },
+        maxItems: 3,
+      },
+    },
     required: ["items"],
     additionalProperties: false,
   },
@@ -88,7 +101,9 @@ describe("R10: strict JSON-schema output", () => {
       }),
     );
     const total = SAMPLES_PER_SCHEMA * Object.keys(SCHEMAS).length;
-    process.stdout.write(`R10 JSON-schema output: ${total - invalid.length}/${total} valid (${(((total - invalid.length) / total) * 100).toFixed(1)} %), ${samples} answered\n`);
+    process.stdout.write(
+      `R10 JSON-schema output: ${total - invalid.length}/${total} valid (${(((total - invalid.length) / total) * 100).toFixed(1)} %), ${samples} answered\n`,
+    );
     const invalidBy = new Map<string, number>();
     for (const line of invalid) invalidBy.set(line.split("#")[0], (invalidBy.get(line.split("#")[0]) ?? 0) + 1);
     process.stdout.write(`R10 invalid by schema: ${[...invalidBy].map(([n, count]) => `${n} ${count}`).join(", ") || "none"}\n`);

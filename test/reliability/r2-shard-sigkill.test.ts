@@ -68,7 +68,8 @@ describe("R2: SIGKILL one of two shards under load", () => {
 
     // Which requests the router found past their first token when the shard died (it logs each failed shard call, and whether it retries).
     const routerLines = mesh.output.filter((l) => l.startsWith("[router] ") || l.startsWith("[core] "));
-    const shardFailure = (o: Outcome) => routerLines.find((l) => o.requestId !== undefined && l.includes(o.requestId) && l.includes('"msg":"shard call failed"'));
+    const shardFailure = (o: Outcome) =>
+      routerLines.find((l) => o.requestId !== undefined && l.includes(o.requestId) && l.includes('"msg":"shard call failed"'));
     const inFlightAtKill = outcomes.filter((o) => o.startedAt < killedAt && o.endedAt > killedAt);
     const pastFirstToken = inFlightAtKill.filter((o) => shardFailure(o)?.includes('"retry":false'));
     const notStarted = inFlightAtKill.filter((o) => !pastFirstToken.includes(o));
@@ -84,7 +85,13 @@ describe("R2: SIGKILL one of two shards under load", () => {
         `latency p50 ${percentile(newLatencies, 50).toFixed(0)} ms max ${Math.max(0, ...newLatencies).toFixed(0)} ms; hung ${hung.length}; ` +
         `restarted shard listening ${(relistenedAt - killedAt).toFixed(0)} ms after the kill, serving ${rejoinedAt === undefined ? "never" : `${(rejoinedAt - killedAt).toFixed(0)} ms`} after it\n`,
     );
-    if (rejoinedAt === undefined) process.stdout.write(`R2 router and ${victim} lines:\n${mesh.output.filter((l) => /^\[(router|core|shard:tiny-llama\/local#0)\]/.test(l) && !l.includes('"level":30')).slice(-30).join("\n")}\n`);
+    if (rejoinedAt === undefined)
+      process.stdout.write(
+        `R2 router and ${victim} lines:\n${mesh.output
+          .filter((l) => /^\[(router|core|shard:tiny-llama\/local#0)\]/.test(l) && !l.includes('"level":30'))
+          .slice(-30)
+          .join("\n")}\n`,
+      );
     expect(hung).toEqual([]);
     // Requests without a token at the kill were retried on the other replica.
     expect(notStarted.filter((o) => o.result !== "ok").map((o) => o.result)).toEqual([]);

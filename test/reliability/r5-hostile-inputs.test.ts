@@ -67,7 +67,14 @@ function raw(port: number, payload: Buffer | string, options: { trickleMs?: numb
 /** One request line plus headers around a body. */
 function post(pathname: string, body: Buffer | string, headers: Record<string, string> = {}): Buffer {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  const head = [`POST ${pathname} HTTP/1.1`, "host: x", "content-type: application/json", `content-length: ${b.length}`, "connection: close", ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join("\r\n");
+  const head = [
+    `POST ${pathname} HTTP/1.1`,
+    "host: x",
+    "content-type: application/json",
+    `content-length: ${b.length}`,
+    "connection: close",
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ].join("\r\n");
   return Buffer.concat([Buffer.from(`${head}\r\n\r\n`), b]);
 }
 
@@ -124,15 +131,47 @@ describe("R5: hostile inputs", () => {
     const port = mesh.url.split(":").pop()!;
     const hostile = fc.sample(
       fc.oneof(
-        fc.json().map((j) => post("/v1/chat/completions", j, { authorization: auth })).map((bytes) => ({ kind: "fuzzed-json", bytes })),
-        fc.anything().map((a) => post("/v1/chat/completions", JSON.stringify({ model: "tiny-llama", messages: a }) ?? "null", { authorization: auth })).map((bytes) => ({ kind: "anything-messages", bytes })),
-        fc.uint8Array({ maxLength: 512 }).map((bytes) => post("/v1/chat/completions", Buffer.from(bytes), { authorization: auth })).map((bytes) => ({ kind: "random-bytes", bytes })),
-        fc.integer({ min: 1_000, max: 20_000 }).map((depth) => post("/v1/chat/completions", `{"model":"tiny-llama","messages":${"[".repeat(depth)}${"]".repeat(depth)}}`, { authorization: auth })).map((bytes) => ({ kind: "deep-nesting", bytes })),
-        fc.constant(post("/v1/chat/completions", Buffer.concat([Buffer.from('{"model":"tiny-llama","messages":[{"role":"user","content":"'), Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xf0, 0x28, 0x8c, 0xbc]), Buffer.from('"}]}')]), { authorization: auth })).map((bytes) => ({ kind: "invalid-utf8", bytes })),
+        fc
+          .json()
+          .map((j) => post("/v1/chat/completions", j, { authorization: auth }))
+          .map((bytes) => ({ kind: "fuzzed-json", bytes })),
+        fc
+          .anything()
+          .map((a) => post("/v1/chat/completions", JSON.stringify({ model: "tiny-llama", messages: a }) ?? "null", { authorization: auth }))
+          .map((bytes) => ({ kind: "anything-messages", bytes })),
+        fc
+          .uint8Array({ maxLength: 512 })
+          .map((bytes) => post("/v1/chat/completions", Buffer.from(bytes), { authorization: auth }))
+          .map((bytes) => ({ kind: "random-bytes", bytes })),
+        fc
+          .integer({ min: 1_000, max: 20_000 })
+          .map((depth) => post("/v1/chat/completions", `{"model":"tiny-llama","messages":${"[".repeat(depth)}${"]".repeat(depth)}}`, { authorization: auth }))
+          .map((bytes) => ({ kind: "deep-nesting", bytes })),
+        fc
+          .constant(
+            post(
+              "/v1/chat/completions",
+              Buffer.concat([
+                Buffer.from('{"model":"tiny-llama","messages":[{"role":"user","content":"'),
+                Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xf0, 0x28, 0x8c, 0xbc]),
+                Buffer.from('"}]}'),
+              ]),
+              { authorization: auth },
+            ),
+          )
+          .map((bytes) => ({ kind: "invalid-utf8", bytes })),
         fc.constant(post("/v1/chat/completions", "x".repeat(12 * 1024 * 1024), { authorization: auth })).map((bytes) => ({ kind: "huge-body", bytes })),
-        fc.integer({ min: 200, max: 2_000 }).map((n) => post("/v1/chat/completions", "{}", Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-flood-${i}`, "y".repeat(64)])))).map((bytes) => ({ kind: "header-flood", bytes })),
-        fc.constant(post("/v1/chat/completions", "{}", { authorization: `Bearer ${"k".repeat(64 * 1024)}` })).map((bytes) => ({ kind: "huge-auth-header", bytes })),
-        fc.string({ maxLength: 200 }).map((p) => post(`/v1/${encodeURIComponent(p)}/../admin/v1/keys`, "{}", { authorization: auth })).map((bytes) => ({ kind: "dot-segments", bytes })),
+        fc
+          .integer({ min: 200, max: 2_000 })
+          .map((n) => post("/v1/chat/completions", "{}", Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-flood-${i}`, "y".repeat(64)]))))
+          .map((bytes) => ({ kind: "header-flood", bytes })),
+        fc
+          .constant(post("/v1/chat/completions", "{}", { authorization: `Bearer ${"k".repeat(64 * 1024)}` }))
+          .map((bytes) => ({ kind: "huge-auth-header", bytes })),
+        fc
+          .string({ maxLength: 200 })
+          .map((p) => post(`/v1/${encodeURIComponent(p)}/../admin/v1/keys`, "{}", { authorization: auth }))
+          .map((bytes) => ({ kind: "dot-segments", bytes })),
       ),
       { numRuns: REQUESTS, seed: 18 },
     );
@@ -161,7 +200,13 @@ describe("R5: hostile inputs", () => {
     for (let i = 0; i < SEQUENCES; i++) {
       const s = net.connect(Number(port), "127.0.0.1");
       s.on("error", () => {});
-      s.write(post("/v1/chat/completions", JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "x" }], max_tokens: 2_000, ignore_eos: true, stream: true }), { authorization: auth }));
+      s.write(
+        post(
+          "/v1/chat/completions",
+          JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "x" }], max_tokens: 2_000, ignore_eos: true, stream: true }),
+          { authorization: auth },
+        ),
+      );
       s.pause();
       unread.push(s);
     }

@@ -30,14 +30,13 @@ describe("R6: SIGTERM each service in turn under steady load", () => {
 
   /** What the rolling restart did, filled once by the first test. */
   let run: { outcomes: Outcome[]; terms: Array<{ name: string; at: number; back: number }> } | undefined;
-  const admittedStreams = (outcomes: Outcome[], at: number): Outcome[] => outcomes.filter((o) => o.stream && o.firstTokenAt !== undefined && o.firstTokenAt < at && o.endedAt > at);
-  const failedAround = (outcomes: Outcome[], at: number, back: number): Outcome[] => outcomes.filter((o) => o.result !== "ok" && o.endedAt >= at && o.startedAt <= back + SETTLE_MS);
+  const admittedStreams = (outcomes: Outcome[], at: number): Outcome[] =>
+    outcomes.filter((o) => o.stream && o.firstTokenAt !== undefined && o.firstTokenAt < at && o.endedAt > at);
+  const failedAround = (outcomes: Outcome[], at: number, back: number): Outcome[] =>
+    outcomes.filter((o) => o.result !== "ok" && o.endedAt >= at && o.startedAt <= back + SETTLE_MS);
 
   it("finishes every admitted stream, and restarts of a replicated shard and the tokenizer lose no request", async () => {
-    const order = [
-      mesh.shardNames().find((n) => n.endsWith("#0"))!,
-      ...["tokenizer", "auth", "router", "edge", "core"].filter((n) => mesh.addresses.has(n)),
-    ];
+    const order = [mesh.shardNames().find((n) => n.endsWith("#0"))!, ...["tokenizer", "auth", "router", "edge", "core"].filter((n) => mesh.addresses.has(n))];
     // Streams long enough that some are in flight at every SIGTERM.
     const load = steadyLoad(mesh, CLIENTS, 128);
     await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -58,10 +57,14 @@ describe("R6: SIGTERM each service in turn under steady load", () => {
       const window = failedAround(outcomes, at, back);
       const slowest = Math.max(0, ...outcomes.filter((o) => o.endedAt >= at && o.startedAt <= back).map((o) => o.endedAt - o.startedAt));
       const finished = admitted.filter((o) => o.result === "ok").length;
-      return `${name}: back in ${(back - at).toFixed(0)} ms, ${window.length} failed (${failureSummary(window)}), ` +
-        `admitted streams ${finished}/${admitted.length} finished, slowest request meanwhile ${slowest.toFixed(0)} ms`;
+      return (
+        `${name}: back in ${(back - at).toFixed(0)} ms, ${window.length} failed (${failureSummary(window)}), ` +
+        `admitted streams ${finished}/${admitted.length} finished, slowest request meanwhile ${slowest.toFixed(0)} ms`
+      );
     });
-    process.stdout.write(`R6 rolling SIGTERM (${process.env.MESH_TOPOLOGY ?? "split"}): ${outcomes.length} requests, ${failed.length} failed; ${perService.join("; ")}\n`);
+    process.stdout.write(
+      `R6 rolling SIGTERM (${process.env.MESH_TOPOLOGY ?? "split"}): ${outcomes.length} requests, ${failed.length} failed; ${perService.join("; ")}\n`,
+    );
     const cutStreams = terms.flatMap(({ at }) => admittedStreams(outcomes, at).filter((o) => o.result !== "ok"));
     expect(cutStreams.map((o) => o.result)).toEqual([]);
     const replicated = terms.filter((t) => t.name.startsWith("shard:") || t.name === "tokenizer");

@@ -150,132 +150,145 @@ describe("R7: soak of mixed traffic", () => {
     rmSync(snapshots, { recursive: true, force: true });
   });
 
-  it(`holds memory, latency and descriptors steady for ${DURATION_MS / 1000} s`, async () => {
-    let running = true;
-    let next = 0;
-    const latencies: Array<{ at: number; ms: number }> = [];
-    const failures: string[] = [];
-    const client = async (): Promise<void> => {
-      while (running) {
-        const i = next++;
-        const start = performance.now();
-        const failure = await mixedRequest(mesh, i).catch((err: unknown) => `transport ${String((err as { cause?: unknown }).cause ?? err)}`);
-        if (failure) failures.push(failure);
-        latencies.push({ at: start, ms: performance.now() - start });
-      }
-    };
-    const runLoad = (): Promise<void[]> => {
-      running = true;
-      return Promise.all(Array.from({ length: CLIENTS }, client));
-    };
-    const names = [...mesh.addresses.keys()];
-    const pids = (): Map<string, number> => new Map(names.map((n) => [n, mesh.child(n)?.pid ?? -1]));
-    const startPids = pids();
-    // The clients' own keep-alive connections (fetch keeps them the 65 s the edge allows) are not the mesh's descriptors.
-    const publicPort = new URL(mesh.url).port;
-    const meshFds = (pid: number): number => describeFds(pid).filter((d) => !d.startsWith(`tcp ${publicPort}→`)).length;
-    const quietCounts = (): Map<string, Sample | undefined> =>
-      new Map([...startPids].map(([n, pid]) => {
-        const s = sample(pid);
-        return [n, s && { ...s, fds: meshFds(pid) }];
-      }));
-    const describeAll = (): Map<string, string[]> => new Map([...startPids].map(([n, pid]) => [n, describeFds(pid)]));
-    const heaps = async (): Promise<Map<string, number>> => {
-      const sizes = new Map<string, number>();
-      for (const [n, pid] of startPids) sizes.set(n, await retainedHeap(pid, snapshots));
-      return sizes;
-    };
-
-    // Warm-up, then a pause: the descriptor and thread baseline.
-    let load = runLoad();
-    await new Promise((r) => setTimeout(r, WARMUP_MS));
-    running = false;
-    await load;
-    await new Promise((r) => setTimeout(r, QUIET_MS));
-    const before = quietCounts();
-    const fdsBefore = describeAll();
-    const heapBefore = await heaps();
-    // Warm up again: writing a snapshot grows RSS, which must settle before RSS is sampled.
-    load = runLoad();
-    await new Promise((r) => setTimeout(r, WARMUP_MS));
-    running = false;
-    await load;
-
-    // The soak, sampled every second.
-    const soakStart = performance.now();
-    const samples = new Map<string, Sample[]>(names.map((n) => [n, []]));
-    load = runLoad();
-    const sampler = setInterval(() => {
-      for (const [n, pid] of startPids) {
-        const s = sample(pid);
-        if (s) samples.get(n)!.push(s);
-      }
-    }, SAMPLE_MS);
-    await new Promise((r) => setTimeout(r, DURATION_MS));
-    clearInterval(sampler);
-    running = false;
-    await load;
-    const soakEnd = performance.now();
-    await new Promise((r) => setTimeout(r, QUIET_MS));
-    const after = quietCounts();
-    const heapAfter = await heaps();
-
-    const quarter = (DURATION_MS / 4);
-    const firstP99 = percentile(latencies.filter((l) => l.at >= soakStart && l.at < soakStart + quarter).map((l) => l.ms), 99);
-    const lastP99 = percentile(latencies.filter((l) => l.at >= soakEnd - quarter && l.at < soakEnd).map((l) => l.ms), 99);
-    const drift = Math.abs(lastP99 / firstP99 - 1);
-    const median = (xs: number[]): number => percentile(xs, 50);
-    const rows = names.map((n) => {
-      const s = samples.get(n)!;
-      const k = Math.max(1, Math.floor(s.length / 4));
-      const rssFirst = median(s.slice(0, k).map((x) => x.rssKb));
-      const rssLast = median(s.slice(-k).map((x) => x.rssKb));
-      const quarters = [0, 1, 2, 3].map((q) => median(s.slice(q * k, (q + 1) * k).map((x) => x.rssKb)));
-      return {
-        name: n,
-        quarters,
-        rssFirst,
-        rssLast,
-        growth: rssLast / rssFirst - 1,
-        before: before.get(n),
-        after: after.get(n),
-        restarted: mesh.child(n)?.pid !== startPids.get(n),
-        heapBefore: heapBefore.get(n)!,
-        heapAfter: heapAfter.get(n)!,
-        heapGrowth: heapAfter.get(n)! / heapBefore.get(n)! - 1,
+  it(
+    `holds memory, latency and descriptors steady for ${DURATION_MS / 1000} s`,
+    async () => {
+      let running = true;
+      let next = 0;
+      const latencies: Array<{ at: number; ms: number }> = [];
+      const failures: string[] = [];
+      const client = async (): Promise<void> => {
+        while (running) {
+          const i = next++;
+          const start = performance.now();
+          const failure = await mixedRequest(mesh, i).catch((err: unknown) => `transport ${String((err as { cause?: unknown }).cause ?? err)}`);
+          if (failure) failures.push(failure);
+          latencies.push({ at: start, ms: performance.now() - start });
+        }
       };
-    });
-    const soakRequests = latencies.filter((l) => l.at >= soakStart).length;
-    process.stdout.write(
-      `R7 soak (${process.env.MESH_TOPOLOGY ?? "split"}) ${DURATION_MS / 1000} s after 2 × ${WARMUP_MS / 1000} s warm-up, ${CLIENTS} clients: ` +
-        `${soakRequests} requests, ${failures.length} failed; ` +
-        `RSS growth goal < ${GOAL_RSS_GROWTH * 100} % ${DURATION_MS >= RSS_MIN_SOAK_MS ? "asserted" : `printed only (soak < ${RSS_MIN_SOAK_MS / 1000} s)`}; ` +
-        `p99 first quarter ${firstP99.toFixed(0)} ms, last quarter ${lastP99.toFixed(0)} ms ` +
-        `(drift ${(drift * 100).toFixed(1)} %, goal ${GOAL_P99_DRIFT * 100} %, asserted ≤ ${P99_DRIFT_BOUND * 100} %); ` +
-        rows
-          .map((r) =>
-            `${r.name}: RSS ${(r.rssFirst / 1024).toFixed(1)} → ${(r.rssLast / 1024).toFixed(1)} MB (${(r.growth * 100).toFixed(1)} %; ` +
-            `by quarter ${r.quarters.map((q) => (q / 1024).toFixed(0)).join("/")}), ` +
-            `retained heap ${(r.heapBefore / 1e6).toFixed(1)} → ${(r.heapAfter / 1e6).toFixed(1)} MB (${(r.heapGrowth * 100).toFixed(1)} %), ` +
-            `fds ${r.before?.fds} → ${r.after?.fds}, threads ${r.before?.threads} → ${r.after?.threads}`,
-          )
-          .join("; ") +
-        "\n",
-    );
-    for (const r of rows.filter((x) => x.after!.fds > x.before!.fds)) {
-      const then = [...fdsBefore.get(r.name)!];
-      const now = describeFds(startPids.get(r.name)!).filter((d) => !d.startsWith(`tcp ${publicPort}→`));
-      const added = now.filter((d) => (then.includes(d) ? (then.splice(then.indexOf(d), 1), false) : true));
-      process.stdout.write(`R7 ${r.name}: descriptors added during the soak: ${added.join(", ")}\n`);
-    }
-    expect(failures.slice(0, 5)).toEqual([]);
-    expect(rows.filter((r) => r.restarted).map((r) => r.name)).toEqual([]);
-    for (const r of rows) {
-      if (DURATION_MS >= RSS_MIN_SOAK_MS) expect(r.growth, `${r.name} RSS growth`).toBeLessThan(GOAL_RSS_GROWTH);
-      expect(r.heapGrowth, `${r.name} retained heap growth`).toBeLessThan(GOAL_RSS_GROWTH);
-      expect(r.after!.fds, `${r.name} descriptors`).toBeLessThanOrEqual(r.before!.fds);
-      expect(r.after!.threads, `${r.name} threads`).toBeLessThanOrEqual(r.before!.threads);
-    }
-    expect(drift).toBeLessThanOrEqual(P99_DRIFT_BOUND);
-  }, 600_000 + DURATION_MS);
+      const runLoad = (): Promise<void[]> => {
+        running = true;
+        return Promise.all(Array.from({ length: CLIENTS }, client));
+      };
+      const names = [...mesh.addresses.keys()];
+      const pids = (): Map<string, number> => new Map(names.map((n) => [n, mesh.child(n)?.pid ?? -1]));
+      const startPids = pids();
+      // The clients' own keep-alive connections (fetch keeps them the 65 s the edge allows) are not the mesh's descriptors.
+      const publicPort = new URL(mesh.url).port;
+      const meshFds = (pid: number): number => describeFds(pid).filter((d) => !d.startsWith(`tcp ${publicPort}→`)).length;
+      const quietCounts = (): Map<string, Sample | undefined> =>
+        new Map(
+          [...startPids].map(([n, pid]) => {
+            const s = sample(pid);
+            return [n, s && { ...s, fds: meshFds(pid) }];
+          }),
+        );
+      const describeAll = (): Map<string, string[]> => new Map([...startPids].map(([n, pid]) => [n, describeFds(pid)]));
+      const heaps = async (): Promise<Map<string, number>> => {
+        const sizes = new Map<string, number>();
+        for (const [n, pid] of startPids) sizes.set(n, await retainedHeap(pid, snapshots));
+        return sizes;
+      };
+
+      // Warm-up, then a pause: the descriptor and thread baseline.
+      let load = runLoad();
+      await new Promise((r) => setTimeout(r, WARMUP_MS));
+      running = false;
+      await load;
+      await new Promise((r) => setTimeout(r, QUIET_MS));
+      const before = quietCounts();
+      const fdsBefore = describeAll();
+      const heapBefore = await heaps();
+      // Warm up again: writing a snapshot grows RSS, which must settle before RSS is sampled.
+      load = runLoad();
+      await new Promise((r) => setTimeout(r, WARMUP_MS));
+      running = false;
+      await load;
+
+      // The soak, sampled every second.
+      const soakStart = performance.now();
+      const samples = new Map<string, Sample[]>(names.map((n) => [n, []]));
+      load = runLoad();
+      const sampler = setInterval(() => {
+        for (const [n, pid] of startPids) {
+          const s = sample(pid);
+          if (s) samples.get(n)!.push(s);
+        }
+      }, SAMPLE_MS);
+      await new Promise((r) => setTimeout(r, DURATION_MS));
+      clearInterval(sampler);
+      running = false;
+      await load;
+      const soakEnd = performance.now();
+      await new Promise((r) => setTimeout(r, QUIET_MS));
+      const after = quietCounts();
+      const heapAfter = await heaps();
+
+      const quarter = DURATION_MS / 4;
+      const firstP99 = percentile(
+        latencies.filter((l) => l.at >= soakStart && l.at < soakStart + quarter).map((l) => l.ms),
+        99,
+      );
+      const lastP99 = percentile(
+        latencies.filter((l) => l.at >= soakEnd - quarter && l.at < soakEnd).map((l) => l.ms),
+        99,
+      );
+      const drift = Math.abs(lastP99 / firstP99 - 1);
+      const median = (xs: number[]): number => percentile(xs, 50);
+      const rows = names.map((n) => {
+        const s = samples.get(n)!;
+        const k = Math.max(1, Math.floor(s.length / 4));
+        const rssFirst = median(s.slice(0, k).map((x) => x.rssKb));
+        const rssLast = median(s.slice(-k).map((x) => x.rssKb));
+        const quarters = [0, 1, 2, 3].map((q) => median(s.slice(q * k, (q + 1) * k).map((x) => x.rssKb)));
+        return {
+          name: n,
+          quarters,
+          rssFirst,
+          rssLast,
+          growth: rssLast / rssFirst - 1,
+          before: before.get(n),
+          after: after.get(n),
+          restarted: mesh.child(n)?.pid !== startPids.get(n),
+          heapBefore: heapBefore.get(n)!,
+          heapAfter: heapAfter.get(n)!,
+          heapGrowth: heapAfter.get(n)! / heapBefore.get(n)! - 1,
+        };
+      });
+      const soakRequests = latencies.filter((l) => l.at >= soakStart).length;
+      process.stdout.write(
+        `R7 soak (${process.env.MESH_TOPOLOGY ?? "split"}) ${DURATION_MS / 1000} s after 2 × ${WARMUP_MS / 1000} s warm-up, ${CLIENTS} clients: ` +
+          `${soakRequests} requests, ${failures.length} failed; ` +
+          `RSS growth goal < ${GOAL_RSS_GROWTH * 100} % ${DURATION_MS >= RSS_MIN_SOAK_MS ? "asserted" : `printed only (soak < ${RSS_MIN_SOAK_MS / 1000} s)`}; ` +
+          `p99 first quarter ${firstP99.toFixed(0)} ms, last quarter ${lastP99.toFixed(0)} ms ` +
+          `(drift ${(drift * 100).toFixed(1)} %, goal ${GOAL_P99_DRIFT * 100} %, asserted ≤ ${P99_DRIFT_BOUND * 100} %); ` +
+          rows
+            .map(
+              (r) =>
+                `${r.name}: RSS ${(r.rssFirst / 1024).toFixed(1)} → ${(r.rssLast / 1024).toFixed(1)} MB (${(r.growth * 100).toFixed(1)} %; ` +
+                `by quarter ${r.quarters.map((q) => (q / 1024).toFixed(0)).join("/")}), ` +
+                `retained heap ${(r.heapBefore / 1e6).toFixed(1)} → ${(r.heapAfter / 1e6).toFixed(1)} MB (${(r.heapGrowth * 100).toFixed(1)} %), ` +
+                `fds ${r.before?.fds} → ${r.after?.fds}, threads ${r.before?.threads} → ${r.after?.threads}`,
+            )
+            .join("; ") +
+          "\n",
+      );
+      for (const r of rows.filter((x) => x.after!.fds > x.before!.fds)) {
+        const then = [...fdsBefore.get(r.name)!];
+        const now = describeFds(startPids.get(r.name)!).filter((d) => !d.startsWith(`tcp ${publicPort}→`));
+        const added = now.filter((d) => (then.includes(d) ? (then.splice(then.indexOf(d), 1), false) : true));
+        process.stdout.write(`R7 ${r.name}: descriptors added during the soak: ${added.join(", ")}\n`);
+      }
+      expect(failures.slice(0, 5)).toEqual([]);
+      expect(rows.filter((r) => r.restarted).map((r) => r.name)).toEqual([]);
+      for (const r of rows) {
+        if (DURATION_MS >= RSS_MIN_SOAK_MS) expect(r.growth, `${r.name} RSS growth`).toBeLessThan(GOAL_RSS_GROWTH);
+        expect(r.heapGrowth, `${r.name} retained heap growth`).toBeLessThan(GOAL_RSS_GROWTH);
+        expect(r.after!.fds, `${r.name} descriptors`).toBeLessThanOrEqual(r.before!.fds);
+        expect(r.after!.threads, `${r.name} threads`).toBeLessThanOrEqual(r.before!.threads);
+      }
+      expect(drift).toBeLessThanOrEqual(P99_DRIFT_BOUND);
+    },
+    600_000 + DURATION_MS,
+  );
 });

@@ -35,7 +35,11 @@ describe("R8: no secret in logs, database files or metrics after a run", () => {
   it("finds 0 of the run's secrets", async () => {
     const adminToken = readFileSync(path.join(mesh.dataDir, "admin-token"), "utf8").trim();
     const admin = (method: string, route: string, body?: unknown) =>
-      fetch(`${mesh.url}/admin/v1/${route}`, { method, headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+      fetch(`${mesh.url}/admin/v1/${route}`, {
+        method,
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const secrets = [mesh.apiKey, adminToken];
     const created: Array<{ id: string; key: string }> = [];
     for (let i = 0; i < 3; i++) {
@@ -53,15 +57,31 @@ describe("R8: no secret in logs, database files or metrics after a run", () => {
     for (const apiKey of secrets.slice(2)) {
       const client = new OpenAI({ baseURL: mesh.baseURL, apiKey, maxRetries: 0 });
       await client.chat.completions.create({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 3 }).catch(() => undefined);
-      const stream = await client.chat.completions.create({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true }).catch(() => undefined);
+      const stream = await client.chat.completions
+        .create({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true })
+        .catch(() => undefined);
       if (stream) for await (const _ of stream) void _;
     }
     await admin("POST", `keys/${created[1].id}/revoke`);
     for (const apiKey of secrets) {
-      for (const authorization of [`Bearer ${apiKey}`, `Bearer ${apiKey}x`, apiKey, `Basic ${Buffer.from(`u:${apiKey}`).toString("base64")}`, `Bearer ${apiKey.slice(0, -1)}`]) {
-        await fetch(`${mesh.baseURL}/chat/completions`, { method: "POST", headers: { authorization, "content-type": "application/json" }, body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 2 }) }).then((r) => r.text());
+      for (const authorization of [
+        `Bearer ${apiKey}`,
+        `Bearer ${apiKey}x`,
+        apiKey,
+        `Basic ${Buffer.from(`u:${apiKey}`).toString("base64")}`,
+        `Bearer ${apiKey.slice(0, -1)}`,
+      ]) {
+        await fetch(`${mesh.baseURL}/chat/completions`, {
+          method: "POST",
+          headers: { authorization, "content-type": "application/json" },
+          body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+        }).then((r) => r.text());
       }
-      await fetch(`${mesh.baseURL}/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" }, body: `{"model":"${apiKey}",` }).then((r) => r.text());
+      await fetch(`${mesh.baseURL}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: `{"model":"${apiKey}",`,
+      }).then((r) => r.text());
       await fetch(`${mesh.baseURL}/models/${apiKey}`, { headers: { authorization: `Bearer ${apiKey}`, "x-api-key": apiKey } }).then((r) => r.text());
     }
 
@@ -78,10 +98,13 @@ describe("R8: no secret in logs, database files or metrics after a run", () => {
     const found: string[] = [];
     for (const secret of secrets) {
       // The random part alone (a key's last 32 characters) must not appear either, whole or prefixed.
-      for (const needle of [secret, secret.slice(-32)]) for (const [where, text] of places) if (text.includes(needle)) found.push(`${needle.slice(0, 12)}… in ${where}`);
+      for (const needle of [secret, secret.slice(-32)])
+        for (const [where, text] of places) if (text.includes(needle)) found.push(`${needle.slice(0, 12)}… in ${where}`);
     }
     const bytes = places.reduce((n, [, t]) => n + t.length, 0);
-    process.stdout.write(`R8 secrets search: ${secrets.length} secrets in ${files.length} data files, ${mesh.output.length} log lines and ${metricsTexts.length} metrics pages (${(bytes / 1e6).toFixed(1)} MB): ${found.length} found\n`);
+    process.stdout.write(
+      `R8 secrets search: ${secrets.length} secrets in ${files.length} data files, ${mesh.output.length} log lines and ${metricsTexts.length} metrics pages (${(bytes / 1e6).toFixed(1)} MB): ${found.length} found\n`,
+    );
     expect(files.some((f) => f.endsWith("mesh.db"))).toBe(true);
     expect(mesh.output.length).toBeGreaterThan(20);
     expect(found).toEqual([]);

@@ -34,7 +34,17 @@ describe("R9: one key's limits with two edges", () => {
     auth = mesh.auth;
     for (let i = 0; i < 2; i++) {
       edges.push(
-        await buildEdge({ port: 0, host: "127.0.0.1", authAddress: `127.0.0.1:${auth.port}`, routerAddress: `127.0.0.1:${mesh.router.port}`, healthTargets: {}, requestTimeoutMs: 30_000 }, log),
+        await buildEdge(
+          {
+            port: 0,
+            host: "127.0.0.1",
+            authAddress: `127.0.0.1:${auth.port}`,
+            routerAddress: `127.0.0.1:${mesh.router.port}`,
+            healthTargets: {},
+            requestTimeoutMs: 30_000,
+          },
+          log,
+        ),
       );
     }
   });

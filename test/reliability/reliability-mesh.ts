@@ -83,7 +83,11 @@ function childrenOf(parentPid: number): MeshChild[] {
  * The topology follows MESH_TOPOLOGY (the vitest project sets it).
  */
 export async function startReliabilityMesh(options: ReliabilityMeshOptions = {}): Promise<ReliabilityMesh> {
-  const backend = { sequences: options.sequences ?? 4, replicas: options.replicas ?? 1, ...(options.maxQueue === undefined ? {} : { max_queue: options.maxQueue }) };
+  const backend = {
+    sequences: options.sequences ?? 4,
+    replicas: options.replicas ?? 1,
+    ...(options.maxQueue === undefined ? {} : { max_queue: options.maxQueue }),
+  };
   const mesh = await startLauncher({
     apiKey: RELIABILITY_API_KEY,
     backend,
@@ -132,11 +136,21 @@ export async function startReliabilityMesh(options: ReliabilityMeshOptions = {})
 }
 
 /** Sends one chat completion with fetch and reads it to its end; returns a failure text, or undefined when it succeeded. */
-export async function chatOnce(mesh: ReliabilityMesh, i: number, options: { stream: boolean; maxTokens?: number; signal?: AbortSignal }): Promise<string | undefined> {
+export async function chatOnce(
+  mesh: ReliabilityMesh,
+  i: number,
+  options: { stream: boolean; maxTokens?: number; signal?: AbortSignal },
+): Promise<string | undefined> {
   const res = await fetch(`${mesh.baseURL}/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${mesh.apiKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "tiny-llama", messages: [{ role: "user", content: `request ${i}` }], max_tokens: options.maxTokens ?? 4, ignore_eos: true, stream: options.stream }),
+    body: JSON.stringify({
+      model: "tiny-llama",
+      messages: [{ role: "user", content: `request ${i}` }],
+      max_tokens: options.maxTokens ?? 4,
+      ignore_eos: true,
+      stream: options.stream,
+    }),
     signal: options.signal,
   });
   const text = await res.text();

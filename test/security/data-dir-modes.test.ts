@@ -30,7 +30,9 @@ describe("the data dir and its files are private to the mesh's user", () => {
     try {
       await ensureAdminToken(dataDir);
       // A write so SQLite has a WAL and its shared-memory index.
-      await grpcClient(AuthService, `127.0.0.1:${auth.port}`).recordUsage({ requestId: "r1", keyId: "k", accountId: "default", model: "m" }).catch(() => undefined);
+      await grpcClient(AuthService, `127.0.0.1:${auth.port}`)
+        .recordUsage({ requestId: "r1", keyId: "k", accountId: "default", model: "m" })
+        .catch(() => undefined);
       expect(modeOf(dataDir)).toBe(0o700);
       for (const file of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`, "admin-token", "first-api-key"]) {
         expect(modeOf(path.join(dataDir, file)), file).toBe(0o600);

@@ -14,7 +14,13 @@ process.env[SERVICE_TOKEN_ENV] = generateServiceToken();
 const MB = 1024 * 1024;
 
 /** A raw grpc-js unary call with no client-side size limit (as an attacker's client would be); resolves to the status. */
-function rawUnary(address: string, method: Parameters<typeof methodDefinition>[0], request: object, metadata: Record<string, string>, timeoutMs: number): Promise<{ code: number; details: string; ms: number }> {
+function rawUnary(
+  address: string,
+  method: Parameters<typeof methodDefinition>[0],
+  request: object,
+  metadata: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ code: number; details: string; ms: number }> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": -1, "grpc.max_receive_message_length": -1 });
   const def = methodDefinition(method);
   const md = new grpc.Metadata();
@@ -41,14 +47,26 @@ describe("gRPC messages over the size limit end RESOURCE_EXHAUSTED at once", () 
   for (const size of [20 * MB, 50 * MB]) {
     it(`an internal server refuses a ${size / MB} MB message (auth RecordUsage)`, async () => {
       const big = "x".repeat(size);
-      const usage = await rawUnary(`127.0.0.1:${mesh.auth.port}`, AuthService.method.recordUsage, { requestId: "big", keyId: "k", requestJson: big }, token(), 20_000);
+      const usage = await rawUnary(
+        `127.0.0.1:${mesh.auth.port}`,
+        AuthService.method.recordUsage,
+        { requestId: "big", keyId: "k", requestJson: big },
+        token(),
+        20_000,
+      );
       expect(usage.code, usage.details).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(usage.details).not.toMatch(/ENHANCE_YOUR_CALM/);
     });
 
     it(`the edge's public gRPC refuses a ${size / MB} MB chat request`, async () => {
       const big = "x".repeat(size);
-      const res = await rawUnary(`127.0.0.1:${mesh.edge.port}`, InferenceService.method.createChatCompletion, { params: { model: "tiny-llama", messages: [{ role: "user", content: big }] } }, { authorization: `Bearer ${TEST_API_KEY}` }, 20_000);
+      const res = await rawUnary(
+        `127.0.0.1:${mesh.edge.port}`,
+        InferenceService.method.createChatCompletion,
+        { params: { model: "tiny-llama", messages: [{ role: "user", content: big }] } },
+        { authorization: `Bearer ${TEST_API_KEY}` },
+        20_000,
+      );
       expect(res.code, res.details).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(res.details).not.toMatch(/ENHANCE_YOUR_CALM/);
     });

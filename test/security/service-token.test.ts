@@ -65,11 +65,15 @@ describe("internal gRPC requires the mesh's service token", () => {
   it("refuses every other internal service without the token", async () => {
     expect(await codeOf(grpcClient(AuthService, addr(mesh.auth.port), { serviceToken: "" }).authenticate({ apiKey: TEST_API_KEY }))).toBe(Code.Unauthenticated);
     expect(await codeOf(grpcClient(KeyAdminService, addr(mesh.auth.port), { serviceToken: "" }).listAccounts({}))).toBe(Code.Unauthenticated);
-    expect(await codeOf(drain(grpcClient(AuthService, addr(mesh.auth.port), { serviceToken: "" }).watchKeyChanges({}, { timeoutMs: 2_000 })))).toBe(Code.Unauthenticated);
+    expect(await codeOf(drain(grpcClient(AuthService, addr(mesh.auth.port), { serviceToken: "" }).watchKeyChanges({}, { timeoutMs: 2_000 })))).toBe(
+      Code.Unauthenticated,
+    );
     const tokenizer = grpcClient(TokenizerService, addr(mesh.tokenizer.port), { serviceToken: "" });
     expect(await codeOf(tokenizer.tokenize({ model: "tiny-llama", text: "hi" }))).toBe(Code.Unauthenticated);
     const shard = grpcClient(ShardService, addr(mesh.shard.port), { serviceToken: "" });
-    expect(await codeOf(drain(shard.generate({ requestId: "x", model: "tiny-llama", promptTokenIds: [1, 2], sampling: { maxTokens: 2 } }, { timeoutMs: 5_000 })))).toBe(Code.Unauthenticated);
+    expect(
+      await codeOf(drain(shard.generate({ requestId: "x", model: "tiny-llama", promptTokenIds: [1, 2], sampling: { maxTokens: 2 } }, { timeoutMs: 5_000 }))),
+    ).toBe(Code.Unauthenticated);
   });
 
   it("keeps grpc.health.v1 open for probes", async () => {

@@ -24,7 +24,19 @@ describe("usage batches stay under the gRPC message limit", () => {
     const big = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(3 * 1024 * 1024) }] });
     const count = 10;
     for (let i = 0; i < count; i++) {
-      recorder.record({ requestId: `big-${i}`, principal, model: "m", backend: "b", promptTokens: 1, completionTokens: 1, status: UsageStatus.OK, ttftMs: 1, e2eMs: 2, requestJson: big, responseText: "ok" });
+      recorder.record({
+        requestId: `big-${i}`,
+        principal,
+        model: "m",
+        backend: "b",
+        promptTokens: 1,
+        completionTokens: 1,
+        status: UsageStatus.OK,
+        ttftMs: 1,
+        e2eMs: 2,
+        requestJson: big,
+        responseText: "ok",
+      });
     }
     await recorder.flush();
     const { rows } = await a.admin.getUsage({ accountId: "default", groupBy: "key" }, a.asAdmin);

@@ -25,28 +25,49 @@ export async function startInProcessMesh(options: { sequences?: number; upstream
   const log = createLogger("test");
   log.level = "warn";
   const backend = { name: "local", engine: "llama.cpp", model: modelPath, sequences: options.sequences ?? 2, threads: 1, gpu: false };
-  const shard = await buildShard({ port: 0, host: "127.0.0.1", model: "tiny-llama", backend: catalogSchema.parse({ models: [{ name: "x", backends: [backend] }] }).models[0].backends[0] }, log);
+  const shard = await buildShard(
+    { port: 0, host: "127.0.0.1", model: "tiny-llama", backend: catalogSchema.parse({ models: [{ name: "x", backends: [backend] }] }).models[0].backends[0] },
+    log,
+  );
   // With `upstreamUrl`: a second model, "upstream", served by an openai-upstream backend (tokenized with the tiny GGUF).
   const upstreamBackend = { name: "up", engine: "openai-upstream", url: options.upstreamUrl ?? "http://127.0.0.1:1/v1", upstream_model: "fake-model" };
   const upstreamShard = options.upstreamUrl
-    ? await buildShard({ port: 0, host: "127.0.0.1", model: "upstream", backend: catalogSchema.parse({ models: [{ name: "x", tokenizer: modelPath, backends: [upstreamBackend] }] }).models[0].backends[0] }, log)
+    ? await buildShard(
+        {
+          port: 0,
+          host: "127.0.0.1",
+          model: "upstream",
+          backend: catalogSchema.parse({ models: [{ name: "x", tokenizer: modelPath, backends: [upstreamBackend] }] }).models[0].backends[0],
+        },
+        log,
+      )
     : undefined;
   const catalog: Catalog = catalogSchema.parse({
     models: [
       { name: "tiny-llama", backends: [{ ...backend, addresses: [`127.0.0.1:${shard.port}`] }] },
-      ...(upstreamShard ? [{ name: "upstream", tokenizer: modelPath, backends: [{ ...upstreamBackend, addresses: [`127.0.0.1:${upstreamShard.port}`] }] }] : []),
+      ...(upstreamShard
+        ? [{ name: "upstream", tokenizer: modelPath, backends: [{ ...upstreamBackend, addresses: [`127.0.0.1:${upstreamShard.port}`] }] }]
+        : []),
     ],
   });
   const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
   const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: TEST_API_KEY, adminToken: options.adminToken }, log);
-  const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog, maxInFlightPerModel: options.routerMaxInFlight, authAddress: `127.0.0.1:${auth.port}` }, log);
+  const router = await buildRouter(
+    { port: 0, host: "127.0.0.1", catalog, maxInFlightPerModel: options.routerMaxInFlight, authAddress: `127.0.0.1:${auth.port}` },
+    log,
+  );
   const edge = await buildEdge(
     {
       port: 0,
       host: "127.0.0.1",
       authAddress: `127.0.0.1:${auth.port}`,
       routerAddress: `127.0.0.1:${router.port}`,
-      healthTargets: { auth: `127.0.0.1:${auth.port}`, router: `127.0.0.1:${router.port}`, tokenizer: `127.0.0.1:${tokenizer.port}`, shard: `127.0.0.1:${shard.port}` },
+      healthTargets: {
+        auth: `127.0.0.1:${auth.port}`,
+        router: `127.0.0.1:${router.port}`,
+        tokenizer: `127.0.0.1:${tokenizer.port}`,
+        shard: `127.0.0.1:${shard.port}`,
+      },
       requestTimeoutMs: 30_000,
     },
     log,

@@ -24,10 +24,14 @@ export interface MeshProcess {
 export async function startMeshProcess(options: { args?: string[]; env?: Record<string, string>; dataDir?: string } = {}): Promise<MeshProcess> {
   const port = await freePort();
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), "mesh-e2e-"));
-  const child = spawn(process.execPath, ["bin/llm-mesh.js", "up", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, ...(options.args ?? [])], {
-    env: { ...process.env, MESH_BOOTSTRAP_API_KEY: TEST_API_KEY, LOG_LEVEL: "warn", ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["bin/llm-mesh.js", "up", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, ...(options.args ?? [])],
+    {
+      env: { ...process.env, MESH_BOOTSTRAP_API_KEY: TEST_API_KEY, LOG_LEVEL: "warn", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stdout.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr.on("data", (d: Buffer) => (output += d.toString()));

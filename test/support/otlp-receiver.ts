@@ -60,7 +60,20 @@ export async function startOtlpReceiver() {
       const text = Buffer.concat(chunks).toString("utf8");
       bodies.push(text);
       const body = JSON.parse(text) as {
-        resourceSpans?: { resource?: { attributes?: OtlpAttribute[] }; scopeSpans?: { spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpAttribute[]; events?: { name: string }[] }[] }[] }[];
+        resourceSpans?: {
+          resource?: { attributes?: OtlpAttribute[] };
+          scopeSpans?: {
+            spans?: {
+              traceId: string;
+              spanId: string;
+              parentSpanId?: string;
+              name: string;
+              kind: number;
+              attributes?: OtlpAttribute[];
+              events?: { name: string }[];
+            }[];
+          }[];
+        }[];
       };
       for (const rs of body.resourceSpans ?? []) {
         const service = String(attributesOf(rs.resource?.attributes)["service.name"]);

@@ -84,7 +84,9 @@ const fakeRouter = {
     const n = req.sampling?.maxTokens || 16;
     yield create(GenerateResponseSchema, { event: { case: "started", value: { promptTokens: 700, backend: "zero", replica: "-" } } });
     for (let i = 0; i < n; i++) yield create(GenerateResponseSchema, { event: { case: "delta", value: { text: " tok", tokenCount: 1 } } });
-    yield create(GenerateResponseSchema, { event: { case: "finished", value: { finishReason: FinishReason.LENGTH, promptTokens: 700, completionTokens: n, engineMs: 0 } } });
+    yield create(GenerateResponseSchema, {
+      event: { case: "finished", value: { finishReason: FinishReason.LENGTH, promptTokens: 700, completionTokens: n, engineMs: 0 } },
+    });
   },
   listModels() {
     return { models: [] };
@@ -101,7 +103,14 @@ async function throughput(): Promise<void> {
   const usage = { record() {}, flush: async () => {} } as unknown as UsageRecorder;
   const principals = { authenticate: async () => principal } as unknown as PrincipalCache;
   const generations = new Generations(router, usage, 60_000);
-  const edge = new EdgeHttpApi({ router, principals, chat: new ChatCompletions(generations), completions: new Completions(generations), healthTargets: {}, log });
+  const edge = new EdgeHttpApi({
+    router,
+    principals,
+    chat: new ChatCompletions(generations),
+    completions: new Completions(generations),
+    healthTargets: {},
+    log,
+  });
   const server = await listenDualProtocol("127.0.0.1", 0, edge.listener, () => undefined);
   child.send({ edgePort: server.port });
   await new Promise<void>((resolve) => child.once("exit", () => resolve()));

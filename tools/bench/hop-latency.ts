@@ -61,11 +61,19 @@ try {
   await p50("trivial unary gRPC call to another process (grpc.health.v1 Check)", () => grpcClient(Health, address("router")).check({ service: "" }));
   await p50("tokenizer RenderChat", () => tokenizer.renderChat({ model: "m", messages, addGenerationPrompt: true }));
   await p50("fake engine called directly (fetch, stream)", async () => {
-    const res = await fetch(`${fake.url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "m", messages, stream: true }) });
+    const res = await fetch(`${fake.url}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "m", messages, stream: true }),
+    });
     await res.text();
   });
-  await p50("model-shard Generate (openai-upstream → fake)", () => drain(shard.generate({ model: "m", promptTokenIds: tokenIds, messages, sampling: { maxTokens: TOKENS, temperature: 0 } })));
-  await p50("router Generate (tokenizer + shard)", () => drain(router.generate({ model: "m", messages, sampling: { maxTokens: TOKENS, temperature: 0 }, unitId: "u" })));
+  await p50("model-shard Generate (openai-upstream → fake)", () =>
+    drain(shard.generate({ model: "m", promptTokenIds: tokenIds, messages, sampling: { maxTokens: TOKENS, temperature: 0 } })),
+  );
+  await p50("router Generate (tokenizer + shard)", () =>
+    drain(router.generate({ model: "m", messages, sampling: { maxTokens: TOKENS, temperature: 0 }, unitId: "u" })),
+  );
   await p50("edge, OpenAI REST non-stream (auth cache + router)", async () => {
     const res = await fetch(`${mesh.url}/v1/chat/completions`, {
       method: "POST",

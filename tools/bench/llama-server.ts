@@ -94,7 +94,24 @@ export interface LlamaServerOptions {
 /** Starts llama-server on a free loopback port and waits until /health answers. */
 export async function startLlamaServer(o: LlamaServerOptions): Promise<RunningTarget & { args: string[] }> {
   const port = await freePort();
-  const args = ["-m", o.model, "--host", "127.0.0.1", "--port", String(port), "-np", String(o.slots), "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize), "--no-webui", "--log-disable"];
+  const args = [
+    "-m",
+    o.model,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "-np",
+    String(o.slots),
+    "-t",
+    String(o.threads),
+    "-tb",
+    String(o.threads),
+    "-c",
+    String(o.contextSize),
+    "--no-webui",
+    "--log-disable",
+  ];
   const child = spawn(o.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   const tail: string[] = [];
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {

@@ -11,9 +11,7 @@ import type { Progress } from "./progress.js";
 import type { Rng } from "./random.js";
 
 /** How requests are issued. */
-export type LoadShape =
-  | { kind: "arrivals"; process: ArrivalProcess; rng: Rng; maxConcurrency?: number }
-  | { kind: "concurrency"; clients: number };
+export type LoadShape = { kind: "arrivals"; process: ArrivalProcess; rng: Rng; maxConcurrency?: number } | { kind: "concurrency"; clients: number };
 
 /** The results of a run and its wall time. */
 export interface LoadRun {

@@ -44,7 +44,13 @@ describe("goodput", () => {
     const point = (label: string, speed: number, outputThroughput: number): SweepPoint => ({
       label,
       rate: Number(label),
-      metrics: { ...aggregate([req(0, 1_000, 11)], 1), decodeSpeed: { n: 1, mean: speed, p50: speed, p90: speed, p99: speed, min: speed, max: speed }, decodeSpeedP10: speed / 2, outputThroughput, requestThroughput: outputThroughput / 100 },
+      metrics: {
+        ...aggregate([req(0, 1_000, 11)], 1),
+        decodeSpeed: { n: 1, mean: speed, p50: speed, p90: speed, p99: speed, min: speed, max: speed },
+        decodeSpeedP10: speed / 2,
+        outputThroughput,
+        requestThroughput: outputThroughput / 100,
+      },
     });
     const points = [point("1", 90, 100), point("2", 70, 180), point("4", 45, 300), point("8", 15, 400)];
     const best = maxThroughputUnderLimits(points, [20, 40, 60, 80, 100]);

@@ -141,7 +141,11 @@ export interface ThroughputUnderLimit {
  * percentile (50 = the median stream; 10 = nine streams in ten at least
  * this fast), stays at or above the limit.
  */
-export function maxThroughputUnderLimits(points: readonly SweepPoint[], limits: readonly number[] = DEFAULT_DECODE_LIMITS, speedPercentile: 10 | 50 = 50): ThroughputUnderLimit[] {
+export function maxThroughputUnderLimits(
+  points: readonly SweepPoint[],
+  limits: readonly number[] = DEFAULT_DECODE_LIMITS,
+  speedPercentile: 10 | 50 = 50,
+): ThroughputUnderLimit[] {
   return limits.map((limit) => {
     let best: ThroughputUnderLimit = { limit, label: null, requestThroughput: 0, outputThroughput: 0 };
     for (const p of points) {
@@ -158,4 +162,3 @@ export function maxThroughputUnderLimits(points: readonly SweepPoint[], limits: 
 function speedAtPercentile(m: RunMetrics, p: 10 | 50): number {
   return p === 50 ? m.decodeSpeed.p50 : m.decodeSpeedP10;
 }
-

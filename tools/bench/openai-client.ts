@@ -95,7 +95,10 @@ export function sendChat(target: ChatTarget, job: ChatJob, t0: number, timeoutMs
         const now = performance.now();
         for (const payload of events.push(data)) {
           if (payload === "[DONE]" || payload === "") continue;
-          let chunk: { choices?: Array<{ delta?: { content?: string | null }; text?: string }>; usage?: { completion_tokens?: number; prompt_tokens?: number } | null };
+          let chunk: {
+            choices?: Array<{ delta?: { content?: string | null }; text?: string }>;
+            usage?: { completion_tokens?: number; prompt_tokens?: number } | null;
+          };
           try {
             chunk = JSON.parse(payload) as typeof chunk;
           } catch {
@@ -121,7 +124,10 @@ export function sendChat(target: ChatTarget, job: ChatJob, t0: number, timeoutMs
           return finish();
         }
         try {
-          const body = JSON.parse(buffer) as { usage?: { completion_tokens?: number; prompt_tokens?: number }; choices?: Array<{ message?: { content?: string } }> };
+          const body = JSON.parse(buffer) as {
+            usage?: { completion_tokens?: number; prompt_tokens?: number };
+            choices?: Array<{ message?: { content?: string } }>;
+          };
           result.outputTokens = body.usage?.completion_tokens ?? 0;
           result.promptTokens = body.usage?.prompt_tokens ?? 0;
           result.ttftMs = performance.now() - started;

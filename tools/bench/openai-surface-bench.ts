@@ -62,25 +62,45 @@ function parsing(): void {
   let n = 0;
   const id = () => `call_${n++}`;
   console.log("## tool-call reading, per request (µs)");
-  console.log(`forced (grammar JSON, ${forced.length} chars in 4-char deltas): ${microseconds(PARSE_ROUNDS, () => feed(new ToolCallStream({ kind: "forced" }, id), forced)).toFixed(1)}`);
-  console.log(`auto hermes (${hermes.length} chars in 4-char deltas): ${microseconds(PARSE_ROUNDS, () => feed(new ToolCallStream({ kind: "auto", parser: "hermes" }, id), hermes)).toFixed(1)}`);
-  console.log(`tool settings + strict check + forced schema: ${microseconds(PARSE_ROUNDS, () => forcedCallSchema(toolSettingsOf(chatTools, "required", false) as never)).toFixed(1)}`);
+  console.log(
+    `forced (grammar JSON, ${forced.length} chars in 4-char deltas): ${microseconds(PARSE_ROUNDS, () => feed(new ToolCallStream({ kind: "forced" }, id), forced)).toFixed(1)}`,
+  );
+  console.log(
+    `auto hermes (${hermes.length} chars in 4-char deltas): ${microseconds(PARSE_ROUNDS, () => feed(new ToolCallStream({ kind: "auto", parser: "hermes" }, id), hermes)).toFixed(1)}`,
+  );
+  console.log(
+    `tool settings + strict check + forced schema: ${microseconds(PARSE_ROUNDS, () => forcedCallSchema(toolSettingsOf(chatTools, "required", false) as never)).toFixed(1)}`,
+  );
 }
 
 async function startMesh(dir: string, modelPath: string) {
   const log = createLogger("bench");
   log.level = "error";
-  const backend = catalogSchema.parse({ models: [{ name: "x", backends: [{ name: "local", engine: "llama.cpp", model: modelPath, sequences: 1, threads: 1, gpu: false }] }] }).models[0].backends[0];
+  const backend = catalogSchema.parse({
+    models: [{ name: "x", backends: [{ name: "local", engine: "llama.cpp", model: modelPath, sequences: 1, threads: 1, gpu: false }] }],
+  }).models[0].backends[0];
   const shard = await buildShard({ port: 0, host: "127.0.0.1", model: "tiny-llama", backend }, log);
   const catalog = catalogSchema.parse({ models: [{ name: "tiny-llama", backends: [{ ...backend, addresses: [`127.0.0.1:${shard.port}`] }] }] });
   const tokenizer = await buildTokenizer({ port: 0, host: "127.0.0.1", catalog }, log);
   const auth = await buildAuth({ port: 0, host: "127.0.0.1", dataDir: dir, bootstrapApiKey: API_KEY }, log);
   const router = await buildRouter({ port: 0, host: "127.0.0.1", catalog }, log);
   const edge = await buildEdge(
-    { port: 0, host: "127.0.0.1", authAddress: `127.0.0.1:${auth.port}`, routerAddress: `127.0.0.1:${router.port}`, healthTargets: {}, requestTimeoutMs: 60_000 },
+    {
+      port: 0,
+      host: "127.0.0.1",
+      authAddress: `127.0.0.1:${auth.port}`,
+      routerAddress: `127.0.0.1:${router.port}`,
+      healthTargets: {},
+      requestTimeoutMs: 60_000,
+    },
     log,
   );
-  return { url: `http://127.0.0.1:${edge.port}/v1`, stop: async () => { for (const s of [edge, router, tokenizer, auth, shard]) await s.close(500); } };
+  return {
+    url: `http://127.0.0.1:${edge.port}/v1`,
+    stop: async () => {
+      for (const s of [edge, router, tokenizer, auth, shard]) await s.close(500);
+    },
+  };
 }
 
 async function grammarCost(client: OpenAI): Promise<void> {
@@ -91,18 +111,33 @@ async function grammarCost(client: OpenAI): Promise<void> {
   let plainTokens = 0;
   for (let i = 0; i < requests; i++) {
     let start = performance.now();
-    const forced = await client.chat.completions.create({ model: "tiny-llama", messages: [{ role: "user", content: `weather ${i}` }], tools: chatTools, tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 300, seed: i });
+    const forced = await client.chat.completions.create({
+      model: "tiny-llama",
+      messages: [{ role: "user", content: `weather ${i}` }],
+      tools: chatTools,
+      tool_choice: { type: "function", function: { name: "get_weather" } },
+      max_tokens: 300,
+      seed: i,
+    });
     forcedMs += performance.now() - start;
     const tokens = forced.usage!.completion_tokens;
     forcedTokens += tokens;
     start = performance.now();
-    const plain = await client.chat.completions.create({ model: "tiny-llama", messages: [{ role: "user", content: `weather ${i}` }], max_tokens: tokens, ignore_eos: true, seed: i } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    const plain = await client.chat.completions.create({
+      model: "tiny-llama",
+      messages: [{ role: "user", content: `weather ${i}` }],
+      max_tokens: tokens,
+      ignore_eos: true,
+      seed: i,
+    } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
     plainMs += performance.now() - start;
     plainTokens += plain.usage!.completion_tokens;
   }
   const forcedPerToken = forcedMs / forcedTokens;
   const plainPerToken = plainMs / plainTokens;
-  console.log(`forced tool call: ${(forcedMs / requests).toFixed(1)} ms/request, ${(forcedTokens / requests).toFixed(1)} tokens/request, ${forcedPerToken.toFixed(3)} ms/token`);
+  console.log(
+    `forced tool call: ${(forcedMs / requests).toFixed(1)} ms/request, ${(forcedTokens / requests).toFixed(1)} tokens/request, ${forcedPerToken.toFixed(3)} ms/token`,
+  );
   console.log(`unconstrained, same tokens: ${(plainMs / requests).toFixed(1)} ms/request, ${plainPerToken.toFixed(3)} ms/token`);
   console.log(`grammar cost: ${(forcedPerToken / plainPerToken).toFixed(2)}× per token, +${((forcedMs - plainMs) / requests).toFixed(1)} ms/request`);
 }

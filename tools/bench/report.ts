@@ -39,7 +39,13 @@ export function ratio(a: number, b: number): string {
 
 /** Where and on what the run happened, for the report header. */
 export function environment(): Record<string, string | number> {
-  return { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? "?", date: new Date().toISOString() };
+  return {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? "?",
+    date: new Date().toISOString(),
+  };
 }
 
 /** Writes result.json, report.md and *.svg into `<outRoot>/<scenario>-<timestamp>/`; returns the folder. */
@@ -48,9 +54,16 @@ export async function writeReport(outRoot: string, report: BenchReport): Promise
   const dir = path.resolve(outRoot, `${report.scenario}-${stamp}`);
   await mkdir(dir, { recursive: true });
   const env = environment();
-  await writeFile(path.join(dir, "result.json"), `${JSON.stringify({ scenario: report.scenario, environment: env, ...(report.data as object) }, jsonReplacer, 2)}\n`);
-  const plotLinks = Object.keys(report.plots).map((name) => `![${name}](${name}.svg)`).join("\n\n");
-  const header = `# bench ${report.scenario}\n\n${Object.entries(env).map(([k, v]) => `${k}: ${v}`).join(" · ")}\n\n`;
+  await writeFile(
+    path.join(dir, "result.json"),
+    `${JSON.stringify({ scenario: report.scenario, environment: env, ...(report.data as object) }, jsonReplacer, 2)}\n`,
+  );
+  const plotLinks = Object.keys(report.plots)
+    .map((name) => `![${name}](${name}.svg)`)
+    .join("\n\n");
+  const header = `# bench ${report.scenario}\n\n${Object.entries(env)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(" · ")}\n\n`;
   await writeFile(path.join(dir, "report.md"), `${header}${report.markdown}\n${plotLinks ? `\n${plotLinks}\n` : ""}`);
   for (const [name, svg] of Object.entries(report.plots)) await writeFile(path.join(dir, `${name}.svg`), svg);
   return dir;

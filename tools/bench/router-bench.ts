@@ -25,7 +25,15 @@ const SLOW_TOKEN_MS = 20;
 
 function decisionCost(): void {
   const catalog = catalogOf({ a: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"], b: ["127.0.0.1:5"] }, [
-    { name: "ab", model: "m", unit: "user", arms: [{ backend: "a", weight: 50 }, { backend: "b", weight: 50 }] },
+    {
+      name: "ab",
+      model: "m",
+      unit: "user",
+      arms: [
+        { backend: "a", weight: 50 },
+        { backend: "b", weight: 50 },
+      ],
+    },
   ]);
   const registry = new ExperimentRegistry(catalog.models, catalog.experiments);
   const set = new ReplicaSet(catalog.models[0].backends[0]);
@@ -40,7 +48,10 @@ function decisionCost(): void {
   console.log(`decision cost (${decisions} requests):`);
   run("replica choice (least loaded of two)", () => set.pick());
   run("experiment assignment (2 arms, sha256)", (i) => registry.assign("m", { requestId: "", unitId: `user-${i % 5000}`, keyId: "k" }));
-  run("assignment + feedback index + replica choice", (i) => (registry.assign("m", { requestId: `r${i}`, unitId: `user-${i % 5000}`, keyId: "k" }), set.pick()));
+  run(
+    "assignment + feedback index + replica choice",
+    (i) => (registry.assign("m", { requestId: `r${i}`, unitId: `user-${i % 5000}`, keyId: "k" }), set.pick()),
+  );
 }
 
 async function tail(choice: ReplicaChoice): Promise<void> {
@@ -75,6 +86,8 @@ async function tail(choice: ReplicaChoice): Promise<void> {
 }
 
 decisionCost();
-console.log(`\nend-to-end latency, ${requests} requests × ${TOKENS} tokens, ${concurrency} concurrent, 4 replicas, one ${SLOW_TOKEN_MS / FAST_TOKEN_MS}× slower (${SLOW_TOKEN_MS} vs ${FAST_TOKEN_MS} ms/token):`);
+console.log(
+  `\nend-to-end latency, ${requests} requests × ${TOKENS} tokens, ${concurrency} concurrent, 4 replicas, one ${SLOW_TOKEN_MS / FAST_TOKEN_MS}× slower (${SLOW_TOKEN_MS} vs ${FAST_TOKEN_MS} ms/token):`,
+);
 const order: ReplicaChoice[] = process.argv[5] === "random-first" ? ["random", "least-loaded-of-two"] : ["least-loaded-of-two", "random"];
 for (const choice of order) await tail(choice);

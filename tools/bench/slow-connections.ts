@@ -44,11 +44,15 @@ function connect(kind: Kind): Promise<void> {
 
 const started = performance.now();
 for (const kind of KINDS) for (let i = 0; i < perKind; i++) await connect(kind);
-process.stdout.write(`${perKind} connections of each kind; limits ${JSON.stringify(DEFAULT_CONNECTION_LIMITS)}\n\n| t (s) | slowloris open | silent open | h2-preface open | GET / answered in (ms) |\n|---|---|---|---|---|\n`);
+process.stdout.write(
+  `${perKind} connections of each kind; limits ${JSON.stringify(DEFAULT_CONNECTION_LIMITS)}\n\n| t (s) | slowloris open | silent open | h2-preface open | GET / answered in (ms) |\n|---|---|---|---|---|\n`,
+);
 for (let t = 1; t <= seconds; t++) {
   await new Promise((r) => setTimeout(r, Math.max(0, started + t * 1_000 - performance.now())));
   const t0 = performance.now();
-  const ok = await fetch(`http://127.0.0.1:${server.port}/`).then((r) => r.text()).catch(() => "failed");
+  const ok = await fetch(`http://127.0.0.1:${server.port}/`)
+    .then((r) => r.text())
+    .catch(() => "failed");
   const ms = ok === "ok" ? (performance.now() - t0).toFixed(1) : ok;
   process.stdout.write(`| ${t} | ${open.slowloris} | ${open.silent} | ${open["h2-preface"]} | ${ms} |\n`);
   if (KINDS.every((k) => open[k] === 0)) break;

@@ -55,7 +55,15 @@ export async function startMesh(model: string, backend: MeshBackend, topology: T
   const entry =
     backend.engine === "openai-upstream"
       ? { name: "upstream", engine: "openai-upstream", url: backend.url, api_key: "x", max_concurrency: 1024 }
-      : { name: "local", engine: "llama.cpp", model: backend.model, sequences: backend.sequences, threads: backend.threads, gpu: backend.gpu ?? false, max_queue: 1024 };
+      : {
+          name: "local",
+          engine: "llama.cpp",
+          model: backend.model,
+          sequences: backend.sequences,
+          threads: backend.threads,
+          gpu: backend.gpu ?? false,
+          max_queue: 1024,
+        };
   const tokenizer = backend.engine === "openai-upstream" ? { tokenizer: backend.tokenizer } : {};
   const catalog = catalogSchema.parse({ models: [{ name: model, ...tokenizer, backends: [entry] }] });
   const lines: string[] = [];

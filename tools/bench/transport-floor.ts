@@ -16,7 +16,12 @@ const STREAM_PATH = "/floor.v1.Floor/Stream";
 const identity = (b: Buffer): Buffer => b;
 const MESSAGE = Buffer.alloc(48, 1);
 const BODY = JSON.stringify({ model: "m", messages: [{ role: "user", content: "x".repeat(200) }], max_tokens: 16 });
-const ANSWER = JSON.stringify({ id: "x", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: "y".repeat(100) } }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+const ANSWER = JSON.stringify({
+  id: "x",
+  object: "chat.completion",
+  choices: [{ index: 0, message: { role: "assistant", content: "y".repeat(100) } }],
+  usage: { prompt_tokens: 1, completion_tokens: 1 },
+});
 
 /** CPU per bare call, in ms: a gRPC server-streaming call and an HTTP/1.1 keep-alive exchange. */
 export interface TransportFloor {
@@ -29,7 +34,17 @@ export interface TransportFloor {
 async function serve(): Promise<void> {
   const server = new grpc.Server();
   server.addService(
-    { stream: { path: STREAM_PATH, requestStream: false, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    {
+      stream: {
+        path: STREAM_PATH,
+        requestStream: false,
+        responseStream: true,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
     {
       stream: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
         call.write(MESSAGE);
@@ -39,7 +54,9 @@ async function serve(): Promise<void> {
       },
     },
   );
-  const grpcPort = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   const web = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     req.resume();
     req.on("end", () => {
@@ -67,10 +84,20 @@ export async function measureTransportFloor(calls = 2_000): Promise<TransportFlo
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const httpCall = () =>
       new Promise<void>((resolve, reject) => {
-        const req = http.request({ host: "127.0.0.1", port: ports.httpPort, method: "POST", path: "/", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(BODY) } }, (res) => {
-          res.resume();
-          res.on("end", resolve);
-        });
+        const req = http.request(
+          {
+            host: "127.0.0.1",
+            port: ports.httpPort,
+            method: "POST",
+            path: "/",
+            agent,
+            headers: { "content-type": "application/json", "content-length": Buffer.byteLength(BODY) },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", resolve);
+          },
+        );
         req.on("error", reject);
         req.end(BODY);
       });

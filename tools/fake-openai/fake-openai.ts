@@ -214,12 +214,25 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const call = chat ? fakeToolCall(body) : undefined;
     if (call) {
       // A tool call as OpenAI streams it: id, type and name first, then argument fragments.
-      res.write(event([{ index: 0, delta: { tool_calls: [{ index: 0, id: call.id, type: "function", function: { name: call.name, arguments: "" } }] }, logprobs: null, finish_reason: null }]));
+      res.write(
+        event([
+          {
+            index: 0,
+            delta: { tool_calls: [{ index: 0, id: call.id, type: "function", function: { name: call.name, arguments: "" } }] },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ]),
+      );
       for (const fragment of FAKE_ARGUMENT_FRAGMENTS) {
         res.write(event([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: fragment } }] }, logprobs: null, finish_reason: null }]));
       }
       res.write(event([{ index: 0, delta: {}, logprobs: null, finish_reason: "tool_calls" }]));
-      const callUsage = { prompt_tokens: promptTokens, completion_tokens: FAKE_ARGUMENT_FRAGMENTS.length + 1, total_tokens: promptTokens + FAKE_ARGUMENT_FRAGMENTS.length + 1 };
+      const callUsage = {
+        prompt_tokens: promptTokens,
+        completion_tokens: FAKE_ARGUMENT_FRAGMENTS.length + 1,
+        total_tokens: promptTokens + FAKE_ARGUMENT_FRAGMENTS.length + 1,
+      };
       if (body.stream_options?.include_usage) res.write(event([], { usage: callUsage }));
       res.write("data: [DONE]\n\n");
       finished = true;

@@ -7,12 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { pino } from "pino";
-import {
-  FinishReason,
-  ShardServiceGenerateResponseSchema,
-  ShardService,
-  WatchLoadResponseSchema,
-} from "../../src/gen/mesh/shard/v1/shard_pb.js";
+import { FinishReason, ShardServiceGenerateResponseSchema, ShardService, WatchLoadResponseSchema } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { ShardServiceGenerateRequest, ShardServiceGenerateResponse, WatchLoadResponse } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import { catalogSchema } from "../../lib/catalog/index.js";
 import type { Catalog } from "../../lib/catalog/index.js";
@@ -123,4 +118,3 @@ export function catalogOf(backends: Record<string, string[]>, experiments: unkno
     experiments,
   });
 }
-

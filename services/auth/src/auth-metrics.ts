@@ -26,8 +26,18 @@ export class AuthMetrics {
     const registers = [registry];
     this.#admissions = new Counter({ name: "mesh_auth_admissions_total", help: "Admission decisions by result.", labelNames: ["result"], registers });
     this.#batches = new Counter({ name: "mesh_auth_usage_batches_total", help: "RecordUsageBatch calls received.", registers });
-    this.#records = new Counter({ name: "mesh_auth_usage_records_total", help: "Usage records received; recorded=false: a repeat, counted once already.", labelNames: ["recorded"], registers });
-    this.#lag = new Histogram({ name: "mesh_auth_usage_lag_seconds", help: "From a usage record's creation at the edge to its recording, seconds.", buckets: LAG_BUCKETS_SECONDS, registers });
+    this.#records = new Counter({
+      name: "mesh_auth_usage_records_total",
+      help: "Usage records received; recorded=false: a repeat, counted once already.",
+      labelNames: ["recorded"],
+      registers,
+    });
+    this.#lag = new Histogram({
+      name: "mesh_auth_usage_lag_seconds",
+      help: "From a usage record's creation at the edge to its recording, seconds.",
+      buckets: LAG_BUCKETS_SECONDS,
+      registers,
+    });
   }
 
   /**

@@ -31,7 +31,6 @@ import type { AccountRecord, KeyChange, KeyRecord, KeyStore, UsageStatusName } f
 /** How often a key watch says it is alive. */
 export const WATCH_HEARTBEAT_MS = 2_000;
 
-
 const USAGE_STATUS_NAMES: Record<UsageStatus, UsageStatusName> = {
   [UsageStatus.UNSPECIFIED]: "ok",
   [UsageStatus.OK]: "ok",
@@ -140,8 +139,14 @@ export class AuthService implements ServiceImpl<typeof AuthServiceDesc> {
     const limits = limitsOf(key);
     const admission = await this.limiter.admit(key.id, req.requestId, req.reserveTokens, limits);
     if (!admission.admitted) {
-      const what = admission.exceeded === "tokens" ? `tokens per min (TPM): Limit ${limits.tokensPerMinute}, Requested ${req.reserveTokens}` : `requests per min (RPM): Limit ${limits.requestsPerMinute}`;
-      const err = meshError(Code.ResourceExhausted, `Rate limit reached for key ${key.id} on ${what}.`, { reason: "rate_limit_exceeded", param: admission.exceeded });
+      const what =
+        admission.exceeded === "tokens"
+          ? `tokens per min (TPM): Limit ${limits.tokensPerMinute}, Requested ${req.reserveTokens}`
+          : `requests per min (RPM): Limit ${limits.requestsPerMinute}`;
+      const err = meshError(Code.ResourceExhausted, `Rate limit reached for key ${key.id} on ${what}.`, {
+        reason: "rate_limit_exceeded",
+        param: admission.exceeded,
+      });
       for (const [field, header] of Object.entries(RATE_STATUS_METADATA)) err.metadata.set(header, String(admission.status[field as keyof RateStatus]));
       throw err;
     }

@@ -26,7 +26,9 @@ export async function ensureFirstKey(store: KeyStore, dataDir: string, bootstrap
     const parsed = parseKey(bootstrapKey);
     if (!parsed) throw new ConfigError("MESH_BOOTSTRAP_API_KEY must start with sk- and be 24 to 256 printable characters");
     if (!(await store.getKey(parsed.id))) {
-      await store.putKey(newKeyRecord({ id: parsed.id, accountId: DEFAULT_ACCOUNT_ID, name: "bootstrap key", secretHash: hashSecret(parsed.secret), createdAtMs: now }));
+      await store.putKey(
+        newKeyRecord({ id: parsed.id, accountId: DEFAULT_ACCOUNT_ID, name: "bootstrap key", secretHash: hashSecret(parsed.secret), createdAtMs: now }),
+      );
     }
     return false;
   }

@@ -17,7 +17,10 @@ const schema = z.object({
   /** JetStream replicas of the auth bucket and streams (3 on a 3-node cluster). */
   MESH_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** Prefix of bucket, stream and subject names, so meshes can share one NATS. */
-  MESH_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default("mesh"),
+  MESH_NATS_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,31}$/)
+    .default("mesh"),
   /** Prometheus `GET /metrics` on this port (unset: not served; 0: a free port). */
   METRICS_PORT: portSchema.optional(),
 });

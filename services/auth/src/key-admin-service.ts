@@ -121,7 +121,8 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
   /** An account caller may name only its own account (empty means its own). */
   #accountFor(caller: Caller, requested: string): string {
     if (caller.admin) return requested;
-    if (requested && requested !== caller.account) throw meshError(Code.PermissionDenied, "this token is scoped to another account", { param: "account_id", reason: "account_scope" });
+    if (requested && requested !== caller.account)
+      throw meshError(Code.PermissionDenied, "this token is scoped to another account", { param: "account_id", reason: "account_scope" });
     return caller.account;
   }
 
@@ -159,7 +160,8 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
 
   async createKey(req: CreateKeyRequest, ctx: HandlerContext) {
     const caller = this.#authorize(ctx);
-    if (req.admin && !caller.admin) throw meshError(Code.PermissionDenied, "an account token cannot create admin keys", { param: "admin", reason: "admin_required" });
+    if (req.admin && !caller.admin)
+      throw meshError(Code.PermissionDenied, "an account token cannot create admin keys", { param: "admin", reason: "admin_required" });
     const account = await this.#account(this.#accountFor(caller, req.accountId) || DEFAULT_ACCOUNT_ID);
     if (req.allowedModels.length > MAX_ALLOWED_MODELS || req.allowedModels.some((m) => !m || m.length > MAX_NAME_CHARS)) {
       throw meshError(Code.InvalidArgument, "allowed models must be non-empty names", { param: "allowed_models" });
@@ -229,7 +231,13 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
       withLastAt: true,
     });
     return create(GetUsageResponseSchema, {
-      rows: rows.map((r) => ({ group: r.group, requests: BigInt(r.requests), promptTokens: BigInt(r.promptTokens), completionTokens: BigInt(r.completionTokens), lastAtMs: BigInt(r.lastAtMs ?? 0) })),
+      rows: rows.map((r) => ({
+        group: r.group,
+        requests: BigInt(r.requests),
+        promptTokens: BigInt(r.promptTokens),
+        completionTokens: BigInt(r.completionTokens),
+        lastAtMs: BigInt(r.lastAtMs ?? 0),
+      })),
     });
   }
 
@@ -257,7 +265,11 @@ export class KeyAdminService implements ServiceImpl<typeof KeyAdminServiceDesc> 
     // Another account's key reads as absent: an account token cannot probe for key ids.
     const key = found && (caller.admin || found.accountId === caller.account) ? found : undefined;
     // Never echo what is not a key id: it may be a whole key pasted by mistake.
-    if (!key) throw meshError(Code.NotFound, wellFormed ? `no key ${id}` : "no key with this id (use the public id, not the key)", { param: "id", reason: "key_not_found" });
+    if (!key)
+      throw meshError(Code.NotFound, wellFormed ? `no key ${id}` : "no key with this id (use the public id, not the key)", {
+        param: "id",
+        reason: "key_not_found",
+      });
     return key;
   }
 }

@@ -10,7 +10,13 @@ import {
   WatchModelsResponse_Kind as WatchKind,
   WatchModelsResponseSchema,
 } from "../../../src/gen/mesh/auth/v1/models_pb.js";
-import type { AddModelRequest, ModelAdminService as ModelAdminServiceDesc, RemoveModelRequest, StoredModel, WatchModelsResponse } from "../../../src/gen/mesh/auth/v1/models_pb.js";
+import type {
+  AddModelRequest,
+  ModelAdminService as ModelAdminServiceDesc,
+  RemoveModelRequest,
+  StoredModel,
+  WatchModelsResponse,
+} from "../../../src/gen/mesh/auth/v1/models_pb.js";
 import { AddedModelError, checkAddedModelFiles, MAX_ADDED_MODELS, parseAddedModelEntry } from "../../../lib/catalog/index.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import { adminTokenMatches, bearerToken } from "./admin-token.js";
@@ -103,7 +109,8 @@ export class ModelAdminService implements ServiceImpl<typeof ModelAdminServiceDe
       yield create(WatchModelsResponseSchema, { kind: WatchKind.SYNCED });
       for await (const [change] of events) {
         if (change === "heartbeat") yield create(WatchModelsResponseSchema, { kind: WatchKind.HEARTBEAT });
-        else yield create(WatchModelsResponseSchema, { kind: change.kind === "added" ? WatchKind.ADDED : WatchKind.REMOVED, model: storedModelOf(change.record) });
+        else
+          yield create(WatchModelsResponseSchema, { kind: change.kind === "added" ? WatchKind.ADDED : WatchKind.REMOVED, model: storedModelOf(change.record) });
       }
     } catch (err) {
       if (!ctx.signal.aborted) throw err;

@@ -30,7 +30,16 @@ export async function build(
   config: AuthConfig,
   log: Logger,
   options: AuthBuildOptions = {},
-): Promise<RunningService & { auth: AuthService; admin: KeyAdminService; models: ModelAdminService; sweeper: RetentionSweeper; metrics: AuthMetrics; metricsPort?: number }> {
+): Promise<
+  RunningService & {
+    auth: AuthService;
+    admin: KeyAdminService;
+    models: ModelAdminService;
+    sweeper: RetentionSweeper;
+    metrics: AuthMetrics;
+    metricsPort?: number;
+  }
+> {
   const databaseFile = securePrivateFiles(config);
   const { store, followChanges } = await openKeyStore(config, log, databaseFile);
   if (await ensureFirstKey(store, config.dataDir, config.bootstrapApiKey)) {

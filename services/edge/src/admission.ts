@@ -14,7 +14,6 @@ const CHARS_PER_TOKEN = 4;
 /** Template tokens per message (role markers) in the estimate. */
 const TOKENS_PER_MESSAGE = 4;
 
-
 /** An estimate of the prompt's tokens: characters / 4 plus a few per message. */
 export function estimatePromptTokens(input: Pick<GenerationInput, "messages" | "prompt">): number {
   let chars = input.prompt.length;
@@ -104,7 +103,9 @@ export class Admission implements GenerationGate {
 
   /** OpenAI's 429 for auth's refusal, with its x-ratelimit-* headers and retry-after. */
   #tooMany(error: ConnectError, ctx: RequestContext): HttpError {
-    const status = Object.fromEntries(Object.entries(RATE_STATUS_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)])) as unknown as RateStatus;
+    const status = Object.fromEntries(
+      Object.entries(RATE_STATUS_METADATA).map(([field, key]) => [field, Number(error.metadata.get(key) ?? 0)]),
+    ) as unknown as RateStatus;
     const kind = errorDetails(error).param === "tokens" ? "tokens" : "requests";
     const resetMs = kind === "tokens" ? status.resetTokensMs : status.resetRequestsMs;
     const headers = { ...ctx.headers, ...rateLimitHeaders(status), [RETRY_AFTER_HEADER]: retryAfterSeconds(resetMs) };

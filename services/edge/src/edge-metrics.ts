@@ -18,7 +18,12 @@ export class EdgeMetrics {
   constructor(registry: Registry = createRegistry()) {
     this.registry = registry;
     const registers = [registry];
-    this.#requests = new Counter({ name: "mesh_http_requests_total", help: "HTTP requests answered, by route and status.", labelNames: ["route", "status"], registers });
+    this.#requests = new Counter({
+      name: "mesh_http_requests_total",
+      help: "HTTP requests answered, by route and status.",
+      labelNames: ["route", "status"],
+      registers,
+    });
     this.#duration = new Histogram({
       name: "mesh_request_duration_seconds",
       help: "Time from request arrival to the end of the response, in seconds.",

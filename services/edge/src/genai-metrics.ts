@@ -75,7 +75,12 @@ export class GenAiMetrics {
       buckets: [...GEN_AI_BUCKETS.tokenUsage],
       registers,
     });
-    this.#requests = new Counter({ name: "mesh_generation_requests_total", help: "Generations that reached a model, by model and status.", labelNames: ["model", "status"], registers });
+    this.#requests = new Counter({
+      name: "mesh_generation_requests_total",
+      help: "Generations that reached a model, by model and status.",
+      labelNames: ["model", "status"],
+      registers,
+    });
     this.#overhead = new Histogram({
       name: "mesh_overhead_seconds",
       help: "Time a request spent in the mesh, not the engine (end to end minus engine time; server-timing's mesh figure), seconds.",

@@ -53,7 +53,9 @@ describe("edge generation telemetry", () => {
     expect(content(true, true)).not.toContain("the answer");
     const captured = run(true, false).span.attributes;
     expect(JSON.parse(String(captured["gen_ai.input.messages"]))).toEqual([{ role: "user", parts: [{ type: "text", content: "a secret plan" }] }]);
-    expect(JSON.parse(String(captured["gen_ai.output.messages"]))).toEqual([{ role: "assistant", parts: [{ type: "text", content: "the answer" }], finish_reason: "stop" }]);
+    expect(JSON.parse(String(captured["gen_ai.output.messages"]))).toEqual([
+      { role: "assistant", parts: [{ type: "text", content: "the answer" }], finish_reason: "stop" },
+    ]);
   });
 
   it("records the GenAI metrics and the mesh overhead, with only routed model names as labels", async () => {
@@ -66,7 +68,10 @@ describe("edge generation telemetry", () => {
 
     const fresh = createRegistry();
     const telemetry = new GenerationTelemetry(fresh, undefined, false);
-    const failed = telemetry.begin({ ...INPUT, model: "whatever-a-client-typed" }, { requestId: "r2", principal: { retentionOptOut: false }, startedAt: performance.now() });
+    const failed = telemetry.begin(
+      { ...INPUT, model: "whatever-a-client-typed" },
+      { requestId: "r2", principal: { retentionOptOut: false }, startedAt: performance.now() },
+    );
     expect(failed.headers).toBeUndefined();
     failed.end("error", 0, 0, Object.assign(new Error("x"), { code: 5 }) as never);
     const after = await fresh.metrics();

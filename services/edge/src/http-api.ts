@@ -136,11 +136,20 @@ export class EdgeHttpApi {
       if (!res.writableFinished) abort.abort();
       this.metrics.record(route, res.statusCode, startedAt);
       // An unmatched path is the client's own text (a key pasted into a URL, say): never logged; long segments of a matched one are cut.
-      logAccess(this.deps.log, req.method ?? "", route === "other" ? "(unmatched)" : path.replace(LONG_SEGMENT, "/…"), res.statusCode, startedAt, requestId, access);
+      logAccess(
+        this.deps.log,
+        req.method ?? "",
+        route === "other" ? "(unmatched)" : path.replace(LONG_SEGMENT, "/…"),
+        res.statusCode,
+        startedAt,
+        requestId,
+        access,
+      );
     });
     try {
       if (path.length > MAX_PATH_CHARS) throw new HttpError(414, "URL too long", "invalid_request_error", null, "invalid_url");
-      if (UNSAFE_PATH.test(path)) throw new HttpError(400, "Malformed URL: dot segments and encoded slashes are not allowed", "invalid_request_error", null, "invalid_url");
+      if (UNSAFE_PATH.test(path))
+        throw new HttpError(400, "Malformed URL: dot segments and encoded slashes are not allowed", "invalid_request_error", null, "invalid_url");
       const found = this.#routes.find(req.method as FindMyWay.HTTPMethod, path);
       if (!found) throw new HttpError(404, `Unknown request URL: ${req.method} ${path}`, "invalid_request_error", null, "unknown_url");
       route = (found.store as { label: string }).label;
@@ -191,7 +200,13 @@ export class EdgeHttpApi {
     const failing = results.filter(([, ok]) => !ok).map(([name]) => name);
     const services = Object.fromEntries(results.map(([name, ok]) => [name, ok ? "SERVING" : "NOT_SERVING"]));
     if (failing.length === 0) sendJson(res, 200, { status: "ok", services });
-    else sendJson(res, 503, { status: "unavailable", failing, services, error: { message: `not serving: ${failing.join(", ")}`, type: "server_error", param: null, code: "service_unavailable" } });
+    else
+      sendJson(res, 503, {
+        status: "unavailable",
+        failing,
+        services,
+        error: { message: `not serving: ${failing.join(", ")}`, type: "server_error", param: null, code: "service_unavailable" },
+      });
   }
 }
 
@@ -215,7 +230,13 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new HttpError(400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)", "invalid_request_error", null, "invalid_json");
+    throw new HttpError(
+      400,
+      "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
+      "invalid_request_error",
+      null,
+      "invalid_json",
+    );
   }
 }
 

@@ -179,11 +179,17 @@ describe("the edge's listener lets closed connections go", () => {
     const CONNECTIONS = 40;
     let collected = 0;
     const registry = new FinalizationRegistry(() => collected++);
-    const server = await listenDualProtocol("127.0.0.1", 0, ((req: http.IncomingMessage, res: http.ServerResponse) => {
-      registry.register(req.socket, undefined);
-      req.resume();
-      req.once("end", () => res.end("ok"));
-    }), (() => {}), LIMITS);
+    const server = await listenDualProtocol(
+      "127.0.0.1",
+      0,
+      (req: http.IncomingMessage, res: http.ServerResponse) => {
+        registry.register(req.socket, undefined);
+        req.resume();
+        req.once("end", () => res.end("ok"));
+      },
+      () => {},
+      LIMITS,
+    );
     try {
       for (let i = 0; i < CONNECTIONS; i++) {
         await new Promise<void>((resolve, reject) => {

@@ -81,28 +81,34 @@ export async function listenDualProtocol(
   // every socket that ever carried a request, R5's RSS growth).
   const active = new WeakMap<net.Socket, number>();
   let draining = false;
-  const h1 = http.createServer({
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
-  }, (req, res) => {
-    const socket = req.socket;
-    active.set(socket, (active.get(socket) ?? 0) + 1);
-    res.once("close", () => {
-      const left = (active.get(socket) ?? 1) - 1;
-      active.set(socket, left);
-      // Its response may have gone out without `connection: close` (it began before the drain), so the
-      // client may already be sending the next request on it: that one is still answered.
-      if (draining && left === 0) closeWhenStillIdle(socket);
-    });
-    if (draining) res.setHeader("connection", "close");
-    h1Listener(req, res);
-  });
+  const h1 = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    (req, res) => {
+      const socket = req.socket;
+      active.set(socket, (active.get(socket) ?? 0) + 1);
+      res.once("close", () => {
+        const left = (active.get(socket) ?? 1) - 1;
+        active.set(socket, left);
+        // Its response may have gone out without `connection: close` (it began before the drain), so the
+        // client may already be sending the next request on it: that one is still answered.
+        if (draining && left === 0) closeWhenStillIdle(socket);
+      });
+      if (draining) res.setHeader("connection", "close");
+      h1Listener(req, res);
+    },
+  );
   // h1 never listens itself (the front hands it sockets), so start the headers and request
   // timeout checks that Node otherwise starts on "listening".
   h1.emit("listening");
-  const h2 = http2.createServer({ maxSessionMemory: limits.http2MaxSessionMemoryMb, settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams } }, h2Listener);
+  const h2 = http2.createServer(
+    { maxSessionMemory: limits.http2MaxSessionMemoryMb, settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams } },
+    h2Listener,
+  );
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2Sockets = new WeakSet<object>();

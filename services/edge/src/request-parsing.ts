@@ -45,7 +45,6 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   res.end(body);
 }
 
-
 /** Validates a JSON body with a zod schema; a 400 naming the first bad field otherwise. */
 export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const result = schema.safeParse(value ?? {});

@@ -42,7 +42,11 @@ export interface EdgeClients {
 }
 
 /** Builds and starts the edge: OpenAI REST on HTTP/1.1 and h2c, one port. */
-export async function build(config: EdgeConfig, log: Logger, clients: EdgeClients = grpcClients(config)): Promise<RunningService & { principals: PrincipalCache }> {
+export async function build(
+  config: EdgeConfig,
+  log: Logger,
+  clients: EdgeClients = grpcClients(config),
+): Promise<RunningService & { principals: PrincipalCache }> {
   const { auth, router } = clients;
   const principals = new PrincipalCache(auth, log);
   const stopWatch = new AbortController();
@@ -99,8 +103,11 @@ export async function build(config: EdgeConfig, log: Logger, clients: EdgeClient
     if (isRpcPath(req.url)) rpc(req, res);
     else edge.listener(req, res);
   };
-  const server = await listenDualProtocol(config.host, config.port, route, (req, res) =>
-    route(req as unknown as IncomingMessage, res as unknown as ServerResponse),
+  const server = await listenDualProtocol(
+    config.host,
+    config.port,
+    route,
+    (req, res) => route(req as unknown as IncomingMessage, res as unknown as ServerResponse),
     config.connections,
     config.connectionSource,
   );

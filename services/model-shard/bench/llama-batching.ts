@@ -39,7 +39,23 @@ async function stream(engine: LlamaCppEngine, i: number): Promise<number> {
 
 async function benchBatching(order: "sequence" | "arrival", modelPath: string): Promise<void> {
   const backend = catalogSchema.parse({
-    models: [{ name: "b", backends: [{ name: "l", engine: "llama.cpp", model: modelPath, sequences: 8, gpu: false, batch_order: order, context_size: 8 * 256, threads: process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined }] }],
+    models: [
+      {
+        name: "b",
+        backends: [
+          {
+            name: "l",
+            engine: "llama.cpp",
+            model: modelPath,
+            sequences: 8,
+            gpu: false,
+            batch_order: order,
+            context_size: 8 * 256,
+            threads: process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined,
+          },
+        ],
+      },
+    ],
   }).models[0].backends[0] as LlamaCppBackend;
   const engine = await LlamaCppEngine.create("b", backend);
   await stream(engine, 0); // warm-up
@@ -52,8 +68,12 @@ async function benchBatching(order: "sequence" | "arrival", modelPath: string): 
     const total = counts.reduce((a, b) => a + b, 0);
     const agg = total / s;
     if (n === 1) single = agg;
-    console.log(`order=${order} streams=${n} aggregate=${agg.toFixed(1)} tok/s per-stream=${(agg / n).toFixed(1)} tok/s ratio=${(agg / single).toFixed(2)}x` +
-        (order === "sequence" ? ` mean-batch=${((engine.batchStats.items - before.items) / Math.max(1, engine.batchStats.batches - before.batches)).toFixed(2)}` : ""));
+    console.log(
+      `order=${order} streams=${n} aggregate=${agg.toFixed(1)} tok/s per-stream=${(agg / n).toFixed(1)} tok/s ratio=${(agg / single).toFixed(2)}x` +
+        (order === "sequence"
+          ? ` mean-batch=${((engine.batchStats.items - before.items) / Math.max(1, engine.batchStats.batches - before.batches)).toFixed(2)}`
+          : ""),
+    );
   }
   await engine.close();
 }

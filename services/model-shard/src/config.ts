@@ -17,9 +17,15 @@ const schema = z.object({
     .optional()
     .transform((v) => v || undefined),
   /** Prefix of every NATS name (several meshes on one NATS). */
-  MESH_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default("mesh"),
+  MESH_NATS_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,31}$/)
+    .default("mesh"),
   /** The "host:port" announced to routers; default: HOST:PORT, or this machine's first IPv4 address when HOST is 0.0.0.0. */
-  MESH_SHARD_ADVERTISE_ADDR: z.string().regex(/^[^\s]+:\d{1,5}$/, "host:port").optional(),
+  MESH_SHARD_ADVERTISE_ADDR: z
+    .string()
+    .regex(/^[^\s]+:\d{1,5}$/, "host:port")
+    .optional(),
 });
 
 /** model-shard's configuration, from the environment. */

@@ -69,7 +69,12 @@ export async function build(
   if (config.natsUrl) {
     const nc = await connectNats({ url: config.natsUrl, name: `model-shard ${config.model}`, log });
     const address = config.advertiseAddress ?? advertisedAddress(config.host, server.port);
-    announcer = new ShardAnnouncer(nc, meshNatsNames(config.natsPrefix), { address, model: config.model, backend: config.backend.name, engine: theEngine.info.engine, pool }, log);
+    announcer = new ShardAnnouncer(
+      nc,
+      meshNatsNames(config.natsPrefix),
+      { address, model: config.model, backend: config.backend.name, engine: theEngine.info.engine, pool },
+      log,
+    );
     announcer.start();
   }
   return {

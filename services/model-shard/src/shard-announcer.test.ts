@@ -18,6 +18,9 @@ describe("shard announcements", () => {
   it("announces only with a non-empty MESH_NATS_URL", () => {
     const base = { MESH_SHARD_MODEL: "m", MESH_SHARD_BACKEND: JSON.stringify({ name: "b", engine: "sim" }) };
     expect(loadShardConfig({ ...base, MESH_NATS_URL: "" }).natsUrl).toBeUndefined();
-    expect(loadShardConfig({ ...base, MESH_NATS_URL: "nats://n:4222", MESH_SHARD_ADVERTISE_ADDR: "10.0.0.9:50051" })).toMatchObject({ natsUrl: "nats://n:4222", advertiseAddress: "10.0.0.9:50051" });
+    expect(loadShardConfig({ ...base, MESH_NATS_URL: "nats://n:4222", MESH_SHARD_ADVERTISE_ADDR: "10.0.0.9:50051" })).toMatchObject({
+      natsUrl: "nats://n:4222",
+      advertiseAddress: "10.0.0.9:50051",
+    });
   });
 });

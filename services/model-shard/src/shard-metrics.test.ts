@@ -2,14 +2,24 @@ import { describe, expect, it } from "vitest";
 import { ShardMetrics } from "./shard-metrics.js";
 import { SlotPool } from "./slot-pool.js";
 
-
 describe("shard metrics", () => {
   it("exports vLLM's names with a model_name label, load read from the slot pool", async () => {
     const pool = new SlotPool(4, 8);
     const metrics = new ShardMetrics("tiny", pool);
     const release = await pool.acquire(new AbortController().signal);
     const text = await metrics.registry.metrics();
-    for (const name of ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds", "vllm:e2e_request_latency_seconds", "vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total", "mesh_requests_cancelled_total"]) {
+    for (const name of [
+      "vllm:num_requests_running",
+      "vllm:num_requests_waiting",
+      "vllm:kv_cache_usage_perc",
+      "vllm:time_to_first_token_seconds",
+      "vllm:inter_token_latency_seconds",
+      "vllm:e2e_request_latency_seconds",
+      "vllm:request_success_total",
+      "vllm:prompt_tokens_total",
+      "vllm:generation_tokens_total",
+      "mesh_requests_cancelled_total",
+    ]) {
       expect(text, name).toContain(`# TYPE ${name} `);
     }
     expect(text).toContain('vllm:num_requests_running{model_name="tiny"} 1');

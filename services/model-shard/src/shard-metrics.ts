@@ -57,7 +57,11 @@ export class ShardMetrics {
       metric.zero(labels);
       return metric.labels(labels);
     };
-    this.#ttft = histogram("vllm:time_to_first_token_seconds", "Time from arrival to the first streamed token, in seconds.", VLLM_BUCKETS.timeToFirstTokenSeconds);
+    this.#ttft = histogram(
+      "vllm:time_to_first_token_seconds",
+      "Time from arrival to the first streamed token, in seconds.",
+      VLLM_BUCKETS.timeToFirstTokenSeconds,
+    );
     this.#itl = histogram("vllm:inter_token_latency_seconds", "Time between successive output tokens, in seconds.", VLLM_BUCKETS.interTokenLatencySeconds);
     this.#e2e = histogram("vllm:e2e_request_latency_seconds", "Time from arrival to the end of a request, in seconds.", VLLM_BUCKETS.e2eRequestLatencySeconds);
     const counter = (name: string, help: string): Child<Counter> => {
@@ -69,7 +73,12 @@ export class ShardMetrics {
     this.#generationTokens = counter("vllm:generation_tokens_total", "Tokens generated.");
     this.#cancelled = counter("mesh_requests_cancelled_total", "Requests dropped because their caller left (queued or running).");
     this.#rejected = counter("mesh_requests_rejected_total", "Requests answered overloaded (queue full).");
-    this.#success = new Counter({ name: "vllm:request_success_total", help: "Finished requests, by finish reason.", labelNames: ["model_name", "finished_reason"], registers });
+    this.#success = new Counter({
+      name: "vllm:request_success_total",
+      help: "Finished requests, by finish reason.",
+      labelNames: ["model_name", "finished_reason"],
+      registers,
+    });
   }
 
   /** Starts timing one request that arrived at `arrivedAt` (performance.now()). */

@@ -1,12 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import {
-  EmbedResponseSchema,
-  FinishReason,
-  ShardServiceGenerateResponseSchema,
-  WatchLoadResponseSchema,
+import { EmbedResponseSchema, FinishReason, ShardServiceGenerateResponseSchema, WatchLoadResponseSchema } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
+import type {
+  EmbedRequest,
+  ShardServiceGenerateRequest,
+  ShardServiceGenerateResponse,
+  ShardService as ShardServiceDesc,
+  WatchLoadResponse,
 } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
-import type { EmbedRequest, ShardServiceGenerateRequest, ShardServiceGenerateResponse, ShardService as ShardServiceDesc, WatchLoadResponse } from "../../../src/gen/mesh/shard/v1/shard_pb.js";
 import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
@@ -44,7 +45,8 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
 
   /** Embeds a batch of inputs; Unimplemented on engines that do not embed. */
   async embed(req: EmbedRequest, ctx: HandlerContext) {
-    if (!this.embedder) throw meshError(Code.Unimplemented, `the ${this.engine.info.engine} engine does not serve embeddings`, { reason: "unsupported_model", param: "model" });
+    if (!this.embedder)
+      throw meshError(Code.Unimplemented, `the ${this.engine.info.engine} engine does not serve embeddings`, { reason: "unsupported_model", param: "model" });
     if (req.inputs.length === 0) throw meshError(Code.InvalidArgument, "input must not be empty", { param: "input" });
     const inputs = req.inputs.map((i) => (i.text || i.tokenIds.length === 0 ? i.text : i.tokenIds));
     const { vectors, promptTokens } = await this.embedder.embed(req.requestId, inputs, req.dimensions, ctx.signal);
@@ -75,7 +77,15 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       // Stop sequences hold back and cut text: logprob entries follow what is sent.
       const aligner = sampling.logprobs ? new LogprobAligner() : undefined;
       const generation = this.engine.generate(
-        { requestId: req.requestId, promptTokenIds: req.promptTokenIds, messages: req.messages, prompt: req.prompt, sampling, tools: req.tools, traceHeaders: span?.headers() },
+        {
+          requestId: req.requestId,
+          promptTokenIds: req.promptTokenIds,
+          messages: req.messages,
+          prompt: req.prompt,
+          sampling,
+          tools: req.tools,
+          traceHeaders: span?.headers(),
+        },
         ctx.signal,
       );
       batches = coalesce(generation);
@@ -130,10 +140,15 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
       // The slot goes back only once the engine has let go of its sequence
       // (after its pending step): a waiter granted it earlier would find no
       // free sequence and be answered overloaded (R1 in docs/reliability.md).
-      if (batches) void batches.return(undefined as never).catch(() => {}).finally(release);
+      if (batches)
+        void batches
+          .return(undefined as never)
+          .catch(() => {})
+          .finally(release);
       else release();
       // A stream cancelled between messages has no engine result: count what it generated.
-      const counted = result ?? (generated > 0 ? { finishReason: "cancelled" as const, promptTokens: req.promptTokenIds.length, completionTokens: generated } : undefined);
+      const counted =
+        result ?? (generated > 0 ? { finishReason: "cancelled" as const, promptTokens: req.promptTokenIds.length, completionTokens: generated } : undefined);
       timing?.end(counted, ctx.signal.aborted);
       span?.end(result, performance.now() - started, failure);
     }
@@ -168,4 +183,3 @@ export class ShardService implements ServiceImpl<typeof ShardServiceDesc> {
     }
   }
 }
-

@@ -36,7 +36,10 @@ export class ShardTelemetry {
     const operation = req.messages.length > 0 || req.prompt === "" ? "chat" : "text_completion";
     const span = this.tracer.startSpan(
       genAiSpanName(operation, req.model),
-      { kind: SpanKind.SERVER, attributes: { ...requestAttributes(operation, req.model, req.sampling), [MESH.requestId]: req.requestId, [MESH.engine]: this.engine } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { ...requestAttributes(operation, req.model, req.sampling), [MESH.requestId]: req.requestId, [MESH.engine]: this.engine },
+      },
       parentContextFrom(requestHeader),
     );
     return new ShardSpan(span, req.model);

@@ -38,7 +38,10 @@ const schema = z.object({
     .optional()
     .transform((v) => v || undefined),
   /** Prefix of every NATS name (several meshes on one NATS). */
-  MESH_NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default("mesh"),
+  MESH_NATS_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,31}$/)
+    .default("mesh"),
   /** JetStream replicas of the router's KV buckets (3 on a 3-node NATS cluster). */
   MESH_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
 });

@@ -45,5 +45,8 @@ export async function routeEmbed(model: CatalogModel, backend: ReplicaSet, req: 
     }
   }
   if (lastError) throw lastError;
-  throw withRetryAfter(meshError(Code.Unavailable, `no replica of backend "${backend.backend.name}" is available`, { reason: "no_replica_available" }), backend.retryAfterMs());
+  throw withRetryAfter(
+    meshError(Code.Unavailable, `no replica of backend "${backend.backend.name}" is available`, { reason: "no_replica_available" }),
+    backend.retryAfterMs(),
+  );
 }

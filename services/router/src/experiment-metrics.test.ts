@@ -16,15 +16,22 @@ describe("experiment measurements across routers", () => {
   it("reports the same merged statistics on two routers that hold each other's published part", () => {
     const published = new Map<string, ExperimentStats>();
     const make = (id: string) => {
-      const m: ExperimentMeasurements = new ExperimentMeasurements(new Date(0), () =>
-        [...published].filter(([k]) => k !== id).map(([routerId, stats]) => ({ routerId, stats, shadow: new ExperimentStats() })),
+      const m: ExperimentMeasurements = new ExperimentMeasurements(
+        new Date(0),
+        () => [...published].filter(([k]) => k !== id).map(([routerId, stats]) => ({ routerId, stats, shadow: new ExperimentStats() })),
         id,
       );
       return m;
     };
     const one = make("r1");
     const two = make("r2");
-    const subject = { name: "x", arms: [{ backend: "a", weight: 1 }, { backend: "b", weight: 1 }] };
+    const subject = {
+      name: "x",
+      arms: [
+        { backend: "a", weight: 1 },
+        { backend: "b", weight: 1 },
+      ],
+    };
     for (let i = 0; i < 3_000; i++) (i % 3 ? one : two).record(subject, i % 2 ? "a" : "b", { metrics: { e2e_ms: (i * 7) % 101 } });
     published.set("r1", ExperimentStats.fromJSON(sharedSnapshot(one.stats)));
     published.set("r2", ExperimentStats.fromJSON(sharedSnapshot(two.stats)));

@@ -85,7 +85,11 @@ export class ExperimentMeasurements {
     const peers = this.peers();
     if (peers.length === 0) return { stats: this.stats, shadow: this.shadow };
     // This router's own part as the others see it (the shared sample), so every router merges the same inputs.
-    const own = { routerId: this.routerId, stats: ExperimentStats.fromJSON(sharedSnapshot(this.stats)), shadow: ExperimentStats.fromJSON(sharedSnapshot(this.shadow)) };
+    const own = {
+      routerId: this.routerId,
+      stats: ExperimentStats.fromJSON(sharedSnapshot(this.stats)),
+      shadow: ExperimentStats.fromJSON(sharedSnapshot(this.shadow)),
+    };
     const all = [...peers.filter((p) => p.routerId !== this.routerId), own];
     all.sort((a, b) => (a.routerId < b.routerId ? -1 : a.routerId > b.routerId ? 1 : 0));
     const stats = new ExperimentStats(this.stats.reservoirSize);
@@ -141,7 +145,13 @@ export class ExperimentMeasurements {
     if (!subject.shadowBackend && merged.shadow.arms.size === 0) return report;
     const shadowBackend = subject.shadowBackend ?? [...merged.shadow.arms.keys()].find((a) => a !== SERVED_ARM) ?? "shadow";
     const shadow = buildReport({
-      experiment: { name: `${subject.name} shadow`, arms: [{ backend: SERVED_ARM, weight: 1 }, { backend: shadowBackend, weight: 1 }] },
+      experiment: {
+        name: `${subject.name} shadow`,
+        arms: [
+          { backend: SERVED_ARM, weight: 1 },
+          { backend: shadowBackend, weight: 1 },
+        ],
+      },
       stats: merged.shadow,
       primaryMetric: subject.primaryMetric,
       previous: this.#previousShadow,

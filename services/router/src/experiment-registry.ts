@@ -211,9 +211,11 @@ export class ExperimentRegistry {
    * the key that made the request (or an admin).
    */
   recordFeedback(f: { requestId: string; metric: string; value: number | boolean; keyId: string; admin: boolean }): { experiment: string; arm: string } {
-    if (!METRIC_NAME.test(f.metric)) throw meshError(Code.InvalidArgument, "metric must be lowercase letters, digits, _ or . (at most 64)", { param: "metric" });
+    if (!METRIC_NAME.test(f.metric))
+      throw meshError(Code.InvalidArgument, "metric must be lowercase letters, digits, _ or . (at most 64)", { param: "metric" });
     if (RESERVED_METRICS.has(f.metric)) throw meshError(Code.InvalidArgument, `metric "${f.metric}" is measured by the router`, { param: "metric" });
-    if (typeof f.value === "number" && !Number.isFinite(f.value)) throw meshError(Code.InvalidArgument, "value must be a finite number or a boolean", { param: "value" });
+    if (typeof f.value === "number" && !Number.isFinite(f.value))
+      throw meshError(Code.InvalidArgument, "value must be a finite number or a boolean", { param: "value" });
     const target = this.#feedback.get(f.requestId);
     if (!target || (!f.admin && target.keyId !== f.keyId)) {
       throw meshError(Code.NotFound, `no experiment request "${f.requestId}" (feedback is kept for the last ${this.feedbackIndexSize} requests)`, {

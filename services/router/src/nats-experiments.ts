@@ -57,7 +57,12 @@ export class NatsExperiments implements ExperimentPeers {
   static async open(nc: NatsConnection, names: MeshNatsNames, options: { replicas?: number; log: Logger }): Promise<NatsExperiments> {
     const kvm = new Kvm(jetstream(nc, { timeout: JS_CALL_TIMEOUT_MS }));
     const replicas = options.replicas ?? 1;
-    const config = await kvm.create(names.experimentsBucket, { history: 5, replicas, storage: StorageType.File, description: "mesh experiments: the config every router applies" });
+    const config = await kvm.create(names.experimentsBucket, {
+      history: 5,
+      replicas,
+      storage: StorageType.File,
+      description: "mesh experiments: the config every router applies",
+    });
     const stats = await kvm.create(names.experimentStatsBucket, {
       history: 1,
       replicas,
@@ -143,7 +148,13 @@ export class NatsExperiments implements ExperimentPeers {
     for (const entry of registry.list()) {
       const m = entry.measurements;
       if (m.stats.arms.size === 0 && m.shadow.arms.size === 0) continue;
-      const value: StatsValue = { experiment: entry.config.name, phase: entry.phase, routerId: this.routerId, stats: sharedSnapshot(m.stats), shadow: sharedSnapshot(m.shadow) };
+      const value: StatsValue = {
+        experiment: entry.config.name,
+        phase: entry.phase,
+        routerId: this.routerId,
+        stats: sharedSnapshot(m.stats),
+        shadow: sharedSnapshot(m.shadow),
+      };
       const text = JSON.stringify(value);
       const key = `${subjectToken(entry.config.name)}.${this.routerId}`;
       if (this.#published.get(key) === text) continue;

@@ -103,7 +103,9 @@ export class NatsReplicaDiscovery {
   #apply(model: string, backend: string, why: string): void {
     const set = this.setFor(model, backend);
     if (!set) return;
-    const addresses = [...this.#seen.values()].filter((s) => s.announcement.model === model && s.announcement.backend === backend).map((s) => s.announcement.address);
+    const addresses = [...this.#seen.values()]
+      .filter((s) => s.announcement.model === model && s.announcement.backend === backend)
+      .map((s) => s.announcement.address);
     const { added, removed } = set.setSource("nats", addresses);
     if (added.length > 0 || removed.length > 0) this.log.info({ model, backend, added, removed, why }, "replicas changed (NATS)");
   }

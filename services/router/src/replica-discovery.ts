@@ -55,7 +55,10 @@ export class ReplicaDiscovery {
           this.#lastGood.set(entry, resolved);
           return resolved;
         } catch (err) {
-          this.log.warn({ backend: this.set.backend.name, target: entry, err: (err as Error).message }, "replica discovery failed; keeping the last good addresses");
+          this.log.warn(
+            { backend: this.set.backend.name, target: entry, err: (err as Error).message },
+            "replica discovery failed; keeping the last good addresses",
+          );
           return this.#lastGood.get(entry) ?? [];
         }
       }),

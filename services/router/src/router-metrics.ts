@@ -35,9 +35,24 @@ export class RouterMetrics {
   constructor(replicas: () => Replica[], registry: Registry = createRegistry()) {
     this.registry = registry;
     const registers = [registry];
-    this.#requests = new Counter({ name: "mesh_router_requests_total", help: "Requests routed, by model, backend and status.", labelNames: ["model", "backend", "status"], registers });
-    this.#retries = new Counter({ name: "mesh_router_retries_total", help: "Shard calls retried on another replica before the first token.", labelNames: ["model", "backend"], registers });
-    this.#armRequests = new Counter({ name: "mesh_experiment_requests_total", help: "Experiment requests by arm and status.", labelNames: ["experiment", "arm", "status"], registers });
+    this.#requests = new Counter({
+      name: "mesh_router_requests_total",
+      help: "Requests routed, by model, backend and status.",
+      labelNames: ["model", "backend", "status"],
+      registers,
+    });
+    this.#retries = new Counter({
+      name: "mesh_router_retries_total",
+      help: "Shard calls retried on another replica before the first token.",
+      labelNames: ["model", "backend"],
+      registers,
+    });
+    this.#armRequests = new Counter({
+      name: "mesh_experiment_requests_total",
+      help: "Experiment requests by arm and status.",
+      labelNames: ["experiment", "arm", "status"],
+      registers,
+    });
     this.#armTtft = new Histogram({
       name: "mesh_experiment_time_to_first_token_seconds",
       help: "Time to first token per experiment arm, seconds.",

@@ -1,10 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ConnectError, HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import {
-  GenerateResponseSchema,
-  ListModelsResponseSchema,
-  ModelInfoSchema,
-} from "../../../src/gen/mesh/router/v1/router_pb.js";
+import { GenerateResponseSchema, ListModelsResponseSchema, ModelInfoSchema } from "../../../src/gen/mesh/router/v1/router_pb.js";
 import type { Client } from "@connectrpc/connect";
 import type { AuthService, RateLimitStatus } from "../../../src/gen/mesh/auth/v1/auth_pb.js";
 import type { EmbedRequest, GenerateRequest, GenerateResponse, RouterService as RouterServiceDesc } from "../../../src/gen/mesh/router/v1/router_pb.js";
@@ -45,7 +41,12 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_MODEL = 1024;
  * module itself (services/tokenizer: `TokenizerPool`), in this process.
  */
 export interface PromptEncoder {
-  encodeChat(model: string, messages: readonly ToolMessage[], signal?: AbortSignal, tools?: readonly ToolFunction[]): Promise<{ tokenIds: number[]; contextLength: number }>;
+  encodeChat(
+    model: string,
+    messages: readonly ToolMessage[],
+    signal?: AbortSignal,
+    tools?: readonly ToolFunction[],
+  ): Promise<{ tokenIds: number[]; contextLength: number }>;
   encodeCompletion(model: string, text: string, signal?: AbortSignal): Promise<{ tokenIds: number[]; contextLength: number }>;
 }
 
@@ -226,7 +227,10 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     if (!routed) throw meshError(Code.NotFound, `The model \`${req.model}\` does not exist`, { reason: "model_not_found", param: "model" });
     if (!req.sampling) throw meshError(Code.InvalidArgument, "sampling parameters are required");
     if (routed.inFlight >= this.#maxInFlight) {
-      throw withRetryAfter(meshError(Code.ResourceExhausted, `model "${req.model}" is overloaded: ${routed.inFlight} requests in flight; retry later`, { reason: "overloaded" }), 1_000);
+      throw withRetryAfter(
+        meshError(Code.ResourceExhausted, `model "${req.model}" is overloaded: ${routed.inFlight} requests in flight; retry later`, { reason: "overloaded" }),
+        1_000,
+      );
     }
     const { backend, assignment } = this.#chooseBackend(routed, req);
     const toolMode = toolStreamMode(routed.model, backend.backend, req);
@@ -319,7 +323,17 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
           if (!started) {
             started = true;
             yield create(GenerateResponseSchema, {
-              event: { case: "started", value: { promptTokens: tokenIds.length, backend: backend.backend.name, replica: replica.address, experiment, systemFingerprint: systemFingerprintOf(backend.backend), rateLimit } },
+              event: {
+                case: "started",
+                value: {
+                  promptTokens: tokenIds.length,
+                  backend: backend.backend.name,
+                  replica: replica.address,
+                  experiment,
+                  systemFingerprint: systemFingerprintOf(backend.backend),
+                  rateLimit,
+                },
+              },
             });
           }
           if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) {
@@ -355,7 +369,10 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
         attemptError = error;
         if (FAILURE_CODES.has(error.code)) replica.failed(Date.now());
         const retryable = !started && RETRYABLE_CODES.has(error.code);
-        this.log.warn({ requestId: req.requestId, replica: replica.address, code: Code[error.code], retry: retryable && attempt < MAX_ATTEMPTS }, "shard call failed");
+        this.log.warn(
+          { requestId: req.requestId, replica: replica.address, code: Code[error.code], retry: retryable && attempt < MAX_ATTEMPTS },
+          "shard call failed",
+        );
         if (!retryable) throw error;
         lastError = error;
       } finally {
@@ -384,7 +401,10 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
     if (!auth) {
       throw meshError(Code.Unavailable, "this router cannot check rate limits (it has no auth address, MESH_AUTH_ADDR)", { reason: "admission_unavailable" });
     }
-    const { status } = await auth.admit({ keyId: req.keyId, requestId: req.requestId, reserveTokens: tokens }, { signal: ctx.signal, timeoutMs: Math.min(ADMIT_TIMEOUT_MS, ctx.timeoutMs() ?? ADMIT_TIMEOUT_MS) });
+    const { status } = await auth.admit(
+      { keyId: req.keyId, requestId: req.requestId, reserveTokens: tokens },
+      { signal: ctx.signal, timeoutMs: Math.min(ADMIT_TIMEOUT_MS, ctx.timeoutMs() ?? ADMIT_TIMEOUT_MS) },
+    );
     return status;
   }
 
@@ -402,7 +422,9 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
 
   #tokenize(req: GenerateRequest, ctx: HandlerContext): Promise<{ tokenIds: number[]; contextLength: number }> {
     const tools = req.tools?.choice === "none" ? [] : (req.tools?.tools ?? []);
-    return req.messages.length > 0 ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal, tools) : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
+    return req.messages.length > 0
+      ? this.tokenizer.encodeChat(req.model, req.messages, ctx.signal, tools)
+      : this.tokenizer.encodeCompletion(req.model, req.prompt, ctx.signal);
   }
 }
 
@@ -424,4 +446,3 @@ function shardFailure(err: unknown): ConnectError {
 function delta(text: string, tokenCount: number, toolCalls: ToolCallDelta[] = [], logprobs: TokenLogprob[] = []): GenerateResponse {
   return create(GenerateResponseSchema, { event: { case: "delta", value: { text, tokenCount, toolCalls, logprobs } } });
 }
-

@@ -54,7 +54,10 @@ export async function build(config: RouterConfig, log: Logger, deps: RouterDeps 
   const saved = file ? readExperimentsFile(file) : undefined;
   if (saved) {
     // What was set at run time wins over the catalog, states included.
-    registry.set(saved.experiments.map((e) => e.config), false);
+    registry.set(
+      saved.experiments.map((e) => e.config),
+      false,
+    );
     for (const e of saved.experiments) if (e.state === "stopped") registry.stop(e.config.name);
   }
   if (shared) await shared.attach(registry);
@@ -90,7 +93,8 @@ export async function build(config: RouterConfig, log: Logger, deps: RouterDeps 
     // Models added and removed at run time, from wherever auth keeps them (SQLite, or NATS KV shared by every mesh).
     const listener = {
       added: async (model: Parameters<RouterService["addModel"]>[0]) => {
-        if (router.sourceOf(model.name) === "catalog") return void log.warn({ model: model.name }, "an added model has a catalog model's name; the catalog's is served");
+        if (router.sourceOf(model.name) === "catalog")
+          return void log.warn({ model: model.name }, "an added model has a catalog model's name; the catalog's is served");
         const [tokenizer] = (await loadTokenizers({ models: [model] })).values();
         tokenizers.addModel(model, tokenizer);
         router.addModel(model);
@@ -104,10 +108,16 @@ export async function build(config: RouterConfig, log: Logger, deps: RouterDeps 
         log.info({ model: name }, "an added model was removed; requests running on it finish");
       },
     };
-    void watchAddedModels(models, {
-      added: (model) => listener.added(model).catch((err: unknown) => log.error({ model: model.name, err: (err as Error).message }, "cannot serve an added model")),
-      removed: listener.removed,
-    }, stopWatching.signal, log);
+    void watchAddedModels(
+      models,
+      {
+        added: (model) =>
+          listener.added(model).catch((err: unknown) => log.error({ model: model.name, err: (err as Error).message }, "cannot serve an added model")),
+        removed: listener.removed,
+      },
+      stopWatching.signal,
+      log,
+    );
   }
   if (config.healthCheckIntervalMs !== 0) new HealthChecker(() => router.replicas(), log, config.healthCheckIntervalMs).start(stopWatching.signal);
   const server = await startRpcServer({

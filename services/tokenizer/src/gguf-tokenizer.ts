@@ -45,7 +45,7 @@ export class GgufTokenizer implements ModelTokenizer {
   encodeText(text: string, continuation: boolean): number[] {
     // "trimLeadingSpace" is node-llama-cpp's way to tokenize a continuation
     // without SentencePiece's leading-space prefix.
-    return (continuation ? this.model.tokenize(text, false, "trimLeadingSpace") : this.model.tokenize(text, false));
+    return continuation ? this.model.tokenize(text, false, "trimLeadingSpace") : this.model.tokenize(text, false);
   }
 
   tokenize(text: string, specialTokens: boolean): number[] {

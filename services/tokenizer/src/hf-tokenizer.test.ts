@@ -32,7 +32,9 @@ describe("tokenizers from the catalog", () => {
 
   it("refuses chat for a completion-only model, with FailedPrecondition", async () => {
     const catalog = catalogSchema.parse({
-      models: [{ name: "code", template: "completion-only", completion_only: true, tokenizer: file, context_length: 4096, backends: [{ name: "s", engine: "sim" }] }],
+      models: [
+        { name: "code", template: "completion-only", completion_only: true, tokenizer: file, context_length: 4096, backends: [{ name: "s", engine: "sim" }] },
+      ],
     });
     const tokenizer = (await loadTokenizers(catalog)).get("code")!;
     const err = (() => {

@@ -48,7 +48,12 @@ export function contentBytes(messages: readonly TemplateMessage[]): number {
  * tokens, each tokenized on its own), so a benign conversation gets exactly
  * the ids `tokenize(rendered, true)` would give.
  */
-export function encodeChat(tokenizer: ModelTokenizer, messages: readonly TemplateMessage[], addGenerationPrompt: boolean, tools?: readonly ToolFunction[]): EncodedPrompt {
+export function encodeChat(
+  tokenizer: ModelTokenizer,
+  messages: readonly TemplateMessage[],
+  addGenerationPrompt: boolean,
+  tools?: readonly ToolFunction[],
+): EncodedPrompt {
   checkPromptBytes(tokenizer, contentBytes(messages), "messages");
   refuseControlTokensInTools(tokenizer.specialTokens, messages, tools ?? []);
   const rendered = tokenizer.renderChat(messages, addGenerationPrompt, tools);
@@ -83,7 +88,11 @@ export function encodeCompletion(tokenizer: ModelTokenizer, text: string): Encod
 function refuseControlTokensInTools(specials: ReadonlyMap<string, number>, messages: readonly TemplateMessage[], tools: readonly ToolFunction[]): void {
   const refuse = (text: string, param: string): void => {
     const special = firstSpecial(specials, text);
-    if (special) throw meshError(Code.InvalidArgument, `${param} contains the control token ${JSON.stringify(special.text)}; remove it`, { reason: "invalid_content", param });
+    if (special)
+      throw meshError(Code.InvalidArgument, `${param} contains the control token ${JSON.stringify(special.text)}; remove it`, {
+        reason: "invalid_content",
+        param,
+      });
   };
   for (const tool of tools) refuse(`${tool.name}\n${tool.description ?? ""}\n${tool.parametersJson}`, "tools");
   for (const m of messages) {
@@ -112,10 +121,14 @@ function contentRanges(rendered: string, messages: readonly TemplateMessage[], s
     if (at < 0) {
       const special = firstSpecial(specials, content);
       if (special) {
-        throw meshError(Code.InvalidArgument, `message content contains the control token ${JSON.stringify(special.text)}, which this model's chat template transforms; remove it`, {
-          reason: "invalid_content",
-          param: "messages",
-        });
+        throw meshError(
+          Code.InvalidArgument,
+          `message content contains the control token ${JSON.stringify(special.text)}, which this model's chat template transforms; remove it`,
+          {
+            reason: "invalid_content",
+            param: "messages",
+          },
+        );
       }
       continue;
     }

@@ -40,7 +40,10 @@ export async function loadTokenizers(catalog: Catalog): Promise<Map<string, Mode
     } else if (source?.endsWith(".json")) {
       tokenizer = await HfTokenizer.load(source, options);
     } else if (!source && model.backends.every((b) => b.engine === "sim")) {
-      tokenizer = new PlaceholderTokenizer(model.context_length ?? Math.min(...model.backends.map((b) => (b.engine === "sim" ? b.context_length : Infinity))), format?.template);
+      tokenizer = new PlaceholderTokenizer(
+        model.context_length ?? Math.min(...model.backends.map((b) => (b.engine === "sim" ? b.context_length : Infinity))),
+        format?.template,
+      );
     } else if (!source) {
       throw new ConfigError(`tokenizer: model "${model.name}" names no tokenizer file (a GGUF or a tokenizer.json in "tokenizer")`);
     } else {

@@ -14,8 +14,7 @@ export type TokenizerJob = TokenizerWork & { id: number };
 
 /** What a worker answers: ids (transferred) or the error as code, message and metadata. */
 export type TokenizerJobResult =
-  | { id: number; tokenIds: Uint32Array; contextLength: number }
-  | { id: number; error: { code: Code; message: string; metadata: Array<[string, string]> } };
+  { id: number; tokenIds: Uint32Array; contextLength: number } | { id: number; error: { code: Code; message: string; metadata: Array<[string, string]> } };
 
 /** Runs a job against the loaded tokenizers (in a worker or inline). */
 export function encodeJob(tokenizers: ReadonlyMap<string, ModelTokenizer>, job: TokenizerWork): EncodedPrompt {

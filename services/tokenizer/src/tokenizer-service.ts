@@ -1,14 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import {
-  RenderChatResponseSchema,
-  TokenizeResponseSchema,
-} from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
-import type {
-  RenderChatRequest,
-  TokenizeRequest,
-  TokenizerService as TokenizerServiceDesc,
-} from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
+import { RenderChatResponseSchema, TokenizeResponseSchema } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
+import type { RenderChatRequest, TokenizeRequest, TokenizerService as TokenizerServiceDesc } from "../../../src/gen/mesh/tokenizer/v1/tokenizer_pb.js";
 import { Code, meshError } from "../../../lib/errors.js";
 import type { ModelTokenizer } from "./model-tokenizer.js";
 import { encodeChat } from "./prompt-encoder.js";

@@ -74,12 +74,19 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   // Direct first, then release it, so no two systems share the cores.
   const direct = await DirectLlama.open(modelPath, maxStreams, o.threads);
   const threads = direct.threads;
-  log(`batching: ${path.basename(modelPath)}, threads ${o.threads ?? `auto → ${threads} (decode tok/s by threads: ${JSON.stringify(direct.measured)})`}, prompts ${o.inputLen} tokens, ${o.outputLen} output tokens`);
+  log(
+    `batching: ${path.basename(modelPath)}, threads ${o.threads ?? `auto → ${threads} (decode tok/s by threads: ${JSON.stringify(direct.measured)})`}, prompts ${o.inputLen} tokens, ${o.outputLen} output tokens`,
+  );
   try {
     for (const n of o.streams) {
       const total = n * o.rounds;
       await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i], 4, t0));
-      const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => direct.generate(prompts[i], o.outputLen, t0), progressBar(`direct ${n} streams`, total, o.progress));
+      const run = await runLoad(
+        total,
+        { kind: "concurrency", clients: n },
+        (i, t0) => direct.generate(prompts[i], o.outputLen, t0),
+        progressBar(`direct ${n} streams`, total, o.progress),
+      );
       cells.push({ target: "direct", streams: n, threads, metrics: aggregate(run.results, run.durationS) });
     }
   } finally {
@@ -89,16 +96,30 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   const contextSize = Math.min(TRAIN_CONTEXT_TOKENS * maxStreams, 16_384);
   const job = (i: number, max: number) => ({ prompt: prompts[i], maxTokens: max, stream: true, ignoreEos: true });
   const servers: Array<{ target: BatchingTarget; threads: number | "auto"; start: () => Promise<RunningTarget> }> = [
-    { target: "mesh", threads: o.threads ?? "auto", start: () => startMesh(name, { engine: "llama.cpp", model: modelPath, sequences: maxStreams, threads: o.threads, gpu: false }) },
+    {
+      target: "mesh",
+      threads: o.threads ?? "auto",
+      start: () => startMesh(name, { engine: "llama.cpp", model: modelPath, sequences: maxStreams, threads: o.threads, gpu: false }),
+    },
   ];
-  if (binary) servers.push({ target: "llama-server", threads, start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, contextSize }) });
+  if (binary)
+    servers.push({
+      target: "llama-server",
+      threads,
+      start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, contextSize }),
+    });
   for (const server of servers) {
     const running = await server.start();
     try {
       for (const n of o.streams) {
         const total = n * o.rounds;
         await runLoad(n, { kind: "concurrency", clients: n }, (i, t0) => sendChat(running.target, job(i, 4), t0));
-        const run = await runLoad(total, { kind: "concurrency", clients: n }, (i, t0) => sendChat(running.target, job(i, o.outputLen), t0), progressBar(`${server.target} ${n} streams`, total, o.progress));
+        const run = await runLoad(
+          total,
+          { kind: "concurrency", clients: n },
+          (i, t0) => sendChat(running.target, job(i, o.outputLen), t0),
+          progressBar(`${server.target} ${n} streams`, total, o.progress),
+        );
         const metrics = aggregate(run.results, run.durationS);
         if (metrics.failed) log(`  ${server.target} ${n} streams: ${metrics.failed} failed (${metrics.errors.join("; ").slice(0, 300)})`);
         cells.push({ target: server.target, streams: n, threads: server.threads, metrics });
@@ -108,7 +129,12 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
       await running.stop();
     }
   }
-  return { scenario: "batching", data: { settings: { ...o, model: modelPath, threadsUsed: threads }, cells }, markdown: batchingMarkdown(cells, o, modelPath), plots: batchingPlots(cells) };
+  return {
+    scenario: "batching",
+    data: { settings: { ...o, model: modelPath, threadsUsed: threads }, cells },
+    markdown: batchingMarkdown(cells, o, modelPath),
+    plots: batchingPlots(cells),
+  };
 }
 
 /** The presets' training context (lib/gguf), as the engine's default context uses it. */
@@ -142,7 +168,12 @@ class DirectLlama {
     const llama = await getLlama({ gpu: false, build: "never", maxThreads: Math.max(...candidates), logLevel: LlamaLogLevel.error, progressLogs: false });
     const model = await llama.loadModel({ modelPath });
     const { threads, tokensPerSecond } = await measureThreads(model, candidates);
-    const context = await model.createContext({ sequences, contextSize: Math.min(model.trainContextSize * sequences, 16_384), threads, batchSize: Math.max(512, sequences * 16) });
+    const context = await model.createContext({
+      sequences,
+      contextSize: Math.min(model.trainContextSize * sequences, 16_384),
+      threads,
+      batchSize: Math.max(512, sequences * 16),
+    });
     const seqs = Array.from({ length: sequences }, () => context.getSequence());
     return new DirectLlama(
       threads,
@@ -219,7 +250,22 @@ function batchingMarkdown(cells: BatchingCell[], o: BatchingOptions, modelPath: 
   return [
     `Model ${path.basename(modelPath)}, CPU (${os.availableParallelism()} cores here), threads ${o.threads ?? "auto (measured at start; llama-server gets the direct run's choice)"}, prompt ${o.inputLen} tokens, ${o.outputLen} output tokens (EOS ignored), ${o.rounds} round(s) of N concurrent requests per level. Direct is node-llama-cpp in the bench process (raw prompt, no chat template); mesh and llama-server get the same chat request.`,
     "",
-    table(["system", "threads", "streams", "ok/fail", "aggregate tok/s", "per-stream tok/s p50", "× one stream", "TTFT p50 ms", "TPOT p50 ms", "/ direct", "/ llama-server"], rows),
+    table(
+      [
+        "system",
+        "threads",
+        "streams",
+        "ok/fail",
+        "aggregate tok/s",
+        "per-stream tok/s p50",
+        "× one stream",
+        "TTFT p50 ms",
+        "TPOT p50 ms",
+        "/ direct",
+        "/ llama-server",
+      ],
+      rows,
+    ),
     "",
     share,
     "",

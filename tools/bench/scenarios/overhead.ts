@@ -58,7 +58,9 @@ export async function runOverhead(o: OverheadOptions, log: (line: string) => voi
   let floor: TransportFloor | undefined;
   try {
     floor = await measureTransportFloor();
-    log(`transport floor: gRPC stream ${floor.grpcStreamCpuMs.toFixed(3)} ms CPU, HTTP exchange ${floor.httpExchangeCpuMs.toFixed(3)} ms CPU per call (both ends)`);
+    log(
+      `transport floor: gRPC stream ${floor.grpcStreamCpuMs.toFixed(3)} ms CPU, HTTP exchange ${floor.httpExchangeCpuMs.toFixed(3)} ms CPU per call (both ends)`,
+    );
     for (const stream of [true, false]) {
       for (const concurrency of o.concurrencies) {
         for (const { name, target } of stack.targets) {
@@ -67,9 +69,15 @@ export async function runOverhead(o: OverheadOptions, log: (line: string) => voi
           await runLoad(o.warmup, { kind: "concurrency", clients: concurrency }, send);
           const pids = stack.targets.find((t) => t.name === name)?.pids?.();
           const meter = pids ? new CpuMeter(pids) : undefined;
-          const run = await runLoad(o.requests, { kind: "concurrency", clients: concurrency }, send, progressBar(`${name} ${stream ? "stream" : "non-stream"} c=${concurrency}`, o.requests, o.progress));
+          const run = await runLoad(
+            o.requests,
+            { kind: "concurrency", clients: concurrency },
+            send,
+            progressBar(`${name} ${stream ? "stream" : "non-stream"} c=${concurrency}`, o.requests, o.progress),
+          );
           const metrics = aggregate(run.results, run.durationS);
-          if (metrics.failed) log(`  ${name} ${stream ? "stream" : "non-stream"} c=${concurrency}: ${metrics.failed} failed (${metrics.errors.join("; ").slice(0, 300)})`);
+          if (metrics.failed)
+            log(`  ${name} ${stream ? "stream" : "non-stream"} c=${concurrency}: ${metrics.failed} failed (${metrics.errors.join("; ").slice(0, 300)})`);
           const cpu = meter?.read();
           const cpuPerRequestMs = cpu && metrics.completed > 0 ? Object.fromEntries([...cpu].map(([k, ms]) => [k, ms / metrics.completed])) : undefined;
           cells.push({ target: name, stream, concurrency, metrics, cpuPerRequestMs });
@@ -80,7 +88,12 @@ export async function runOverhead(o: OverheadOptions, log: (line: string) => voi
   } finally {
     await stack.stop();
   }
-  return { scenario: "overhead", data: { settings: o, startFailures: stack.failed, floor, cells }, markdown: overheadMarkdown(cells, stack.failed, o, floor), plots: overheadPlots(cells, o) };
+  return {
+    scenario: "overhead",
+    data: { settings: o, startFailures: stack.failed, floor, cells },
+    markdown: overheadMarkdown(cells, stack.failed, o, floor),
+    plots: overheadPlots(cells, o),
+  };
 }
 
 function find(cells: OverheadCell[], target: string, stream: boolean, c: number): OverheadCell | undefined {
@@ -110,7 +123,15 @@ function cpuTable(cells: OverheadCell[], floor: TransportFloor | undefined): str
       rows.map((c) => {
         const sum = Object.values(c.cpuPerRequestMs!).reduce((a, b) => a + b, 0);
         const f = floorOf(c.target, floor);
-        return [c.target, c.stream ? "stream" : "non-stream", String(c.concurrency), ...services.map((sv) => c.cpuPerRequestMs![sv] ?? NaN), sum, f ?? NaN, f ? `${(sum / f).toFixed(2)}×` : "–"];
+        return [
+          c.target,
+          c.stream ? "stream" : "non-stream",
+          String(c.concurrency),
+          ...services.map((sv) => c.cpuPerRequestMs![sv] ?? NaN),
+          sum,
+          f ?? NaN,
+          f ? `${(sum / f).toFixed(2)}×` : "–",
+        ];
       }),
     ),
     "",
@@ -151,7 +172,11 @@ function overheadMarkdown(cells: OverheadCell[], failed: Array<{ name: string; e
     "All times in ms. Overhead = the system's percentile minus direct's at the same mode and concurrency.",
     "",
   );
-  const errs = cells.filter((c) => c.metrics.failed > 0).map((c) => `- ${c.target} ${c.stream ? "stream" : "non-stream"} c=${c.concurrency}: ${c.metrics.failed} failed: ${c.metrics.errors.join("; ").slice(0, 300)}`);
+  const errs = cells
+    .filter((c) => c.metrics.failed > 0)
+    .map(
+      (c) => `- ${c.target} ${c.stream ? "stream" : "non-stream"} c=${c.concurrency}: ${c.metrics.failed} failed: ${c.metrics.errors.join("; ").slice(0, 300)}`,
+    );
   if (errs.length) parts.push("Failures:", "", ...errs, "");
   parts.push(...cpuTable(cells, floor));
   parts.push("Goals:", "", ...goals(cells, o, floor));
@@ -172,26 +197,39 @@ function goals(cells: OverheadCell[], o: OverheadOptions, floor?: TransportFloor
   for (const stream of [false, true]) {
     const what = stream ? "stream TTFT" : "non-stream e2e";
     const pk = overhead("portkey", stream);
-    for (const [target, share] of [["mesh", 1], ["mesh-combined", 0.5]] as const) {
+    for (const [target, share] of [
+      ["mesh", 1],
+      ["mesh-combined", 0.5],
+    ] as const) {
       const m = overhead(target, stream);
       if (m === undefined) continue;
       if (pk === undefined) out.push(`- ${target} ${what} overhead p50 at ${c1} client: ${num(m)} ms (Portkey: no ${what} figure)`);
-      else out.push(`- ${target} ${what} overhead p50 at ${c1} client: ${num(m)} ms vs Portkey ${num(pk)} ms (goal ≤ ${share === 1 ? "" : "½ × "}Portkey's): ${verdict(m <= pk * share)}`);
+      else
+        out.push(
+          `- ${target} ${what} overhead p50 at ${c1} client: ${num(m)} ms vs Portkey ${num(pk)} ms (goal ≤ ${share === 1 ? "" : "½ × "}Portkey's): ${verdict(m <= pk * share)}`,
+        );
     }
   }
   const pn = find(cells, "portkey", false, cMax);
-  for (const [target, factor] of [["mesh", 1], ["mesh-combined", 2]] as const) {
+  for (const [target, factor] of [
+    ["mesh", 1],
+    ["mesh-combined", 2],
+  ] as const) {
     const mn = find(cells, target, false, cMax);
     if (!usable(mn) || !usable(pn)) continue;
     const r = mn.metrics.requestThroughput / pn.metrics.requestThroughput;
-    out.push(`- ${target} non-stream req/s at ${cMax} clients: ${num(mn.metrics.requestThroughput)} vs Portkey ${num(pn.metrics.requestThroughput)} = ${r.toFixed(2)}× (goal ≥ ${factor}×): ${verdict(r >= factor)}`);
+    out.push(
+      `- ${target} non-stream req/s at ${cMax} clients: ${num(mn.metrics.requestThroughput)} vs Portkey ${num(pn.metrics.requestThroughput)} = ${r.toFixed(2)}× (goal ≥ ${factor}×): ${verdict(r >= factor)}`,
+    );
   }
   for (const target of ["mesh", "mesh-combined"]) {
     const cell = find(cells, target, false, cMax);
     const f = floorOf(target, floor);
     if (!cell?.cpuPerRequestMs || !f) continue;
     const sum = Object.values(cell.cpuPerRequestMs).reduce((a, b) => a + b, 0);
-    out.push(`- ${target} CPU per non-stream request at ${cMax} clients: ${num(sum)} ms = ${(sum / f).toFixed(2)}× its floor ${num(f)} ms (goal ≤ 1.5×): ${verdict(sum <= 1.5 * f)}`);
+    out.push(
+      `- ${target} CPU per non-stream request at ${cMax} clients: ${num(sum)} ms = ${(sum / f).toFixed(2)}× its floor ${num(f)} ms (goal ≤ 1.5×): ${verdict(sum <= 1.5 * f)}`,
+    );
   }
   const failedCells = cells.filter((c) => c.target.startsWith("mesh") && c.metrics.failed > 0);
   out.push(`- failed mesh requests: ${failedCells.reduce((a, c) => a + c.metrics.failed, 0)} (goal 0): ${verdict(failedCells.length === 0)}`);
@@ -207,7 +245,19 @@ function overheadPlots(cells: OverheadCell[], o: OverheadOptions): Record<string
     return usable(cell) ? pick(cell.metrics) : NaN;
   };
   return {
-    "latency-p50": barChart("p50 latency (TTFT for streams, e2e otherwise)", "mode and concurrency", "ms", categories, targets.map((t) => ({ name: t, values: categories.map((cat) => value(t, cat, (m) => (cat.startsWith("stream") ? m.ttftMs.p50 : m.e2eMs.p50))) }))),
-    "requests-per-second": barChart("Requests per second", "mode and concurrency", "req/s", categories, targets.map((t) => ({ name: t, values: categories.map((cat) => value(t, cat, (m) => m.requestThroughput)) }))),
+    "latency-p50": barChart(
+      "p50 latency (TTFT for streams, e2e otherwise)",
+      "mode and concurrency",
+      "ms",
+      categories,
+      targets.map((t) => ({ name: t, values: categories.map((cat) => value(t, cat, (m) => (cat.startsWith("stream") ? m.ttftMs.p50 : m.e2eMs.p50))) })),
+    ),
+    "requests-per-second": barChart(
+      "Requests per second",
+      "mode and concurrency",
+      "req/s",
+      categories,
+      targets.map((t) => ({ name: t, values: categories.map((cat) => value(t, cat, (m) => m.requestThroughput)) })),
+    ),
   };
 }

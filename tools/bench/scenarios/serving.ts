@@ -51,7 +51,10 @@ export interface TargetSweep {
 }
 
 /** Builds the seeded request list every target and rate gets. */
-export function buildJobs(options: Pick<ServingOptions, "numPrompts" | "inputLen" | "outputLen" | "rangeRatio" | "seed" | "tokenizer">): { jobs: ChatJob[]; inputTokens: number[] } {
+export function buildJobs(options: Pick<ServingOptions, "numPrompts" | "inputLen" | "outputLen" | "rangeRatio" | "seed" | "tokenizer">): {
+  jobs: ChatJob[];
+  inputTokens: number[];
+} {
   const rng = seededRandom(options.seed);
   const inputs = drawLengths(options.numPrompts, options.inputLen, options.rangeRatio, rng);
   const outputs = drawLengths(options.numPrompts, options.outputLen, options.rangeRatio, rng);
@@ -74,7 +77,12 @@ export async function runServing(options: ServingOptions, log: (line: string) =>
     const points: SweepPoint[] = [];
     if (options.singleStream) {
       const n = Math.min(options.singleStreamPrompts ?? jobs.length, jobs.length);
-      const run = await runLoad(n, { kind: "concurrency", clients: 1 }, (i, t0) => sendChat(target, jobs[i], t0), progressBar(`${name} single-stream`, n, options.progress));
+      const run = await runLoad(
+        n,
+        { kind: "concurrency", clients: 1 },
+        (i, t0) => sendChat(target, jobs[i], t0),
+        progressBar(`${name} single-stream`, n, options.progress),
+      );
       points.push({ label: "single-stream", rate: NaN, metrics: aggregate(run.results, run.durationS) });
     }
     for (const rate of options.rates) {
@@ -89,7 +97,13 @@ export async function runServing(options: ServingOptions, log: (line: string) =>
     }
     closeClientSockets();
     for (const p of points) if (p.metrics.failed > 0) log(`  ${name} ${p.label}: ${p.metrics.failed} failed (${p.metrics.errors.join("; ")})`);
-    sweeps.push({ name, url: target.url, model: target.model, points, underLimits: maxThroughputUnderLimits(points, DEFAULT_DECODE_LIMITS, options.speedPercentile) });
+    sweeps.push({
+      name,
+      url: target.url,
+      model: target.model,
+      points,
+      underLimits: maxThroughputUnderLimits(points, DEFAULT_DECODE_LIMITS, options.speedPercentile),
+    });
   }
   const meanInput = inputTokens.reduce((a, b) => a + b, 0) / Math.max(1, inputTokens.length);
   const { tokenizer, targets: _targets, ...settings } = options;
@@ -110,7 +124,18 @@ function servingMarkdown(sweeps: TargetSweep[], o: ServingOptions, meanInput: nu
     parts.push(`## ${s.name} (${s.url}, model ${s.model})`, "");
     parts.push(
       table(
-        ["rate", "ok/fail", "req/s", "out tok/s", "TTFT p50/p90/p99 ms", "TPOT p50/p90/p99 ms", "ITL p50/p99 ms", "e2e p50/p99 ms", "decode tok/s p50 (p10)", ...DEFAULT_DECODE_LIMITS.map((l) => `goodput≥${l}`)],
+        [
+          "rate",
+          "ok/fail",
+          "req/s",
+          "out tok/s",
+          "TTFT p50/p90/p99 ms",
+          "TPOT p50/p90/p99 ms",
+          "ITL p50/p99 ms",
+          "e2e p50/p99 ms",
+          "decode tok/s p50 (p10)",
+          ...DEFAULT_DECODE_LIMITS.map((l) => `goodput≥${l}`),
+        ],
         s.points.map((p) => {
           const m = p.metrics;
           return [
@@ -130,7 +155,10 @@ function servingMarkdown(sweeps: TargetSweep[], o: ServingOptions, meanInput: nu
       "",
       `Maximum throughput with per-stream decode speed (p${o.speedPercentile}) ≥ limit:`,
       "",
-      table(["limit tok/s", "at", "req/s", "out tok/s"], s.underLimits.map((u) => [String(u.limit), u.label ?? "none", u.requestThroughput, u.outputThroughput])),
+      table(
+        ["limit tok/s", "at", "req/s", "out tok/s"],
+        s.underLimits.map((u) => [String(u.limit), u.label ?? "none", u.requestThroughput, u.outputThroughput]),
+      ),
       "",
     );
   }
@@ -144,11 +172,26 @@ function servingMarkdown(sweeps: TargetSweep[], o: ServingOptions, meanInput: nu
           const pb = b.points[i];
           if (!pb) return [pa.label, "–", "–", "–", "–", "–"];
           const [ma, mb] = [pa.metrics, pb.metrics];
-          return [pa.label, ratio(ma.ttftMs.p50, mb.ttftMs.p50), ratio(ma.ttftMs.p99, mb.ttftMs.p99), ratio(ma.tpotMs.p50, mb.tpotMs.p50), ratio(ma.e2eMs.p50, mb.e2eMs.p50), ratio(ma.outputThroughput, mb.outputThroughput)];
+          return [
+            pa.label,
+            ratio(ma.ttftMs.p50, mb.ttftMs.p50),
+            ratio(ma.ttftMs.p99, mb.ttftMs.p99),
+            ratio(ma.tpotMs.p50, mb.tpotMs.p50),
+            ratio(ma.e2eMs.p50, mb.e2eMs.p50),
+            ratio(ma.outputThroughput, mb.outputThroughput),
+          ];
         }),
       ),
       "",
-      table(["decode limit", `${a.name} out tok/s`, `${b.name} out tok/s`, "ratio"], a.underLimits.map((ua, i) => [String(ua.limit), ua.outputThroughput, b.underLimits[i].outputThroughput, ratio(ua.outputThroughput, b.underLimits[i].outputThroughput)])),
+      table(
+        ["decode limit", `${a.name} out tok/s`, `${b.name} out tok/s`, "ratio"],
+        a.underLimits.map((ua, i) => [
+          String(ua.limit),
+          ua.outputThroughput,
+          b.underLimits[i].outputThroughput,
+          ratio(ua.outputThroughput, b.underLimits[i].outputThroughput),
+        ]),
+      ),
       "",
     );
   }
@@ -160,7 +203,10 @@ function servingPlots(sweeps: TargetSweep[]): Record<string, string> {
   const lines = (pick: (p: SweepPoint) => number, suffix: string, dashed = false): Series[] =>
     sweeps.map((s) => ({ name: `${s.name} ${suffix}`, dashed, points: s.points.map((p): [number, number] => [x(p), pick(p)]) }));
   return {
-    ttft: lineChart("TTFT against request throughput", "requests/s (achieved)", "TTFT ms", [...lines((p) => p.metrics.ttftMs.p50, "p50"), ...lines((p) => p.metrics.ttftMs.p99, "p99", true)]),
+    ttft: lineChart("TTFT against request throughput", "requests/s (achieved)", "TTFT ms", [
+      ...lines((p) => p.metrics.ttftMs.p50, "p50"),
+      ...lines((p) => p.metrics.ttftMs.p99, "p99", true),
+    ]),
     "decode-speed": lineChart("Per-stream decode speed against request throughput", "requests/s (achieved)", "tokens/s per stream", [
       ...lines((p) => p.metrics.decodeSpeed.p50, "p50"),
       ...lines((p) => p.metrics.decodeSpeedP10, "p10", true),

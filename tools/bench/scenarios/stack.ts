@@ -23,7 +23,12 @@ export interface Stack {
 }
 
 /** Starts the fake engine (answering `tokens` tokens per request) and the systems in front of it. */
-export async function startStack(tokens: number, withPortkey: boolean, log: (line: string) => void, topologies: readonly Topology[] = ["split"]): Promise<Stack> {
+export async function startStack(
+  tokens: number,
+  withPortkey: boolean,
+  log: (line: string) => void,
+  topologies: readonly Topology[] = ["split"],
+): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), "mesh-bench-stack-"));
   const tokenizer = path.join(dir, "tokenizer.gguf");
   await writeTinyModel(tokenizer);

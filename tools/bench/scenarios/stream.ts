@@ -55,7 +55,16 @@ export async function runStream(o: StreamOptions, log: (line: string) => void): 
   }
   const rows = cells.map((c) => {
     const d = cells.find((x) => x.target === "direct" && x.concurrency === c.concurrency);
-    return [c.target, String(c.concurrency), `${c.metrics.completed}/${c.metrics.failed}`, c.metrics.outputThroughput, c.metrics.ttftMs.p50, c.metrics.itlMs.p50, c.metrics.itlMs.p99, c.target === "direct" ? "–" : ratio(d?.metrics.outputThroughput ?? NaN, c.metrics.outputThroughput)];
+    return [
+      c.target,
+      String(c.concurrency),
+      `${c.metrics.completed}/${c.metrics.failed}`,
+      c.metrics.outputThroughput,
+      c.metrics.ttftMs.p50,
+      c.metrics.itlMs.p50,
+      c.metrics.itlMs.p99,
+      c.target === "direct" ? "–" : ratio(d?.metrics.outputThroughput ?? NaN, c.metrics.outputThroughput),
+    ];
   });
   const best = Math.max(0, ...cells.filter((c) => c.target === "mesh").map((c) => c.metrics.outputThroughput));
   const markdown = [
@@ -70,7 +79,14 @@ export async function runStream(o: StreamOptions, log: (line: string) => void): 
   const targets = [...new Set(cells.map((c) => c.target))];
   const plot = lineChart("Streamed tokens/s against concurrent streams", "concurrent streams", "tokens/s", [
     ...targets.map((t) => ({ name: t, points: cells.filter((c) => c.target === t).map((c): [number, number] => [c.concurrency, c.metrics.outputThroughput]) })),
-    { name: "goal", dashed: true, points: [[0, STREAM_GOAL_TOKENS_PER_S], [Math.max(...o.concurrencies), STREAM_GOAL_TOKENS_PER_S]] as Array<[number, number]> },
+    {
+      name: "goal",
+      dashed: true,
+      points: [
+        [0, STREAM_GOAL_TOKENS_PER_S],
+        [Math.max(...o.concurrencies), STREAM_GOAL_TOKENS_PER_S],
+      ] as Array<[number, number]>,
+    },
   ]);
   return { scenario: "stream", data: { settings: o, startFailures: stack.failed, cells }, markdown, plots: { "tokens-per-second": plot } };
 }

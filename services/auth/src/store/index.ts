@@ -1,14 +1,4 @@
-export type {
-  AccountRecord,
-  KeyRecord,
-  KeyStore,
-  RequestLogRecord,
-  UsageAggregate,
-  UsageQuery,
-  UsageRecord,
-  UsageStatusName,
-  KeyChange,
-} from "./key-store.js";
+export type { AccountRecord, KeyRecord, KeyStore, RequestLogRecord, UsageAggregate, UsageQuery, UsageRecord, UsageStatusName, KeyChange } from "./key-store.js";
 export { SqliteKeyStore } from "./sqlite-key-store.js";
 export { NatsKeyStore } from "./nats-key-store.js";
 export type { NatsKeyStoreOptions } from "./nats-key-store.js";

@@ -188,7 +188,11 @@ export function describeKeyStoreContract(adapter: string, factory: KeyStoreFacto
     });
 
     it("deletes request logs created before a time and says how many", async () => {
-      for (const [id, at] of [["old1", T0], ["old2", T0 + 1], ["new", T0 + DAY_MS]] as const) {
+      for (const [id, at] of [
+        ["old1", T0],
+        ["old2", T0 + 1],
+        ["new", T0 + DAY_MS],
+      ] as const) {
         await store.putRequestLog({ requestId: id, accountId: "acme", requestJson: "{}", responseText: "", createdAtMs: at });
       }
       expect(await store.deleteRequestLogsBefore(T0 + 2)).toBe(2);
@@ -200,12 +204,26 @@ export function describeKeyStoreContract(adapter: string, factory: KeyStoreFacto
 
     it("says when each account's oldest stored request log was created", async () => {
       expect(await store.oldestRequestLogs()).toEqual(new Map());
-      for (const [id, account, at] of [["a2", "acme", T0 + DAY_MS], ["a1", "acme", T0 + 5], ["b1", "beta", T0 + 7]] as const) {
+      for (const [id, account, at] of [
+        ["a2", "acme", T0 + DAY_MS],
+        ["a1", "acme", T0 + 5],
+        ["b1", "beta", T0 + 7],
+      ] as const) {
         await store.putRequestLog({ requestId: id, accountId: account, requestJson: "{}", responseText: "", createdAtMs: at });
       }
-      expect(await store.oldestRequestLogs()).toEqual(new Map([["acme", T0 + 5], ["beta", T0 + 7]]));
+      expect(await store.oldestRequestLogs()).toEqual(
+        new Map([
+          ["acme", T0 + 5],
+          ["beta", T0 + 7],
+        ]),
+      );
       await store.deleteRequestLogsBefore(T0 + 6);
-      expect(await store.oldestRequestLogs()).toEqual(new Map([["acme", T0 + DAY_MS], ["beta", T0 + 7]]));
+      expect(await store.oldestRequestLogs()).toEqual(
+        new Map([
+          ["acme", T0 + DAY_MS],
+          ["beta", T0 + 7],
+        ]),
+      );
     });
   });
 }

@@ -38,7 +38,10 @@ export function describeModelStoreContract(name: string, open: ModelStoreFactory
       expect(await store.add(record("a", 1))).toBe(true);
       expect(await store.add(record("b/c:1", 2))).toBe(true);
       expect(await store.add(record("a", 3))).toBe(false);
-      expect((await store.list()).map((m) => [m.name, m.addedAtMs])).toEqual([["a", 1], ["b/c:1", 2]]);
+      expect((await store.list()).map((m) => [m.name, m.addedAtMs])).toEqual([
+        ["a", 1],
+        ["b/c:1", 2],
+      ]);
       expect((await store.remove("a"))?.name).toBe("a");
       expect(await store.remove("a")).toBeUndefined();
       expect((await store.list()).map((m) => m.name)).toEqual(["b/c:1"]);
@@ -55,7 +58,10 @@ export function describeModelStoreContract(name: string, open: ModelStoreFactory
       await until(() => changes.length >= 2);
       await new Promise((r) => setTimeout(r, 100));
       stop();
-      expect(changes.map((c) => [c.kind, c.record.name, c.record.addedAtMs])).toEqual([["added", "x", 5], ["removed", "x", 5]]);
+      expect(changes.map((c) => [c.kind, c.record.name, c.record.addedAtMs])).toEqual([
+        ["added", "x", 5],
+        ["removed", "x", 5],
+      ]);
     });
 
     it("shows one replica's changes to another", async () => {

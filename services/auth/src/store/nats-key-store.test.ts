@@ -18,7 +18,21 @@ let run = 0;
 
 function keyRecord(id: string, accountId = "acme"): KeyRecord {
   const now = Date.now();
-  return { id, accountId, name: id, secretHash: `h-${id}`, previousSecretHash: null, previousValidUntilMs: 0, allowedModels: [], requestsPerMinute: 0, tokensPerMinute: 0, createdAtMs: now, expiresAtMs: 0, revokedAtMs: 0, admin: false };
+  return {
+    id,
+    accountId,
+    name: id,
+    secretHash: `h-${id}`,
+    previousSecretHash: null,
+    previousValidUntilMs: 0,
+    allowedModels: [],
+    requestsPerMinute: 0,
+    tokensPerMinute: 0,
+    createdAtMs: now,
+    expiresAtMs: 0,
+    revokedAtMs: 0,
+    admin: false,
+  };
 }
 
 describe("NATS key store", () => {
@@ -73,7 +87,7 @@ describe("NATS key store", () => {
 
   it("keeps request logs 30 days and writes none for an opted-out account", async () => {
     const store = await openStore(`l${++run}`);
-    const jsm = await jetstreamManager((await connectNats({ url: nats.url, name: "inspect" })));
+    const jsm = await jetstreamManager(await connectNats({ url: nats.url, name: "inspect" }));
     try {
       const info = await jsm.streams.info(store.names.requestLogStream);
       expect(info.config.max_age).toBe(REQUEST_LOG_MAX_AGE_MS * NS_PER_MS);
@@ -81,7 +95,18 @@ describe("NATS key store", () => {
       await store.createAccount({ id: "private", name: "p", retentionOptOut: true, createdAtMs: 1 });
       const auth = new AuthService(store);
       const record = (requestId: string, accountId: string) =>
-        auth.recordUsage(create(RecordUsageRequestSchema, { requestId, accountId, keyId: "k", model: "tiny", promptTokens: 3, completionTokens: 2, requestJson: '{"messages":[]}', responseText: "secret words" }));
+        auth.recordUsage(
+          create(RecordUsageRequestSchema, {
+            requestId,
+            accountId,
+            keyId: "k",
+            model: "tiny",
+            promptTokens: 3,
+            completionTokens: 2,
+            requestJson: '{"messages":[]}',
+            responseText: "secret words",
+          }),
+        );
       await record("req-kept", "keeps");
       await record("req-private", "private");
       expect((await store.getRequestLog("req-kept"))?.responseText).toBe("secret words");
@@ -97,7 +122,19 @@ describe("NATS key store", () => {
   it("buffers usage while NATS is down and stores each record exactly once after it returns", async () => {
     const store = await openStore(`o${++run}`);
     const watcher = await openStore(store.names.prefix);
-    const usage = (requestId: string) => ({ requestId, keyId: "k1", accountId: "acme", model: "tiny", backend: "b", promptTokens: 10, completionTokens: 1, status: "ok" as const, ttftMs: 1, e2eMs: 2, createdAtMs: Date.now() });
+    const usage = (requestId: string) => ({
+      requestId,
+      keyId: "k1",
+      accountId: "acme",
+      model: "tiny",
+      backend: "b",
+      promptTokens: 10,
+      completionTokens: 1,
+      status: "ok" as const,
+      ttftMs: 1,
+      e2eMs: 2,
+      createdAtMs: Date.now(),
+    });
     expect(await store.recordUsage(usage("before"))).toBe(true);
     await store.createAccount({ id: "acme", name: "Acme", retentionOptOut: false, createdAtMs: 1 });
     await store.putKey(keyRecord("k1"));
@@ -135,7 +172,21 @@ describe("NATS key store", () => {
     const spillFile = path.join(dir, `${prefix}-outbox.json`);
     const first = await openStore(prefix, { spillFile });
     await nats.stop();
-    expect(await first.recordUsage({ requestId: "late", keyId: "k", accountId: "acme", model: "m", backend: "b", promptTokens: 4, completionTokens: 4, status: "ok", ttftMs: 1, e2eMs: 1, createdAtMs: Date.now() })).toBe(true);
+    expect(
+      await first.recordUsage({
+        requestId: "late",
+        keyId: "k",
+        accountId: "acme",
+        model: "m",
+        backend: "b",
+        promptTokens: 4,
+        completionTokens: 4,
+        status: "ok",
+        ttftMs: 1,
+        e2eMs: 1,
+        createdAtMs: Date.now(),
+      }),
+    ).toBe(true);
     stores.splice(stores.indexOf(first), 1);
     const closing = first.close();
     await closing;

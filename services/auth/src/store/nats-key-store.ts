@@ -13,15 +13,7 @@ import { KvMirror } from "../../../../lib/nats/kv-mirror.js";
 import type { MirrorChange } from "../../../../lib/nats/kv-mirror.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
 import type { KeyChange } from "./key-store.js";
-import type {
-  AccountRecord,
-  KeyRecord,
-  KeyStore,
-  RequestLogRecord,
-  UsageAggregate,
-  UsageQuery,
-  UsageRecord,
-} from "./key-store.js";
+import type { AccountRecord, KeyRecord, KeyStore, RequestLogRecord, UsageAggregate, UsageQuery, UsageRecord } from "./key-store.js";
 
 /** Request content is kept this long, then NATS drops it (the stream's max age). */
 export const REQUEST_LOG_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
@@ -104,7 +96,12 @@ export class NatsKeyStore implements KeyStore {
       num_replicas: replicas,
       duplicate_window: DUPLICATE_WINDOW_MS * NS_PER_MS,
     };
-    await ensureStream(jsm, { ...common, name: names.usageStream, subjects: [names.usageSubjects], description: "mesh.events.v1.UsageEvent, one subject per request" });
+    await ensureStream(jsm, {
+      ...common,
+      name: names.usageStream,
+      subjects: [names.usageSubjects],
+      description: "mesh.events.v1.UsageEvent, one subject per request",
+    });
     await ensureStream(jsm, {
       ...common,
       name: names.requestLogStream,
@@ -112,7 +109,12 @@ export class NatsKeyStore implements KeyStore {
       max_age: REQUEST_LOG_MAX_AGE_MS * NS_PER_MS,
       description: "mesh.events.v1.RequestLog: request content, kept 30 days, never written for opted-out accounts",
     });
-    const kv = await new Kvm(js).create(names.authBucket, { history: 1, replicas, storage: StorageType.File, description: "mesh auth: accounts and API keys (hashed)" });
+    const kv = await new Kvm(js).create(names.authBucket, {
+      history: 1,
+      replicas,
+      storage: StorageType.File,
+      description: "mesh auth: accounts and API keys (hashed)",
+    });
     const mirror = await KvMirror.open(kv, { log: options.log });
     const outbox = new JetStreamOutbox(nc, js, {
       log: options.log,
@@ -216,28 +218,30 @@ export class NatsKeyStore implements KeyStore {
     // Also makes a scan restarted after a failover count each request once.
     const seen = new Set<string>();
     try {
-      await retryTransient(() => scanStream(
-        this.js,
-        this.names.usageStream,
-        {
-          filter: query.accountId ? this.names.accountUsageSubjects(query.accountId) : this.names.usageSubjects,
-          // Replayed events are stored after they happened, never before (up to clock skew).
-          startTimeMs: query.fromMs ? query.fromMs - CLOCK_SKEW_MS : undefined,
-        },
-        (msg) => {
-          const e = fromBinary(UsageEventSchema, msg.data);
-          const at = Number(e.createdAtMs);
-          if ((query.fromMs && at < query.fromMs) || (query.toMs && at >= query.toMs) || seen.has(e.requestId)) return;
-          seen.add(e.requestId);
-          const group = query.groupBy === "day" ? dayOf(at) : query.groupBy === "model" ? e.model : e.keyId;
-          const row = groups.get(group) ?? { group, requests: 0, promptTokens: 0, completionTokens: 0, ...(query.withLastAt ? { lastAtMs: at } : {}) };
-          if (row.lastAtMs !== undefined && at > row.lastAtMs) row.lastAtMs = at;
-          row.requests++;
-          row.promptTokens += e.promptTokens;
-          row.completionTokens += e.completionTokens;
-          groups.set(group, row);
-        },
-      ));
+      await retryTransient(() =>
+        scanStream(
+          this.js,
+          this.names.usageStream,
+          {
+            filter: query.accountId ? this.names.accountUsageSubjects(query.accountId) : this.names.usageSubjects,
+            // Replayed events are stored after they happened, never before (up to clock skew).
+            startTimeMs: query.fromMs ? query.fromMs - CLOCK_SKEW_MS : undefined,
+          },
+          (msg) => {
+            const e = fromBinary(UsageEventSchema, msg.data);
+            const at = Number(e.createdAtMs);
+            if ((query.fromMs && at < query.fromMs) || (query.toMs && at >= query.toMs) || seen.has(e.requestId)) return;
+            seen.add(e.requestId);
+            const group = query.groupBy === "day" ? dayOf(at) : query.groupBy === "model" ? e.model : e.keyId;
+            const row = groups.get(group) ?? { group, requests: 0, promptTokens: 0, completionTokens: 0, ...(query.withLastAt ? { lastAtMs: at } : {}) };
+            if (row.lastAtMs !== undefined && at > row.lastAtMs) row.lastAtMs = at;
+            row.requests++;
+            row.promptTokens += e.promptTokens;
+            row.completionTokens += e.completionTokens;
+            groups.set(group, row);
+          },
+        ),
+      );
     } catch (err) {
       throw unavailable(err);
     }
@@ -261,7 +265,13 @@ export class NatsKeyStore implements KeyStore {
     }
     if (!stored) return undefined;
     const log = fromBinary(RequestLogSchema, stored.data);
-    return { requestId: log.requestId, accountId: log.accountId, requestJson: log.requestJson, responseText: log.responseText, createdAtMs: Number(log.createdAtMs) };
+    return {
+      requestId: log.requestId,
+      accountId: log.accountId,
+      requestJson: log.requestJson,
+      responseText: log.responseText,
+      createdAtMs: Number(log.createdAtMs),
+    };
   }
 
   /**

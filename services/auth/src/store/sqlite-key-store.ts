@@ -1,13 +1,5 @@
 import Database from "libsql";
-import type {
-  AccountRecord,
-  KeyRecord,
-  KeyStore,
-  RequestLogRecord,
-  UsageAggregate,
-  UsageQuery,
-  UsageRecord,
-} from "./key-store.js";
+import type { AccountRecord, KeyRecord, KeyStore, RequestLogRecord, UsageAggregate, UsageQuery, UsageRecord } from "./key-store.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
@@ -158,7 +150,19 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async recordUsage(u: UsageRecord): Promise<boolean> {
-    const result = this.#sql.recordUsage.run(u.requestId, u.keyId, u.accountId, u.model, u.backend, u.promptTokens, u.completionTokens, u.status, u.ttftMs, u.e2eMs, u.createdAtMs);
+    const result = this.#sql.recordUsage.run(
+      u.requestId,
+      u.keyId,
+      u.accountId,
+      u.model,
+      u.backend,
+      u.promptTokens,
+      u.completionTokens,
+      u.status,
+      u.ttftMs,
+      u.e2eMs,
+      u.createdAtMs,
+    );
     return result.changes > 0;
   }
 

@@ -29,7 +29,9 @@ export class SqliteModelStore implements ModelStore {
   }
 
   async add(record: ModelRecord): Promise<boolean> {
-    const result = this.#db.prepare("INSERT OR IGNORE INTO models (name, entry_json, added_at_ms) VALUES (?, ?, ?)").run(record.name, record.entryJson, record.addedAtMs);
+    const result = this.#db
+      .prepare("INSERT OR IGNORE INTO models (name, entry_json, added_at_ms) VALUES (?, ?, ?)")
+      .run(record.name, record.entryJson, record.addedAtMs);
     if (Number(result.changes) === 0) return false;
     this.#emit({ kind: "added", record });
     return true;

@@ -77,7 +77,12 @@ export class AdminApi {
   ) {}
 
   /** One admin route (routed by the edge's table: `route` is its case in ADMIN_ROUTES). */
-  async handle(req: IncomingMessage, res: ServerResponse, route: string, rc: { params: Record<string, string | undefined>; query: URLSearchParams }): Promise<void> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: string,
+    rc: { params: Record<string, string | undefined>; query: URLSearchParams },
+  ): Promise<void> {
     const call: CallOptions = { headers: { authorization: `Bearer ${managementTokenOf(req)}` }, timeoutMs: ADMIN_TIMEOUT_MS };
     const id = rc.params.id ?? "";
     const q = rc.query;
@@ -163,13 +168,18 @@ export class AdminApi {
   }
 }
 
-
 /** A `from`/`to` query value: a date, an ISO instant or Unix milliseconds; 0 when absent. */
 export function timeParam(value: string | null, name: string): number {
   if (!value) return 0;
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms)) {
-    throw new HttpError(400, `Invalid ${name}: expected a date (2025-01-31), an ISO instant or Unix milliseconds`, "invalid_request_error", name, "invalid_value");
+    throw new HttpError(
+      400,
+      `Invalid ${name}: expected a date (2025-01-31), an ISO instant or Unix milliseconds`,
+      "invalid_request_error",
+      name,
+      "invalid_value",
+    );
   }
   return ms;
 }

@@ -42,5 +42,12 @@ export function accountJson(a: Account) {
 export function usageJson(r: UsageRow) {
   const prompt = Number(r.promptTokens);
   const completion = Number(r.completionTokens);
-  return { group: r.group, requests: Number(r.requests), prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, last_at: isoOrNull(r.lastAtMs) };
+  return {
+    group: r.group,
+    requests: Number(r.requests),
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    last_at: isoOrNull(r.lastAtMs),
+  };
 }

@@ -50,7 +50,13 @@ export function adminTokenOf(req: IncomingMessage): string {
 }
 
 function invalid(): HttpError {
-  return new HttpError(401, "The admin API needs the admin token as 'Authorization: Bearer mesh-admin-…' (API keys are not accepted).", "invalid_request_error", null, "invalid_admin_token");
+  return new HttpError(
+    401,
+    "The admin API needs the admin token as 'Authorization: Bearer mesh-admin-…' (API keys are not accepted).",
+    "invalid_request_error",
+    null,
+    "invalid_admin_token",
+  );
 }
 
 /** The admin token or a console token of a request (`Authorization: Bearer …`); a 401 for anything else. */

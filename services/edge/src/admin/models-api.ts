@@ -72,7 +72,8 @@ export class ModelsApi {
     const { models: routed } = await this.router.listModels({}, { timeoutMs: call.timeoutMs });
     const served = new Map(routed.map((m) => [m.name, m] as const));
     const data = routed.filter((m) => m.source !== "added").map((m) => modelJson(m.name, "catalog", true, undefined, m));
-    for (const s of stored) if (served.get(s.name)?.source !== "catalog") data.push(modelJson(s.name, "added", served.has(s.name), entryOf(s), undefined, s.addedAtMs));
+    for (const s of stored)
+      if (served.get(s.name)?.source !== "catalog") data.push(modelJson(s.name, "added", served.has(s.name), entryOf(s), undefined, s.addedAtMs));
     return { object: "list", data };
   }
 

@@ -39,7 +39,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   "cache-control": "no-store",
 };
 
-
 /** What the console needs. */
 export interface ConsoleDeps {
   /** Auth's admin service: signs an admin in (IssueConsoleToken), checks a console token, reads usage for charts. */
@@ -83,7 +82,12 @@ export class ConsoleHandler {
       if (path.startsWith(API_PREFIX)) return await this.#api(req, res, url);
       if (path === `${CONSOLE_PREFIX}/charts/usage.svg`) return await this.#chart(req, res, url);
       if (req.method === "GET" || req.method === "HEAD") {
-        const name = path === `${CONSOLE_PREFIX}/` ? "index.html" : path.startsWith(`${CONSOLE_PREFIX}/assets/`) ? path.slice(`${CONSOLE_PREFIX}/assets/`.length) : undefined;
+        const name =
+          path === `${CONSOLE_PREFIX}/`
+            ? "index.html"
+            : path.startsWith(`${CONSOLE_PREFIX}/assets/`)
+              ? path.slice(`${CONSOLE_PREFIX}/assets/`.length)
+              : undefined;
         const asset = name === undefined ? undefined : this.#assets.get(name);
         if (asset) {
           res.writeHead(200, { "content-type": asset.contentType, "content-length": asset.body.length });
@@ -117,7 +121,10 @@ export class ConsoleHandler {
       res.setHeader("set-cookie", clearedCookie(req));
       return sendJson(res, 200, { signed_in: false });
     }
-    if (req.method !== "POST") throw new HttpError(405, "Use GET, POST or DELETE for /console/session", "invalid_request_error", null, "method_not_allowed", { allow: "GET, POST, DELETE" });
+    if (req.method !== "POST")
+      throw new HttpError(405, "Use GET, POST or DELETE for /console/session", "invalid_request_error", null, "method_not_allowed", {
+        allow: "GET, POST, DELETE",
+      });
     if (!isSameOrigin(req)) throw forbidden("Sign-in must come from the console's own page.");
     const isForm = (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded");
     const presented = await signInToken(req, isForm);
@@ -168,7 +175,8 @@ export class ConsoleHandler {
     const by = url.searchParams.get("by") ?? "day";
     const metric = url.searchParams.get("metric") ?? "requests";
     if (by !== "day" && by !== "model") throw new HttpError(400, "by must be day or model", "invalid_request_error", "by", "invalid_value");
-    if (metric !== "requests" && metric !== "tokens") throw new HttpError(400, "metric must be requests or tokens", "invalid_request_error", "metric", "invalid_value");
+    if (metric !== "requests" && metric !== "tokens")
+      throw new HttpError(400, "metric must be requests or tokens", "invalid_request_error", "metric", "invalid_value");
     const now = this.#now();
     const { rows } = await this.deps.keyAdmin.getUsage(
       { accountId: url.searchParams.get("account") ?? "", fromMs: BigInt(windowStartMs(now)), groupBy: by },
@@ -218,7 +226,13 @@ async function signInToken(req: IncomingMessage, isForm: boolean): Promise<strin
 }
 
 function badToken(): HttpError {
-  return new HttpError(401, "That token is not valid: use the admin token or one from `llm-mesh console-token`.", "invalid_request_error", "token", "invalid_console_token");
+  return new HttpError(
+    401,
+    "That token is not valid: use the admin token or one from `llm-mesh console-token`.",
+    "invalid_request_error",
+    "token",
+    "invalid_console_token",
+  );
 }
 
 function forbidden(message: string): HttpError {
@@ -229,4 +243,3 @@ function redirect(res: ServerResponse, location: string, status = 308): void {
   res.writeHead(status, { location, "content-length": 0 });
   res.end();
 }
-

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { usageChartSvg, windowDays, windowStartMs } from "./usage-charts.js";
 
 const NOW = Date.parse("2026-12-03T15:00:00Z");
-const row = (group: string, requests: number, prompt: number, completion: number) => ({ group, requests, prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
+const row = (group: string, requests: number, prompt: number, completion: number) => ({
+  group,
+  requests,
+  prompt_tokens: prompt,
+  completion_tokens: completion,
+  total_tokens: prompt + completion,
+});
 
 describe("console usage charts", () => {
   it("covers the last 30 UTC days, today included", () => {

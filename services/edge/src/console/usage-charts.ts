@@ -38,7 +38,13 @@ export function windowDays(nowMs: number): string[] {
  */
 export function usageChartSvg(by: "day" | "model", metric: ChartMetric, rows: readonly UsageRowJson[], nowMs: number): string {
   const byGroup = new Map(rows.map((r) => [r.group, r]));
-  const groups = by === "day" ? windowDays(nowMs) : [...rows].sort((a, b) => b.total_tokens - a.total_tokens).slice(0, MAX_MODEL_BARS).map((r) => r.group);
+  const groups =
+    by === "day"
+      ? windowDays(nowMs)
+      : [...rows]
+          .sort((a, b) => b.total_tokens - a.total_tokens)
+          .slice(0, MAX_MODEL_BARS)
+          .map((r) => r.group);
   const labels = by === "day" ? groups.map((d, i) => (i % DAY_LABEL_EVERY === 0 || i === groups.length - 1 ? d.slice(5) : "")) : groups;
   const value = (g: string, pick: (r: UsageRowJson) => number) => {
     const row = byGroup.get(g);

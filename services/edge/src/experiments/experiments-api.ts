@@ -76,7 +76,12 @@ export class ExperimentsApi {
   }
 
   /** Everything under /admin/v1/experiments. */
-  async admin(req: IncomingMessage, res: ServerResponse, route: string, rc: { params: Record<string, string | undefined>; query: URLSearchParams }): Promise<void> {
+  async admin(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: string,
+    rc: { params: Record<string, string | undefined>; query: URLSearchParams },
+  ): Promise<void> {
     await this.deps.requireAdmin(req);
     const call = { timeoutMs: ADMIN_TIMEOUT_MS };
     const name = rc.params.name;
@@ -88,7 +93,10 @@ export class ExperimentsApi {
       case "POST ":
       case "PUT ": {
         const body = parseBody(setBody, await this.deps.readJson(req));
-        const { experiments } = await this.deps.experiments.setExperiments({ experiments: body.experiments.map(toProtoInit), replace: body.replace ?? false }, call);
+        const { experiments } = await this.deps.experiments.setExperiments(
+          { experiments: body.experiments.map(toProtoInit), replace: body.replace ?? false },
+          call,
+        );
         return send(res, 200, { object: "list", data: experiments.map(statusJson) });
       }
       case "GET :name": {
@@ -102,7 +110,8 @@ export class ExperimentsApi {
         const format = rc.query.get("format") ?? "json";
         if (format === "text") return sendText(res, "text/plain; charset=utf-8", report.text);
         if (format === "svg") return sendText(res, "image/svg+xml", report.svg);
-        if (format === "all") return sendText(res, "application/json", `{"report":${report.reportJson},"text":${JSON.stringify(report.text)},"svg":${JSON.stringify(report.svg)}}`);
+        if (format === "all")
+          return sendText(res, "application/json", `{"report":${report.reportJson},"text":${JSON.stringify(report.text)},"svg":${JSON.stringify(report.svg)}}`);
         if (format !== "json") throw new HttpError(400, "format must be json, text, svg or all", "invalid_request_error", "format", "invalid_value");
         return sendText(res, "application/json", report.reportJson);
       }
@@ -137,7 +146,6 @@ function toProtoInit(e: z.infer<typeof experimentBody>) {
   return { name: e.name, model: e.model, unit: e.unit ?? "", salt: e.salt ?? "", primaryMetric: e.primary_metric ?? "", arms: e.arms, shadow: e.shadow };
 }
 
-
 function send(res: ServerResponse, status: number, value: unknown): void {
   sendText(res, "application/json", JSON.stringify(value), status);
 }
@@ -154,6 +162,7 @@ export const FORCE_BACKEND_HEADER = "x-mesh-force-backend";
 export function forcedBackend(req: IncomingMessage, principal: Principal): string | undefined {
   const value = req.headers[FORCE_BACKEND_HEADER];
   if (typeof value !== "string" || value === "") return undefined;
-  if (!principal.admin) throw new HttpError(403, `Only admin keys may send ${FORCE_BACKEND_HEADER}`, "invalid_request_error", FORCE_BACKEND_HEADER, "permission_denied");
+  if (!principal.admin)
+    throw new HttpError(403, `Only admin keys may send ${FORCE_BACKEND_HEADER}`, "invalid_request_error", FORCE_BACKEND_HEADER, "permission_denied");
   return value;
 }

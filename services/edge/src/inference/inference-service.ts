@@ -35,7 +35,6 @@ import { authenticateBearer } from "../bearer-auth.js";
 import { modelsFor } from "../model-list.js";
 import { CLIENT_REQUEST_ID_HEADER, clientRequestIdOf, newRequestId } from "../request-parsing.js";
 
-
 export interface InferenceDeps {
   generations: Generations;
   principals: PrincipalCache;
@@ -87,8 +86,7 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
         if (event.type === "delta") {
           const logprobs = publicLogprobs(event.logprobs ?? []);
           yield create(StreamChatCompletionResponseSchema, { id, delta: event.text, toolCalls: event.toolCalls ?? [], logprobs });
-        }
-        else if (event.type === "finished") {
+        } else if (event.type === "finished") {
           ctx.responseTrailer.set("server-timing", event.serverTiming);
           yield create(StreamChatCompletionResponseSchema, { id, finishReason: event.finishReason, usage: toUsage(event.usage) });
         }
@@ -122,7 +120,12 @@ export class InferenceServiceImpl implements ServiceImpl<typeof InferenceService
     const rc = await this.#begin(ctx);
     try {
       return create(ListModelsResponseSchema, {
-        models: (await modelsFor(this.deps.router, rc.principal, ctx.signal)).map((m) => ({ id: m.name, created: m.created, ownedBy: m.ownedBy, contextLength: m.contextLength })),
+        models: (await modelsFor(this.deps.router, rc.principal, ctx.signal)).map((m) => ({
+          id: m.name,
+          created: m.created,
+          ownedBy: m.ownedBy,
+          contextLength: m.contextLength,
+        })),
       });
     } catch (err) {
       throw this.#fail(err, rc);
@@ -164,17 +167,26 @@ export function toChatBody(params: ChatCompletionParams | undefined): Record<str
     messages: params.messages.map((m) => ({
       role: m.role,
       content: m.content,
-      ...(m.toolCalls.length > 0 ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } })) } : {}),
+      ...(m.toolCalls.length > 0
+        ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } })) }
+        : {}),
       ...(m.toolCallId ? { tool_call_id: m.toolCallId } : {}),
     })),
   };
   if (params.tools.length > 0) {
     body.tools = params.tools.map((t) => ({
       type: "function",
-      function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parametersJson ? { parameters: parseParameters(t.parametersJson) } : {}) },
+      function: {
+        name: t.name,
+        ...(t.description ? { description: t.description } : {}),
+        ...(t.parametersJson ? { parameters: parseParameters(t.parametersJson) } : {}),
+      },
     }));
   }
-  if (params.toolChoice) body.tool_choice = ["none", "auto", "required"].includes(params.toolChoice) ? params.toolChoice : { type: "function", function: { name: params.toolChoice } };
+  if (params.toolChoice)
+    body.tool_choice = ["none", "auto", "required"].includes(params.toolChoice)
+      ? params.toolChoice
+      : { type: "function", function: { name: params.toolChoice } };
   if (params.parallelToolCalls !== undefined) body.parallel_tool_calls = params.parallelToolCalls;
   const optional: [string, number | undefined][] = [
     ["max_tokens", params.maxTokens],

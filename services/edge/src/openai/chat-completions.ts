@@ -104,7 +104,9 @@ function deltaOf(text: string, toolCalls: readonly ToolCallPiece[] | undefined):
 /** The assistant message of a choice: its text, and its tool calls when it made any (content null without text). */
 function messageOf(text: string, toolCalls: readonly ToolCallPiece[]): object {
   const calls = assembleToolCalls(toolCalls);
-  return calls.length > 0 ? { role: "assistant", content: text || null, refusal: null, tool_calls: calls } : { role: "assistant", content: text, refusal: null };
+  return calls.length > 0
+    ? { role: "assistant", content: text || null, refusal: null, tool_calls: calls }
+    : { role: "assistant", content: text, refusal: null };
 }
 
 /** Writes a finished non-stream response with the timing headers. */

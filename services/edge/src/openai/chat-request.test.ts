@@ -25,7 +25,12 @@ describe("chat request validation", () => {
     ["empty messages", { ...base, messages: [] }, "messages", "invalid_value"],
     ["unknown role", { ...base, messages: [{ role: "robot", content: "x" }] }, "messages[0].role", "invalid_value"],
     ["tool message without tool_call_id", { ...base, messages: [{ role: "tool", content: "x" }] }, "messages[0].tool_call_id", "missing_required_parameter"],
-    ["image part", { ...base, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages[0].content", "invalid_value"],
+    [
+      "image part",
+      { ...base, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] },
+      "messages[0].content",
+      "invalid_value",
+    ],
     ["temperature > 2", { ...base, temperature: 2.5 }, "temperature", "invalid_value"],
     ["temperature < 0", { ...base, temperature: -0.1 }, "temperature", "invalid_value"],
     ["top_p > 1", { ...base, top_p: 1.5 }, "top_p", "invalid_value"],
@@ -39,7 +44,12 @@ describe("chat request validation", () => {
     ["n = 17", { ...base, n: 17 }, "n", "unsupported_value"],
     ["top_logprobs without logprobs", { ...base, top_logprobs: 3 }, "top_logprobs", "invalid_value"],
     ["top_logprobs > 20", { ...base, logprobs: true, top_logprobs: 21 }, "top_logprobs", "invalid_value"],
-    ["json_schema with a bad type", { ...base, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "banana" } } } }, "response_format", "invalid_value"],
+    [
+      "json_schema with a bad type",
+      { ...base, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "banana" } } } },
+      "response_format",
+      "invalid_value",
+    ],
     ["bad response_format", { ...base, response_format: { type: "yaml" } }, "response_format.type", "invalid_value"],
     ["stream_options without stream", { ...base, stream_options: { include_usage: true } }, "stream_options", "invalid_value"],
     ["top_k string", { ...base, top_k: "5" }, "top_k", "invalid_value"],
@@ -47,10 +57,35 @@ describe("chat request validation", () => {
     ["repetition_penalty 0", { ...base, repetition_penalty: 0 }, "repetition_penalty", "invalid_value"],
     ["user number", { ...base, user: 5 }, "user", "invalid_value"],
     ["a tool with a bad name", { ...base, tools: [{ type: "function", function: { name: "a b" } }] }, "tools[0].function.name", "invalid_value"],
-    ["duplicate tools", { ...base, tools: [{ type: "function", function: { name: "f" } }, { type: "function", function: { name: "f" } }] }, "tools", "invalid_value"],
+    [
+      "duplicate tools",
+      {
+        ...base,
+        tools: [
+          { type: "function", function: { name: "f" } },
+          { type: "function", function: { name: "f" } },
+        ],
+      },
+      "tools",
+      "invalid_value",
+    ],
     ["tool_choice required without tools", { ...base, tool_choice: "required" }, "tool_choice", "invalid_value"],
-    ["a forced tool with pattern", { ...base, tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { s: { type: "string", pattern: "^a" } } } } }], tool_choice: "required" }, "tools", "unsupported_schema_keyword"],
-    ["json_schema with multipleOf", { ...base, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "integer", multipleOf: 2 } } } }, "response_format", "unsupported_schema_keyword"],
+    [
+      "a forced tool with pattern",
+      {
+        ...base,
+        tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { s: { type: "string", pattern: "^a" } } } } }],
+        tool_choice: "required",
+      },
+      "tools",
+      "unsupported_schema_keyword",
+    ],
+    [
+      "json_schema with multipleOf",
+      { ...base, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "integer", multipleOf: 2 } } } },
+      "response_format",
+      "unsupported_schema_keyword",
+    ],
     ["functions (deprecated)", { ...base, functions: [{ name: "f" }] }, "functions", "unsupported_parameter"],
     ["logit_bias", { ...base, logit_bias: { "50256": -100 } }, "logit_bias", "unsupported_parameter"],
   ];
@@ -67,7 +102,13 @@ describe("chat request validation", () => {
       parseChatRequest({
         ...base,
         messages: [
-          { role: "developer", content: [{ type: "text", text: "be " }, { type: "text", text: "brief" }] },
+          {
+            role: "developer",
+            content: [
+              { type: "text", text: "be " },
+              { type: "text", text: "brief" },
+            ],
+          },
           { role: "user", content: "hi", name: "ann" },
           { role: "assistant", content: null },
         ],
@@ -157,12 +198,32 @@ describe("completion request validation", () => {
 });
 
 describe("request parser fuzz", () => {
-  const keys = ["model", "messages", "prompt", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "top_k", "min_p", "response_format", "logprobs", "user"];
+  const keys = [
+    "model",
+    "messages",
+    "prompt",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "n",
+    "stream",
+    "stream_options",
+    "top_k",
+    "min_p",
+    "response_format",
+    "logprobs",
+    "user",
+  ];
   const hostile = fc.oneof(
     fc.anything(),
     fc.record({ model: fc.string(), messages: fc.anything() }),
     fc.dictionary(fc.constantFrom(...keys), fc.jsonValue()),
-    fc.record({ model: fc.constant("m"), messages: fc.array(fc.record({ role: fc.constantFrom("user", "system", "assistant", "x"), content: fc.jsonValue() })) }),
+    fc.record({
+      model: fc.constant("m"),
+      messages: fc.array(fc.record({ role: fc.constantFrom("user", "system", "assistant", "x"), content: fc.jsonValue() })),
+    }),
   );
 
   it("either accepts a body or throws InvalidArgument with a param, mapping to a 400", () => {

@@ -18,12 +18,19 @@ const message = z.discriminatedUnion("role", [
   z.object({ role: z.literal("system"), content, name: z.string().optional() }),
   z.object({ role: z.literal("developer"), content, name: z.string().optional() }),
   z.object({ role: z.literal("user"), content, name: z.string().optional() }),
-  z.object({ role: z.literal("assistant"), content: content.nullable().optional(), name: z.string().optional(), tool_calls: z.array(toolCallSchema).max(MAX_TOOLS).nullable().optional() }),
+  z.object({
+    role: z.literal("assistant"),
+    content: content.nullable().optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(toolCallSchema).max(MAX_TOOLS).nullable().optional(),
+  }),
   z.object({ role: z.literal("tool"), content, tool_call_id: z.string().min(1).max(256) }),
 ]);
 
 const stop = z
-  .union([z.string().min(1), z.array(z.string().min(1)).max(MAX_STOP_SEQUENCES)], { error: `expected a non-empty string or an array of up to ${MAX_STOP_SEQUENCES} non-empty strings` })
+  .union([z.string().min(1), z.array(z.string().min(1)).max(MAX_STOP_SEQUENCES)], {
+    error: `expected a non-empty string or an array of up to ${MAX_STOP_SEQUENCES} non-empty strings`,
+  })
   .nullable()
   .optional();
 
@@ -112,7 +119,8 @@ function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
 
 /** Checks what the schema allows but the mesh does not serve: a clear 400 rather than a silent ignore. */
 export function checkSupported(request: SamplingRequest, maxN = 1): void {
-  if (request.n != null && request.n > maxN) throw invalidParam("n", maxN === 1 ? "Only n=1 is supported on this endpoint." : `At most n=${maxN} is supported by this mesh.`, "unsupported_value");
+  if (request.n != null && request.n > maxN)
+    throw invalidParam("n", maxN === 1 ? "Only n=1 is supported on this endpoint." : `At most n=${maxN} is supported by this mesh.`, "unsupported_value");
   if (request.stream_options != null && request.stream !== true) {
     throw invalidParam("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
   }
@@ -129,8 +137,10 @@ export function parseChatRequest(body: unknown): ChatRequest {
     throw invalidParam("top_logprobs", "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
   }
   responseFormatSchema(request);
-  if (request.functions != null && request.functions.length > 0) throw invalidParam("functions", "functions (deprecated) are not supported by this mesh: use tools.", "unsupported_parameter");
-  if (request.function_call != null && request.function_call !== "none") throw invalidParam("function_call", "function_call (deprecated) is not supported by this mesh: use tool_choice.", "unsupported_parameter");
+  if (request.functions != null && request.functions.length > 0)
+    throw invalidParam("functions", "functions (deprecated) are not supported by this mesh: use tools.", "unsupported_parameter");
+  if (request.function_call != null && request.function_call !== "none")
+    throw invalidParam("function_call", "function_call (deprecated) is not supported by this mesh: use tool_choice.", "unsupported_parameter");
   toolSettingsOf(request.tools, request.tool_choice, request.parallel_tool_calls);
   return request;
 }

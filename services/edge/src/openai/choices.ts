@@ -74,7 +74,13 @@ export interface ChoicesFramer {
  * each choice's role chunk as it starts, deltas with their `index`, each
  * finish chunk, then (when asked) one usage chunk for all and `[DONE]`.
  */
-export async function streamChoices(res: ServerResponse, events: AsyncGenerator<ChoiceEvent>, ctx: RequestContext, n: number, framer: ChoicesFramer): Promise<void> {
+export async function streamChoices(
+  res: ServerResponse,
+  events: AsyncGenerator<ChoiceEvent>,
+  ctx: RequestContext,
+  n: number,
+  framer: ChoicesFramer,
+): Promise<void> {
   let promptTokens = 0;
   let completionTokens = 0;
   let finished = 0;
@@ -100,7 +106,8 @@ export async function streamChoices(res: ServerResponse, events: AsyncGenerator<
       }
       if (!writeEvent(res, chunk)) await waitForDrain(res, ctx);
       if (finished === n) {
-        if (framer.includeUsage) writeEvent(res, framer.usage({ prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }));
+        if (framer.includeUsage)
+          writeEvent(res, framer.usage({ prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }));
         endEventStream(res);
         return;
       }

@@ -20,13 +20,10 @@ const tokenIds = z.array(z.number().int().min(0).max(0xffffffff)).min(1).max(MAX
 export const embeddingsRequestSchema = z.object({
   model: z.string().min(1).max(256),
   input: z.union(
-    [
-      z.string().min(1),
-      z.array(z.string().min(1)).min(1).max(MAX_EMBEDDING_INPUTS),
-      tokenIds,
-      z.array(tokenIds).min(1).max(MAX_EMBEDDING_INPUTS),
-    ],
-    { error: `expected a non-empty string, an array of up to ${MAX_EMBEDDING_INPUTS} non-empty strings, an array of token ids, or an array of token-id arrays` },
+    [z.string().min(1), z.array(z.string().min(1)).min(1).max(MAX_EMBEDDING_INPUTS), tokenIds, z.array(tokenIds).min(1).max(MAX_EMBEDDING_INPUTS)],
+    {
+      error: `expected a non-empty string, an array of up to ${MAX_EMBEDDING_INPUTS} non-empty strings, an array of token ids, or an array of token-id arrays`,
+    },
   ),
   encoding_format: z.enum(["float", "base64"]).nullable().optional(),
   dimensions: z.number().int().min(1).max(65_536).nullable().optional(),

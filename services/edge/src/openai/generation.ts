@@ -206,8 +206,7 @@ export class Generations {
             if (toolCalls.length > 0) {
               const pieces = toolCalls.map(({ index, id, name, arguments: args }) => ({ index, id, name, arguments: args }));
               yield { type: "delta", text, toolCalls: pieces, ...withLogprobs };
-            }
-            else if (text || logprobs.length > 0) yield { type: "delta", text, ...withLogprobs };
+            } else if (text || logprobs.length > 0) yield { type: "delta", text, ...withLogprobs };
             break;
           }
           case "finished": {

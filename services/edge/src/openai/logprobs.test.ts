@@ -57,7 +57,13 @@ describe("logprobs in OpenAI's shapes", () => {
   });
 
   it("completions: tokens with the same text keep the first (likeliest) logprob", () => {
-    const out = completionLogprobs([entry("a", -1, [["b", -0.5], ["b", -0.7], ["a", -1]])]);
+    const out = completionLogprobs([
+      entry("a", -1, [
+        ["b", -0.5],
+        ["b", -0.7],
+        ["a", -1],
+      ]),
+    ]);
     expect({ ...out.top_logprobs[0] }).toEqual({ b: -0.5, a: -1 });
   });
 });

@@ -46,7 +46,13 @@ const functionTool = z.object({
 const textFormat = z.discriminatedUnion("type", [
   z.object({ type: z.literal("text") }),
   z.object({ type: z.literal("json_object") }),
-  z.object({ type: z.literal("json_schema"), name: z.string(), schema: z.record(z.string(), z.unknown()), strict: z.boolean().nullable().optional(), description: z.string().optional() }),
+  z.object({
+    type: z.literal("json_schema"),
+    name: z.string(),
+    schema: z.record(z.string(), z.unknown()),
+    strict: z.boolean().nullable().optional(),
+    description: z.string().optional(),
+  }),
 ]);
 
 /** POST /v1/responses, the stateless parts the mesh serves. */
@@ -86,7 +92,10 @@ export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;
 export function parseResponsesRequest(body: unknown): ResponsesRequest {
   const request = parseWith(responsesRequestSchema, body);
   if (request.previous_response_id) {
-    throw invalid("previous_response_id", "This mesh keeps no responses, so previous_response_id cannot be used: send the conversation as input items (messages, function_call, function_call_output).");
+    throw invalid(
+      "previous_response_id",
+      "This mesh keeps no responses, so previous_response_id cannot be used: send the conversation as input items (messages, function_call, function_call_output).",
+    );
   }
   if (request.store === true) throw invalid("store", "This mesh keeps no responses: store must be false or left out.");
   return request;
@@ -118,8 +127,7 @@ export function responsesGenerationInput(request: ResponsesRequest): GenerationI
   const choice = request.tool_choice;
   const chatChoice = choice != null && typeof choice === "object" ? { type: "function" as const, function: { name: choice.name } } : choice;
   const format = request.text?.format;
-  const responseFormat =
-    format?.type === "json_schema" ? { type: "json_schema" as const, json_schema: { name: format.name, schema: format.schema } } : format;
+  const responseFormat = format?.type === "json_schema" ? { type: "json_schema" as const, json_schema: { name: format.name, schema: format.schema } } : format;
   return {
     model: request.model,
     messages,

@@ -54,7 +54,14 @@ export class Responses {
     const status = finished.finishReason === "length" ? "incomplete" : "completed";
     if (text || toolCalls.length === 0) output.push({ ...shape.message(status), content: [outputText(text, logprobs)] });
     for (const [i, call] of assembleToolCalls(toolCalls).entries()) {
-      output.push({ type: "function_call", id: `fc_${ctx.requestId}_${i}`, call_id: call.id, name: call.function.name, arguments: call.function.arguments, status: "completed" });
+      output.push({
+        type: "function_call",
+        id: `fc_${ctx.requestId}_${i}`,
+        call_id: call.id,
+        name: call.function.name,
+        arguments: call.function.arguments,
+        status: "completed",
+      });
     }
     sendCompletionJson(res, ctx, finished, shape.response(status, output, finished.usage, finished.finishReason));
   }
@@ -83,9 +90,7 @@ class ResponseShape {
 
   response(status: "in_progress" | "completed" | "incomplete", output: OutputItem[], usage?: TokenUsage, finishReason?: FinishReasonName): object {
     const b = this.body;
-    const text = output
-      .flatMap((item) => (item.type === "message" ? item.content.map((c) => c.text) : []))
-      .join("");
+    const text = output.flatMap((item) => (item.type === "message" ? item.content.map((c) => c.text) : [])).join("");
     return {
       id: this.id,
       object: "response",
@@ -162,7 +167,14 @@ async function streamResponse(res: ServerResponse, events: AsyncGenerator<Genera
     closeMessage("completed");
     let call = calls.get(piece.index);
     if (!call) {
-      const item: FunctionCallItem = { type: "function_call", id: `fc_${ctx.requestId}_${piece.index}`, call_id: piece.id, name: piece.name, arguments: "", status: "in_progress" };
+      const item: FunctionCallItem = {
+        type: "function_call",
+        id: `fc_${ctx.requestId}_${piece.index}`,
+        call_id: piece.id,
+        name: piece.name,
+        arguments: "",
+        status: "in_progress",
+      };
       output.push(item);
       call = { item, outputIndex: output.length - 1 };
       calls.set(piece.index, call);
@@ -207,7 +219,9 @@ async function streamResponse(res: ServerResponse, events: AsyncGenerator<Genera
         write("response.function_call_arguments.done", { item_id: item.id, output_index: outputIndex, name: item.name, arguments: item.arguments });
         write("response.output_item.done", { output_index: outputIndex, item });
       }
-      write(status === "completed" ? "response.completed" : "response.incomplete", { response: shape.response(status, output, event.usage, event.finishReason) });
+      write(status === "completed" ? "response.completed" : "response.incomplete", {
+        response: shape.response(status, output, event.usage, event.finishReason),
+      });
       res.end();
     }
   } catch (err) {

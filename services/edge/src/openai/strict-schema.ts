@@ -13,8 +13,26 @@ function invalidParam(param: string, message: string, reason = "invalid_value") 
  * ignored, so such combinations are refused here.
  */
 const ENFORCED = new Set([
-  "type", "const", "enum", "oneOf", "anyOf", "properties", "additionalProperties", "required", "minProperties", "maxProperties",
-  "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "format", "$defs", "$ref", "uniqueItems",
+  "type",
+  "const",
+  "enum",
+  "oneOf",
+  "anyOf",
+  "properties",
+  "additionalProperties",
+  "required",
+  "minProperties",
+  "maxProperties",
+  "items",
+  "prefixItems",
+  "minItems",
+  "maxItems",
+  "minLength",
+  "maxLength",
+  "format",
+  "$defs",
+  "$ref",
+  "uniqueItems",
 ]);
 /** Keywords that only annotate (nothing to enforce). */
 const ANNOTATIONS = new Set(["title", "description", "$schema", "$id", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly"]);
@@ -186,7 +204,8 @@ function arrayKeywords(schema: Record<string, unknown>, w: Walk, path: string, d
   }
   let max = schema.maxItems as number | undefined;
   const min = schema.minItems as number | undefined;
-  if (schema.items === false) max = Math.min(max ?? prefix, prefix); // nothing after the prefix
+  if (schema.items === false)
+    max = Math.min(max ?? prefix, prefix); // nothing after the prefix
   else if (schema.items !== undefined && schema.items !== true) out.items = walk(schema.items, w, `${path}/items`, depth + 1);
   if (max !== undefined && max < prefix) refuse(w, path, `maxItems: ${max}`, `fewer than the ${prefix} prefixItems, which the grammar always writes`);
   if (min !== undefined && max !== undefined && min > max) {

@@ -66,18 +66,26 @@ export function toolSettingsOf(
   const mode = choice == null ? "auto" : typeof choice === "string" ? choice : "function";
   const functionName = typeof choice === "object" && choice !== null ? choice.function.name : "";
   if (list.length === 0) {
-    if (mode === "required" || mode === "function") throw invalidParam("tool_choice", "tool_choice requires tools: give the functions the model may call in 'tools'.");
+    if (mode === "required" || mode === "function")
+      throw invalidParam("tool_choice", "tool_choice requires tools: give the functions the model may call in 'tools'.");
     return undefined;
   }
-  if (mode === "function" && !names.has(functionName)) throw invalidParam("tool_choice", `tool_choice names the function '${functionName}', which is not in tools.`);
+  if (mode === "function" && !names.has(functionName))
+    throw invalidParam("tool_choice", `tool_choice names the function '${functionName}', which is not in tools.`);
   const forced = mode === "required" || mode === "function";
   return {
     tools: list.map((tool, i) => {
       const parameters = tool.function.parameters ?? {};
-      const checked = forced && (mode === "required" || tool.function.name === functionName)
-        ? strictSchema(parameters, param, `tools[${i}].function.parameters`)
-        : parameters;
-      return { name: tool.function.name, description: tool.function.description ?? "", parametersJson: JSON.stringify(checked), strict: tool.function.strict === true };
+      const checked =
+        forced && (mode === "required" || tool.function.name === functionName)
+          ? strictSchema(parameters, param, `tools[${i}].function.parameters`)
+          : parameters;
+      return {
+        name: tool.function.name,
+        description: tool.function.description ?? "",
+        parametersJson: JSON.stringify(checked),
+        strict: tool.function.strict === true,
+      };
     }),
     choice: mode,
     functionName,

@@ -11,6 +11,6 @@ describe("exactNumbers", () => {
     const lines = exactNumbers(gbnf).split("\n");
     expect(lines[1]).toBe('integer-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,14})');
     expect(lines[2]).toBe('fractional-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? ("0" | [1-9] [0-9]{0,1}))?');
-    expect(exactNumbers("root ::= \"x\"")).toBe("root ::= \"x\"");
+    expect(exactNumbers('root ::= "x"')).toBe('root ::= "x"');
   });
 });

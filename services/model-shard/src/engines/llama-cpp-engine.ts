@@ -72,7 +72,17 @@ export class LlamaCppEngine implements Engine {
     return { ...this.#decodes };
   }
 
-  private constructor(parts: { llama: Llama; model: LlamaModel; context: LlamaContext; sequences: LlamaContextSequence[]; info: EngineInfo; gpu: GpuVerdict; stepper?: DecodeStepper; decodes: { batches: number; items: number }; threads: ThreadChoice }) {
+  private constructor(parts: {
+    llama: Llama;
+    model: LlamaModel;
+    context: LlamaContext;
+    sequences: LlamaContextSequence[];
+    info: EngineInfo;
+    gpu: GpuVerdict;
+    stepper?: DecodeStepper;
+    decodes: { batches: number; items: number };
+    threads: ThreadChoice;
+  }) {
     this.threads = parts.threads;
     this.#model = parts.model;
     this.#context = parts.context;
@@ -94,7 +104,8 @@ export class LlamaCppEngine implements Engine {
     // On a GPU the threads only feed it; the calibration is for CPU decoding.
     const choice: ThreadChoice = llama.gpu ? { threads: candidates.at(-1)!, tokensPerSecond: {} } : await measureThreads(model, candidates);
     const threads = choice.threads;
-    if (candidates.length > 1) log?.info({ threads, candidates: choice.tokensPerSecond }, "llama.cpp threads measured at start (decode tok/s per thread count)");
+    if (candidates.length > 1)
+      log?.info({ threads, candidates: choice.tokensPerSecond }, "llama.cpp threads measured at start (decode tok/s per thread count)");
     const trainContext = model.trainContextSize;
     const contextSize = backend.context_size ?? Math.min(trainContext * backend.sequences, DEFAULT_CONTEXT_CAP_TOKENS);
     let created: LlamaContext | undefined;
@@ -106,7 +117,15 @@ export class LlamaCppEngine implements Engine {
       contextSize,
       threads,
       batchSize: Math.max(512, backend.sequences * 16),
-      batching: bySequence ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => created, decodes, () => stepper?.members ?? 0) } : undefined,
+      batching: bySequence
+        ? {
+            itemPrioritizationStrategy: sequenceOrderStrategy(
+              () => created,
+              decodes,
+              () => stepper?.members ?? 0,
+            ),
+          }
+        : undefined,
     });
     created = context;
     const sequences = Array.from({ length: backend.sequences }, () => context.getSequence());

@@ -29,10 +29,14 @@ export class LlamaEmbedder implements Embedder {
   embed(_requestId: string, inputs: readonly EmbedInputValue[], dimensions: number, signal: AbortSignal): Promise<EmbedResult> {
     if (dimensions !== 0 && dimensions !== this.dimensions) {
       return Promise.reject(
-        meshError(Code.InvalidArgument, `This model's embeddings have ${this.dimensions} dimensions and cannot be shortened: leave dimensions out or give ${this.dimensions}.`, {
-          reason: "invalid_value",
-          param: "dimensions",
-        }),
+        meshError(
+          Code.InvalidArgument,
+          `This model's embeddings have ${this.dimensions} dimensions and cannot be shortened: leave dimensions out or give ${this.dimensions}.`,
+          {
+            reason: "invalid_value",
+            param: "dimensions",
+          },
+        ),
       );
     }
     const run = this.#queue.then(() => this.#embedAll(inputs, signal));
@@ -53,7 +57,10 @@ export class LlamaEmbedder implements Embedder {
       const length = context.calculateInputLength(input);
       const limit = Math.min(this.model.trainContextSize, MAX_EMBEDDING_CONTEXT_TOKENS);
       if (length > limit) {
-        throw meshError(Code.InvalidArgument, `input[${i}] is ${length} tokens; this model embeds at most ${limit}.`, { reason: "context_length_exceeded", param: "input" });
+        throw meshError(Code.InvalidArgument, `input[${i}] is ${length} tokens; this model embeds at most ${limit}.`, {
+          reason: "context_length_exceeded",
+          param: "input",
+        });
       }
       promptTokens += length;
       vectors.push((await context.getEmbeddingFor(input)).vector);

@@ -44,7 +44,11 @@ export interface GpuGuardDeps {
  * The decision alone: given what was asked for, what getLlama picked and
  * (when one ran) the probe's result, which backend to use.
  */
-export function decideBackend(requested: LlamaCppBackend["gpu"], picked: LlamaGpuType, probe?: ProbeResult): { gpu: LlamaGpuType; needsProbe: boolean; reason?: string } {
+export function decideBackend(
+  requested: LlamaCppBackend["gpu"],
+  picked: LlamaGpuType,
+  probe?: ProbeResult,
+): { gpu: LlamaGpuType; needsProbe: boolean; reason?: string } {
   if (requested !== "auto" || picked === false) return { gpu: picked, needsProbe: false };
   if (!probe) return { gpu: picked, needsProbe: true };
   if (probe.ok) return { gpu: picked, needsProbe: false };
@@ -63,7 +67,10 @@ export async function guardedLlama(backend: Pick<LlamaCppBackend, "gpu" | "model
   const probe = await deps.probe(llama.gpu, backend.model);
   const decision = decideBackend(backend.gpu, llama.gpu, probe);
   if (decision.gpu !== false) return { llama, verdict: { gpu: decision.gpu, probe } };
-  deps.warn({ gpu: llama.gpu, reason: probe.ok ? undefined : probe.reason }, `GPU disabled: ${decision.reason}. Set gpu: false to skip this probe, or gpu: "${llama.gpu}" to force the GPU.`);
+  deps.warn(
+    { gpu: llama.gpu, reason: probe.ok ? undefined : probe.reason },
+    `GPU disabled: ${decision.reason}. Set gpu: false to skip this probe, or gpu: "${llama.gpu}" to force the GPU.`,
+  );
   await llama.dispose();
   return { llama: await deps.getLlama(false), verdict: { gpu: false, probe, fallbackReason: decision.reason } };
 }
@@ -129,6 +136,9 @@ function probeChild(command: string, args: string[], timeoutMs: number): Promise
 
 /** The stderr line that says most: the last one naming an error, else the last one. */
 function telling(text: string): string {
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   return (lines.findLast((l) => /error|unsupported|fail/i.test(l)) ?? lines.at(-1) ?? "").slice(0, 300);
 }

@@ -49,7 +49,11 @@ export class JsonGrammars {
       const grammar = await this.llama.createGrammarForJsonSchema(schema as never); // node-llama-cpp checks the subset it supports
       const exact = exactNumbers(grammar.grammar);
       if (exact === grammar.grammar) return grammar;
-      return await this.llama.createGrammar({ grammar: exact, stopGenerationTriggers: grammar.stopGenerationTriggers, trimWhitespaceSuffix: grammar.trimWhitespaceSuffix });
+      return await this.llama.createGrammar({
+        grammar: exact,
+        stopGenerationTriggers: grammar.stopGenerationTriggers,
+        trimWhitespaceSuffix: grammar.trimWhitespaceSuffix,
+      });
     } catch (err) {
       throw invalid(`response_format.json_schema.schema cannot be used: ${(err as Error).message}`, err);
     }

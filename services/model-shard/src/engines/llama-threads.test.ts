@@ -11,8 +11,25 @@ describe("llama.cpp default threads", () => {
   });
 
   it("takes more threads only when they are clearly faster than fewer", () => {
-    expect(pickThreads([{ threads: 1, tokensPerSecond: 500 }, { threads: 2, tokensPerSecond: 90 }])).toBe(1);
-    expect(pickThreads([{ threads: 1, tokensPerSecond: 100 }, { threads: 2, tokensPerSecond: 100 * MIN_THREAD_GAIN * 0.99 }])).toBe(1);
-    expect(pickThreads([{ threads: 4, tokensPerSecond: 390 }, { threads: 1, tokensPerSecond: 100 }, { threads: 2, tokensPerSecond: 180 }, { threads: 7, tokensPerSecond: 400 }])).toBe(4);
+    expect(
+      pickThreads([
+        { threads: 1, tokensPerSecond: 500 },
+        { threads: 2, tokensPerSecond: 90 },
+      ]),
+    ).toBe(1);
+    expect(
+      pickThreads([
+        { threads: 1, tokensPerSecond: 100 },
+        { threads: 2, tokensPerSecond: 100 * MIN_THREAD_GAIN * 0.99 },
+      ]),
+    ).toBe(1);
+    expect(
+      pickThreads([
+        { threads: 4, tokensPerSecond: 390 },
+        { threads: 1, tokensPerSecond: 100 },
+        { threads: 2, tokensPerSecond: 180 },
+        { threads: 7, tokensPerSecond: 400 },
+      ]),
+    ).toBe(4);
   });
 });

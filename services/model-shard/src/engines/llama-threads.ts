@@ -80,7 +80,12 @@ export async function measureThreads(model: LlamaModel, candidates: readonly num
 }
 
 async function decodeSpeed(model: LlamaModel, threads: number, prompt: Token[]): Promise<number> {
-  const context = await model.createContext({ sequences: 1, contextSize: 256, batchSize: CALIBRATION_PROMPT_TOKENS, threads: { ideal: threads, min: threads } });
+  const context = await model.createContext({
+    sequences: 1,
+    contextSize: 256,
+    batchSize: CALIBRATION_PROMPT_TOKENS,
+    threads: { ideal: threads, min: threads },
+  });
   try {
     const sequence = context.getSequence();
     const started = performance.now();

@@ -143,7 +143,12 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     let res: Response;
     try {
-      res = await fetch(`${this.#base}/embeddings`, { method: "POST", headers: { ...this.#headers, accept: "application/json", "x-request-id": requestId }, body: JSON.stringify(body), signal: AbortSignal.any([signal, timeout]) });
+      res = await fetch(`${this.#base}/embeddings`, {
+        method: "POST",
+        headers: { ...this.#headers, accept: "application/json", "x-request-id": requestId },
+        body: JSON.stringify(body),
+        signal: AbortSignal.any([signal, timeout]),
+      });
     } catch (err) {
       if (timeout.aborted) throw meshError(Code.DeadlineExceeded, `the upstream did not answer within ${this.#timeoutMs} ms`, { cause: err });
       if (signal.aborted) throw meshError(Code.Canceled, "the caller cancelled", { cause: err });
@@ -152,7 +157,8 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
     if (!res.ok) throw await statusError(res);
     const json = (await res.json()) as { data?: { index?: number; embedding?: number[] }[]; usage?: { prompt_tokens?: number } };
     const data = [...(json.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
-    if (data.length !== inputs.length || !data.every((d) => Array.isArray(d.embedding))) throw meshError(Code.Unavailable, "the upstream answered a malformed embeddings body");
+    if (data.length !== inputs.length || !data.every((d) => Array.isArray(d.embedding)))
+      throw meshError(Code.Unavailable, "the upstream answered a malformed embeddings body");
     return { vectors: data.map((d) => d.embedding!), promptTokens: json.usage?.prompt_tokens ?? 0 };
   }
 
@@ -176,7 +182,12 @@ export function toolsBody(use: ToolSettings): Record<string, unknown> {
   return {
     tools: use.tools.map((t) => ({
       type: "function",
-      function: { name: t.name, ...(t.description ? { description: t.description } : {}), parameters: JSON.parse(t.parametersJson || "{}") as unknown, ...(t.strict ? { strict: true } : {}) },
+      function: {
+        name: t.name,
+        ...(t.description ? { description: t.description } : {}),
+        parameters: JSON.parse(t.parametersJson || "{}") as unknown,
+        ...(t.strict ? { strict: true } : {}),
+      },
     })),
     tool_choice: use.choice === "function" ? { type: "function", function: { name: use.functionName } } : use.choice || "auto",
     parallel_tool_calls: use.parallel,

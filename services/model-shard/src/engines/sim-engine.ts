@@ -86,7 +86,10 @@ export class SimEngine implements Engine {
       throw meshError(Code.InvalidArgument, message, { reason: "unsupported_parameter", param: "logprobs" });
     }
     if (promptTokens + maxTokens > this.info.contextLength) {
-      throw meshError(Code.InvalidArgument, `prompt (${promptTokens} tokens) + max_tokens (${maxTokens}) exceeds the context length ${this.info.contextLength}`);
+      throw meshError(
+        Code.InvalidArgument,
+        `prompt (${promptTokens} tokens) + max_tokens (${maxTokens}) exceeds the context length ${this.info.contextLength}`,
+      );
     }
     const eosAfter = !ignoreEos && this.backend.eos_after_tokens !== undefined ? this.backend.eos_after_tokens : Infinity;
     const target = Math.min(maxTokens, eosAfter);

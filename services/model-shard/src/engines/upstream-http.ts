@@ -53,7 +53,9 @@ export function postJson(url: URL, headers: Record<string, string>, body: string
         },
       });
     });
-    req.once("error", (err) => reject(stopped ? new ConnectError(stopped, stopped === "timeout" ? Code.DeadlineExceeded : Code.Canceled, undefined, undefined, err) : err));
+    req.once("error", (err) =>
+      reject(stopped ? new ConnectError(stopped, stopped === "timeout" ? Code.DeadlineExceeded : Code.Canceled, undefined, undefined, err) : err),
+    );
   });
   req.end(payload);
   return {

@@ -12,7 +12,15 @@ describe("upstream logprobs pass-through", () => {
   it("reads a chat chunk's content[] with bytes, and fills missing bytes from the token", () => {
     const entries = upstreamLogprobs({
       content: [
-        { token: "Hi", logprob: -0.25, bytes: [72, 105], top_logprobs: [{ token: "Hi", logprob: -0.25, bytes: [72, 105] }, { token: "Yo", logprob: -2 }] },
+        {
+          token: "Hi",
+          logprob: -0.25,
+          bytes: [72, 105],
+          top_logprobs: [
+            { token: "Hi", logprob: -0.25, bytes: [72, 105] },
+            { token: "Yo", logprob: -2 },
+          ],
+        },
         { token: "!", logprob: null, bytes: null, top_logprobs: [] },
       ],
     });
@@ -33,7 +41,14 @@ describe("upstream logprobs pass-through", () => {
   it("reads a legacy completion chunk's parallel arrays, alternatives most likely first", () => {
     const entries = upstreamLogprobs({ tokens: [" a", " b"], token_logprobs: [-1, -0.5], top_logprobs: [{ " c": -2, " a": -1 }, null], text_offset: [0, 2] });
     expect(entries.map((e) => [e.token, e.logprob, e.topLogprobs.map((t) => [t.token, t.logprob])])).toEqual([
-      [" a", -1, [[" a", -1], [" c", -2]]],
+      [
+        " a",
+        -1,
+        [
+          [" a", -1],
+          [" c", -2],
+        ],
+      ],
       [" b", -0.5, []],
     ]);
   });

@@ -108,7 +108,13 @@ async function loadKeys() {
   const rows = keys.map((k) => {
     const tr = document.createElement("tr");
     tr.dataset.keyId = k.id;
-    const state = k.revoked_at ? "revoked" : k.expires_at && Date.parse(k.expires_at) <= Date.now() ? "expired" : k.previous_secret_valid_until && Date.parse(k.previous_secret_valid_until) > Date.now() ? `active (old secret until ${k.previous_secret_valid_until.slice(0, 16).replace("T", " ")} UTC)` : "active";
+    const state = k.revoked_at
+      ? "revoked"
+      : k.expires_at && Date.parse(k.expires_at) <= Date.now()
+        ? "expired"
+        : k.previous_secret_valid_until && Date.parse(k.previous_secret_valid_until) > Date.now()
+          ? `active (old secret until ${k.previous_secret_valid_until.slice(0, 16).replace("T", " ")} UTC)`
+          : "active";
     const th = document.createElement("th");
     th.scope = "row";
     th.textContent = k.name;
@@ -153,7 +159,10 @@ function showNewKey(title, key) {
 async function createKey(event) {
   event.preventDefault();
   const form = event.target;
-  const models = form.models.value.split(",").map((m) => m.trim()).filter(Boolean);
+  const models = form.models.value
+    .split(",")
+    .map((m) => m.trim())
+    .filter(Boolean);
   try {
     const created = await api("POST", "keys", { account, name: form.name.value, models, rpm: Number(form.rpm.value) || 0, tpm: Number(form.tpm.value) || 0 });
     showNewKey(`Your new key "${created.name}".`, created.key);
@@ -215,7 +224,10 @@ function fillUsageTable(id, rows) {
 async function loadUsage() {
   const start = Math.floor(Date.now() / DAY_MS) * DAY_MS - (WINDOW_DAYS - 1) * DAY_MS;
   const from = new Date(start).toISOString();
-  const [byDay, byModel] = await Promise.all([api("GET", `usage?${accountQuery()}&by=day&from=${from}`), api("GET", `usage?${accountQuery()}&by=model&from=${from}`)]);
+  const [byDay, byModel] = await Promise.all([
+    api("GET", `usage?${accountQuery()}&by=day&from=${from}`),
+    api("GET", `usage?${accountQuery()}&by=model&from=${from}`),
+  ]);
   usageRows = { day: byDay.data, model: byModel.data };
   fillUsageTable("usage-day-table", usageRows.day);
   fillUsageTable("usage-model-table", usageRows.model);
@@ -228,7 +240,8 @@ async function loadUsage() {
 function downloadCsv() {
   const quote = (v) => (/[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
   const lines = ["group_by,group,requests,prompt_tokens,completion_tokens,total_tokens"];
-  for (const by of ["day", "model"]) for (const r of usageRows[by]) lines.push([by, r.group, r.requests, r.prompt_tokens, r.completion_tokens, r.total_tokens].map(quote).join(","));
+  for (const by of ["day", "model"])
+    for (const r of usageRows[by]) lines.push([by, r.group, r.requests, r.prompt_tokens, r.completion_tokens, r.total_tokens].map(quote).join(","));
   const url = URL.createObjectURL(new Blob([`${lines.join("\n")}\n`], { type: "text/csv" }));
   const a = document.createElement("a");
   a.href = url;
