@@ -42,4 +42,23 @@ describe("grpcClient rideOutRestarts", () => {
       closeChannel(address);
     }
   }, 60_000);
+
+  it("a call cut short by its caller's deadline (the signal aborts with DeadlineExceeded) fails DeadlineExceeded, not Canceled", async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    // Nothing listens: the waiting call is still queued when the caller's deadline passes.
+    const client = grpcClient(Health, address, { rideOutRestarts: true, serviceToken: TOKEN });
+    try {
+      const caller = new AbortController();
+      setTimeout(() => caller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), 200);
+      const err = await client.check({ service: "" }, { timeoutMs: 10_000, signal: caller.signal }).catch((e: unknown) => e);
+      expect((err as ConnectError).code).toBe(Code.DeadlineExceeded);
+      const cancelled = new AbortController();
+      setTimeout(() => cancelled.abort(), 200);
+      const plainAbort = await client.check({ service: "" }, { timeoutMs: 10_000, signal: cancelled.signal }).catch((e: unknown) => e);
+      expect((plainAbort as ConnectError).code).toBe(Code.Canceled);
+    } finally {
+      closeChannel(address);
+    }
+  }, 30_000);
 });

@@ -61,10 +61,14 @@ function channel(address: string, rideOutRestarts: boolean): grpc.Client {
   return client;
 }
 
-/** A call cancelled by a deadline that has passed failed because of the deadline. */
-function failure(err: unknown, deadline: number | undefined): ConnectError {
+/**
+ * A call cancelled by a deadline failed because of the deadline: its own (passed), or the caller's,
+ * whose signal aborts with DeadlineExceeded a moment before this call's own timer would fire.
+ */
+function failure(err: unknown, deadline: number | undefined, signal: AbortSignal | undefined): ConnectError {
   const error = toConnectError(err);
-  if (deadline !== undefined && Date.now() >= deadline && error.code === Code.Canceled) {
+  const callerDeadline = signal?.aborted === true && signal.reason instanceof ConnectError && signal.reason.code === Code.DeadlineExceeded;
+  if (error.code === Code.Canceled && (callerDeadline || (deadline !== undefined && Date.now() >= deadline))) {
     return new ConnectError("deadline exceeded", Code.DeadlineExceeded, error.metadata);
   }
   return error;
@@ -89,7 +93,7 @@ function unary(client: grpc.Client, method: DescMethod, serviceToken: string | u
   return (request: object, options?: CallOptions): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const signal = options?.signal;
-      if (signal?.aborted) return reject(new ConnectError("cancelled", Code.Canceled));
+      if (signal?.aborted) return reject(failure(new ConnectError("cancelled", Code.Canceled), undefined, signal));
       const { metadata, callOptions, deadline } = callStart(options, serviceToken, waitForReady);
       const call = client.makeUnaryRequest(
         def.path,
@@ -100,7 +104,7 @@ function unary(client: grpc.Client, method: DescMethod, serviceToken: string | u
         callOptions,
         (err, res) => {
           signal?.removeEventListener("abort", cancel);
-          if (err) reject(failure(err, deadline));
+          if (err) reject(failure(err, deadline, signal));
           else resolve(res);
         },
       );
@@ -114,7 +118,7 @@ function serverStream(client: grpc.Client, method: DescMethod, serviceToken: str
   return (request: object, options?: CallOptions): AsyncIterable<unknown> => ({
     async *[Symbol.asyncIterator]() {
       const signal = options?.signal;
-      if (signal?.aborted) throw new ConnectError("cancelled", Code.Canceled);
+      if (signal?.aborted) throw failure(new ConnectError("cancelled", Code.Canceled), undefined, signal);
       const { metadata, callOptions, deadline } = callStart(options, serviceToken, waitForReady);
       const call = client.makeServerStreamRequest(
         def.path,
@@ -133,7 +137,7 @@ function serverStream(client: grpc.Client, method: DescMethod, serviceToken: str
         ended = true;
       } catch (err) {
         ended = true;
-        throw failure(err, deadline);
+        throw failure(err, deadline, signal);
       } finally {
         signal?.removeEventListener("abort", cancel);
         // The consumer stopped early: cancel the call so the server stops too.
