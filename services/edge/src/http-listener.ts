@@ -113,8 +113,14 @@ export async function listenDualProtocol(
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2Sockets = new WeakSet<object>();
   // Draining: an HTTP/1.1 connection with nothing in flight closes after the grace, unless a request came meanwhile.
+  // Bytes read since the grace began mean a request is arriving that the parser has not announced yet: wait again.
   const closeWhenStillIdle = (socket: net.Socket): void => {
-    setTimeout(() => !h2Sockets.has(socket) && !(active.get(socket) ?? 0) && socket.destroySoon(), DRAIN_IDLE_GRACE_MS).unref();
+    const readBefore = socket.bytesRead;
+    setTimeout(() => {
+      if (h2Sockets.has(socket) || (active.get(socket) ?? 0) > 0 || socket.destroyed) return;
+      if (socket.bytesRead !== readBefore) return closeWhenStillIdle(socket);
+      socket.destroySoon();
+    }, DRAIN_IDLE_GRACE_MS).unref();
   };
   h2.on("session", (s) => {
     sessions.add(s);
