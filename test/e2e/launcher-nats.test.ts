@@ -28,7 +28,9 @@ describe("llm-mesh up --nats (auth state in NATS JetStream)", () => {
 
   it("keeps keys in the KV bucket and records a completion's usage once in the usage stream", async () => {
     const client = new OpenAI({ baseURL: `${mesh!.url}/v1`, apiKey: TEST_API_KEY });
-    const completion = await client.chat.completions.create({ model: "tiny-llama", messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
+    // ignore_eos: random weights may sample end-of-sequence first.
+    const request = { model: "tiny-llama", messages: [{ role: "user" as const, content: "hi" }], max_tokens: 4, ignore_eos: true };
+    const completion = await client.chat.completions.create(request);
     const names = meshNatsNames();
     const nc = await connectNats({ url: nats.url, name: "inspect" });
     try {

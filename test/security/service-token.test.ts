@@ -84,7 +84,7 @@ describe("internal gRPC requires the mesh's service token", () => {
     const res = await fetch(`${mesh.url}/v1/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${TEST_API_KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "tiny-llama", prompt: "Hello", max_tokens: 3 }),
+      body: JSON.stringify({ model: "tiny-llama", prompt: "Hello", max_tokens: 3, ignore_eos: true }),
     });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens).toBeGreaterThan(0);
