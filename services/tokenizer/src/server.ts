@@ -22,6 +22,13 @@ function vocabularyLlama(): ReturnType<typeof getLlama> {
   return llamaForVocabularies;
 }
 
+/** Frees the vocabularies' llama.cpp binding (a pool worker does, before its thread ends). */
+export async function disposeVocabularies(): Promise<void> {
+  const llama = llamaForVocabularies;
+  llamaForVocabularies = undefined;
+  if (llama) await (await llama).dispose();
+}
+
 /** Loads one tokenizer per catalog model. */
 export async function loadTokenizers(catalog: Catalog): Promise<Map<string, ModelTokenizer>> {
   const tokenizers = new Map<string, ModelTokenizer>();

@@ -43,3 +43,6 @@ export function jobChars(job: TokenizerWork): number {
   for (const m of job.messages) chars += m.content.length;
   return chars;
 }
+
+/** Posted to an idle pool worker: free what it loaded and end its thread. */
+export const WORKER_EXIT = "exit";

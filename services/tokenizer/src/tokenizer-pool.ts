@@ -9,6 +9,7 @@ import type { Logger } from "../../../lib/runtime/index.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 import type { EncodedPrompt } from "./prompt-encoder.js";
 import { encodeJob, jobChars, precheckJob } from "./tokenizer-jobs.js";
+import { WORKER_EXIT } from "./tokenizer-jobs.js";
 import type { TokenizerJob, TokenizerJobResult, TokenizerWork } from "./tokenizer-jobs.js";
 import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 
@@ -116,7 +117,7 @@ export class TokenizerPool {
   #retire(slot: Slot): void {
     const index = this.#slots.indexOf(slot);
     if (index >= 0) this.#slots.splice(index, 1);
-    void slot.worker.terminate();
+    void stopWorker(slot);
   }
 
   #ensureWorkers(): void {
@@ -136,7 +137,7 @@ export class TokenizerPool {
   async close(): Promise<void> {
     this.#closed = true;
     for (const p of this.#queue.splice(0)) p.reject(meshError(Code.Unavailable, "the tokenizer is shutting down"));
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.#slots.map((s) => (s.busy ? s.worker.terminate() : stopWorker(s))));
   }
 
   #run(job: Job, signal?: AbortSignal): Promise<EncodedPrompt> {
@@ -265,4 +266,31 @@ function plainMessage(m: TemplateMessage): TemplateMessage {
 
 function plainTool(t: ToolFunction): ToolFunction {
   return { name: t.name, description: t.description ?? "", parametersJson: t.parametersJson };
+}
+
+/** How long an idle worker may take to free its vocabularies and end before it is terminated. */
+const WORKER_EXIT_TIMEOUT_MS = 5_000;
+
+/**
+ * Ends an idle worker the way it can end safely: once it started, it frees llama.cpp's objects and
+ * ends its own thread (terminate() with a vocabulary loaded crashed the process now and then);
+ * terminated only if it is still starting, or does not end in time.
+ */
+async function stopWorker(slot: Slot): Promise<void> {
+  const { worker } = slot;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), WORKER_EXIT_TIMEOUT_MS)));
+  const ended = new Promise<true>((resolve) => worker.once("exit", () => resolve(true)));
+  const started = await Promise.race([
+    slot.ready.then(
+      () => true,
+      () => false,
+    ),
+    late,
+    ended.then(() => false),
+  ]);
+  if (started) worker.postMessage(WORKER_EXIT);
+  const exited = started && (await Promise.race([ended, late]));
+  clearTimeout(timer);
+  if (!exited) await worker.terminate();
 }

@@ -7,11 +7,18 @@ import type { Catalog } from "../../../lib/catalog/index.js";
 import { asConnectError } from "../../../lib/errors.js";
 import { encodeJob } from "./tokenizer-jobs.js";
 import type { TokenizerJob, TokenizerJobResult } from "./tokenizer-jobs.js";
-import { loadTokenizers } from "./server.js";
+import { disposeVocabularies, loadTokenizers } from "./server.js";
+import { WORKER_EXIT } from "./tokenizer-jobs.js";
 
 const port = parentPort!;
 const tokenizers = await loadTokenizers((workerData as { catalog: Catalog }).catalog);
-port.on("message", (job: TokenizerJob) => {
+port.on("message", (job: TokenizerJob | typeof WORKER_EXIT) => {
+  if (job === WORKER_EXIT) {
+    // Ends the thread on its own: llama.cpp's objects freed first, then nothing keeps it alive.
+    // (terminate() with a vocabulary loaded crashed the process now and then.)
+    void disposeVocabularies().finally(() => port.close());
+    return;
+  }
   let result: TokenizerJobResult;
   try {
     const encoded = encodeJob(tokenizers, job);
