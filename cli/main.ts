@@ -10,6 +10,7 @@ import { usageCommand, USAGE_USAGE } from "./usage-command.js";
 import { consoleTokenCommand, CONSOLE_TOKEN_USAGE } from "./console-token-command.js";
 import { serveCommand, SERVE_USAGE } from "./serve-command.js";
 import { modelsCommand, MODELS_USAGE } from "./models-command.js";
+import { llamaServerCommand, LLAMA_SERVER_USAGE } from "./llama-server-command.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string };
 
@@ -25,6 +26,7 @@ export const COMMANDS: Record<string, Command> = {
   usage: { run: usageCommand, usage: USAGE_USAGE },
   "console-token": { run: consoleTokenCommand, usage: CONSOLE_TOKEN_USAGE },
   bench: { run: benchCommand, usage: BENCH_USAGE },
+  "llama-server": { run: llamaServerCommand, usage: LLAMA_SERVER_USAGE },
 };
 
 function usage(): string {

@@ -8,18 +8,27 @@ export const llamaCppBackendSchema = z.object({
   engine: z.literal("llama.cpp"),
   /** Path to the GGUF file. */
   model: z.string().min(1),
+  /**
+   * What runs the model: "node-llama-cpp" (in the shard's own process, the
+   * default) or "llama-server" (llama.cpp's own server as a child process of
+   * the shard, the same llama.cpp release; about twice as fast per token on
+   * a CPU, without logprobs and embeddings; `llm-mesh llama-server build`
+   * makes the binary, or LLAMA_SERVER_BIN names one: docs/models.md).
+   */
+  runtime: z.enum(["node-llama-cpp", "llama-server"]).default("node-llama-cpp"),
   replicas: z.number().int().min(1).max(64).default(1),
   /** Parallel sequences per context (continuous batching slots). */
   sequences: z.number().int().min(1).max(256).default(4),
   /** Context size in tokens shared by all sequences; default: sequences × the model's context, capped. */
   context_size: z.number().int().min(64).optional(),
-  /** Evaluation threads; default: measured at start, never slower than one (see model-shard llama-threads.ts). */
+  /** Evaluation threads; default: measured at start, never slower than one (see model-shard llama-threads.ts); on llama-server, the cores less one. */
   threads: z.number().int().min(1).max(512).optional(),
   /** "auto" uses CUDA/Vulkan/Metal where present, false forces CPU. */
   gpu: z.union([z.literal("auto"), z.literal(false), z.enum(["cuda", "vulkan", "metal"])]).default("auto"),
   /**
    * How each decode batch is ordered: "sequence" (by sequence id, so llama.cpp
    * evaluates the running sequences in one pass) or "arrival" (node-llama-cpp's default).
+   * node-llama-cpp only: llama-server batches its slots itself.
    */
   batch_order: z.enum(["sequence", "arrival"]).default("sequence"),
   /** Bounded wait queue in front of the sequences. */

@@ -44,7 +44,7 @@ export interface RunningTarget {
 /** Backend settings of a mesh the bench starts. */
 export type MeshBackend =
   | { engine: "openai-upstream"; url: string; /** A GGUF whose vocabulary and template the mesh's tokenizer uses. */ tokenizer: string }
-  | { engine: "llama.cpp"; model: string; sequences: number; threads?: number; gpu?: "auto" | false };
+  | { engine: "llama.cpp"; model: string; sequences: number; threads?: number; gpu?: "auto" | false; runtime?: "node-llama-cpp" | "llama-server" };
 
 /**
  * Starts the whole mesh with one model (`model`) on one backend, with the
@@ -62,6 +62,7 @@ export async function startMesh(model: string, backend: MeshBackend, topology: T
           sequences: backend.sequences,
           threads: backend.threads,
           gpu: backend.gpu ?? false,
+          runtime: backend.runtime,
           max_queue: 1024,
         };
   const tokenizer = backend.engine === "openai-upstream" ? { tokenizer: backend.tokenizer } : {};

@@ -19,6 +19,10 @@ export async function createEngine(config: ShardConfig, log?: Logger): Promise<E
   const backend = config.backend;
   switch (backend.engine) {
     case "llama.cpp": {
+      if (backend.runtime === "llama-server") {
+        const { LlamaServerEngine } = await import("./engines/llama-server-engine.js");
+        return LlamaServerEngine.create(config.model, backend, log);
+      }
       // Imported only here: node-llama-cpp takes about a second to load, which an upstream or sim shard (one added at run time, say) need not wait for.
       const { LlamaCppEngine } = await import("./engines/llama-cpp-engine.js");
       return LlamaCppEngine.create(config.model, backend, log);

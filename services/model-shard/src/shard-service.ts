@@ -11,7 +11,7 @@ import type {
 import { StopMatcher } from "../../../lib/text/index.js";
 import { asConnectError, Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
-import { coalesce } from "./coalesce.js";
+import { coalesce } from "../../../lib/streaming/index.js";
 import { MAX_TOP_LOGPROBS } from "./engine.js";
 import type { Embedder, Engine, EngineChunk, EngineLogprob, EngineResult, EngineToolCallPiece } from "./engine.js";
 import { LogprobAligner } from "./logprob-aligner.js";

@@ -21,6 +21,8 @@ import type { Replica, ReplicaChoice } from "./replicas.js";
 import { ShadowSender } from "./shadow.js";
 import { samplingWithTools, toolStreamMode, withToolCalls } from "./tool-calls.js";
 import { routeEmbed } from "./embeddings.js";
+import { mergeDeltas } from "./merge-deltas.js";
+import { coalesce } from "../../../lib/streaming/index.js";
 import type { ToolFunction, ToolMessage } from "../../../lib/tool-calls/index.js";
 import { endAttempt, RouterTelemetry } from "./router-telemetry.js";
 import type { RouterSpan } from "./router-telemetry.js";
@@ -319,47 +321,49 @@ export class RouterService implements ServiceImpl<typeof RouterServiceDesc> {
       try {
         const stream = replica.client.generate(shardRequest, { signal: ctx.signal, timeoutMs: ctx.timeoutMs(), headers: tracing?.headers });
         let finished = false;
-        for await (const res of stream) {
-          if (!started) {
-            started = true;
-            yield create(GenerateResponseSchema, {
-              event: {
-                case: "started",
-                value: {
-                  promptTokens: tokenIds.length,
-                  backend: backend.backend.name,
-                  replica: replica.address,
-                  experiment,
-                  systemFingerprint: systemFingerprintOf(backend.backend),
-                  rateLimit,
+        // Messages already waiting are forwarded together (a fast engine outruns a per-token relay).
+        for await (const batch of coalesce(stream[Symbol.asyncIterator]()))
+          for (const res of mergeDeltas(batch)) {
+            if (!started) {
+              started = true;
+              yield create(GenerateResponseSchema, {
+                event: {
+                  case: "started",
+                  value: {
+                    promptTokens: tokenIds.length,
+                    backend: backend.backend.name,
+                    replica: replica.address,
+                    experiment,
+                    systemFingerprint: systemFingerprintOf(backend.backend),
+                    rateLimit,
+                  },
                 },
-              },
-            });
+              });
+            }
+            if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) {
+              measure.firstTokenAt = performance.now();
+              span?.firstToken();
+            }
+            if (res.finishReason !== FinishReason.UNSPECIFIED) {
+              if (res.text || res.toolCalls.length > 0 || res.logprobs.length > 0) yield delta(res.text, 0, res.toolCalls, res.logprobs);
+              replica.succeeded();
+              measure.promptTokens = res.promptTokens;
+              measure.completionTokens = res.completionTokens;
+              measure.finished = true;
+              span?.finished(FinishReason[res.finishReason].toLowerCase(), res.promptTokens, res.completionTokens);
+              yield create(GenerateResponseSchema, {
+                event: {
+                  case: "finished",
+                  value: { finishReason: res.finishReason, promptTokens: res.promptTokens, completionTokens: res.completionTokens, engineMs: res.engineMs },
+                },
+              });
+              // Read the stream to its end (the OK status follows at once) rather
+              // than cancelling a call that is already done.
+              finished = true;
+              continue;
+            }
+            yield delta(res.text, res.tokenCount || res.tokenIds.length, res.toolCalls, res.logprobs);
           }
-          if (measure.firstTokenAt === undefined && (res.tokenIds.length > 0 || res.text)) {
-            measure.firstTokenAt = performance.now();
-            span?.firstToken();
-          }
-          if (res.finishReason !== FinishReason.UNSPECIFIED) {
-            if (res.text || res.toolCalls.length > 0 || res.logprobs.length > 0) yield delta(res.text, 0, res.toolCalls, res.logprobs);
-            replica.succeeded();
-            measure.promptTokens = res.promptTokens;
-            measure.completionTokens = res.completionTokens;
-            measure.finished = true;
-            span?.finished(FinishReason[res.finishReason].toLowerCase(), res.promptTokens, res.completionTokens);
-            yield create(GenerateResponseSchema, {
-              event: {
-                case: "finished",
-                value: { finishReason: res.finishReason, promptTokens: res.promptTokens, completionTokens: res.completionTokens, engineMs: res.engineMs },
-              },
-            });
-            // Read the stream to its end (the OK status follows at once) rather
-            // than cancelling a call that is already done.
-            finished = true;
-            continue;
-          }
-          yield delta(res.text, res.tokenCount || res.tokenIds.length, res.toolCalls, res.logprobs);
-        }
         if (finished) return;
         throw meshError(Code.Unavailable, "the shard ended the stream without finishing");
       } catch (err) {

@@ -49,8 +49,8 @@ export interface BatchingOptions {
 }
 
 /** The systems compared. */
-export type BatchingTarget = "direct" | "mesh" | "llama-server";
-const TARGETS: readonly BatchingTarget[] = ["direct", "mesh", "llama-server"];
+export type BatchingTarget = "direct" | "mesh" | "mesh-llama-server" | "llama-server";
+const TARGETS: readonly BatchingTarget[] = ["direct", "mesh", "mesh-llama-server", "llama-server"];
 
 /** One system at one stream count. */
 export interface BatchingCell {
@@ -103,11 +103,19 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
     },
   ];
   if (binary)
-    servers.push({
-      target: "llama-server",
-      threads,
-      start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, contextSize }),
-    });
+    servers.push(
+      {
+        // The mesh with its llama.cpp backend on the llama-server runtime (the shard runs the same binary as a child).
+        target: "mesh-llama-server",
+        threads,
+        start: () => startMesh(name, { engine: "llama.cpp", runtime: "llama-server", model: modelPath, sequences: maxStreams, threads, gpu: false }),
+      },
+      {
+        target: "llama-server",
+        threads,
+        start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, contextSize }),
+      },
+    );
   for (const server of servers) {
     const running = await server.start();
     try {
@@ -248,7 +256,7 @@ function batchingMarkdown(cells: BatchingCell[], o: BatchingOptions, modelPath: 
       ? `At one stream, TTFT p50 is ${num(m1.metrics.ttftMs.p50)} ms through the mesh and ${num(d1.metrics.ttftMs.p50)} ms direct: the mesh's share is ${num(m1.metrics.ttftMs.p50 - d1.metrics.ttftMs.p50)} ms (${num(((m1.metrics.ttftMs.p50 - d1.metrics.ttftMs.p50) / m1.metrics.ttftMs.p50) * 100)}% of TTFT).`
       : "";
   return [
-    `Model ${path.basename(modelPath)}, CPU (${os.availableParallelism()} cores here), threads ${o.threads ?? "auto (measured at start; llama-server gets the direct run's choice)"}, prompt ${o.inputLen} tokens, ${o.outputLen} output tokens (EOS ignored), ${o.rounds} round(s) of N concurrent requests per level. Direct is node-llama-cpp in the bench process (raw prompt, no chat template); mesh and llama-server get the same chat request.`,
+    `Model ${path.basename(modelPath)}, CPU (${os.availableParallelism()} cores here), threads ${o.threads ?? "auto (measured at start; llama-server gets the direct run's choice)"}, prompt ${o.inputLen} tokens, ${o.outputLen} output tokens (EOS ignored), ${o.rounds} round(s) of N concurrent requests per level. Direct is node-llama-cpp in the bench process (raw prompt, no chat template); mesh, mesh-llama-server (the mesh with its llama.cpp backend on the llama-server runtime) and llama-server get the same chat request.`,
     "",
     table(
       [

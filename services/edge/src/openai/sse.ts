@@ -2,6 +2,7 @@ import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { FinishReasonName, GenerationEvent, RequestContext, TokenUsage } from "./generation.js";
 import { toHttpError } from "./errors.js";
+import { coalesce, mergeRuns } from "../../../../lib/streaming/index.js";
 import type { ToolCallPiece } from "./tools.js";
 import type { TokenLogprob } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 
@@ -81,29 +82,31 @@ export interface ChunkFramer {
  */
 export async function streamGeneration(res: ServerResponse, events: AsyncGenerator<GenerationEvent>, ctx: RequestContext, framer: ChunkFramer): Promise<void> {
   try {
-    for await (const event of events) {
-      if (ctx.signal.aborted) break;
-      let chunk: object | undefined;
-      if (event.type === "started") {
-        const meshMs = performance.now() - ctx.startedAt;
-        startEventStream(res, { ...ctx.headers, "server-timing": `mesh;dur=${meshMs.toFixed(2)}`, "openai-processing-ms": String(Math.round(meshMs)) });
-        chunk = framer.started(event);
-      } else if (event.type === "delta") {
-        chunk = framer.delta(event.text, event.toolCalls, event.logprobs);
-      } else {
-        writeEvent(res, framer.finished(event.finishReason));
-        if (framer.includeUsage) writeEvent(res, framer.usage(event.usage));
-        endEventStream(res);
-        continue;
+    // Deltas that arrived together become one chunk (a fast engine outruns a chunk per token).
+    reading: for await (const batch of coalesce(events))
+      for (const event of mergeRuns(batch, isTextDelta, mergeDeltaEvents)) {
+        if (ctx.signal.aborted) break reading;
+        let chunk: object | undefined;
+        if (event.type === "started") {
+          const meshMs = performance.now() - ctx.startedAt;
+          startEventStream(res, { ...ctx.headers, "server-timing": `mesh;dur=${meshMs.toFixed(2)}`, "openai-processing-ms": String(Math.round(meshMs)) });
+          chunk = framer.started(event);
+        } else if (event.type === "delta") {
+          chunk = framer.delta(event.text, event.toolCalls, event.logprobs);
+        } else {
+          writeEvent(res, framer.finished(event.finishReason));
+          if (framer.includeUsage) writeEvent(res, framer.usage(event.usage));
+          endEventStream(res);
+          continue;
+        }
+        if (!chunk) continue;
+        // Deltas that arrive together (one HTTP/2 frame from the router) leave in one write.
+        if (res.writableCorked === 0) {
+          res.cork();
+          process.nextTick(() => res.uncork());
+        }
+        if (!writeEvent(res, chunk)) await waitForDrain(res, ctx);
       }
-      if (!chunk) continue;
-      // Deltas that arrive together (one HTTP/2 frame from the router) leave in one write.
-      if (res.writableCorked === 0) {
-        res.cork();
-        process.nextTick(() => res.uncork());
-      }
-      if (!writeEvent(res, chunk)) await waitForDrain(res, ctx);
-    }
   } catch (err) {
     endStreamWithError(res, err, ctx);
   } finally {
@@ -122,4 +125,18 @@ export function endStreamWithError(res: ServerResponse, err: unknown, ctx: Pick<
     writeEvent(res, toHttpError(err, ctx.requestId).body());
     endEventStream(res);
   }
+}
+
+type DeltaEvent = Extract<GenerationEvent, { type: "delta" }>;
+
+/** A delta without tool-call pieces (those keep a chunk each: one entry per call index in a chunk). */
+function isTextDelta(event: GenerationEvent): boolean {
+  return event.type === "delta" && !event.toolCalls?.length;
+}
+
+/** Consecutive text deltas as one: text joined, logprob entries in order. */
+function mergeDeltaEvents(run: readonly GenerationEvent[]): GenerationEvent {
+  const deltas = run as readonly DeltaEvent[];
+  const logprobs = deltas.flatMap((d) => d.logprobs ?? []);
+  return { type: "delta", text: deltas.map((d) => d.text).join(""), ...(logprobs.length ? { logprobs } : {}) };
 }

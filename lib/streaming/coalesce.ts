@@ -10,10 +10,11 @@ const nextTick = (): Promise<typeof TICK> => new Promise((resolve) => setImmedia
  * next one is already settled by the next event-loop turn. A slow engine
  * (one token per decode) gets one item per batch, so latency is unchanged;
  * a fast one (an upstream streaming a burst) gets one message per burst
- * instead of one per token, which is what every hop pays for.
+ * instead of one per token, which is what every hop pays for. A relay that
+ * falls behind (its messages queue up) forwards each queue as one batch.
  * Returns the generator's own return value.
  */
-export async function* coalesce<T, R>(source: AsyncGenerator<T, R>): AsyncGenerator<T[], R> {
+export async function* coalesce<T, R>(source: AsyncIterator<T, R>): AsyncGenerator<T[], R> {
   let pending = source.next();
   try {
     for (;;) {
@@ -38,6 +39,6 @@ export async function* coalesce<T, R>(source: AsyncGenerator<T, R>): AsyncGenera
   } finally {
     // The consumer stopped early: end the source too (after its pending step),
     // and only then end, so the caller's return() resolves once the source let go.
-    await pending.then(() => source.return(undefined as R)).catch(() => {});
+    await pending.then(() => source.return?.(undefined as R)).catch(() => {});
   }
 }

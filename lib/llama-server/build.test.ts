@@ -1,8 +1,8 @@
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { llamaRelease, llamaServerCacheDir } from "./llama-server.js";
+import { llamaRelease, llamaServerCacheDir } from "./build.js";
 
-describe("llama-server peer", () => {
+describe("llama-server build", () => {
   const saved = process.env.MESH_LLAMA_SERVER_CACHE;
   afterEach(() => {
     if (saved === undefined) delete process.env.MESH_LLAMA_SERVER_CACHE;
