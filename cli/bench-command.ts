@@ -19,7 +19,8 @@ export const BENCH_USAGE = `llm-mesh bench <serving|overhead|stream|batching> [o
 Benchmarks with vLLM benchmark_serving's definitions (TTFT, TPOT, ITL, goodput).
 Writes result.json, report.md and SVG plots under --out (default bench-results/).
   common     --out DIR  --no-progress  --smoke (tiny sizes, for CI)  --seed N (0)
-  serving    --url URL/v1 --model M [--api-key K] [--name A]   (no --url: starts the mesh on the tiny model, --threads N)
+  serving    --url URL/v1 --model M [--api-key K] [--name A]   (no --url: starts the mesh on the tiny model, --threads N,
+             --runtime node-llama-cpp|llama-server: the llama.cpp backend's runtime, see docs/models.md)
              [--url2 URL/v1 --model2 M --api-key2 K --name2 B]  second target, compared as ratios
              --rates 1,2,4,inf  --burstiness 1 (Poisson)  --num-prompts 50  --single-stream-prompts N
              --no-single-stream  --input-len 700  --output-len 550  --range-ratio 0.1
@@ -67,6 +68,7 @@ const OPTIONS = {
   streams: { type: "string" },
   threads: { type: "string" },
   peer: { type: "string" },
+  runtime: { type: "string" },
   "no-llama-server": { type: "boolean" },
 } as const;
 
@@ -179,8 +181,12 @@ async function serving(values: Values, smoke: boolean, progress: boolean, log: (
       await writeTinyModel(modelFile);
       tokenizerFile ??= modelFile;
       const threads = values.threads === undefined ? undefined : intFlag("threads", values.threads, 1);
-      log(`no --url: starting the mesh on the tiny model (llama.cpp, CPU, ${SERVING_SLOTS} sequences, threads ${threads ?? "measured at start"})`);
-      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", model: modelFile, sequences: SERVING_SLOTS, threads, gpu: false });
+      const runtime = values.runtime ?? "node-llama-cpp";
+      if (runtime !== "node-llama-cpp" && runtime !== "llama-server")
+        throw new UsageError(`--runtime must be node-llama-cpp or llama-server, got "${runtime}"`);
+      if (runtime === "llama-server") await llamaServerBinary(log);
+      log(`no --url: starting the mesh on the tiny model (llama.cpp on ${runtime}, CPU, ${SERVING_SLOTS} sequences, threads ${threads ?? "default"})`);
+      const mesh = await startMesh("tiny-llama", { engine: "llama.cpp", runtime, model: modelFile, sequences: SERVING_SLOTS, threads, gpu: false });
       started.push(mesh);
       targets.push({ name: values.name ?? "mesh", target: mesh.target });
       if (values.peer === "llama-server") {

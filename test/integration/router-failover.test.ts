@@ -52,7 +52,12 @@ describe("router failover", () => {
     expect(error).toBeUndefined();
     expect(bad.calls).toBe(1);
     expect(good.calls).toBe(1);
-    expect(cases(events)).toEqual(["started", "delta", "delta", "delta", "finished"]);
+    // The fake shard's three deltas may arrive together, and the router forwards those as one (merge-deltas.ts).
+    const kinds = cases(events);
+    expect([kinds[0], kinds.at(-1)]).toEqual(["started", "finished"]);
+    const deltas = events.filter((e) => e.event.case === "delta").map((e) => e.event.value as { tokenCount: number });
+    expect(kinds.slice(1, -1).every((k) => k === "delta")).toBe(true);
+    expect(deltas.reduce((n, d) => n + d.tokenCount, 0)).toBe(3);
     const started = events[0].event.value as { replica: string };
     expect(started.replica).toBe(good.address);
   });
