@@ -12,7 +12,7 @@ export const llamaCppBackendSchema = z.object({
    * What runs the model: "node-llama-cpp" (in the shard's own process, the
    * default) or "llama-server" (llama.cpp's own server as a child process of
    * the shard, the same llama.cpp release; about twice as fast per token on
-   * a CPU, without logprobs and embeddings; `llm-mesh llama-server build`
+   * a CPU, without embeddings; `llm-mesh llama-server build`
    * makes the binary, or LLAMA_SERVER_BIN names one: docs/models.md).
    */
   runtime: z.enum(["node-llama-cpp", "llama-server"]).default("node-llama-cpp"),

@@ -94,12 +94,29 @@ describe.skipIf(!findLlamaServer())(
       expect(after.map((c) => c.usage?.completion_tokens)).toEqual([6, 6]);
     });
 
-    it("says plainly what this runtime does not serve: logprobs (400) and embeddings (501)", async () => {
-      const logprobs = await client.chat.completions
-        .create({ model: "tiny-llama", messages: MESSAGES, max_tokens: 4, logprobs: true })
-        .catch((err: unknown) => err);
-      expect(logprobs).toBeInstanceOf(OpenAI.BadRequestError);
-      expect((logprobs as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/logprobs are not served by this model's llama-server runtime/);
+    it("streams logprobs that spell the content, in OpenAI's shape", async () => {
+      const completion = await client.chat.completions.create({
+        model: "tiny-llama",
+        messages: MESSAGES,
+        max_tokens: 8,
+        temperature: 0,
+        logprobs: true,
+        top_logprobs: 2,
+        ignore_eos: true,
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+      const content = completion.choices[0].logprobs?.content ?? [];
+      expect(completion.usage?.completion_tokens).toBe(8);
+      // A character split across tokens has one entry on this runtime (llama-server-logprobs.ts).
+      expect(content.length).toBeGreaterThan(4);
+      expect(content.length).toBeLessThanOrEqual(8);
+      expect(content.map((c) => c.token).join("")).toBe(completion.choices[0].message.content);
+      for (const entry of content) {
+        expect(entry.top_logprobs.length).toBeGreaterThan(0);
+        expect(entry.logprob).toBeCloseTo(entry.top_logprobs[0].logprob, 4);
+      }
+    });
+
+    it("says plainly that this runtime does not embed (501)", async () => {
       const embeddings = await client.embeddings.create({ model: "tiny-llama", input: "hello" }).catch((err: unknown) => err);
       expect(embeddings).toBeInstanceOf(OpenAI.APIError);
       expect((embeddings as InstanceType<typeof OpenAI.APIError>).status).toBe(501);

@@ -11,7 +11,7 @@ import { writeTinyModel } from "../../lib/gguf/index.js";
 import { findLlamaServer, LLAMA_SERVER_HINT } from "../../lib/llama-server/index.js";
 import { SamplingParamsSchema } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { Engine, EngineResult } from "../../services/model-shard/src/engine.js";
+import type { Engine, EngineLogprob, EngineResult } from "../../services/model-shard/src/engine.js";
 import { LlamaCppEngine } from "../../services/model-shard/src/engines/llama-cpp-engine.js";
 import { LlamaServerEngine } from "../../services/model-shard/src/engines/llama-server-engine.js";
 import { until } from "../support/until.js";
@@ -128,11 +128,46 @@ describe.skipIf(!BINARY)(`llama.cpp engine on the llama-server runtime (skipped 
     expect(Object.keys(parsed)).toEqual(["pick"]);
   });
 
-  it("refuses what this runtime does not serve, and prompts past the context, with InvalidArgument", async () => {
-    const refused = await generate(engine, { maxTokens: 4, logprobs: true }).catch((err: unknown) => err);
-    expect(refused).toBeInstanceOf(ConnectError);
-    expect((refused as ConnectError).code).toBe(Code.InvalidArgument);
-    expect((refused as ConnectError).rawMessage).toMatch(/logprobs are not served by this model's llama-server runtime/);
+  for (const temperature of [0, 1]) {
+    it(`reports logprobs whose entries spell the text, with sorted alternatives (temperature ${temperature})`, async () => {
+      const gen = engine.generate(
+        {
+          requestId: "lp",
+          promptTokenIds: PROMPT,
+          messages: [],
+          prompt: "",
+          sampling: create(SamplingParamsSchema, { temperature, seed: 3, maxTokens: 12, ignoreEos: true, logprobs: true, topLogprobs: 3 }),
+        },
+        new AbortController().signal,
+      );
+      let text = "";
+      let tokens = 0;
+      const ids: number[] = [];
+      const entries: EngineLogprob[] = [];
+      for (let next = await gen.next(); !next.done; next = await gen.next()) {
+        text += next.value.text;
+        tokens += next.value.tokenCount ?? 0;
+        ids.push(...next.value.tokenIds);
+        entries.push(...(next.value.logprobs ?? []));
+      }
+      expect(tokens).toBe(12);
+      // One entry per token llama-server names (a character split across tokens is named once: llama-server-logprobs.ts).
+      expect(entries).toHaveLength(ids.length);
+      expect(entries.length).toBeGreaterThan(6);
+      expect(entries.map((e) => e.token).join("")).toBe(text);
+      for (const entry of entries) {
+        expect(entry.logprob).toBeLessThanOrEqual(0);
+        expect(entry.topLogprobs.length).toBeGreaterThan(0);
+        expect(entry.topLogprobs.length).toBeLessThanOrEqual(3);
+        const values = entry.topLogprobs.map((t) => t.logprob);
+        expect([...values].sort((a, b) => b - a)).toEqual(values);
+        // Greedy picks the most likely token: its logprob is the first alternative's.
+        if (temperature === 0) expect(entry.logprob).toBeCloseTo(values[0], 5);
+      }
+    });
+  }
+
+  it("refuses prompts past the context with InvalidArgument", async () => {
     const tooLong = await generate(
       engine,
       { maxTokens: 250 },

@@ -9,8 +9,8 @@
  * thread, batching across slots) instead of crossing into JavaScript twice
  * per token (docs/benchmarks.md, "batching": why node-llama-cpp is slower).
  *
- * Not served on this runtime: logprobs (refused with InvalidArgument) and
- * embeddings (Unimplemented). A child that exits is started again, with a
+ * Not served on this runtime: embeddings (Unimplemented). Logprobs come from
+ * llama-server's `n_probs` (llama-server-logprobs.ts). A child that exits is started again, with a
  * growing pause; requests meanwhile fail with Unavailable, which the router
  * retries on another replica before the first token.
  */
@@ -24,6 +24,8 @@ import type { Logger } from "../../../../lib/runtime/index.js";
 import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
 import { codeForStatus } from "./openai-upstream-engine.js";
+import { logprobsRequest, ServerLogprobs } from "./llama-server-logprobs.js";
+import type { ServerProbability } from "./llama-server-logprobs.js";
 import { readSseData } from "./sse-reader.js";
 import { postJson } from "./upstream-http.js";
 
@@ -42,6 +44,7 @@ interface CompletionEvent {
   stop?: boolean;
   stop_type?: "none" | "eos" | "limit" | "word";
   tokens_predicted?: number;
+  completion_probabilities?: ServerProbability[];
   error?: { message?: string; code?: number };
 }
 
@@ -109,17 +112,19 @@ export class LlamaServerEngine implements Engine {
         `prompt (${prompt.length} tokens) + max_tokens (${sampling.maxTokens}) exceeds the context length ${this.info.contextLength}`,
       );
     }
-    if (sampling.logprobs) {
-      throw meshError(Code.InvalidArgument, "logprobs are not served by this model's llama-server runtime", {
-        reason: "unsupported_parameter",
-        param: "logprobs",
-      });
-    }
     if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
     if (this.#down) throw meshError(Code.Unavailable, `llama-server is not running (${this.#down}); it is being started again`);
     if (signal.aborted) return { finishReason: "cancelled", promptTokens: prompt.length, completionTokens: 0 };
 
-    const body = JSON.stringify({ prompt: [...prompt], stream: true, return_tokens: true, cache_prompt: true, ...completionSampling(sampling) });
+    const body = JSON.stringify({
+      prompt: [...prompt],
+      stream: true,
+      return_tokens: true,
+      cache_prompt: true,
+      ...completionSampling(sampling),
+      ...logprobsRequest(sampling),
+    });
+    const logprobs = sampling.logprobs ? new ServerLogprobs(sampling.topLogprobs) : undefined;
     // cpp-httplib closes idle keep-alive sockets on its own clock: one loopback connection per request.
     const call = postJson(
       this.#url,
@@ -137,12 +142,14 @@ export class LlamaServerEngine implements Engine {
         const event = parseEvent(data);
         if (event.error) throw meshError(codeForStatus(event.error.code ?? 500), `llama-server: ${event.error.message ?? "error in stream"}`);
         const tokenIds = event.tokens ?? [];
-        completionTokens += tokenIds.length;
-        if (tokenIds.length > 0 || event.content) yield { tokenIds, text: event.content ?? "" };
-        if (event.stop) {
-          finishReason = event.stop_type === "limit" ? "length" : "stop";
-          completionTokens = event.tokens_predicted ?? completionTokens;
-        }
+        // Tokens that end inside a UTF-8 character are held back and then sent with only the completing
+        // token's id and probabilities: `tokens_predicted` is the count to trust.
+        const tokenCount = event.tokens_predicted !== undefined ? event.tokens_predicted - completionTokens : tokenIds.length;
+        completionTokens += tokenCount;
+        const text = event.content ?? "";
+        const entries = logprobs?.push(event.completion_probabilities, text);
+        if (tokenIds.length > 0 || text) yield { tokenIds, text, tokenCount, ...(entries ? { logprobs: entries } : {}) };
+        if (event.stop) finishReason = event.stop_type === "limit" ? "length" : "stop";
       }
       return { finishReason, promptTokens: prompt.length, completionTokens };
     } catch (err) {
