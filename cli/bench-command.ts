@@ -30,7 +30,7 @@ Writes result.json, report.md and SVG plots under --out (default bench-results/)
   stream     tokens/s through the edge: --concurrency 1,16,64 --rounds 4 --tokens 512
              --peer llama-server   also start llama.cpp's own llama-server (built once from node-llama-cpp's
              llama.cpp source, cached in ~/.cache/llm-mesh) on the same GGUF, slots and threads
-  batching   llama.cpp direct vs mesh vs llama-server: --preset bench|tiny | --model FILE.gguf  --streams 1,2,4,8
+  batching   llama.cpp direct vs mesh vs mesh on the llama-server runtime vs llama-server: --preset bench|tiny | --model FILE.gguf  --streams 1,2,4,8
              --input-len 32 --output-len 128 --rounds 2 --threads N (default: measured at start) --no-llama-server`;
 
 const OPTIONS = {

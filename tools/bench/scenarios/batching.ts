@@ -1,8 +1,9 @@
 /**
- * `batching`: llama.cpp at 1/2/4/8 concurrent streams three ways on the same
+ * `batching`: llama.cpp at 1/2/4/8 concurrent streams four ways on the same
  * GGUF (by default the compute-bound "bench" preset): node-llama-cpp called
  * directly in this process, the mesh (its llama.cpp engine behind every
- * hop), and llama.cpp's own llama-server with as many slots and the same
+ * hop), the mesh with that engine on the llama-server runtime, and
+ * llama.cpp's own llama-server with as many slots and the same
  * threads. Aggregate and per-stream tokens/s, the ratio to one stream and
  * to the others; TTFT at one stream gives the mesh's share of first-token
  * latency. Each system runs alone on the cores.
