@@ -181,4 +181,11 @@ describe("deploy/Dockerfile", () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(readFileSync(".dockerignore", "utf8")).toMatch(/^node_modules$/m);
   });
+
+  it("puts llama.cpp's own server, built from the source node-llama-cpp ships, where the llama-server runtime finds it", () => {
+    expect(dockerfile).toMatch(/git clone --quiet \/llama\/gitRelease\.bundle/);
+    expect(dockerfile).toMatch(/--target llama-server/);
+    expect(dockerfile).toMatch(/LLAMA_SERVER_BIN=\/usr\/local\/bin\/llama-server/);
+    expect(dockerfile).toMatch(/^COPY --from=llama-server \/src\/build\/bin\/llama-server \/usr\/local\/bin\/llama-server$/m);
+  });
 });

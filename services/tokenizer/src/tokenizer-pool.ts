@@ -8,8 +8,7 @@ import { Code, meshError } from "../../../lib/errors.js";
 import type { Logger } from "../../../lib/runtime/index.js";
 import type { ModelTokenizer, TemplateMessage } from "./model-tokenizer.js";
 import type { EncodedPrompt } from "./prompt-encoder.js";
-import { encodeJob, jobChars, precheckJob } from "./tokenizer-jobs.js";
-import { WORKER_EXIT } from "./tokenizer-jobs.js";
+import { encodeJob, jobChars, precheckJob, WORKER_EXIT } from "./tokenizer-jobs.js";
 import type { TokenizerJob, TokenizerJobResult, TokenizerWork } from "./tokenizer-jobs.js";
 import type { ToolFunction } from "../../../lib/tool-calls/index.js";
 
@@ -137,7 +136,7 @@ export class TokenizerPool {
   async close(): Promise<void> {
     this.#closed = true;
     for (const p of this.#queue.splice(0)) p.reject(meshError(Code.Unavailable, "the tokenizer is shutting down"));
-    await Promise.all(this.#slots.map((s) => (s.busy ? s.worker.terminate() : stopWorker(s))));
+    await Promise.all(this.#slots.map((s) => stopWorker(s, s.busy ? BUSY_WORKER_EXIT_TIMEOUT_MS : WORKER_EXIT_TIMEOUT_MS)));
   }
 
   #run(job: Job, signal?: AbortSignal): Promise<EncodedPrompt> {
@@ -210,7 +209,8 @@ export class TokenizerPool {
     slot.busy = undefined;
     busy.pending.reject(meshError(Code.DeadlineExceeded, `tokenizing the prompt took longer than ${this.#timeoutMs} ms`, { reason: "tokenizer_timeout" }));
     this.log.warn({ timeoutMs: this.#timeoutMs }, "tokenizer job timed out: replacing its worker");
-    void slot.worker.terminate();
+    // The old worker ends once its (bounded) job is done: terminating it inside llama.cpp's tokenizer can crash the process.
+    void stopWorker(slot, BUSY_WORKER_EXIT_TIMEOUT_MS);
     const index = this.#slots.indexOf(slot);
     if (index >= 0 && !this.#closed) this.#slots[index] = this.#spawn();
     this.#dispatch();
@@ -270,16 +270,19 @@ function plainTool(t: ToolFunction): ToolFunction {
 
 /** How long an idle worker may take to free its vocabularies and end before it is terminated. */
 const WORKER_EXIT_TIMEOUT_MS = 5_000;
+/** The same for a worker still running a job (it ends after the job: jobs are bounded by the prompt limits). */
+const BUSY_WORKER_EXIT_TIMEOUT_MS = 60_000;
 
 /**
  * Ends an idle worker the way it can end safely: once it started, it frees llama.cpp's objects and
  * ends its own thread (terminate() with a vocabulary loaded crashed the process now and then);
- * terminated only if it is still starting, or does not end in time.
+ * terminated only if it is still starting, or does not end in time. A busy worker reads the exit
+ * message after its job.
  */
-async function stopWorker(slot: Slot): Promise<void> {
+async function stopWorker(slot: Slot, timeoutMs = WORKER_EXIT_TIMEOUT_MS): Promise<void> {
   const { worker } = slot;
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), WORKER_EXIT_TIMEOUT_MS)));
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
   const ended = new Promise<true>((resolve) => worker.once("exit", () => resolve(true)));
   const started = await Promise.race([
     slot.ready.then(

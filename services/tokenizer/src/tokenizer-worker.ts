@@ -5,10 +5,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { Catalog } from "../../../lib/catalog/index.js";
 import { asConnectError } from "../../../lib/errors.js";
-import { encodeJob } from "./tokenizer-jobs.js";
+import { encodeJob, WORKER_EXIT } from "./tokenizer-jobs.js";
 import type { TokenizerJob, TokenizerJobResult } from "./tokenizer-jobs.js";
 import { disposeVocabularies, loadTokenizers } from "./server.js";
-import { WORKER_EXIT } from "./tokenizer-jobs.js";
 
 const port = parentPort!;
 const tokenizers = await loadTokenizers((workerData as { catalog: Catalog }).catalog);
