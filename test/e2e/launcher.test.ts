@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMeshProcess } from "../support/mesh-process.js";
 import type { MeshProcess } from "../support/mesh-process.js";
+import { alive } from "../support/alive.js";
 
 /** The pids of a process's children (Linux /proc). */
 function childPids(pid: number): number[] {
@@ -14,15 +15,6 @@ function childPids(pid: number): number[] {
       .filter((n) => n > 0);
   } catch {
     return [];
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -3,13 +3,12 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { catalogSchema } from "../../lib/catalog/index.js";
-import type { LlamaCppBackend } from "../../lib/catalog/index.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { SamplingParamsSchema } from "../../src/gen/mesh/shard/v1/shard_pb.js";
 import { LlamaCppEngine } from "../../services/model-shard/src/engines/llama-cpp-engine.js";
 import { PREFILL_CHUNK_TOKENS } from "../../services/model-shard/src/engines/llama-batching.js";
 import { measureThreads } from "../../services/model-shard/src/engines/llama-threads.js";
+import { llamaBackend } from "../support/llama-backend.js";
 
 const PROMPTS = [
   [1, 300, 301, 302],
@@ -41,11 +40,6 @@ async function generate(engine: LlamaCppEngine, prompt: number[], maxTokens = 24
   }
 }
 
-function backendFor(model: string, extra: Record<string, unknown>): LlamaCppBackend {
-  return catalogSchema.parse({ models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model, gpu: false, threads: 1, ...extra }] }] }).models[0]
-    .backends[0] as LlamaCppBackend;
-}
-
 describe("llama.cpp engine: continuous batching", () => {
   let dir: string;
   let modelPath: string;
@@ -59,7 +53,7 @@ describe("llama.cpp engine: continuous batching", () => {
 
   for (const order of ["sequence", "arrival"] as const) {
     it(`8 concurrent requests each equal the same request alone (temperature 0, batch_order ${order})`, async () => {
-      const engine = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 8, context_size: 8 * 128, batch_order: order }));
+      const engine = await LlamaCppEngine.create("t", llamaBackend(modelPath, { sequences: 8, context_size: 8 * 128, batch_order: order }));
       try {
         expect(engine.info.maxSequences).toBe(8);
         expect(engine.info.contextLength).toBe(128);
@@ -77,7 +71,7 @@ describe("llama.cpp engine: continuous batching", () => {
   }
 
   it("lets a request join while others decode, and reuses a shared prompt prefix", async () => {
-    const engine = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 2, context_size: 256 }));
+    const engine = await LlamaCppEngine.create("t", llamaBackend(modelPath, { sequences: 2, context_size: 256 }));
     try {
       const expected = await generate(engine, PROMPTS[0], 40);
       const late = await generate(engine, PROMPTS[1], 8);
@@ -91,7 +85,7 @@ describe("llama.cpp engine: continuous batching", () => {
   });
 
   it("puts concurrent decodes into shared batches", async () => {
-    const engine = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 8, context_size: 8 * 128 }));
+    const engine = await LlamaCppEngine.create("t", llamaBackend(modelPath, { sequences: 8, context_size: 8 * 128 }));
     try {
       await Promise.all(PROMPTS.map((prompt) => generate(engine, prompt, 32)));
       const { batches, items } = engine.batchStats;
@@ -102,7 +96,7 @@ describe("llama.cpp engine: continuous batching", () => {
   });
 
   it("keeps a running stream decoding while a long prompt is evaluated in chunks", async () => {
-    const engine = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 2, context_size: 2 * 1024 }));
+    const engine = await LlamaCppEngine.create("t", llamaBackend(modelPath, { sequences: 2, context_size: 2 * 1024 }));
     try {
       const longPrompt = [1, ...Array.from({ length: 6 * PREFILL_CHUNK_TOKENS }, (_, i) => 300 + (i % 20))];
       const expectedLong = await generate(engine, longPrompt, 4);

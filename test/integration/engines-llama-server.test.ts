@@ -5,8 +5,6 @@ import * as path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { catalogSchema } from "../../lib/catalog/index.js";
-import type { LlamaCppBackend } from "../../lib/catalog/index.js";
 import { writeTinyModel } from "../../lib/gguf/index.js";
 import { findLlamaServer, LLAMA_SERVER_HINT } from "../../lib/llama-server/index.js";
 import { SamplingParamsSchema } from "../../src/gen/mesh/shard/v1/shard_pb.js";
@@ -15,15 +13,12 @@ import type { Engine, EngineLogprob, EngineResult } from "../../services/model-s
 import { LlamaCppEngine } from "../../services/model-shard/src/engines/llama-cpp-engine.js";
 import { LlamaServerEngine } from "../../services/model-shard/src/engines/llama-server-engine.js";
 import { until } from "../support/until.js";
+import { alive } from "../support/alive.js";
+import { llamaBackend } from "../support/llama-backend.js";
 
 // .ci/run builds the binary (`llm-mesh llama-server build`), so CI always runs these.
 const BINARY = findLlamaServer();
 const PROMPT = [1, 20, 30, 40];
-
-function backendFor(model: string, extra: Record<string, unknown> = {}): LlamaCppBackend {
-  const catalog = catalogSchema.parse({ models: [{ name: "t", backends: [{ name: "l", engine: "llama.cpp", model, gpu: false, threads: 1, ...extra }] }] });
-  return catalog.models[0].backends[0] as LlamaCppBackend;
-}
 
 interface Run {
   ids: number[];
@@ -59,7 +54,7 @@ describe.skipIf(!BINARY)(`llama.cpp engine on the llama-server runtime (skipped 
     dir = mkdtempSync(path.join(tmpdir(), "mesh-llama-server-"));
     modelPath = path.join(dir, "tiny.gguf");
     await writeTinyModel(modelPath);
-    engine = await LlamaServerEngine.create("t", backendFor(modelPath, { runtime: "llama-server", sequences: 2, context_size: 2 * 256 }));
+    engine = await LlamaServerEngine.create("t", llamaBackend(modelPath, { runtime: "llama-server", sequences: 2, context_size: 2 * 256 }));
   });
   afterAll(async () => {
     await engine?.close();
@@ -74,7 +69,7 @@ describe.skipIf(!BINARY)(`llama.cpp engine on the llama-server runtime (skipped 
     const served = await generate(engine, { maxTokens: 16, ignoreEos: true });
     expect(served.result).toEqual({ finishReason: "length", promptTokens: PROMPT.length, completionTokens: 16 });
     expect(served.ids).toHaveLength(16);
-    const inProcess = await LlamaCppEngine.create("t", backendFor(modelPath, { sequences: 1, context_size: 256 }));
+    const inProcess = await LlamaCppEngine.create("t", llamaBackend(modelPath, { sequences: 1, context_size: 256 }));
     try {
       const reference = await generate(inProcess, { maxTokens: 16, ignoreEos: true });
       expect(served.ids).toEqual(reference.ids);
@@ -206,12 +201,3 @@ describe.skipIf(!BINARY)(`llama.cpp engine on the llama-server runtime (skipped 
     return until(() => !alive(pid), 10_000);
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -26,7 +26,7 @@ import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } fro
 import { codeForStatus } from "./openai-upstream-engine.js";
 import { logprobsRequest, ServerLogprobs } from "./llama-server-logprobs.js";
 import type { ServerProbability } from "./llama-server-logprobs.js";
-import { readSseData } from "./sse-reader.js";
+import { parseEventJson, readSseData } from "./sse-reader.js";
 import { postJson } from "./upstream-http.js";
 
 /** Upper bound on the default shared context, in tokens (as the in-process runtime). */
@@ -139,7 +139,7 @@ export class LlamaServerEngine implements Engine {
       const res = await call.response;
       if (res.status < 200 || res.status >= 300) throw statusError(res.status, await res.text());
       for await (const data of readSseData(res.body)) {
-        const event = parseEvent(data);
+        const event = parseEventJson<CompletionEvent>(data, "llama-server");
         if (event.error) throw meshError(codeForStatus(event.error.code ?? 500), `llama-server: ${event.error.message ?? "error in stream"}`);
         const tokenIds = event.tokens ?? [];
         // Tokens that end inside a UTF-8 character are held back and then sent with only the completing
@@ -236,14 +236,6 @@ export function completionSampling(s: SamplingParams): Record<string, unknown> {
   if (s.ignoreEos) body.ignore_eos = true;
   if (s.jsonSchema) body.json_schema = JSON.parse(s.jsonSchema) as unknown;
   return body;
-}
-
-function parseEvent(data: string): CompletionEvent {
-  try {
-    return JSON.parse(data) as CompletionEvent;
-  } catch (err) {
-    throw meshError(Code.Unavailable, "llama-server sent a malformed stream event", { cause: err });
-  }
 }
 
 function statusError(status: number, text: string): ConnectError {

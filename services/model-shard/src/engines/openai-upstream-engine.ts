@@ -5,7 +5,7 @@ import type { ChatMessage, SamplingParams, ToolSettings } from "../../../../src/
 import type { EmbedInputValue, EmbedResult, Embedder, Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
 import { logprobsBody, upstreamLogprobs } from "./upstream-logprobs.js";
 import type { UpstreamLogprobs } from "./upstream-logprobs.js";
-import { readSseData } from "./sse-reader.js";
+import { parseEventJson, readSseData } from "./sse-reader.js";
 import { postJson } from "./upstream-http.js";
 
 /** One streamed chunk of an OpenAI-compatible server (chat or text completion). */
@@ -99,7 +99,7 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
       if (res.status < 200 || res.status >= 300) throw await statusError(res);
       for await (const data of readSseData(res.body)) {
         if (data === "[DONE]") continue; // read to the end: cancelling a finished body costs more
-        const chunk = parseChunk(data);
+        const chunk = parseEventJson<UpstreamChunk>(data, "the upstream");
         if (chunk.error) throw bodyError(chunk.error);
         if (chunk.usage) usage = chunk.usage;
         const choice = chunk.choices?.[0];
@@ -213,14 +213,6 @@ export function samplingBody(s: SamplingParams): Record<string, unknown> {
       s.jsonSchema === "{}" ? { type: "json_object" } : { type: "json_schema", json_schema: { name: "output", schema: JSON.parse(s.jsonSchema) as unknown } };
   }
   return body;
-}
-
-function parseChunk(data: string): UpstreamChunk {
-  try {
-    return JSON.parse(data) as UpstreamChunk;
-  } catch (err) {
-    throw meshError(Code.Unavailable, "the upstream sent a malformed stream chunk", { cause: err });
-  }
 }
 
 /** Maps an upstream HTTP error status to the most precise Code. */

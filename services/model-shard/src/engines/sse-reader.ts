@@ -1,4 +1,5 @@
 import { createParser } from "eventsource-parser";
+import { Code, meshError } from "../../../../lib/errors.js";
 import type { EventSourceParser } from "eventsource-parser";
 
 /**
@@ -40,4 +41,13 @@ export async function* readSseData(body: ReadableStream<Uint8Array> | AsyncItera
   for (const data of parser.push(decoder.decode())) yield data;
   const last = parser.end();
   if (last !== undefined) yield last;
+}
+
+/** One event's JSON; Unavailable naming `sender` when it is not JSON. */
+export function parseEventJson<T>(data: string, sender: string): T {
+  try {
+    return JSON.parse(data) as T;
+  } catch (err) {
+    throw meshError(Code.Unavailable, `${sender} sent a malformed stream event`, { cause: err });
+  }
 }
