@@ -25,7 +25,8 @@ export async function* coalesce<T, R>(source: AsyncIterator<T, R>): AsyncGenerat
       // One turn of the event loop per batch: what is ready before it joins.
       const turnEnds = nextTick();
       while (batch.length < MAX_CHUNKS_PER_MESSAGE) {
-        const next = await Promise.race([pending, turnEnds]);
+        // A source that fails: what came before the failure goes out first (the failure on the next pull).
+        const next = await Promise.race([pending, turnEnds]).catch((): typeof TICK => TICK);
         if (next === TICK) break;
         if (next.done) {
           yield batch;

@@ -25,6 +25,17 @@ describe("coalesce", () => {
     expect(await batches([1, 2, 3, "pause", 4, "pause", 5, 6])).toEqual({ batches: [[1, 2, 3], [4], [5, 6]], result: "done" });
   });
 
+  it("hands out what came before a failure, then the failure", async () => {
+    async function* failing(): AsyncGenerator<number, void> {
+      yield 1;
+      yield 2;
+      throw new Error("shard gone");
+    }
+    const gen = coalesce(failing());
+    expect(await gen.next()).toEqual({ done: false, value: [1, 2] });
+    await expect(gen.next()).rejects.toThrow("shard gone");
+  });
+
   it("ends the source when the consumer stops early", async () => {
     let ended = false;
     async function* endless(): AsyncGenerator<number, void> {
