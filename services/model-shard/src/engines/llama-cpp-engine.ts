@@ -17,9 +17,7 @@ import { Utf8Guards } from "./llama-utf8-guard.js";
 import type { Utf8Guard } from "./llama-utf8-guard.js";
 import { availableCores, measureThreads, threadCandidates } from "./llama-threads.js";
 import type { ThreadChoice } from "./llama-threads.js";
-
-/** Upper bound on the default shared context, in tokens. */
-const DEFAULT_CONTEXT_CAP_TOKENS = 16_384;
+import { checkPromptFits, sharedContextSize } from "./llama-context.js";
 
 let llamaPromise: Promise<{ llama: Llama; verdict: GpuVerdict }> | undefined;
 
@@ -107,7 +105,7 @@ export class LlamaCppEngine implements Engine {
     if (candidates.length > 1)
       log?.info({ threads, candidates: choice.tokensPerSecond }, "llama.cpp threads measured at start (decode tok/s per thread count)");
     const trainContext = model.trainContextSize;
-    const contextSize = backend.context_size ?? Math.min(trainContext * backend.sequences, DEFAULT_CONTEXT_CAP_TOKENS);
+    const contextSize = sharedContextSize(backend, trainContext);
     let created: LlamaContext | undefined;
     const decodes = { batches: 0, items: 0 };
     const bySequence = backend.batch_order === "sequence";
@@ -151,14 +149,8 @@ export class LlamaCppEngine implements Engine {
 
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult> {
     const prompt = request.promptTokenIds as Token[];
-    if (prompt.length === 0) throw meshError(Code.InvalidArgument, "empty prompt");
     const { sampling } = request;
-    if (prompt.length + sampling.maxTokens > this.info.contextLength) {
-      throw meshError(
-        Code.InvalidArgument,
-        `prompt (${prompt.length} tokens) + max_tokens (${sampling.maxTokens}) exceeds the context length ${this.info.contextLength}`,
-      );
-    }
+    checkPromptFits(prompt.length, sampling.maxTokens, this.info.contextLength);
     const grammar = sampling.jsonSchema ? await this.#grammars.get(sampling.jsonSchema) : undefined;
     const sequence = this.#takeSequence(prompt);
     if (!sequence) throw meshError(Code.ResourceExhausted, "no free sequence");

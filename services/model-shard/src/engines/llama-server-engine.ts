@@ -28,9 +28,8 @@ import { logprobsRequest, ServerLogprobs } from "./llama-server-logprobs.js";
 import type { ServerProbability } from "./llama-server-logprobs.js";
 import { parseEventJson, readSseData } from "./sse-reader.js";
 import { postJson } from "./upstream-http.js";
+import { checkPromptFits, sharedContextSize } from "./llama-context.js";
 
-/** Upper bound on the default shared context, in tokens (as the in-process runtime). */
-const DEFAULT_CONTEXT_CAP_TOKENS = 16_384;
 /** The first pause before starting an exited child again; it doubles up to MAX_RESTART_PAUSE_MS. */
 const FIRST_RESTART_PAUSE_MS = 500;
 const MAX_RESTART_PAUSE_MS = 30_000;
@@ -76,7 +75,7 @@ export class LlamaServerEngine implements Engine {
     const { readGgufFileInfo } = await import("node-llama-cpp");
     const gguf = await readGgufFileInfo(backend.model, { readTensorInfo: false });
     const trainContext = Number((gguf.architectureMetadata as { context_length?: number }).context_length ?? 4096);
-    const contextSize = backend.context_size ?? Math.min(trainContext * backend.sequences, DEFAULT_CONTEXT_CAP_TOKENS);
+    const contextSize = sharedContextSize(backend, trainContext);
     const options: LlamaServerProcessOptions = {
       binary,
       model: backend.model,
@@ -105,13 +104,7 @@ export class LlamaServerEngine implements Engine {
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult> {
     const prompt = request.promptTokenIds;
     const { sampling } = request;
-    if (prompt.length === 0) throw meshError(Code.InvalidArgument, "empty prompt");
-    if (prompt.length + sampling.maxTokens > this.info.contextLength) {
-      throw meshError(
-        Code.InvalidArgument,
-        `prompt (${prompt.length} tokens) + max_tokens (${sampling.maxTokens}) exceeds the context length ${this.info.contextLength}`,
-      );
-    }
+    checkPromptFits(prompt.length, sampling.maxTokens, this.info.contextLength);
     if (sampling.maxTokens === 0) return { finishReason: "length", promptTokens: prompt.length, completionTokens: 0 };
     if (this.#down) throw meshError(Code.Unavailable, `llama-server is not running (${this.#down}); it is being started again`);
     if (signal.aborted) return { finishReason: "cancelled", promptTokens: prompt.length, completionTokens: 0 };
