@@ -1,14 +1,8 @@
 import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import * as readline from "node:readline";
-import { prettyLogLine } from "../../lib/runtime/index.js";
+import { prettyLogLine, RestartBackoff } from "../../lib/runtime/index.js";
 import type { LogFormat } from "../../lib/runtime/index.js";
-
-/** Restart back-off: doubles from the first delay up to the cap. */
-const RESTART_FIRST_DELAY_MS = 500;
-const RESTART_MAX_DELAY_MS = 30_000;
-/** A process that stayed up this long gets its back-off reset. */
-const STABLE_AFTER_MS = 30_000;
 
 export interface ProcessSpec {
   name: string;
@@ -28,8 +22,7 @@ export class SupervisedProcess {
     return this.#child?.pid;
   }
   #stopping = false;
-  #restarts = 0;
-  #startedAt = 0;
+  readonly #backoff = new RestartBackoff();
   #restartTimer: NodeJS.Timeout | undefined;
   /** Called with every child this starts, restarts included (the launcher hands the front process its connections). */
   onSpawn: ((child: ChildProcess) => void) | undefined;
@@ -44,7 +37,7 @@ export class SupervisedProcess {
   ) {}
 
   start(): void {
-    this.#startedAt = Date.now();
+    this.#backoff.started();
     const child = fork(this.spec.script, [], {
       env: { ...process.env, ...this.spec.env },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
@@ -62,9 +55,7 @@ export class SupervisedProcess {
     child.once("exit", (code, signal) => {
       if (this.#child === child) this.#child = undefined;
       if (this.#stopping) return;
-      if (Date.now() - this.#startedAt > STABLE_AFTER_MS) this.#restarts = 0;
-      const delay = Math.min(RESTART_FIRST_DELAY_MS * 2 ** this.#restarts, RESTART_MAX_DELAY_MS);
-      this.#restarts++;
+      const delay = this.#backoff.nextDelayMs();
       this.out(`${prefix} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
       this.#restartTimer = setTimeout(() => this.start(), delay);
     });

@@ -22,8 +22,6 @@ export interface LlamaServerProcessOptions {
   contextSize: number;
   /** Layers on the GPU (`-ngl`); 0 keeps it on the CPU. */
   gpuLayers?: number;
-  /** Extra arguments, appended as given. */
-  extraArgs?: readonly string[];
 }
 
 /** A running llama-server child on a loopback port. */
@@ -50,7 +48,6 @@ export function llamaServerArgs(o: LlamaServerProcessOptions, port: number): str
     "--no-webui",
     // Warnings and errors only: its per-request info lines cost both processes CPU on the token path.
     ...["-lv", "2"],
-    ...(o.extraArgs ?? []),
   ];
 }
 

@@ -8,3 +8,4 @@ export { preparePrivateDir, ensurePrivateFile, tightenFiles, DATA_DIR_MODE, PRIV
 export { logFormatFrom, prettyLogLine } from "./log-format.js";
 export type { LogFormat } from "./log-format.js";
 export { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN, HAND_OFF_ENV } from "./hand-off.js";
+export { RestartBackoff } from "./restart-backoff.js";

@@ -10,8 +10,8 @@
  * per token (docs/benchmarks.md, "batching": why node-llama-cpp is slower).
  *
  * Not served on this runtime: embeddings (Unimplemented). Logprobs come from
- * llama-server's `n_probs` (llama-server-logprobs.ts). A child that exits is started again, with a
- * growing pause; requests meanwhile fail with Unavailable, which the router
+ * llama-server's `n_probs` (llama-server-logprobs.ts). A child that exits is started again, with
+ * the launcher's back-off (RestartBackoff); requests meanwhile fail with Unavailable, which the router
  * retries on another replica before the first token.
  */
 import * as os from "node:os";
@@ -20,19 +20,16 @@ import { meshError } from "../../../../lib/errors.js";
 import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
 import { findLlamaServer, LLAMA_SERVER_HINT, startLlamaServerProcess } from "../../../../lib/llama-server/index.js";
 import type { LlamaServerProcess, LlamaServerProcessOptions } from "../../../../lib/llama-server/index.js";
+import { RestartBackoff } from "../../../../lib/runtime/index.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
 import type { SamplingParams } from "../../../../src/gen/mesh/shard/v1/shard_pb.js";
 import type { Engine, EngineChunk, EngineInfo, EngineRequest, EngineResult } from "../engine.js";
-import { codeForStatus } from "./openai-upstream-engine.js";
 import { logprobsRequest, ServerLogprobs } from "./llama-server-logprobs.js";
 import type { ServerProbability } from "./llama-server-logprobs.js";
 import { parseEventJson, readSseData } from "./sse-reader.js";
-import { postJson } from "./upstream-http.js";
+import { codeForStatus, postJson, statusError } from "./upstream-http.js";
 import { checkPromptFits, sharedContextSize } from "./llama-context.js";
 
-/** The first pause before starting an exited child again; it doubles up to MAX_RESTART_PAUSE_MS. */
-const FIRST_RESTART_PAUSE_MS = 500;
-const MAX_RESTART_PAUSE_MS = 30_000;
 /** Layers put on the GPU when `gpu` is not false (all of them; a CPU-only build ignores it). */
 const ALL_LAYERS = 999;
 
@@ -54,7 +51,7 @@ export class LlamaServerEngine implements Engine {
   #closing = false;
   /** Why requests fail while the child is down (undefined while it runs). */
   #down: string | undefined;
-  #pauseMs = FIRST_RESTART_PAUSE_MS;
+  readonly #backoff = new RestartBackoff();
   #restartTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -66,12 +63,16 @@ export class LlamaServerEngine implements Engine {
     this.info = info;
     this.#server = server;
     this.#url = new URL(`${server.url}/completion`);
+    this.#backoff.started();
     this.#watch(server);
   }
 
   static async create(modelName: string, backend: LlamaCppBackend, log?: Logger, env: NodeJS.ProcessEnv = process.env): Promise<LlamaServerEngine> {
     const binary = findLlamaServer(env);
-    if (!binary) throw new Error(`backend "${backend.name}" runs on llama-server, which is not built: ${LLAMA_SERVER_HINT}`);
+    if (!binary) {
+      const why = env.LLAMA_SERVER_BIN ? `LLAMA_SERVER_BIN (${env.LLAMA_SERVER_BIN}) names no file` : "it is not built";
+      throw new Error(`backend "${backend.name}" runs on llama-server, but ${why}: ${LLAMA_SERVER_HINT}`);
+    }
     const { readGgufFileInfo } = await import("node-llama-cpp");
     const gguf = await readGgufFileInfo(backend.model, { readTensorInfo: false });
     const trainContext = Number((gguf.architectureMetadata as { context_length?: number }).context_length ?? 4096);
@@ -130,7 +131,7 @@ export class LlamaServerEngine implements Engine {
     let finishReason: EngineResult["finishReason"] = "stop";
     try {
       const res = await call.response;
-      if (res.status < 200 || res.status >= 300) throw statusError(res.status, await res.text());
+      if (res.status < 200 || res.status >= 300) throw await statusError(res, "llama-server");
       for await (const data of readSseData(res.body)) {
         const event = parseEventJson<CompletionEvent>(data, "llama-server");
         if (event.error) throw meshError(codeForStatus(event.error.code ?? 500), `llama-server: ${event.error.message ?? "error in stream"}`);
@@ -156,33 +157,35 @@ export class LlamaServerEngine implements Engine {
     }
   }
 
-  /** Starts the child again when it exits on its own, pausing longer after each exit. */
+  /** Starts the child again when it exits on its own (lib/runtime RestartBackoff). */
   #watch(server: LlamaServerProcess): void {
     server.child.once("exit", (code, sig) => {
       server.child.stdin?.destroy();
       if (this.#closing) return;
       this.#down = `exited with ${code ?? sig}`;
       this.log?.error({ code, signal: sig, stderr: server.stderrTail().slice(-1000) }, "llama-server exited; starting it again");
-      this.#restartTimer = setTimeout(() => void this.#restart(), this.#pauseMs);
-      this.#pauseMs = Math.min(this.#pauseMs * 2, MAX_RESTART_PAUSE_MS);
+      this.#scheduleRestart();
     });
+  }
+
+  #scheduleRestart(): void {
+    this.#restartTimer = setTimeout(() => void this.#restart(), this.#backoff.nextDelayMs());
   }
 
   async #restart(): Promise<void> {
     if (this.#closing) return;
+    this.#backoff.started();
     try {
       const server = await startLlamaServerProcess(this.options);
       if (this.#closing) return void (await server.stop());
       this.#server = server;
       this.#url = new URL(`${server.url}/completion`);
       this.#down = undefined;
-      this.#pauseMs = FIRST_RESTART_PAUSE_MS;
       this.#watch(server);
       this.log?.info({ url: server.url }, "llama-server started again");
     } catch (err) {
       this.log?.error({ err: (err as Error).message }, "llama-server did not start again");
-      this.#restartTimer = setTimeout(() => void this.#restart(), this.#pauseMs);
-      this.#pauseMs = Math.min(this.#pauseMs * 2, MAX_RESTART_PAUSE_MS);
+      this.#scheduleRestart();
     }
   }
 
@@ -229,15 +232,4 @@ export function completionSampling(s: SamplingParams): Record<string, unknown> {
   if (s.ignoreEos) body.ignore_eos = true;
   if (s.jsonSchema) body.json_schema = JSON.parse(s.jsonSchema) as unknown;
   return body;
-}
-
-function statusError(status: number, text: string): ConnectError {
-  let message = text.slice(0, 500);
-  try {
-    const parsed = JSON.parse(text) as { error?: { message?: string } };
-    message = parsed.error?.message ?? message;
-  } catch {
-    // the text as it came
-  }
-  return meshError(codeForStatus(status), `llama-server answered ${status}: ${message}`);
 }

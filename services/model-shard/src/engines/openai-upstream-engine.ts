@@ -6,7 +6,7 @@ import type { EmbedInputValue, EmbedResult, Embedder, Engine, EngineChunk, Engin
 import { logprobsBody, upstreamLogprobs } from "./upstream-logprobs.js";
 import type { UpstreamLogprobs } from "./upstream-logprobs.js";
 import { parseEventJson, readSseData } from "./sse-reader.js";
-import { postJson } from "./upstream-http.js";
+import { codeForStatus, postJson, statusError } from "./upstream-http.js";
 
 /** One streamed chunk of an OpenAI-compatible server (chat or text completion). */
 interface UpstreamChunk {
@@ -96,7 +96,7 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
     let finishReason: EngineResult["finishReason"] = "stop";
     try {
       const res = await call.response;
-      if (res.status < 200 || res.status >= 300) throw await statusError(res);
+      if (res.status < 200 || res.status >= 300) throw await statusError(res, "upstream", " (check the backend's api_key)");
       for await (const data of readSseData(res.body)) {
         if (data === "[DONE]") continue; // read to the end: cancelling a finished body costs more
         const chunk = parseEventJson<UpstreamChunk>(data, "the upstream");
@@ -154,7 +154,7 @@ export class OpenAIUpstreamEngine implements Engine, Embedder {
       if (signal.aborted) throw meshError(Code.Canceled, "the caller cancelled", { cause: err });
       throw meshError(Code.Unavailable, `the upstream could not be reached: ${describe(err)}`, { cause: err });
     }
-    if (!res.ok) throw await statusError(res);
+    if (!res.ok) throw await statusError(res, "upstream", " (check the backend's api_key)");
     const json = (await res.json()) as { data?: { index?: number; embedding?: number[] }[]; usage?: { prompt_tokens?: number } };
     const data = [...(json.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     if (data.length !== inputs.length || !data.every((d) => Array.isArray(d.embedding)))
@@ -213,32 +213,6 @@ export function samplingBody(s: SamplingParams): Record<string, unknown> {
       s.jsonSchema === "{}" ? { type: "json_object" } : { type: "json_schema", json_schema: { name: "output", schema: JSON.parse(s.jsonSchema) as unknown } };
   }
   return body;
-}
-
-/** Maps an upstream HTTP error status to the most precise Code. */
-export function codeForStatus(status: number): Code {
-  if (status === 429) return Code.ResourceExhausted;
-  if (status === 400 || status === 422) return Code.InvalidArgument;
-  if (status === 404) return Code.NotFound;
-  if (status === 401 || status === 403) return Code.FailedPrecondition;
-  if (status === 408 || status === 504) return Code.DeadlineExceeded;
-  if (status >= 500) return Code.Unavailable;
-  return Code.Unknown;
-}
-
-async function statusError(res: Pick<Response, "status" | "statusText" | "text">): Promise<ConnectError> {
-  let message = res.statusText;
-  try {
-    const text = await res.text();
-    const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
-    message = (typeof parsed.error === "string" ? parsed.error : parsed.error?.message) ?? parsed.message ?? message;
-  } catch {
-    // The status alone says enough.
-  }
-  const code = codeForStatus(res.status);
-  const reason = res.status === 429 ? "rate_limit_exceeded" : undefined;
-  const hint = code === Code.FailedPrecondition ? " (check the backend's api_key)" : "";
-  return meshError(code, `upstream answered ${res.status}: ${message}${hint}`, { reason });
 }
 
 function bodyError(error: NonNullable<UpstreamChunk["error"]>): ConnectError {

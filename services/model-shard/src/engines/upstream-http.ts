@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { meshError } from "../../../../lib/errors.js";
 
 /** Idle keep-alive sockets kept per upstream origin. */
 const MAX_FREE_SOCKETS = 256;
@@ -66,4 +67,35 @@ export function postJson(url: URL, headers: Record<string, string>, body: string
       req.destroy();
     },
   };
+}
+
+/** Maps an upstream HTTP error status to the most precise Code. */
+export function codeForStatus(status: number): Code {
+  if (status === 429) return Code.ResourceExhausted;
+  if (status === 400 || status === 422) return Code.InvalidArgument;
+  if (status === 404) return Code.NotFound;
+  if (status === 401 || status === 403) return Code.FailedPrecondition;
+  if (status === 408 || status === 504) return Code.DeadlineExceeded;
+  if (status >= 500) return Code.Unavailable;
+  return Code.Unknown;
+}
+
+/**
+ * An error answer as a ConnectError: the body's `error.message` (or
+ * `error`, `message`) when it is JSON, else the status text, after
+ * "`sender` answered STATUS"; `credentialHint` is added to 401/403 answers.
+ */
+export async function statusError(res: Pick<UpstreamResponse, "status" | "statusText" | "text">, sender: string, credentialHint = ""): Promise<ConnectError> {
+  let message = res.statusText;
+  try {
+    const text = await res.text();
+    const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    message = (typeof parsed.error === "string" ? parsed.error : parsed.error?.message) ?? parsed.message ?? message;
+  } catch {
+    // The status alone says enough.
+  }
+  const code = codeForStatus(res.status);
+  const reason = res.status === 429 ? "rate_limit_exceeded" : undefined;
+  const hint = code === Code.FailedPrecondition ? credentialHint : "";
+  return meshError(code, `${sender} answered ${res.status}: ${message}${hint}`, { reason });
 }
