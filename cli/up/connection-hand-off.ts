@@ -1,7 +1,8 @@
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { ChildProcess } from "node:child_process";
-import { HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN, HAND_OFF_CONNECTION } from "../../lib/runtime/index.js";
+import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN, HAND_OFF_RETURNED, stopReading } from "../../lib/runtime/index.js";
+import type { HandOffConnectionMessage } from "../../lib/runtime/index.js";
 
 /** Connections held while no front process accepts; more are closed at once (the edge's own maxConnections default). */
 const MAX_HELD_CONNECTIONS = 2_048;
@@ -11,6 +12,8 @@ const MAX_HOLD_MS = 60_000;
 interface Held {
   socket: net.Socket;
   timer: NodeJS.Timeout;
+  /** Handed back by a draining front process between two requests (lib/runtime/hand-off.ts). */
+  idleKeepAlive: boolean;
 }
 
 /**
@@ -20,7 +23,9 @@ interface Held {
  * IPC to the front process that said it listens; while none does (it is restarting, or
  * draining after SIGTERM) connections wait here, so a restart of the edge delays new
  * connections instead of refusing them. A draining front process serves what reached it before
- * the launcher answered its "draining" (lib/runtime/hand-off.ts).
+ * the launcher answered its "draining", and hands its idle keep-alive connections back, which go
+ * to the successor like new ones: a client never meets a connection closed under it
+ * (lib/runtime/hand-off.ts).
  */
 export class ConnectionHandOff {
   #front: ChildProcess | undefined;
@@ -47,8 +52,12 @@ export class ConnectionHandOff {
 
   /** Follows a (new) front process: connections go to it once it reports "listening", until it drains or exits. */
   attach(child: ChildProcess): void {
-    child.on("message", (message: { type?: string }) => {
-      if (message?.type === "listening") {
+    child.on("message", (message: { type?: string }, handle: unknown) => {
+      if (message?.type === HAND_OFF_RETURNED && handle instanceof net.Socket) {
+        // Node started reading it on receipt: nothing is read here, the successor reads it.
+        stopReading(handle);
+        this.#accept(handle, true);
+      } else if (message?.type === "listening") {
         this.#front = child;
         this.#release();
       } else if (message?.type === HAND_OFF_DRAINING) {
@@ -68,15 +77,21 @@ export class ConnectionHandOff {
       clearTimeout(timer);
       socket.destroy();
     }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Stops listening at once. Not waiting for the server's "close": connections handed to front processes are
+    // theirs, yet Node's server counts them until each process that got one says it closed them, and never emits
+    // "close" once every such process exited (its worker list is empty, nothing answers): a stop after a front
+    // process restarted would hang.
+    this.server.close();
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
-  #accept(socket: net.Socket): void {
+  #accept(socket: net.Socket, idleKeepAlive = false): void {
     if (this.#closed) return void socket.destroy();
-    if (this.#front?.connected) return this.#send(this.#front, socket);
+    if (this.#front?.connected) return this.#send(this.#front, socket, idleKeepAlive);
     if (this.#held.length >= MAX_HELD_CONNECTIONS) return void socket.destroy();
     const held: Held = {
       socket,
+      idleKeepAlive,
       timer: setTimeout(() => {
         this.#held.splice(this.#held.indexOf(held), 1);
         socket.destroy();
@@ -93,19 +108,20 @@ export class ConnectionHandOff {
   }
 
   #release(): void {
-    for (const { socket, timer } of this.#held.splice(0)) {
+    for (const { socket, timer, idleKeepAlive } of this.#held.splice(0)) {
       clearTimeout(timer);
-      if (!socket.destroyed) this.#accept(socket);
+      if (!socket.destroyed) this.#accept(socket, idleKeepAlive);
     }
   }
 
-  #send(child: ChildProcess, socket: net.Socket): void {
+  #send(child: ChildProcess, socket: net.Socket, idleKeepAlive: boolean): void {
+    const message: HandOffConnectionMessage = idleKeepAlive ? { type: HAND_OFF_CONNECTION, idleKeepAlive } : { type: HAND_OFF_CONNECTION };
     // The child gets its own descriptor; the launcher's copy closes once sent.
-    child.send({ type: HAND_OFF_CONNECTION }, socket, (err) => {
+    child.send(message, socket, (err) => {
       if (!err) return;
       // The child went away in between: hold it for the next front process.
       if (this.#front === child) this.#front = undefined;
-      if (!socket.destroyed) this.#accept(socket);
+      if (!socket.destroyed) this.#accept(socket, idleKeepAlive);
     });
   }
 }

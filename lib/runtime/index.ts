@@ -7,5 +7,6 @@ export { freePort } from "./free-port.js";
 export { preparePrivateDir, ensurePrivateFile, tightenFiles, DATA_DIR_MODE, PRIVATE_FILE_MODE } from "./data-dir.js";
 export { logFormatFrom, prettyLogLine } from "./log-format.js";
 export type { LogFormat } from "./log-format.js";
-export { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN, HAND_OFF_ENV } from "./hand-off.js";
+export { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN, HAND_OFF_ENV, HAND_OFF_RETURNED, stopReading } from "./hand-off.js";
+export type { HandOffConnectionMessage } from "./hand-off.js";
 export { RestartBackoff } from "./restart-backoff.js";

@@ -2,7 +2,8 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
-import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN } from "../../../lib/runtime/index.js";
+import { HAND_OFF_CONNECTION, HAND_OFF_DRAINING, HAND_OFF_DRAINING_SEEN, HAND_OFF_RETURNED, stopReading } from "../../../lib/runtime/index.js";
+import type { HandOffConnectionMessage } from "../../../lib/runtime/index.js";
 
 /** The HTTP/2 connection preface a cleartext (h2c, prior knowledge) client sends first. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -41,9 +42,10 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 };
 
 /**
- * Draining, an idle HTTP/1.1 keep-alive connection stays open this long: a request that its
- * client sends meanwhile is answered (with `connection: close`) instead of meeting a closed
- * socket, which a client cannot tell from a failure (a POST is not retried).
+ * Draining on its own port, an idle HTTP/1.1 keep-alive connection stays open this long: a
+ * request that its client sends meanwhile is answered (with `connection: close`) instead of
+ * meeting a closed socket, which a client cannot tell from a failure (a POST is not retried).
+ * With connections from the launcher, an idle one goes back to it instead (handBack), at once.
  */
 const DRAIN_IDLE_GRACE_MS = 1_000;
 /** Draining with connections from the launcher: how long to wait for its "draining-seen" before counting connections down. */
@@ -80,6 +82,8 @@ export async function listenDualProtocol(
   // Weak: a closed connection's socket must not stay reachable from here (a Map kept
   // every socket that ever carried a request, R5's RSS growth).
   const active = new WeakMap<net.Socket, number>();
+  // bytesRead when the connection last had nothing in flight: unchanged means idle between requests.
+  const idleAt = new WeakMap<net.Socket, number>();
   let draining = false;
   const h1 = http.createServer(
     {
@@ -94,9 +98,10 @@ export async function listenDualProtocol(
       res.once("close", () => {
         const left = (active.get(socket) ?? 1) - 1;
         active.set(socket, left);
+        if (left === 0) idleAt.set(socket, socket.bytesRead);
         // Its response may have gone out without `connection: close` (it began before the drain), so the
         // client may already be sending the next request on it: that one is still answered.
-        if (draining && left === 0) closeWhenStillIdle(socket);
+        if (draining && left === 0) retire(socket);
       });
       if (draining) res.setHeader("connection", "close");
       h1Listener(req, res);
@@ -112,13 +117,36 @@ export async function listenDualProtocol(
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2Sockets = new WeakSet<object>();
-  // Draining: an HTTP/1.1 connection with nothing in flight closes after the grace, unless a request came meanwhile.
-  // Bytes read since the grace began mean a request is arriving that the parser has not announced yet: wait again.
-  const closeWhenStillIdle = (socket: net.Socket): void => {
+  // Idle between two HTTP/1.1 requests: nothing in flight, nothing read since the last answer, all of it written.
+  const idle = (socket: net.Socket): boolean =>
+    !h2Sockets.has(socket) &&
+    !handedBack.has(socket) &&
+    !socket.destroyed &&
+    (active.get(socket) ?? 0) === 0 &&
+    idleAt.get(socket) === socket.bytesRead &&
+    socket.writableLength === 0;
+  const handedBack = new WeakSet<net.Socket>();
+  // Draining with connections from the launcher: an idle one goes back to it, for the successor. Node detaches
+  // it from the HTTP server once sent and closes this process's descriptor (not the connection) on the ack.
+  const handBack = (socket: net.Socket): void => {
+    handedBack.add(socket);
+    stopReading(socket);
+    process.send!({ type: HAND_OFF_RETURNED }, socket, (err) => {
+      if (err) return void socket.destroy();
+      // Already detached: this only lets the socket's "close" listeners (the drain's count) run.
+      socket.destroy();
+    });
+  };
+  // Draining: an HTTP/1.1 connection with nothing in flight goes back to the launcher if idle, or else closes after
+  // the grace unless a request came meanwhile. Bytes read since the grace began mean a request is arriving that the
+  // parser has not announced yet: wait again.
+  const retire = (socket: net.Socket): void => {
+    if (source === "launcher" && process.connected && idle(socket)) return handBack(socket);
     const readBefore = socket.bytesRead;
     setTimeout(() => {
       if (h2Sockets.has(socket) || (active.get(socket) ?? 0) > 0 || socket.destroyed) return;
-      if (socket.bytesRead !== readBefore) return closeWhenStillIdle(socket);
+      if (source === "launcher" && process.connected && idle(socket)) return handBack(socket);
+      if (socket.bytesRead !== readBefore) return retire(socket);
       socket.destroySoon();
     }, DRAIN_IDLE_GRACE_MS).unref();
   };
@@ -129,12 +157,13 @@ export async function listenDualProtocol(
   });
   // Resolves the drain's wait once the last connection closed (connections handed over are not the front server's).
   let emptied: (() => void) | undefined;
-  const accept = (socket: net.Socket): void => {
+  const accept = (socket: net.Socket, idleKeepAlive = false): void => {
     sockets.add(socket);
-    // Reached a draining process (sent before the launcher read "draining"): idle ones close after the grace too.
-    if (draining) closeWhenStillIdle(socket);
-    // Nothing sent yet: a connection that stays silent is dropped.
-    const silent = setTimeout(() => socket.destroy(), limits.preProtocolTimeoutMs);
+    // Nothing read yet: idle, as between two requests.
+    idleAt.set(socket, socket.bytesRead);
+    // Nothing sent yet: a connection that stays silent is dropped (one handed back between two requests
+    // may stay silent as long as any idle keep-alive connection).
+    const silent = setTimeout(() => socket.destroy(), idleKeepAlive ? limits.keepAliveTimeoutMs : limits.preProtocolTimeoutMs);
     socket.once("close", () => {
       clearTimeout(silent);
       sockets.delete(socket);
@@ -150,6 +179,8 @@ export async function listenDualProtocol(
       if (isH2) h2Sockets.add(socket);
       (isH2 ? h2 : h1).emit("connection", socket);
     });
+    // Reached a draining process (sent before the launcher read "draining"): handed back or closed too.
+    if (draining) retire(socket);
   };
   const front = net.createServer(accept);
   front.maxConnections = limits.maxConnections;
@@ -159,7 +190,7 @@ export async function listenDualProtocol(
     if (message?.type !== HAND_OFF_CONNECTION || !(socket instanceof net.Socket)) return;
     // Also while draining (sent before the launcher read "draining"): served, with `connection: close`.
     if (sockets.size >= limits.maxConnections) return void socket.destroy();
-    accept(socket);
+    accept(socket, (message as HandOffConnectionMessage).idleKeepAlive === true);
   };
   if (source === "launcher") {
     process.on("message", handedOver);
@@ -187,7 +218,7 @@ export async function listenDualProtocol(
           ? seen.then(() => new Promise<void>((resolve) => (sockets.size === 0 ? resolve() : (emptied = resolve))))
           : new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of sessions) s.close();
-      for (const socket of sockets) closeWhenStillIdle(socket);
+      for (const socket of sockets) retire(socket);
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, drainMs);
