@@ -117,11 +117,12 @@ export async function listenDualProtocol(
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2Sockets = new WeakSet<object>();
-  // Idle between two HTTP/1.1 requests: nothing in flight, nothing read since the last answer, all of it written.
+  // Idle between two HTTP/1.1 requests: nothing in flight, nothing read since the last answer, all of it written,
+  // and not ending (an answer with `connection: close` ends its connection).
   const idle = (socket: net.Socket): boolean =>
     !h2Sockets.has(socket) &&
     !handedBack.has(socket) &&
-    !socket.destroyed &&
+    socket.writable &&
     (active.get(socket) ?? 0) === 0 &&
     idleAt.get(socket) === socket.bytesRead &&
     socket.writableLength === 0;
@@ -140,12 +141,13 @@ export async function listenDualProtocol(
   // Draining: an HTTP/1.1 connection with nothing in flight goes back to the launcher if idle, or else closes after
   // the grace unless a request came meanwhile. Bytes read since the grace began mean a request is arriving that the
   // parser has not announced yet: wait again.
+  const canHandBack = (socket: net.Socket): boolean => source === "launcher" && process.connected && idle(socket);
   const retire = (socket: net.Socket): void => {
-    if (source === "launcher" && process.connected && idle(socket)) return handBack(socket);
+    if (canHandBack(socket)) return handBack(socket);
     const readBefore = socket.bytesRead;
     setTimeout(() => {
       if (h2Sockets.has(socket) || (active.get(socket) ?? 0) > 0 || socket.destroyed) return;
-      if (source === "launcher" && process.connected && idle(socket)) return handBack(socket);
+      if (canHandBack(socket)) return handBack(socket);
       if (socket.bytesRead !== readBefore) return retire(socket);
       socket.destroySoon();
     }, DRAIN_IDLE_GRACE_MS).unref();
