@@ -23,6 +23,13 @@ export const llamaCppBackendSchema = z.object({
   context_size: z.number().int().min(64).optional(),
   /** Evaluation threads; default: measured at start, never slower than one (see model-shard llama-threads.ts); on llama-server, the cores less one. */
   threads: z.number().int().min(1).max(512).optional(),
+  /**
+   * llama-server runtime only (`-tb`): threads for a batch of several tokens (a prompt, or the
+   * running sequences' next tokens together); default: every core. A batch keeps each thread
+   * busy between llama.cpp's barriers where one token does not (docs/models.md). The in-process
+   * runtime uses `threads` for both (node-llama-cpp has no separate setting).
+   */
+  threads_batch: z.number().int().min(1).max(512).optional(),
   /** "auto" uses CUDA/Vulkan/Metal where present, false forces CPU. */
   gpu: z.union([z.literal("auto"), z.literal(false), z.enum(["cuda", "vulkan", "metal"])]).default("auto"),
   /**

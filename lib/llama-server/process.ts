@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import * as os from "node:os";
 import type { ChildProcess } from "node:child_process";
 import { freePort } from "../runtime/free-port.js";
 
@@ -16,8 +17,10 @@ export interface LlamaServerProcessOptions {
   model: string;
   /** Parallel slots (`-np`): each one sequence of continuous batching. */
   slots: number;
-  /** Threads for generation and for prompts (`-t`, `-tb`). */
+  /** Threads for a batch of one token (`-t`). */
   threads: number;
+  /** Threads for a batch of several tokens: prompts, several slots' next tokens (`-tb`); default: `threads`. */
+  threadsBatch?: number;
   /** Total context (all slots), tokens (`-c`). */
   contextSize: number;
   /** Layers on the GPU (`-ngl`); 0 keeps it on the CPU. */
@@ -39,11 +42,25 @@ export interface LlamaServerProcess {
   stop(): Promise<void>;
 }
 
+/** A model at least this wide (its embedding length) gives every thread of a multi-token batch enough work. */
+export const BATCH_THREADS_MIN_EMBEDDING = 256;
+
+/**
+ * The default of `-tb`, the threads for a batch of several tokens (a prompt, several slots' next
+ * tokens): every core for a model of a real size, where each thread's share of a batch outweighs
+ * llama.cpp's barrier between graph nodes; `threads` for a narrower one (the 64-wide test model,
+ * whose batches are too small to split). Measured on 2 cores (docs/models.md): the 512-wide bench
+ * preset at 8 streams +18 to +33 % through the mesh with 2 batch threads, the test model −13 %.
+ */
+export function defaultBatchThreads(embeddingLength: number, threads: number, cores = os.availableParallelism()): number {
+  return embeddingLength >= BATCH_THREADS_MIN_EMBEDDING ? Math.max(threads, cores) : threads;
+}
+
 /** The command-line arguments for `o` on `port`. */
 export function llamaServerArgs(o: LlamaServerProcessOptions, port: number): string[] {
   return [
     ...["-m", o.model, "--host", "127.0.0.1", "--port", String(port)],
-    ...["-np", String(o.slots), "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize)],
+    ...["-np", String(o.slots), "-t", String(o.threads), "-tb", String(o.threadsBatch ?? o.threads), "-c", String(o.contextSize)],
     ...["-ngl", String(o.gpuLayers ?? 0)],
     "--no-webui",
     // Warnings and errors only: its per-request info lines cost both processes CPU on the token path.

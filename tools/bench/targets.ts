@@ -44,7 +44,15 @@ export interface RunningTarget {
 /** Backend settings of a mesh the bench starts. */
 export type MeshBackend =
   | { engine: "openai-upstream"; url: string; /** A GGUF whose vocabulary and template the mesh's tokenizer uses. */ tokenizer: string }
-  | { engine: "llama.cpp"; model: string; sequences: number; threads?: number; gpu?: "auto" | false; runtime?: "node-llama-cpp" | "llama-server" };
+  | {
+      engine: "llama.cpp";
+      model: string;
+      sequences: number;
+      threads?: number;
+      threadsBatch?: number;
+      gpu?: "auto" | false;
+      runtime?: "node-llama-cpp" | "llama-server";
+    };
 
 /**
  * Starts the whole mesh with one model (`model`) on one backend, with the
@@ -61,6 +69,7 @@ export async function startMesh(model: string, backend: MeshBackend, topology: T
           model: backend.model,
           sequences: backend.sequences,
           threads: backend.threads,
+          threads_batch: backend.threadsBatch,
           gpu: backend.gpu ?? false,
           runtime: backend.runtime,
           max_queue: 1024,

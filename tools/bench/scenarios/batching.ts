@@ -23,7 +23,8 @@ import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
 import { lineChart } from "../../../lib/svg/index.js";
-import { llamaServerBinary, startLlamaServer } from "../llama-server.js";
+import { embeddingLength, llamaServerBinary, startLlamaServer } from "../llama-server.js";
+import { defaultBatchThreads } from "../../../lib/llama-server/index.js";
 import { startMesh } from "../targets.js";
 import type { RunningTarget } from "../targets.js";
 import { availableCores, measureThreads, threadCandidates } from "../../../services/model-shard/src/engines/llama-threads.js";
@@ -57,8 +58,8 @@ const TARGETS: readonly BatchingTarget[] = ["direct", "mesh", "mesh-llama-server
 export interface BatchingCell {
   target: BatchingTarget;
   streams: number;
-  /** llama.cpp threads it ran with ("auto" when the mesh measured its own). */
-  threads: number | "auto";
+  /** llama.cpp threads it ran with ("auto" when the mesh measured its own; "1, batch 2" for llama-server's `-t` and `-tb`). */
+  threads: number | string;
   metrics: RunMetrics;
 }
 
@@ -96,7 +97,8 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   const name = path.basename(modelPath, ".gguf");
   const contextSize = Math.min(TRAIN_CONTEXT_TOKENS * maxStreams, 16_384);
   const job = (i: number, max: number) => ({ prompt: prompts[i], maxTokens: max, stream: true, ignoreEos: true });
-  const servers: Array<{ target: BatchingTarget; threads: number | "auto"; start: () => Promise<RunningTarget> }> = [
+  const serverThreads = `${threads}, batch ${defaultBatchThreads(await embeddingLength(modelPath), threads)}`;
+  const servers: Array<{ target: BatchingTarget; threads: number | string; start: () => Promise<RunningTarget> }> = [
     {
       target: "mesh",
       threads: o.threads ?? "auto",
@@ -108,12 +110,12 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
       {
         // The mesh with its llama.cpp backend on the llama-server runtime (the shard runs the same binary as a child).
         target: "mesh-llama-server",
-        threads,
+        threads: serverThreads,
         start: () => startMesh(name, { engine: "llama.cpp", runtime: "llama-server", model: modelPath, sequences: maxStreams, threads, gpu: false }),
       },
       {
         target: "llama-server",
-        threads,
+        threads: serverThreads,
         start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, contextSize }),
       },
     );

@@ -18,7 +18,7 @@ import * as os from "node:os";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { meshError } from "../../../../lib/errors.js";
 import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
-import { findLlamaServer, LLAMA_SERVER_HINT, startLlamaServerProcess } from "../../../../lib/llama-server/index.js";
+import { defaultBatchThreads, findLlamaServer, LLAMA_SERVER_HINT, startLlamaServerProcess } from "../../../../lib/llama-server/index.js";
 import type { LlamaServerProcess, LlamaServerProcessOptions } from "../../../../lib/llama-server/index.js";
 import { RestartBackoff } from "../../../../lib/runtime/index.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
@@ -75,18 +75,22 @@ export class LlamaServerEngine implements Engine {
     }
     const { readGgufFileInfo } = await import("node-llama-cpp");
     const gguf = await readGgufFileInfo(backend.model, { readTensorInfo: false });
-    const trainContext = Number((gguf.architectureMetadata as { context_length?: number }).context_length ?? 4096);
+    const shape = gguf.architectureMetadata as { context_length?: number; embedding_length?: number };
+    const trainContext = Number(shape.context_length ?? 4096);
+    const embeddingLength = Number(shape.embedding_length ?? 0);
+    const threads = backend.threads ?? defaultThreads();
     const contextSize = sharedContextSize(backend, trainContext);
     const options: LlamaServerProcessOptions = {
       binary,
       model: backend.model,
       slots: backend.sequences,
-      threads: backend.threads ?? defaultThreads(),
+      threads,
+      threadsBatch: backend.threads_batch ?? defaultBatchThreads(embeddingLength, threads),
       contextSize,
       gpuLayers: backend.gpu === false ? 0 : ALL_LAYERS,
     };
     const server = await startLlamaServerProcess(options);
-    log?.info({ binary, threads: options.threads, slots: options.slots, contextSize }, "llama-server started");
+    log?.info({ binary, threads: options.threads, threadsBatch: options.threadsBatch, slots: options.slots, contextSize }, "llama-server started");
     return new LlamaServerEngine(
       server,
       options,
