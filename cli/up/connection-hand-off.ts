@@ -115,7 +115,7 @@ export class ConnectionHandOff {
   }
 
   #send(child: ChildProcess, socket: net.Socket, idleKeepAlive: boolean): void {
-    const message: HandOffConnectionMessage = idleKeepAlive ? { type: HAND_OFF_CONNECTION, idleKeepAlive } : { type: HAND_OFF_CONNECTION };
+    const message: HandOffConnectionMessage = { type: HAND_OFF_CONNECTION, idleKeepAlive };
     // The child gets its own descriptor; the launcher's copy closes once sent.
     child.send(message, socket, (err) => {
       if (!err) return;

@@ -25,8 +25,9 @@ export const llamaCppBackendSchema = z.object({
   threads: z.number().int().min(1).max(512).optional(),
   /**
    * llama-server runtime only (`-tb`): threads for a batch of several tokens (a prompt, or the
-   * running sequences' next tokens together); default: every core. A batch keeps each thread
-   * busy between llama.cpp's barriers where one token does not (docs/models.md). The in-process
+   * running sequences' next tokens together); default: every core for a model at least 256 wide,
+   * else `threads` (lib/llama-server defaultBatchThreads). A batch keeps each thread busy between
+   * llama.cpp's barriers where one token does not (docs/models.md). The in-process
    * runtime uses `threads` for both (node-llama-cpp has no separate setting).
    */
   threads_batch: z.number().int().min(1).max(512).optional(),

@@ -3,7 +3,7 @@
  * built once from the llama.cpp source node-llama-cpp ships, so both run the
  * same llama.cpp on the same GGUF).
  */
-import { defaultBatchThreads, startLlamaServerProcess } from "../../lib/llama-server/index.js";
+import { batchThreadsFor, startLlamaServerProcess } from "../../lib/llama-server/index.js";
 import type { RunningTarget } from "./targets.js";
 import { availableCores, measureThreads, threadCandidates } from "../../services/model-shard/src/engines/llama-threads.js";
 
@@ -25,7 +25,7 @@ export interface LlamaServerOptions {
 
 /** Starts llama-server on a free loopback port and waits until /health answers. */
 export async function startLlamaServer(o: LlamaServerOptions): Promise<RunningTarget & { args: string[] }> {
-  const threadsBatch = o.threadsBatch ?? defaultBatchThreads(await embeddingLength(o.model), o.threads);
+  const threadsBatch = o.threadsBatch ?? (await batchThreadsFor(o.model, o.threads));
   const server = await startLlamaServerProcess({ ...o, threadsBatch });
   // cpp-httplib closes idle keep-alive sockets on its own clock, which a pooled client then finds dead
   // ("socket hang up"): one connection per request instead (a loopback connect is ~22 µs here).
@@ -46,11 +46,4 @@ export async function threadsLikeTheEngine(modelPath: string): Promise<number> {
     await model.dispose();
     await llama.dispose();
   }
-}
-
-/** The GGUF's embedding length (its header only). */
-export async function embeddingLength(modelPath: string): Promise<number> {
-  const { readGgufFileInfo } = await import("node-llama-cpp");
-  const gguf = await readGgufFileInfo(modelPath, { readTensorInfo: false });
-  return Number((gguf.architectureMetadata as { embedding_length?: number }).embedding_length ?? 0);
 }

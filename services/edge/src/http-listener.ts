@@ -119,6 +119,7 @@ export async function listenDualProtocol(
   const h2Sockets = new WeakSet<object>();
   // Idle between two HTTP/1.1 requests: nothing in flight, nothing read since the last answer, all of it written,
   // and not ending (an answer with `connection: close` ends its connection).
+  const handedBack = new WeakSet<net.Socket>();
   const idle = (socket: net.Socket): boolean =>
     !h2Sockets.has(socket) &&
     !handedBack.has(socket) &&
@@ -126,17 +127,13 @@ export async function listenDualProtocol(
     (active.get(socket) ?? 0) === 0 &&
     idleAt.get(socket) === socket.bytesRead &&
     socket.writableLength === 0;
-  const handedBack = new WeakSet<net.Socket>();
   // Draining with connections from the launcher: an idle one goes back to it, for the successor. Node detaches
   // it from the HTTP server once sent and closes this process's descriptor (not the connection) on the ack.
   const handBack = (socket: net.Socket): void => {
     handedBack.add(socket);
     stopReading(socket);
-    process.send!({ type: HAND_OFF_RETURNED }, socket, (err) => {
-      if (err) return void socket.destroy();
-      // Already detached: this only lets the socket's "close" listeners (the drain's count) run.
-      socket.destroy();
-    });
+    // Sent, it is already detached and this only lets its "close" listeners (the drain's count) run; not sent, it closes.
+    process.send!({ type: HAND_OFF_RETURNED }, socket, () => socket.destroy());
   };
   // Draining: an HTTP/1.1 connection with nothing in flight goes back to the launcher if idle, or else closes after
   // the grace unless a request came meanwhile. Bytes read since the grace began mean a request is arriving that the

@@ -23,8 +23,8 @@ import { seededRandom } from "../random.js";
 import { num, ratio, table } from "../report.js";
 import type { BenchReport } from "../report.js";
 import { lineChart } from "../../../lib/svg/index.js";
-import { embeddingLength, llamaServerBinary, startLlamaServer } from "../llama-server.js";
-import { defaultBatchThreads } from "../../../lib/llama-server/index.js";
+import { llamaServerBinary, startLlamaServer } from "../llama-server.js";
+import { batchThreadsFor } from "../../../lib/llama-server/index.js";
 import { startMesh } from "../targets.js";
 import type { RunningTarget } from "../targets.js";
 import { availableCores, measureThreads, threadCandidates } from "../../../services/model-shard/src/engines/llama-threads.js";
@@ -97,7 +97,9 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
   const name = path.basename(modelPath, ".gguf");
   const contextSize = Math.min(TRAIN_CONTEXT_TOKENS * maxStreams, 16_384);
   const job = (i: number, max: number) => ({ prompt: prompts[i], maxTokens: max, stream: true, ignoreEos: true });
-  const serverThreads = `${threads}, batch ${defaultBatchThreads(await embeddingLength(modelPath), threads)}`;
+  // The mesh's llama-server runtime picks the same -tb itself; the peer gets it here.
+  const threadsBatch = await batchThreadsFor(modelPath, threads);
+  const serverThreads = `${threads}, batch ${threadsBatch}`;
   const servers: Array<{ target: BatchingTarget; threads: number | string; start: () => Promise<RunningTarget> }> = [
     {
       target: "mesh",
@@ -116,7 +118,7 @@ export async function runBatching(o: BatchingOptions, log: (line: string) => voi
       {
         target: "llama-server",
         threads: serverThreads,
-        start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, contextSize }),
+        start: () => startLlamaServer({ binary, model: modelPath, name, slots: maxStreams, threads, threadsBatch, contextSize }),
       },
     );
   for (const server of servers) {

@@ -18,7 +18,7 @@ import * as os from "node:os";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { meshError } from "../../../../lib/errors.js";
 import type { LlamaCppBackend } from "../../../../lib/catalog/index.js";
-import { defaultBatchThreads, findLlamaServer, LLAMA_SERVER_HINT, startLlamaServerProcess } from "../../../../lib/llama-server/index.js";
+import { defaultBatchThreads, findLlamaServer, LLAMA_SERVER_HINT, readModelShape, startLlamaServerProcess } from "../../../../lib/llama-server/index.js";
 import type { LlamaServerProcess, LlamaServerProcessOptions } from "../../../../lib/llama-server/index.js";
 import { RestartBackoff } from "../../../../lib/runtime/index.js";
 import type { Logger } from "../../../../lib/runtime/index.js";
@@ -73,11 +73,7 @@ export class LlamaServerEngine implements Engine {
       const why = env.LLAMA_SERVER_BIN ? `LLAMA_SERVER_BIN (${env.LLAMA_SERVER_BIN}) names no file` : "it is not built";
       throw new Error(`backend "${backend.name}" runs on llama-server, but ${why}: ${LLAMA_SERVER_HINT}`);
     }
-    const { readGgufFileInfo } = await import("node-llama-cpp");
-    const gguf = await readGgufFileInfo(backend.model, { readTensorInfo: false });
-    const shape = gguf.architectureMetadata as { context_length?: number; embedding_length?: number };
-    const trainContext = Number(shape.context_length ?? 4096);
-    const embeddingLength = Number(shape.embedding_length ?? 0);
+    const { trainContext, embeddingLength } = await readModelShape(backend.model);
     const threads = backend.threads ?? defaultThreads();
     const contextSize = sharedContextSize(backend, trainContext);
     const options: LlamaServerProcessOptions = {
